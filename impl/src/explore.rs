@@ -1,0 +1,87 @@
+//! `groupy explore`: check the model, print links to its counterexamples, then serve
+//! stateright's Explorer until Ctrl-C.
+
+use crate::render::{self, Progress};
+use crate::ExploreArgs;
+use groupy_model::check::{self, ProtocolName, Search, Status};
+use groupy_model::gms1::Gms1;
+use groupy_model::gms2::Gms2;
+use groupy_model::gms3::Gms3;
+use groupy_model::{Config, GroupModel, Protocol};
+use stateright::Model;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::mpsc;
+
+pub fn run(args: ExploreArgs) -> u8 {
+    let cfg = match args.model.config() {
+        Ok(c) => c,
+        Err(e) => return crate::usage_error(&e),
+    };
+    let addr: SocketAddr = match args.addr.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        _ => {
+            return crate::usage_error(&format!(
+                "--addr '{}' is not a HOST:PORT address (for example localhost:3000)",
+                args.addr
+            ))
+        }
+    };
+    // stateright's server panics if it cannot bind: find out first, and say what to do.
+    let addr = match TcpListener::bind(addr).and_then(|l| l.local_addr()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e} (is another Explorer running? try --addr localhost:0)");
+            return 2;
+        }
+    };
+    let (stop_tx, stop_rx) = mpsc::channel();
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    }) {
+        eprintln!("error: cannot install the Ctrl-C handler: {e}");
+        return 2;
+    }
+    match args.protocol {
+        ProtocolName::Gms1 => serve::<Gms1>(&cfg, addr),
+        ProtocolName::Gms2 => serve::<Gms2>(&cfg, addr),
+        ProtocolName::Gms3 => serve::<Gms3>(&cfg, addr),
+    }
+    let url = format!("http://{addr}");
+    println!("Explorer for {} ({cfg}) at {url}/", args.protocol.name());
+
+    let mut progress = Progress::new(!args.quiet);
+    let report = check::check(args.protocol, &cfg, &Search::default(), &mut |p| {
+        progress.update(p)
+    });
+    progress.finish();
+    println!(
+        "checked: {} ({} unique states)",
+        render::verdict_word(report.verdict),
+        render::group(report.unique_states)
+    );
+    for p in &report.properties {
+        if let Some(t) = &p.counterexample {
+            let what = if p.status == Status::Violated {
+                "counterexample"
+            } else {
+                "witness"
+            };
+            println!(
+                "  {what:<14} {:<24} {url}/#/steps/{}",
+                p.name, t.explorer_path
+            );
+        }
+    }
+    println!("Serving until Ctrl-C.");
+    let _ = stop_rx.recv();
+    println!("stopped.");
+    0
+}
+
+/// Starts the Explorer on its own thread (stateright's `serve` blocks forever).
+fn serve<A: Protocol>(cfg: &Config, addr: SocketAddr) {
+    let model = GroupModel::<A>::new(cfg.clone());
+    std::thread::spawn(move || {
+        let _ = model.checker().serve(addr);
+    });
+}

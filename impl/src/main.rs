@@ -1,0 +1,249 @@
+//! `groupy`: check the Groupy protocols exhaustively, browse their counterexamples in
+//! stateright's Explorer.
+//!
+//! # Layout
+//! - `main.rs`: the command line (clap) and dispatch.
+//! - `render`: text and JSON output of a check, counterexample traces, the verdict matrix.
+//! - `explore`: serving the Explorer for one model.
+//!
+//! Exit codes: 0 every claimed property holds on a complete exploration; 1 a claimed property
+//! is violated; 2 bad usage or error; 3 inconclusive (cut short, or a witness not reached).
+
+mod explore;
+mod matrix;
+mod render;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use groupy_model::check::{self, ProtocolName, Search, Strategy};
+use groupy_model::config::parse_named;
+use groupy_model::{Config, CrashAt, Detector, NetworkKind};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  groupy check                          run the default verdict matrix (every protocol, every environment)
+  groupy check gms2                     find gms2's out-of-sync counterexample
+  groupy check gms3 --nodes 4           prove gms3 for 4 nodes, 2 multicasts, 1 crash
+  groupy check gms3 --fd unreliable     what a wrongly suspected leader does to gms3
+  groupy check gms3 --network lossy --format json
+  groupy check gms2 --svg cex.svg --trace-json cex.json
+
+Exit codes: 0 holds (complete exploration, every witness reached), 1 a claimed property is
+violated, 2 bad usage or error, 3 inconclusive (timeout, --max-states, --max-depth or
+simulation cut the search short, or a witness was never reached).";
+
+const EXPLORE_EXAMPLES: &str = "\
+Examples:
+  groupy explore gms2                   serve the Explorer on http://localhost:3000
+  groupy explore gms3 --fd unreliable --addr 127.0.0.1:8080
+
+It first checks the model (as `groupy check` does) and prints a link to each counterexample,
+then serves until Ctrl-C.";
+
+#[derive(Parser)]
+#[command(
+    name = "groupy",
+    version,
+    about = "Group membership with atomic multicast, proved by model checking",
+    long_about = "Group membership with atomic (total-order) multicast after the KTH Groupy \
+                  assignment: gms1..gms3 checked exhaustively with stateright."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Model-check a protocol (or, without one, the default verdict matrix).
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+    /// Serve stateright's Explorer for a protocol, with links to its counterexamples.
+    #[command(after_help = EXPLORE_EXAMPLES)]
+    Explore(ExploreArgs),
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// Initial group size (node 0 leads).
+    #[arg(long, short = 'n', default_value_t = 3)]
+    nodes: usize,
+    /// Application multicasts in a run, issued round-robin by the initial nodes.
+    #[arg(long, short = 'm', default_value_t = 2)]
+    msgs: usize,
+    /// Nodes that start outside the group and join through a slave.
+    #[arg(long, short = 'j', default_value_t = 0)]
+    joins: usize,
+    /// Fail-stop crashes allowed in a run.
+    #[arg(long, short = 'c', default_value_t = 1)]
+    crashes: usize,
+    /// Where a crash may strike: any (between any two steps of any node) or bcast (a leader,
+    /// right after a send inside a broadcast, like the assignment's crash()).
+    #[arg(long, default_value = "any", value_parser = parse_named::<CrashAt>)]
+    crash_at: CrashAt,
+    /// ordered (reliable FIFO per pair), unordered, lossy or duplicating.
+    #[arg(long, default_value = "ordered", value_parser = parse_named::<NetworkKind>)]
+    network: NetworkKind,
+    /// perfect (only crashed leaders are suspected, after their messages arrived) or
+    /// unreliable (suspicion may fire at any time).
+    #[arg(long, default_value = "perfect", value_parser = parse_named::<Detector>)]
+    fd: Detector,
+}
+
+impl ModelArgs {
+    fn config(&self) -> Result<Config, String> {
+        let cfg = Config {
+            nodes: self.nodes,
+            msgs: self.msgs,
+            joins: self.joins,
+            crashes: self.crashes,
+            crash_at: self.crash_at,
+            detector: self.fd,
+            network: self.network,
+            mutant: None,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// gms1, gms2 or gms3; omit to run the default verdict matrix.
+    #[arg(value_parser = parse_protocol)]
+    protocol: Option<ProtocolName>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// text for people, json (one object) for machines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// bfs (shortest counterexamples), dfs (less memory) or simulation (random paths;
+    /// never complete, so at best inconclusive).
+    #[arg(long, default_value = "bfs", value_parser = parse_strategy)]
+    strategy: Strategy,
+    /// Checker threads (counterexamples are then no longer found in BFS order, but groupy
+    /// still reports a shortest one).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Stop after this many seconds (the result is then inconclusive unless a claimed
+    /// property was already violated).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Stop after generating about this many states (inconclusive, as above).
+    #[arg(long)]
+    max_states: Option<usize>,
+    /// Do not explore past this depth (inconclusive, as above).
+    #[arg(long)]
+    max_depth: Option<usize>,
+    /// Seed for --strategy simulation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Symmetry reduction. No groupy model supports it yet: node ids are not
+    /// interchangeable, because the peer-list order decides who leads next.
+    #[arg(long)]
+    symmetry: bool,
+    /// No progress output on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Write the first violated claimed property's counterexample as an SVG sequence diagram.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Write the first violated claimed property's counterexample as JSON.
+    #[arg(long)]
+    trace_json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    #[arg(value_parser = parse_protocol)]
+    protocol: ProtocolName,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Address to serve the Explorer on.
+    #[arg(long, default_value = "localhost:3000")]
+    addr: String,
+    /// No progress output on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+fn parse_protocol(s: &str) -> Result<ProtocolName, String> {
+    s.parse()
+}
+
+fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check(args) => run_check(args),
+        Command::Explore(args) => explore::run(args),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints a usage error the way clap does and returns exit code 2.
+fn usage_error(msg: &str) -> u8 {
+    eprintln!("error: {msg}");
+    eprintln!("\nFor more information, try '--help'.");
+    2
+}
+
+fn run_check(args: CheckArgs) -> u8 {
+    if args.symmetry {
+        return usage_error(
+            "--symmetry is not supported by any groupy model: node ids are not interchangeable \
+             (the peer-list order decides who leads next)",
+        );
+    }
+    let cfg = match args.model.config() {
+        Ok(cfg) => cfg,
+        Err(e) => return usage_error(&e),
+    };
+    if args.timeout.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+        return usage_error("--timeout must be a positive number of seconds");
+    }
+    let search = Search {
+        strategy: args.strategy,
+        threads: args.threads.max(1),
+        timeout: args.timeout.map(Duration::from_secs_f64),
+        max_states: args.max_states,
+        max_depth: args.max_depth,
+        seed: args.seed,
+    };
+    let mut progress = render::Progress::new(!args.quiet);
+    let Some(protocol) = args.protocol else {
+        return matrix::run(&args.model, &search, args.format, &mut progress);
+    };
+    let report = check::check(protocol, &cfg, &search, &mut |p| progress.update(p));
+    progress.finish();
+    if let Err(e) = render::write_files(protocol, &cfg, &report, args.svg, args.trace_json) {
+        eprintln!("error: {e}");
+        return 2;
+    }
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot encode the report: {e}");
+                return 2;
+            }
+        },
+        Format::Text => print!(
+            "{}",
+            render::report(&report, std::io::stdout().is_terminal())
+        ),
+    }
+    report.verdict.exit_code() as u8
+}

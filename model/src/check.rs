@@ -1,0 +1,392 @@
+//! Runs the checker on one protocol and configuration and says what it found, in a
+//! [`Report`] that the CLI prints (text or JSON) and the tests assert on.
+//!
+//! Verdict: `violated` if a property the protocol claims fails; otherwise `inconclusive` if
+//! the exploration was cut short (timeout, state cap, depth cap, or simulation, which samples
+//! paths and never proves) or a witness was never reached; otherwise `holds`.
+
+use crate::gms1::Gms1;
+use crate::gms2::Gms2;
+use crate::gms3::Gms3;
+use crate::model::{GroupAction, GroupModel, GroupState, Protocol};
+use crate::properties;
+use crate::trace::{self, Trace};
+use crate::Config;
+use serde::Serialize;
+use stateright::{Checker, Expectation, Model, Path, UniformChooser};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// The protocol versions a user can check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtocolName {
+    Gms1,
+    Gms2,
+    Gms3,
+}
+
+impl ProtocolName {
+    pub const ALL: [ProtocolName; 3] = [ProtocolName::Gms1, ProtocolName::Gms2, ProtocolName::Gms3];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolName::Gms1 => "gms1",
+            ProtocolName::Gms2 => "gms2",
+            ProtocolName::Gms3 => "gms3",
+        }
+    }
+}
+
+impl FromStr for ProtocolName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown protocol '{s}'; valid values: gms1, gms2, gms3"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    Bfs,
+    Dfs,
+    Simulation,
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "bfs" => Ok(Strategy::Bfs),
+            "dfs" => Ok(Strategy::Dfs),
+            "simulation" => Ok(Strategy::Simulation),
+            _ => Err(format!(
+                "unknown strategy '{s}'; valid values: bfs, dfs, simulation"
+            )),
+        }
+    }
+}
+
+/// How to search, and where to stop.
+#[derive(Clone, Debug)]
+pub struct Search {
+    pub strategy: Strategy,
+    pub threads: usize,
+    pub timeout: Option<Duration>,
+    pub max_states: Option<usize>,
+    pub max_depth: Option<usize>,
+    /// Seed for `simulation`.
+    pub seed: u64,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Search {
+            strategy: Strategy::Bfs,
+            threads: 1,
+            timeout: None,
+            max_states: None,
+            max_depth: None,
+            seed: 0,
+        }
+    }
+}
+
+/// A snapshot of a running check, for progress output.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub states: usize,
+    pub unique_states: usize,
+    pub max_depth: usize,
+    pub elapsed: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Holds,
+    Violated,
+    Witnessed,
+    Unwitnessed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Holds,
+    Violated,
+    Inconclusive,
+}
+
+impl Verdict {
+    /// The CLI's exit code: 0 holds, 1 violated, 3 inconclusive (2 is bad usage).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Holds => 0,
+            Verdict::Violated => 1,
+            Verdict::Inconclusive => 3,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyReport {
+    pub name: &'static str,
+    pub kind: &'static str,
+    /// Whether the protocol promises it (only claimed properties decide the verdict).
+    pub claimed: bool,
+    pub status: Status,
+    pub description: &'static str,
+    /// For a violated property: a shortest path to a violating state (for `validity`, a
+    /// path to a terminal state where it never held). For a witness: the path that reached it.
+    pub counterexample: Option<Trace>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub protocol: &'static str,
+    pub config: Config,
+    pub strategy: Strategy,
+    pub complete: bool,
+    /// Why the exploration is not complete, if it is not.
+    pub cut_short: Option<String>,
+    pub states: usize,
+    pub unique_states: usize,
+    pub max_depth: usize,
+    pub seconds: f64,
+    pub verdict: Verdict,
+    pub properties: Vec<PropertyReport>,
+}
+
+impl Report {
+    pub fn property(&self, name: &str) -> Option<&PropertyReport> {
+        self.properties.iter().find(|p| p.name == name)
+    }
+
+    pub fn status(&self, name: &str) -> Option<Status> {
+        self.property(name).map(|p| p.status)
+    }
+}
+
+/// Checks `protocol` under `cfg`; `progress` is called about once a second while it runs.
+pub fn check(
+    protocol: ProtocolName,
+    cfg: &Config,
+    search: &Search,
+    progress: &mut dyn FnMut(&Progress),
+) -> Report {
+    match protocol {
+        ProtocolName::Gms1 => check_protocol::<Gms1>(cfg, search, progress),
+        ProtocolName::Gms2 => check_protocol::<Gms2>(cfg, search, progress),
+        ProtocolName::Gms3 => check_protocol::<Gms3>(cfg, search, progress),
+    }
+}
+
+/// Checks protocol `A` under `cfg`.
+pub fn check_protocol<A: Protocol>(
+    cfg: &Config,
+    search: &Search,
+    progress: &mut dyn FnMut(&Progress),
+) -> Report {
+    let model = GroupModel::<A>::new(cfg.clone());
+    let mut builder = model.clone().checker().threads(search.threads.max(1));
+    if let Some(t) = search.timeout {
+        builder = builder.timeout(t);
+    }
+    if let Some(n) = search.max_states {
+        builder = builder.target_state_count(n);
+    }
+    if let Some(d) = search.max_depth {
+        builder = builder.target_max_depth(d);
+    }
+    let start = Instant::now();
+    let run = match search.strategy {
+        Strategy::Bfs => drive(builder.spawn_bfs(), start, progress),
+        Strategy::Dfs => drive(builder.spawn_dfs(), start, progress),
+        Strategy::Simulation => drive(
+            builder.spawn_simulation(search.seed, UniformChooser),
+            start,
+            progress,
+        ),
+    };
+    let seconds = start.elapsed().as_secs_f64();
+
+    let cut_short = if search.strategy == Strategy::Simulation {
+        Some("simulation samples paths; it never explores them all".to_string())
+    } else if search.timeout.is_some_and(|t| start.elapsed() >= t) {
+        Some(format!("timeout after {seconds:.1}s"))
+    } else if search.max_states.is_some_and(|n| run.states >= n) {
+        Some(format!("state cap reached ({} states)", run.states))
+    } else if search.max_depth.is_some_and(|d| run.max_depth + 1 >= d) {
+        Some(format!("depth cap reached (depth {})", run.max_depth))
+    } else {
+        None
+    };
+
+    let limit = search.max_states.unwrap_or(usize::MAX);
+    let properties: Vec<PropertyReport> = model
+        .properties()
+        .into_iter()
+        .map(|p| {
+            let found = run.discoveries.iter().find(|(n, _)| *n == p.name);
+            let status = match (&p.expectation, found.is_some()) {
+                (Expectation::Sometimes, true) => Status::Witnessed,
+                (Expectation::Sometimes, false) => Status::Unwitnessed,
+                (_, true) => Status::Violated,
+                (_, false) => Status::Holds,
+            };
+            let path = found.map(|(_, actions)| actions.clone());
+            // BFS keeps the *last* violating path it meets, not the first: search again,
+            // breadth first and single-threaded, for a shortest one.
+            let path = match (&p.expectation, path) {
+                (Expectation::Always, Some(fallback)) => {
+                    Some(shortest_violation(&model, p.condition, limit).unwrap_or(fallback))
+                }
+                (_, path) => path,
+            };
+            PropertyReport {
+                name: p.name,
+                kind: properties::kind(&p.expectation),
+                claimed: GroupModel::<A>::claims(p.name),
+                status,
+                description: properties::describe(p.name),
+                counterexample: path.map(|actions| trace::render(&model, &actions)),
+            }
+        })
+        .collect();
+
+    let violated = properties
+        .iter()
+        .any(|p| p.claimed && p.status == Status::Violated);
+    let unwitnessed = properties.iter().any(|p| p.status == Status::Unwitnessed);
+    let verdict = if violated {
+        Verdict::Violated
+    } else if cut_short.is_some() || unwitnessed {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Holds
+    };
+    Report {
+        protocol: A::NAME,
+        config: cfg.clone(),
+        strategy: search.strategy,
+        complete: cut_short.is_none(),
+        cut_short,
+        states: run.states,
+        unique_states: run.unique_states,
+        max_depth: run.max_depth,
+        seconds,
+        verdict,
+        properties,
+    }
+}
+
+struct Run<Action> {
+    states: usize,
+    unique_states: usize,
+    max_depth: usize,
+    discoveries: Vec<(&'static str, Vec<Action>)>,
+}
+
+fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
+    checker: C,
+    start: Instant,
+    progress: &mut dyn FnMut(&Progress),
+) -> Run<GroupAction<A>> {
+    let mut last = Instant::now();
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if last.elapsed() >= Duration::from_secs(1) {
+            last = Instant::now();
+            progress(&Progress {
+                states: checker.state_count(),
+                unique_states: checker.unique_state_count(),
+                max_depth: checker.max_depth(),
+                elapsed: start.elapsed(),
+            });
+        }
+    }
+    let checker = checker.join();
+    let discoveries = checker
+        .discoveries()
+        .into_iter()
+        .map(|(name, path)| (name, path.into_actions()))
+        .collect();
+    Run {
+        states: checker.state_count(),
+        unique_states: checker.unique_state_count(),
+        max_depth: checker.max_depth(),
+        discoveries,
+    }
+}
+
+/// Breadth-first search for a shortest path to a state that violates `condition`, visiting
+/// at most `limit` states. Deterministic: actions are tried in the model's order.
+pub fn shortest_violation<M>(
+    model: &M,
+    condition: fn(&M, &M::State) -> bool,
+    limit: usize,
+) -> Option<Vec<M::Action>>
+where
+    M: Model,
+    M::State: Hash,
+    M::Action: Clone,
+{
+    // Each visited state remembers its parent and the action that reached it.
+    let mut tree: Vec<(usize, Option<M::Action>)> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut queue = VecDeque::new();
+    for s in model.init_states() {
+        if seen.insert(hash(&s)) {
+            tree.push((usize::MAX, None));
+            queue.push_back((s, tree.len() - 1));
+        }
+    }
+    let mut actions = Vec::new();
+    while let Some((state, node)) = queue.pop_front() {
+        if !condition(model, &state) {
+            let mut path = Vec::new();
+            let mut at = node;
+            while let Some(action) = tree[at].1.take() {
+                path.push(action);
+                at = tree[at].0;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        if tree.len() >= limit {
+            return None;
+        }
+        model.actions(&state, &mut actions);
+        for action in actions.drain(..) {
+            if let Some(next) = model.next_state(&state, action.clone()) {
+                if model.within_boundary(&next) && seen.insert(hash(&next)) {
+                    tree.push((node, Some(action)));
+                    queue.push_back((next, tree.len() - 1));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn hash<T: Hash>(t: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+/// Replays `actions` from the initial state; `None` if they do not apply.
+pub fn replay<A: Protocol>(
+    model: &GroupModel<A>,
+    actions: &[GroupAction<A>],
+) -> Option<Path<GroupState<A>, GroupAction<A>>> {
+    let init = model.init_states().into_iter().next()?;
+    Path::from_actions(model, init, actions)
+}

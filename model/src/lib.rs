@@ -1,0 +1,35 @@
+//! # groupy-model: the Groupy protocols as sans-I/O actors, and the world they are checked in
+//!
+//! Group membership with atomic (total-order) multicast, after the KTH "Groupy" assignment:
+//! a leader sequences every multicast, slaves forward to it, and when the leader dies the
+//! first peer in the list takes over.
+//!
+//! # Layout
+//! - [`app`]: the application on top of each node (its delivery log and colour).
+//! - [`group`]: what every version shares: timers, roles, the leader's step-by-step basic
+//!   multicast.
+//! - [`gms1`], [`gms2`], [`gms3`]: one protocol version per file, each opening with the rules
+//!   it implements, to be read side by side with the assignment.
+//! - [`config`]: the environment's axes (nodes, multicasts, joins, crashes, detector, network).
+//! - [`model`]: the stateright model: actors plus the environment's filter.
+//! - [`properties`]: agreement, no duplication, integrity, FIFO, view agreement, validity,
+//!   and the witnesses.
+//! - [`check`]: runs the checker and builds a [`check::Report`]; [`trace`] turns a
+//!   counterexample into events a person can read.
+//!
+//! Actors only emit commands (send, set timer) through stateright's `Out`: no sockets, clocks
+//! or randomness, so a live runtime can drive the very same types.
+
+pub mod app;
+pub mod check;
+pub mod config;
+pub mod gms1;
+pub mod gms2;
+pub mod gms3;
+pub mod group;
+pub mod model;
+pub mod properties;
+pub mod trace;
+
+pub use config::{Config, CrashAt, Detector, Mutant, NetworkKind};
+pub use model::{GroupModel, Protocol};

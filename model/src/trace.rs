@@ -1,0 +1,272 @@
+//! Turns a path through the model into events a person can read: who sent what to whom,
+//! who crashed and which broadcast that cut, who suspected whom, what each application was
+//! delivered; then every node's final log and colour, and where two logs first diverge.
+
+use crate::app::{Event, ViewList};
+use crate::group::{Member, Role, Timer};
+use crate::model::{GroupAction, GroupModel, GroupState, Protocol};
+use serde::Serialize;
+use stateright::actor::{ActorModelAction, Command, Id, Out};
+use stateright::Model;
+use std::borrow::Cow;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Trace {
+    pub steps: Vec<TraceStep>,
+    pub nodes: Vec<NodeSummary>,
+    /// The first position where two message logs differ (nodes that have not crashed
+    /// compared first), if any do.
+    pub divergence: Option<Divergence>,
+    /// The path as action indices, as the Explorer's URLs spell it (`#/steps/...`).
+    pub explorer_path: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceStep {
+    /// 1-based position in the trace.
+    pub step: usize,
+    pub node: usize,
+    /// `receive`, `mcast`, `send`, `local`, `suspect`, `crash` or `drop`.
+    pub kind: &'static str,
+    pub text: String,
+    /// What the step did: deliveries, sends, role changes.
+    pub effects: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSummary {
+    pub node: usize,
+    pub role: Role,
+    pub crashed: bool,
+    pub view: String,
+    /// The application's log: `m<sender>.<seq>` for messages, `view[...]` for views.
+    pub log: Vec<String>,
+    pub colour: [u8; 3],
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Divergence {
+    pub a: usize,
+    pub b: usize,
+    /// 1-based position in the message logs.
+    pub position: usize,
+    pub a_has: Option<String>,
+    pub b_has: Option<String>,
+}
+
+fn n(id: Id) -> String {
+    format!("n{}", usize::from(id))
+}
+
+/// Renders the path that `actions` take from the initial state.
+pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) -> Trace {
+    let mut state = match model.init_states().into_iter().next() {
+        Some(s) => s,
+        None => {
+            return Trace {
+                steps: vec![],
+                nodes: vec![],
+                divergence: None,
+                explorer_path: String::new(),
+            }
+        }
+    };
+    let mut steps = Vec::new();
+    let mut indices = vec!["0".to_string()];
+    for action in actions {
+        let mut enabled = Vec::new();
+        model.actions(&state, &mut enabled);
+        if let Some(i) = enabled.iter().position(|a| a == action) {
+            indices.push(i.to_string());
+        }
+        let Some(next) = model.next_state(&state, action.clone()) else {
+            break;
+        };
+        steps.push(describe(model, &state, &next, action, steps.len() + 1));
+        state = next;
+    }
+    Trace {
+        steps,
+        nodes: summaries::<A>(&state),
+        divergence: divergence::<A>(&state),
+        explorer_path: indices.join("/"),
+    }
+}
+
+fn describe<A: Protocol>(
+    model: &GroupModel<A>,
+    before: &GroupState<A>,
+    after: &GroupState<A>,
+    action: &GroupAction<A>,
+    step: usize,
+) -> TraceStep {
+    let (node, kind, text, out) = match action {
+        ActorModelAction::Deliver { src, dst, msg } => {
+            let mut out = Out::new();
+            let i = usize::from(*dst);
+            let mut st = Cow::Borrowed(&*before.actor_states[i]);
+            model.inner.actors[i].on_msg(*dst, &mut st, *src, msg.clone(), &mut out);
+            let text = format!("{} receives {:?} from {}", n(*dst), msg, n(*src));
+            (i, "receive", text, Some(out))
+        }
+        ActorModelAction::Timeout(id, timer) => {
+            let i = usize::from(*id);
+            let mut out = Out::new();
+            let mut st = Cow::Borrowed(&*before.actor_states[i]);
+            model.inner.actors[i].on_timeout(*id, &mut st, timer, &mut out);
+            let (kind, text) = match timer {
+                Timer::Mcast => ("mcast", format!("{}'s application multicasts", n(*id))),
+                Timer::Send => {
+                    let sent = out.iter().any(|c| matches!(c, Command::Send(..)));
+                    if sent {
+                        ("send", format!("{} continues its broadcast", n(*id)))
+                    } else {
+                        ("local", format!("{} completes its broadcast", n(*id)))
+                    }
+                }
+                Timer::Suspect => {
+                    let leader = before.actor_states[i].monitors();
+                    let why = match leader {
+                        Some(l) if before.crashed[usize::from(l)] => "crashed".to_string(),
+                        Some(_) => "ALIVE: a false suspicion".to_string(),
+                        None => "no leader".to_string(),
+                    };
+                    let who = leader.map(n).unwrap_or_else(|| "?".into());
+                    ("suspect", format!("{} suspects its leader {who} ({why})", n(*id)))
+                }
+            };
+            (i, kind, text, Some(out))
+        }
+        ActorModelAction::Crash(id) => {
+            let i = usize::from(*id);
+            let st = &before.actor_states[i];
+            let mut text = format!("{} CRASHES", n(*id));
+            if st.role() == Role::Leader {
+                if let Some((cut, _, bcast)) = st.sequencer_active() {
+                    if cut {
+                        text.push_str(&format!(" in the middle of a broadcast, cutting it: {bcast}"));
+                    } else {
+                        text.push_str(&format!(" with a broadcast in progress: {bcast}"));
+                    }
+                }
+            }
+            (i, "crash", text, None)
+        }
+        ActorModelAction::Drop(env) => {
+            let text = format!(
+                "the network loses {:?} from {} to {}",
+                env.msg,
+                n(env.src),
+                n(env.dst)
+            );
+            (usize::from(env.dst), "drop", text, None)
+        }
+        ActorModelAction::Recover(id) => (usize::from(*id), "recover", "recovers".into(), None),
+        ActorModelAction::SelectRandom { actor, .. } => {
+            (usize::from(*actor), "random", "random choice".into(), None)
+        }
+    };
+    let mut effects = Vec::new();
+    if let Some(out) = out {
+        for c in out.iter() {
+            if let Command::Send(dst, msg) = c {
+                effects.push(format!("sends {:?} to {}", msg, n(*dst)));
+            }
+        }
+    }
+    if let (Some(b), Some(a)) = (before.actor_states.get(node), after.actor_states.get(node)) {
+        effects.extend(diff::<A>(b, a));
+    }
+    TraceStep {
+        step,
+        node,
+        kind,
+        text,
+        effects,
+    }
+}
+
+/// What changed in one node: role, deliveries, discarded duplicates.
+fn diff<A: Protocol>(before: &A::State, after: &A::State) -> Vec<String> {
+    let mut out = Vec::new();
+    if before.role() != after.role() {
+        out.push(match after.role() {
+            Role::Leader => format!("becomes LEADER of {}", ViewList(after.view())),
+            Role::Slave => format!("joins as a slave of {}", ViewList(after.view())),
+            Role::Outside => "leaves the group".to_string(),
+        });
+    } else if before.view() != after.view() && after.role() == Role::Slave {
+        if before.view().first() != after.view().first() {
+            out.push(format!(
+                "follows the new leader {}",
+                after.view().first().map(|l| n(*l)).unwrap_or_default()
+            ));
+        }
+    }
+    let (b, a) = (&before.app().log, &after.app().log);
+    if a.len() > b.len() && a.starts_with(b) {
+        for e in &a[b.len()..] {
+            out.push(match e {
+                Event::Deliver(p) => format!("delivers {p:?} to its application"),
+                Event::View(v) => format!("installs view {}", ViewList(v)),
+            });
+        }
+    } else if a != b {
+        out.push(format!("adopts the application state {:?}", after.app()));
+    }
+    if after.duplicates_dropped() > before.duplicates_dropped() {
+        out.push("discards it as a duplicate".to_string());
+    }
+    if after.worker().issued > before.worker().issued {
+        out.push(format!("issued multicast #{}", after.worker().issued));
+    }
+    out
+}
+
+fn summaries<A: Protocol>(s: &GroupState<A>) -> Vec<NodeSummary> {
+    s.actor_states
+        .iter()
+        .enumerate()
+        .map(|(i, st)| NodeSummary {
+            node: i,
+            role: st.role(),
+            crashed: s.crashed[i],
+            view: ViewList(st.view()).to_string(),
+            log: st.app().log.iter().map(|e| format!("{e:?}")).collect(),
+            colour: st.app().colour(),
+        })
+        .collect()
+}
+
+fn divergence<A: Protocol>(s: &GroupState<A>) -> Option<Divergence> {
+    let logs: Vec<(usize, bool, Vec<String>)> = s
+        .actor_states
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let log = st.app().messages().map(|p| format!("{p:?}")).collect();
+            (i, s.crashed[i], log)
+        })
+        .collect();
+    // Survivors first: their divergence is what `agreement` is about.
+    for with_crashed in [false, true] {
+        for (x, (a, ca, la)) in logs.iter().enumerate() {
+            for (b, cb, lb) in &logs[x + 1..] {
+                if !with_crashed && (*ca || *cb) {
+                    continue;
+                }
+                let common = la.len().min(lb.len());
+                if let Some(pos) = (0..common).find(|&k| la[k] != lb[k]) {
+                    return Some(Divergence {
+                        a: *a,
+                        b: *b,
+                        position: pos + 1,
+                        a_has: la.get(pos).cloned(),
+                        b_has: lb.get(pos).cloned(),
+                    });
+                }
+            }
+        }
+    }
+    None
+}
