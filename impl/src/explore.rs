@@ -3,10 +3,7 @@
 
 use crate::render::{self, Progress};
 use crate::ExploreArgs;
-use groupy_model::check::{self, ProtocolName, Search, Status};
-use groupy_model::gms1::Gms1;
-use groupy_model::gms2::Gms2;
-use groupy_model::gms3::Gms3;
+use groupy_model::check::{self, Search, Status};
 use groupy_model::{Config, GroupModel, Protocol};
 use stateright::Model;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -41,11 +38,7 @@ pub fn run(args: ExploreArgs) -> u8 {
         eprintln!("error: cannot install the Ctrl-C handler: {e}");
         return 2;
     }
-    match args.protocol {
-        ProtocolName::Gms1 => serve::<Gms1>(&cfg, addr),
-        ProtocolName::Gms2 => serve::<Gms2>(&cfg, addr),
-        ProtocolName::Gms3 => serve::<Gms3>(&cfg, addr),
-    }
+    groupy_model::with_protocol!(args.protocol, A => serve::<A>(&cfg, addr));
     let url = format!("http://{addr}");
     println!("Explorer for {} ({cfg}) at {url}/", args.protocol.name());
 

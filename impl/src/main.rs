@@ -22,6 +22,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Default cap on generated states: about 10 GiB at the sizes groupy models reach.
+const DEFAULT_MAX_STATES: usize = 20_000_000;
+
 const CHECK_EXAMPLES: &str = "\
 Examples:
   groupy check                          run the default verdict matrix (every protocol, every environment)
@@ -118,7 +121,7 @@ enum Format {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// gms1, gms2 or gms3; omit to run the default verdict matrix.
+    /// gms1, gms2, gms3 or gms3-original; omit to run the default verdict matrix.
     #[arg(value_parser = parse_protocol)]
     protocol: Option<ProtocolName>,
     #[command(flatten)]
@@ -138,12 +141,17 @@ struct CheckArgs {
     /// property was already violated).
     #[arg(long)]
     timeout: Option<f64>,
-    /// Stop after generating about this many states (inconclusive, as above).
-    #[arg(long)]
-    max_states: Option<usize>,
+    /// Stop after generating about this many states (inconclusive, as above); 0 for no cap.
+    /// The default keeps a run within a few GiB of memory.
+    #[arg(long, default_value_t = DEFAULT_MAX_STATES)]
+    max_states: usize,
     /// Do not explore past this depth (inconclusive, as above).
     #[arg(long)]
     max_depth: Option<usize>,
+    /// Stop at the first violation of a claimed property (the verdict is then known; the
+    /// other properties' statuses may be incomplete).
+    #[arg(long)]
+    fail_fast: bool,
     /// Seed for --strategy simulation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -218,13 +226,14 @@ fn run_check(args: CheckArgs) -> u8 {
         strategy: args.strategy,
         threads: args.threads.max(1),
         timeout: args.timeout.map(Duration::from_secs_f64),
-        max_states: args.max_states,
+        max_states: (args.max_states > 0).then_some(args.max_states),
         max_depth: args.max_depth,
         seed: args.seed,
+        fail_fast: args.fail_fast,
     };
     let mut progress = render::Progress::new(!args.quiet);
     let Some(protocol) = args.protocol else {
-        return matrix::run(&args.model, &search, args.format, &mut progress);
+        return matrix::run(&args.model, &search, args.format, args.quiet, &mut progress);
     };
     let report = check::check(protocol, &cfg, &search, &mut |p| progress.update(p));
     progress.finish();

@@ -36,7 +36,19 @@ struct Cell {
     report: Report,
 }
 
-pub fn run(args: &ModelArgs, search: &Search, format: Format, progress: &mut Progress) -> u8 {
+pub fn run(
+    args: &ModelArgs,
+    search: &Search,
+    format: Format,
+    quiet: bool,
+    progress: &mut Progress,
+) -> u8 {
+    // A cell's verdict is settled by its first claimed violation; some cells (duplicating
+    // network) have infinite state spaces and would otherwise run into the state cap.
+    let search = &Search {
+        fail_fast: true,
+        ..search.clone()
+    };
     let defaults = args.nodes == 3 && args.msgs == 2 && args.joins == 0 && args.crashes == 1;
     let mut cells = Vec::new();
     for protocol in ProtocolName::ALL {
@@ -48,7 +60,7 @@ pub fn run(args: &ModelArgs, search: &Search, format: Format, progress: &mut Pro
                 Ok(c) => c,
                 Err(e) => return crate::usage_error(&e),
             };
-            if format == Format::Text {
+            if format == Format::Text && !quiet {
                 eprintln!(
                     "checking {} network={} fd={} ...",
                     protocol.name(),
@@ -90,8 +102,8 @@ use groupy_model::config::Named;
 fn table(cells: &[Cell], defaults: bool) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "{:<6} {:<12} {:<11} {:<13} {:>10} {:>8}  {}\n",
-        "proto", "network", "fd", "verdict", "unique", "seconds", "violated (claimed)"
+        "{:<13} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8}  {}\n",
+        "protocol", "network", "fd", "verdict", "explored", "unique", "seconds", "claimed properties violated"
     ));
     for c in cells {
         let r = &c.report;
@@ -102,11 +114,12 @@ fn table(cells: &[Cell], defaults: bool) -> String {
             .map(|p| p.name)
             .collect();
         s.push_str(&format!(
-            "{:<6} {:<12} {:<11} {:<13} {:>10} {:>8.2}  {}{}\n",
+            "{:<13} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8.2}  {}{}\n",
             r.protocol,
             r.config.network.name(),
             r.config.detector.name(),
             render::verdict_word(r.verdict),
+            if r.complete { "all" } else { "stopped" },
             render::group(r.unique_states),
             r.seconds,
             if violated.is_empty() { "-".to_string() } else { violated.join(", ") },
@@ -123,6 +136,10 @@ fn table(cells: &[Cell], defaults: bool) -> String {
     } else {
         s.push_str("\n(non-default bounds: verdicts are not compared with notes/verdicts.md)\n");
     }
-    s.push_str("Details of any cell: groupy check <proto> --network <network> --fd <fd>\n");
+    s.push_str(
+        "explored: all = complete exploration; stopped = halted at the first claimed violation \
+         (the violated list is then what was found first)\n",
+    );
+    s.push_str("Details of any cell: groupy check <protocol> --network <network> --fd <fd>\n");
     s
 }

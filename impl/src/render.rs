@@ -1,9 +1,6 @@
 //! Output for people: progress on stderr, the report and its counterexample traces on stdout.
 
 use groupy_model::check::{self, ProtocolName, Report, Status, Verdict};
-use groupy_model::gms1::Gms1;
-use groupy_model::gms2::Gms2;
-use groupy_model::gms3::Gms3;
 use groupy_model::trace::Trace;
 use groupy_model::{Config, GroupModel, Protocol};
 use stateright::actor::ActorModelAction;
@@ -241,12 +238,8 @@ pub fn write_files(
         std::fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if let Some(path) = svg {
-        let data = match protocol {
-            ProtocolName::Gms1 => svg_of::<Gms1>(cfg, &t.explorer_path),
-            ProtocolName::Gms2 => svg_of::<Gms2>(cfg, &t.explorer_path),
-            ProtocolName::Gms3 => svg_of::<Gms3>(cfg, &t.explorer_path),
-        }
-        .ok_or("the counterexample could not be replayed to draw it")?;
+        let data = groupy_model::with_protocol!(protocol, A => svg_of::<A>(cfg, &t.explorer_path))
+            .ok_or("the counterexample could not be replayed to draw it")?;
         std::fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())

@@ -5,15 +5,12 @@
 //! the exploration was cut short (timeout, state cap, depth cap, or simulation, which samples
 //! paths and never proves) or a witness was never reached; otherwise `holds`.
 
-use crate::gms1::Gms1;
-use crate::gms2::Gms2;
-use crate::gms3::Gms3;
 use crate::model::{GroupAction, GroupModel, GroupState, Protocol};
 use crate::properties;
 use crate::trace::{self, Trace};
 use crate::Config;
 use serde::Serialize;
-use stateright::{Checker, Expectation, Model, Path, UniformChooser};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -22,22 +19,50 @@ use std::time::{Duration, Instant};
 
 /// The protocol versions a user can check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ProtocolName {
     Gms1,
     Gms2,
     Gms3,
+    /// gms3 as the assignment writes it (leader messages accepted from any sender).
+    Gms3Original,
+}
+
+/// Runs `$body` with `$A` bound to the actor type of protocol `$p`.
+#[macro_export]
+macro_rules! with_protocol {
+    ($p:expr, $A:ident => $body:expr) => {
+        match $p {
+            $crate::check::ProtocolName::Gms1 => {
+                type $A = $crate::gms1::Gms1;
+                $body
+            }
+            $crate::check::ProtocolName::Gms2 => {
+                type $A = $crate::gms2::Gms2;
+                $body
+            }
+            $crate::check::ProtocolName::Gms3 => {
+                type $A = $crate::gms3::Gms3;
+                $body
+            }
+            $crate::check::ProtocolName::Gms3Original => {
+                type $A = $crate::gms3::Gms3Original;
+                $body
+            }
+        }
+    };
 }
 
 impl ProtocolName {
-    pub const ALL: [ProtocolName; 3] = [ProtocolName::Gms1, ProtocolName::Gms2, ProtocolName::Gms3];
+    pub const ALL: [ProtocolName; 4] = [
+        ProtocolName::Gms1,
+        ProtocolName::Gms2,
+        ProtocolName::Gms3,
+        ProtocolName::Gms3Original,
+    ];
 
     pub fn name(self) -> &'static str {
-        match self {
-            ProtocolName::Gms1 => "gms1",
-            ProtocolName::Gms2 => "gms2",
-            ProtocolName::Gms3 => "gms3",
-        }
+        with_protocol!(self, A => <A as Protocol>::NAME)
     }
 }
 
@@ -47,7 +72,10 @@ impl FromStr for ProtocolName {
         Self::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown protocol '{s}'; valid values: gms1, gms2, gms3"))
+            .ok_or_else(|| {
+                let valid: Vec<_> = Self::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown protocol '{s}'; valid values: {}", valid.join(", "))
+            })
     }
 }
 
@@ -83,6 +111,8 @@ pub struct Search {
     pub max_depth: Option<usize>,
     /// Seed for `simulation`.
     pub seed: u64,
+    /// Stop as soon as a claimed property is violated (the verdict cannot change after that).
+    pub fail_fast: bool,
 }
 
 impl Default for Search {
@@ -94,6 +124,7 @@ impl Default for Search {
             max_states: None,
             max_depth: None,
             seed: 0,
+            fail_fast: false,
         }
     }
 }
@@ -181,11 +212,7 @@ pub fn check(
     search: &Search,
     progress: &mut dyn FnMut(&Progress),
 ) -> Report {
-    match protocol {
-        ProtocolName::Gms1 => check_protocol::<Gms1>(cfg, search, progress),
-        ProtocolName::Gms2 => check_protocol::<Gms2>(cfg, search, progress),
-        ProtocolName::Gms3 => check_protocol::<Gms3>(cfg, search, progress),
-    }
+    with_protocol!(protocol, A => check_protocol::<A>(cfg, search, progress))
 }
 
 /// Checks protocol `A` under `cfg`.
@@ -204,6 +231,15 @@ pub fn check_protocol<A: Protocol>(
     }
     if let Some(d) = search.max_depth {
         builder = builder.target_max_depth(d);
+    }
+    if search.fail_fast {
+        let claimed = model
+            .properties()
+            .iter()
+            .filter(|p| p.expectation != Expectation::Sometimes && A::CLAIMS.contains(&p.name))
+            .map(|p| p.name)
+            .collect();
+        builder = builder.finish_when(HasDiscoveries::AnyOf(claimed));
     }
     let start = Instant::now();
     let run = match search.strategy {
@@ -228,6 +264,15 @@ pub fn check_protocol<A: Protocol>(
     } else {
         None
     };
+
+    let fail_fast_hit = search.fail_fast
+        && run
+            .discoveries
+            .iter()
+            .any(|(n, _)| A::CLAIMS.contains(n));
+    let cut_short = cut_short.or_else(|| {
+        fail_fast_hit.then(|| "stopped at the first violation of a claimed property".to_string())
+    });
 
     let limit = search.max_states.unwrap_or(usize::MAX);
     let properties: Vec<PropertyReport> = model

@@ -252,9 +252,9 @@ pub trait Member {
     fn monitors(&self) -> Option<Id>;
     /// The broadcast in progress, if any: (cut, mid, description).
     fn sequencer_active(&self) -> Option<(bool, bool, String)>;
-    /// Messages discarded as duplicates (gms3 and later).
-    fn duplicates_dropped(&self) -> u8 {
-        0
+    /// Whether the node ever discarded a message as a duplicate (gms3 and later).
+    fn discarded_duplicate(&self) -> bool {
+        false
     }
     /// The current view, leader first.
     fn view(&self) -> &[Id];

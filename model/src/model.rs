@@ -79,6 +79,16 @@ impl Protocol for crate::gms2::Gms2 {
     }
 }
 
+impl Protocol for crate::gms3::Gms3Original {
+    const NAME: &'static str = "gms3-original";
+    const CLAIMS: &'static [&'static str] = SAFETY;
+    const ELECTS: bool = true;
+    const NUMBERS: bool = true;
+    fn with_setup(setup: Setup) -> Self {
+        Self(setup)
+    }
+}
+
 impl Protocol for crate::gms3::Gms3 {
     const NAME: &'static str = "gms3";
     const CLAIMS: &'static [&'static str] = SAFETY;

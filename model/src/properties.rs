@@ -188,7 +188,7 @@ pub fn election_held<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool 
 }
 
 pub fn duplicate_discarded<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(_, st, _)| st.duplicates_dropped() > 0)
+    nodes(s).any(|(_, st, _)| st.discarded_duplicate())
 }
 
 pub fn join_completed<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {

@@ -214,7 +214,7 @@ fn diff<A: Protocol>(before: &A::State, after: &A::State) -> Vec<String> {
     } else if a != b {
         out.push(format!("adopts the application state {:?}", after.app()));
     }
-    if after.duplicates_dropped() > before.duplicates_dropped() {
+    if after.discarded_duplicate() && !before.discarded_duplicate() {
         out.push("discards it as a duplicate".to_string());
     }
     if after.worker().issued > before.worker().issued {
