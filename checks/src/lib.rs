@@ -1,0 +1,81 @@
+//! Helpers for the verification suite in `tests/`: run a complete check and assert what a
+//! verdict claims (complete exploration, every witness reached, the pinned state count).
+
+use groupy_model::check::{check_protocol, Report, Search, Status, Verdict};
+use groupy_model::{Config, Protocol};
+
+/// A backstop: no default-suite configuration comes near it, and [`complete`] fails if one
+/// does, so an exploration cut short can never pass as a proof.
+pub const MAX_STATES: usize = 10_000_000;
+
+/// Checks protocol `A` under `cfg` with breadth-first search.
+pub fn run<A: Protocol>(cfg: Config) -> Report {
+    let search = Search {
+        max_states: Some(MAX_STATES),
+        ..Search::default()
+    };
+    check_protocol::<A>(&cfg, &search, &mut |_| {})
+}
+
+/// Asserts the exploration was not cut short and pins its unique state count: a change that
+/// moves it must say why.
+pub fn complete(r: &Report, unique_states: usize) {
+    assert!(
+        r.complete,
+        "{} {}: exploration cut short: {:?}",
+        r.protocol, r.config, r.cut_short
+    );
+    assert_eq!(
+        r.unique_states, unique_states,
+        "{} {}: unique state count moved",
+        r.protocol, r.config
+    );
+}
+
+/// Asserts every listed property has `status`.
+pub fn statuses(r: &Report, names: &[&str], status: Status) {
+    for name in names {
+        assert_eq!(
+            r.status(name),
+            Some(status),
+            "{} {}: {name}",
+            r.protocol,
+            r.config
+        );
+    }
+}
+
+/// Asserts every witness of the configuration was reached.
+pub fn all_witnessed(r: &Report) {
+    for p in &r.properties {
+        assert_ne!(
+            p.status,
+            Status::Unwitnessed,
+            "{} {}: witness '{}' never reached",
+            r.protocol,
+            r.config,
+            p.name
+        );
+    }
+}
+
+/// Asserts the verdict and, for `Holds`, that it rests on a complete exploration with every
+/// witness reached.
+pub fn verdict(r: &Report, v: Verdict) {
+    assert_eq!(r.verdict, v, "{} {}", r.protocol, r.config);
+    if v == Verdict::Holds {
+        all_witnessed(r);
+    }
+}
+
+/// Checks protocol `A` until the first violation of a claimed property: for configurations
+/// whose state space is infinite (the duplicating network lets a message be delivered again
+/// and again), where only a violation can settle the verdict.
+pub fn run_until_violation<A: Protocol>(cfg: Config) -> Report {
+    let search = Search {
+        max_states: Some(MAX_STATES),
+        fail_fast: true,
+        ..Search::default()
+    };
+    check_protocol::<A>(&cfg, &search, &mut |_| {})
+}

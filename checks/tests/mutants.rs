@@ -1,0 +1,87 @@
+//! Every safety property shown failing on a deliberately broken variant, and holding on the
+//! same configuration without the mutation: so the property can fail, and it is the
+//! mutation that makes it fail.
+
+use groupy_checks::{complete, run};
+use groupy_model::check::{Report, Status, Verdict};
+use groupy_model::gms1::Gms1;
+use groupy_model::gms2::Gms2;
+use groupy_model::gms3::Gms3;
+use groupy_model::properties::*;
+use groupy_model::{Config, Mutant};
+
+fn cfg(nodes: usize, msgs: usize, crashes: usize) -> Config {
+    Config {
+        nodes,
+        msgs,
+        crashes,
+        ..Config::default()
+    }
+}
+
+/// `property` holds on gms3 under `base` and is violated once `mutant` is applied; the
+/// mutant's counterexample is returned for further assertions.
+fn caught(base: Config, mutant: Mutant, property: &str) -> Report {
+    let clean = run::<Gms3>(base.clone());
+    assert_eq!(clean.status(property), Some(Status::Holds), "{property} on clean gms3 {base}");
+    let broken = run::<Gms3>(base.with_mutant(mutant));
+    assert_eq!(
+        broken.status(property),
+        Some(Status::Violated),
+        "{property} on {mutant:?}"
+    );
+    assert_eq!(broken.verdict, Verdict::Violated);
+    assert!(broken
+        .property(property)
+        .is_some_and(|p| p.counterexample.is_some()));
+    broken
+}
+
+#[test]
+fn gms3_without_resend_violates_agreement() {
+    let r = caught(cfg(3, 2, 1), Mutant::NoResend, AGREEMENT);
+    complete(&r, 987);
+}
+
+#[test]
+fn gms3_without_duplicate_discard_violates_no_duplication() {
+    let r = caught(cfg(3, 2, 1), Mutant::NoDuplicateDiscard, NO_DUPLICATION);
+    complete(&r, 1_605);
+}
+
+#[test]
+fn gms3_off_by_one_seq_violates_integrity() {
+    let r = caught(cfg(3, 2, 1), Mutant::OffByOneSeq, INTEGRITY);
+    complete(&r, 1_539);
+}
+
+#[test]
+fn gms3_lifo_requests_violates_fifo() {
+    // Two nodes, three multicasts: n0 issues two, so its own requests can queue up.
+    let r = caught(cfg(2, 3, 0), Mutant::LifoRequests, FIFO);
+    complete(&r, 134);
+}
+
+#[test]
+fn gms3_view_without_leader_violates_view_agreement() {
+    let r = caught(cfg(3, 2, 1), Mutant::ViewWithoutLeader, VIEW_AGREEMENT);
+    complete(&r, 1_549);
+}
+
+#[test]
+fn gms2_violates_uniform_agreement() {
+    // No mutant needed: gms2 itself breaks the stronger property, and gms1 without crashes
+    // keeps it, so it can both hold and fail.
+    let r = run::<Gms2>(cfg(3, 2, 1));
+    assert_eq!(r.status(UNIFORM_AGREEMENT), Some(Status::Violated));
+    let ok = run::<Gms1>(cfg(3, 2, 0));
+    assert_eq!(ok.status(UNIFORM_AGREEMENT), Some(Status::Holds));
+}
+
+#[test]
+fn gms1_leader_crash_violates_validity() {
+    let r = run::<Gms1>(cfg(3, 2, 1));
+    assert_eq!(r.status(VALIDITY), Some(Status::Violated));
+    let ok = run::<Gms1>(cfg(3, 2, 0));
+    assert_eq!(ok.status(VALIDITY), Some(Status::Holds));
+}
