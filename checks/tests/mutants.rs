@@ -23,7 +23,11 @@ fn cfg(nodes: usize, msgs: usize, crashes: usize) -> Config {
 /// mutant's counterexample is returned for further assertions.
 fn caught(base: Config, mutant: Mutant, property: &str) -> Report {
     let clean = run::<Gms3>(base.clone());
-    assert_eq!(clean.status(property), Some(Status::Holds), "{property} on clean gms3 {base}");
+    assert_eq!(
+        clean.status(property),
+        Some(Status::Holds),
+        "{property} on clean gms3 {base}"
+    );
     let broken = run::<Gms3>(base.with_mutant(mutant));
     assert_eq!(
         broken.status(property),

@@ -8,13 +8,7 @@ use groupy_model::gms3::{Gms3, Gms3Original};
 use groupy_model::properties::*;
 use groupy_model::{Config, CrashAt, Detector, NetworkKind};
 
-const SAFETY: &[&str] = &[
-    AGREEMENT,
-    NO_DUPLICATION,
-    INTEGRITY,
-    FIFO,
-    VIEW_AGREEMENT,
-];
+const SAFETY: &[&str] = &[AGREEMENT, NO_DUPLICATION, INTEGRITY, FIFO, VIEW_AGREEMENT];
 
 fn cfg(nodes: usize, msgs: usize, joins: usize, crashes: usize) -> Config {
     Config {
@@ -75,7 +69,9 @@ fn gms2_crash_mid_broadcast_violates_agreement() {
     statuses(&r, &[AGREEMENT], Status::Violated);
     all_witnessed(&r);
     complete(&r, 965);
-    let t = r.property(AGREEMENT).and_then(|p| p.counterexample.as_ref());
+    let t = r
+        .property(AGREEMENT)
+        .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("agreement has a counterexample");
     // The shortest counterexample: the leader crashes after sending to n1 only.
     let crash = t.steps.iter().find(|s| s.kind == "crash").expect("a crash");
@@ -156,10 +152,15 @@ fn gms3_original_ordered_perfect_fd_violates_agreement() {
     verdict(&r, Verdict::Violated);
     statuses(&r, &[AGREEMENT], Status::Violated);
     complete(&r, 1_537);
-    let t = r.property(AGREEMENT).and_then(|p| p.counterexample.as_ref());
+    let t = r
+        .property(AGREEMENT)
+        .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("agreement has a counterexample");
     // The re-send of the new leader n1 overtakes the old leader's message to n2.
-    assert!(t.steps.iter().any(|s| s.kind == "receive" && s.node == 2 && s.text.contains("from n1")));
+    assert!(t
+        .steps
+        .iter()
+        .any(|s| s.kind == "receive" && s.node == 2 && s.text.contains("from n1")));
 }
 
 #[test]
@@ -200,7 +201,8 @@ fn gms3_unordered_violates_agreement() {
 fn gms3_duplicating_violates_agreement() {
     // Infinite state space (a duplicated mcast is sequenced again and again): only a
     // violation can settle it, so stop at the first one.
-    let r = groupy_checks::run_until_violation::<Gms3>(on(NetworkKind::Duplicating, Detector::Perfect));
+    let r =
+        groupy_checks::run_until_violation::<Gms3>(on(NetworkKind::Duplicating, Detector::Perfect));
     verdict(&r, Verdict::Violated);
     statuses(&r, &[AGREEMENT], Status::Violated);
 }

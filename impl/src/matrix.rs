@@ -90,7 +90,10 @@ pub fn run(
     }
     if cells.iter().any(|c| !c.matches) {
         1
-    } else if cells.iter().any(|c| c.report.verdict == Verdict::Inconclusive) {
+    } else if cells
+        .iter()
+        .any(|c| c.report.verdict == Verdict::Inconclusive)
+    {
         3
     } else {
         0
@@ -103,7 +106,14 @@ fn table(cells: &[Cell], defaults: bool) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "{:<13} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8}  {}\n",
-        "protocol", "network", "fd", "verdict", "explored", "unique", "seconds", "claimed properties violated"
+        "protocol",
+        "network",
+        "fd",
+        "verdict",
+        "explored",
+        "unique",
+        "seconds",
+        "claimed properties violated"
     ));
     for c in cells {
         let r = &c.report;
@@ -122,8 +132,16 @@ fn table(cells: &[Cell], defaults: bool) -> String {
             if r.complete { "all" } else { "stopped" },
             render::group(r.unique_states),
             r.seconds,
-            if violated.is_empty() { "-".to_string() } else { violated.join(", ") },
-            if c.matches { "" } else { "   <-- differs from notes/verdicts.md" }
+            if violated.is_empty() {
+                "-".to_string()
+            } else {
+                violated.join(", ")
+            },
+            if c.matches {
+                ""
+            } else {
+                "   <-- differs from notes/verdicts.md"
+            }
         ));
     }
     if defaults {
@@ -131,7 +149,9 @@ fn table(cells: &[Cell], defaults: bool) -> String {
         if bad == 0 {
             s.push_str("\nevery verdict matches notes/verdicts.md\n");
         } else {
-            s.push_str(&format!("\n{bad} verdict(s) differ from notes/verdicts.md\n"));
+            s.push_str(&format!(
+                "\n{bad} verdict(s) differ from notes/verdicts.md\n"
+            ));
         }
     } else {
         s.push_str("\n(non-default bounds: verdicts are not compared with notes/verdicts.md)\n");

@@ -145,11 +145,7 @@ pub fn report(r: &Report, colour: bool) -> String {
         let Some(t) = &p.counterexample else { continue };
         s.push('\n');
         if !shown.insert(t.explorer_path.clone()) {
-            let _ = writeln!(
-                s,
-                "{} is violated by the same trace as above.",
-                p.name
-            );
+            let _ = writeln!(s, "{} is violated by the same trace as above.", p.name);
             continue;
         }
         let _ = writeln!(

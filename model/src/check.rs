@@ -265,11 +265,8 @@ pub fn check_protocol<A: Protocol>(
         None
     };
 
-    let fail_fast_hit = search.fail_fast
-        && run
-            .discoveries
-            .iter()
-            .any(|(n, _)| A::CLAIMS.contains(n));
+    let fail_fast_hit =
+        search.fail_fast && run.discoveries.iter().any(|(n, _)| A::CLAIMS.contains(n));
     let cut_short = cut_short.or_else(|| {
         fail_fast_hit.then(|| "stopped at the first violation of a claimed property".to_string())
     });

@@ -24,8 +24,8 @@
 
 use crate::app::{App, Event, Payload, ViewList};
 use crate::group::{
-    slaves, start_worker, Broadcast, Job, Member, Role, Sequencer, Setup, Step, Timer, Worker, MCAST_DELAY,
-    SEND_DELAY,
+    slaves, start_worker, Broadcast, Job, Member, Role, Sequencer, Setup, Step, Timer, Worker,
+    MCAST_DELAY, SEND_DELAY,
 };
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -69,7 +69,13 @@ pub struct Gms1State {
 
 impl fmt::Debug for Gms1State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} of {}, {:?}", self.role, ViewList(&self.view), self.worker)?;
+        write!(
+            f,
+            "{:?} of {}, {:?}",
+            self.role,
+            ViewList(&self.view),
+            self.worker
+        )?;
         if self.role == Role::Leader {
             write!(f, ", {:?}", self.seq)?;
         }
@@ -95,6 +101,9 @@ impl Member for Gms1State {
     }
     fn view(&self) -> &[Id] {
         &self.view
+    }
+    fn queued(&self) -> usize {
+        self.seq.queue.len()
     }
 }
 
@@ -262,11 +271,7 @@ fn start_next(setup: &Setup, st: &mut Gms1State) {
         return;
     };
     let bcast = match job {
-        Job::Mcast(p) => Broadcast::new(
-            Gms1Msg::Msg(p),
-            slaves(&st.view),
-            Some(Event::Deliver(p)),
-        ),
+        Job::Mcast(p) => Broadcast::new(Gms1Msg::Msg(p), slaves(&st.view), Some(Event::Deliver(p))),
         Job::Join(p) => {
             st.view.push(p);
             Broadcast::new(

@@ -134,6 +134,9 @@ impl Member for Gms3State {
     fn view(&self) -> &[Id] {
         &self.view
     }
+    fn queued(&self) -> usize {
+        self.seq.queue.len()
+    }
 }
 
 /// The gms3 actor. `FILTER` is the fix: take leader messages only from the leader followed.
@@ -179,14 +182,7 @@ impl<const FILTER: bool> Actor for Gms3Actor<FILTER> {
         }
     }
 
-    fn on_msg(
-        &self,
-        id: Id,
-        state: &mut Cow<Gms3State>,
-        src: Id,
-        msg: Gms3Msg,
-        o: &mut Out<Self>,
-    ) {
+    fn on_msg(&self, id: Id, state: &mut Cow<Gms3State>, src: Id, msg: Gms3Msg, o: &mut Out<Self>) {
         use Gms3Msg::*;
         match (state.role, msg) {
             (Role::Leader, Mcast(p)) => self.submit(state.to_mut(), Job::Mcast(p), o),

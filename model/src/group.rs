@@ -258,6 +258,8 @@ pub trait Member {
     }
     /// The current view, leader first.
     fn view(&self) -> &[Id];
+    /// Requests waiting at the leader for the broadcast in progress to finish.
+    fn queued(&self) -> usize;
 
     fn app(&self) -> &App {
         &self.worker().app

@@ -116,7 +116,9 @@ impl<A: Protocol> GroupModel<A> {
             .collect();
         let network = match cfg.network {
             NetworkKind::Ordered => Network::new_ordered([]),
-            NetworkKind::Unordered | NetworkKind::Lossy => Network::new_unordered_nonduplicating([]),
+            NetworkKind::Unordered | NetworkKind::Lossy => {
+                Network::new_unordered_nonduplicating([])
+            }
             NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
         };
         let lossy = if cfg.network == NetworkKind::Lossy {

@@ -115,7 +115,14 @@ fn describe<A: Protocol>(
             let mut st = Cow::Borrowed(&*before.actor_states[i]);
             model.inner.actors[i].on_timeout(*id, &mut st, timer, &mut out);
             let (kind, text) = match timer {
-                Timer::Mcast => ("mcast", format!("{}'s application multicasts", n(*id))),
+                Timer::Mcast => {
+                    let issued = before.actor_states[i].worker().issued;
+                    let p = crate::app::Payload::issued_by(*id, issued);
+                    (
+                        "mcast",
+                        format!("{}'s application multicasts {p:?}", n(*id)),
+                    )
+                }
                 Timer::Send => {
                     let sent = out.iter().any(|c| matches!(c, Command::Send(..)));
                     if sent {
@@ -132,7 +139,10 @@ fn describe<A: Protocol>(
                         None => "no leader".to_string(),
                     };
                     let who = leader.map(n).unwrap_or_else(|| "?".into());
-                    ("suspect", format!("{} suspects its leader {who} ({why})", n(*id)))
+                    (
+                        "suspect",
+                        format!("{} suspects its leader {who} ({why})", n(*id)),
+                    )
                 }
             };
             (i, kind, text, Some(out))
@@ -144,7 +154,9 @@ fn describe<A: Protocol>(
             if st.role() == Role::Leader {
                 if let Some((cut, _, bcast)) = st.sequencer_active() {
                     if cut {
-                        text.push_str(&format!(" in the middle of a broadcast, cutting it: {bcast}"));
+                        text.push_str(&format!(
+                            " in the middle of a broadcast, cutting it: {bcast}"
+                        ));
                     } else {
                         text.push_str(&format!(" with a broadcast in progress: {bcast}"));
                     }
@@ -217,8 +229,16 @@ fn diff<A: Protocol>(before: &A::State, after: &A::State) -> Vec<String> {
     if after.discarded_duplicate() && !before.discarded_duplicate() {
         out.push("discards it as a duplicate".to_string());
     }
-    if after.worker().issued > before.worker().issued {
-        out.push(format!("issued multicast #{}", after.worker().issued));
+    if after.queued() > before.queued() {
+        out.push("queues it behind the broadcast in progress".to_string());
+    }
+    if let Some((_, false, desc)) = after.sequencer_active() {
+        let fresh = before
+            .sequencer_active()
+            .is_none_or(|(_, _, was)| was != desc);
+        if fresh {
+            out.push(format!("starts broadcasting {desc}"));
+        }
     }
     out
 }
