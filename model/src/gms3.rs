@@ -196,7 +196,7 @@ impl<const FILTER: bool> Actor for Gms3Actor<FILTER> {
                 if FILTER && state.view.first() != Some(&src) {
                     hold(state, src, msg);
                 } else {
-                    self.from_leader(state.to_mut(), msg);
+                    self.handle_leader_msg(state.to_mut(), msg);
                 }
             }
             (Role::Outside, View(n, view, app)) if view.contains(&id) => {
@@ -252,7 +252,7 @@ fn hold(state: &mut Cow<Gms3State>, src: Id, msg: Gms3Msg) {
 impl<const FILTER: bool> Gms3Actor<FILTER> {
     /// A slave handles a `msg` or `view` from its leader: discard it if numbered below
     /// `next`, else deliver it and remember it as `last`.
-    fn from_leader(&self, st: &mut Gms3State, msg: Gms3Msg) {
+    fn handle_leader_msg(&self, st: &mut Gms3State, msg: Gms3Msg) {
         use Gms3Msg::*;
         let discard = !self.0.is(Mutant::NoDuplicateDiscard);
         match msg {
@@ -283,7 +283,7 @@ impl<const FILTER: bool> Gms3Actor<FILTER> {
             .partition(|(src, _)| !FILTER || Some(*src) == leader);
         st.held = later;
         for (_, msg) in now {
-            self.from_leader(st, msg);
+            self.handle_leader_msg(st, msg);
         }
     }
 

@@ -207,13 +207,11 @@ fn diff<A: Protocol>(before: &A::State, after: &A::State) -> Vec<String> {
             Role::Slave => format!("joins as a slave of {}", ViewList(after.view())),
             Role::Outside => "leaves the group".to_string(),
         });
-    } else if before.view() != after.view() && after.role() == Role::Slave {
-        if before.view().first() != after.view().first() {
-            out.push(format!(
-                "follows the new leader {}",
-                after.view().first().map(|l| n(*l)).unwrap_or_default()
-            ));
-        }
+    } else if after.role() == Role::Slave && before.view().first() != after.view().first() {
+        out.push(format!(
+            "follows the new leader {}",
+            after.view().first().map(|l| n(*l)).unwrap_or_default()
+        ));
     }
     let (b, a) = (&before.app().log, &after.app().log);
     if a.len() > b.len() && a.starts_with(b) {
