@@ -222,7 +222,15 @@ pub fn check_protocol<A: Protocol>(
     progress: &mut dyn FnMut(&Progress),
 ) -> Report {
     let model = GroupModel::<A>::new(cfg.clone());
-    let mut builder = model.clone().checker().threads(search.threads.max(1));
+    // stateright's simulation checker records a wrong action index when an action leads
+    // nowhere (`next_state` is `None`), and then cannot replay its own paths: give it a model
+    // that offers only actions that lead somewhere. The state graph is the same; only the
+    // action indices differ, so paths are rendered with `model`.
+    let searched = GroupModel {
+        only_transitions: search.strategy == Strategy::Simulation,
+        ..model.clone()
+    };
+    let mut builder = searched.checker().threads(search.threads.max(1));
     if let Some(t) = search.timeout {
         builder = builder.timeout(t);
     }
@@ -283,14 +291,13 @@ pub fn check_protocol<A: Protocol>(
                 (_, true) => Status::Violated,
                 (_, false) => Status::Holds,
             };
-            let path = found.map(|(_, actions)| actions.clone());
             // BFS keeps the *last* violating path it meets, not the first: search again,
             // breadth first and single-threaded, for a shortest one.
-            let path = match (&p.expectation, path) {
-                (Expectation::Always, Some(fallback)) => {
-                    Some(shortest_violation(&model, p.condition, limit).unwrap_or(fallback))
+            let path = match (&p.expectation, found) {
+                (Expectation::Always, Some((_, fallback))) => {
+                    shortest_violation(&model, p.condition, limit).or_else(|| fallback.clone())
                 }
-                (_, path) => path,
+                (_, found) => found.and_then(|(_, path)| path.clone()),
             };
             PropertyReport {
                 name: p.name,
@@ -333,7 +340,8 @@ struct Run<Action> {
     states: usize,
     unique_states: usize,
     max_depth: usize,
-    discoveries: Vec<(&'static str, Vec<Action>)>,
+    /// Discovered properties, with the path when stateright could rebuild it.
+    discoveries: Vec<(&'static str, Option<Vec<Action>>)>,
 }
 
 fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
@@ -358,7 +366,7 @@ fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
     let discoveries = checker
         .discoveries()
         .into_iter()
-        .map(|(name, path)| (name, path.into_actions()))
+        .map(|(name, path)| (name, Some(path.into_actions())))
         .collect();
     Run {
         states: checker.state_count(),

@@ -106,7 +106,9 @@ pub type GroupAction<A> = ActorModelAction<<A as Actor>::Msg, Timer, ()>;
 #[derive(Clone)]
 pub struct GroupModel<A: Protocol> {
     pub inner: ActorModel<A, Config>,
-    properties: Vec<Property<GroupModel<A>>>,
+    pub(crate) properties: Vec<Property<GroupModel<A>>>,
+    /// Offer only actions whose `next_state` is `Some` (see `check::check_protocol`).
+    pub only_transitions: bool,
 }
 
 impl<A: Protocol> GroupModel<A> {
@@ -135,6 +137,7 @@ impl<A: Protocol> GroupModel<A> {
                 .lossy_network(lossy)
                 .max_crashes(crashes),
             properties,
+            only_transitions: false,
         }
     }
 
@@ -202,6 +205,9 @@ impl<A: Protocol> Model for GroupModel<A> {
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
         self.inner.actions(state, actions);
         actions.retain(|a| self.allowed(state, a));
+        if self.only_transitions {
+            actions.retain(|a| self.inner.next_state(state, a.clone()).is_some());
+        }
     }
 
     fn next_state(&self, state: &Self::State, action: Self::Action) -> Option<Self::State> {
