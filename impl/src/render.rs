@@ -150,11 +150,12 @@ pub fn report(r: &Report, colour: bool) -> String {
         }
         let _ = writeln!(
             s,
-            "counterexample: {} violated{} ({}), {} steps",
+            "counterexample: {} violated{} ({}), {} steps{}",
             p.name,
             if p.claimed { "" } else { " (not claimed)" },
             p.description,
-            t.steps.len()
+            t.steps.len(),
+            if t.shortest { ", shortest" } else { "" }
         );
         s.push_str(&trace(t, colour));
     }

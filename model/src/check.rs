@@ -279,7 +279,13 @@ pub fn check_protocol<A: Protocol>(
         fail_fast_hit.then(|| "stopped at the first violation of a claimed property".to_string())
     });
 
-    let limit = search.max_states.unwrap_or(usize::MAX);
+    // The search for a shortest counterexample gets its own budget: never more states than
+    // the exploration found, nor (much) more time than it took; past that, the checker's
+    // own path is shown.
+    let budget = Budget {
+        states: run.unique_states.max(1),
+        until: Instant::now() + Duration::from_secs_f64(seconds.max(5.0)),
+    };
     let properties: Vec<PropertyReport> = model
         .properties()
         .into_iter()
@@ -295,9 +301,12 @@ pub fn check_protocol<A: Protocol>(
             // breadth first and single-threaded, for a shortest one.
             let path = match (&p.expectation, found) {
                 (Expectation::Always, Some((_, fallback))) => {
-                    shortest_violation(&model, p.condition, limit).or_else(|| fallback.clone())
+                    match shortest_violation(&model, p.condition, &budget) {
+                        Some(path) => Some((path, true)),
+                        None => fallback.clone().map(|path| (path, false)),
+                    }
                 }
-                (_, found) => found.and_then(|(_, path)| path.clone()),
+                (_, found) => found.and_then(|(_, path)| path.clone()).map(|p| (p, false)),
             };
             PropertyReport {
                 name: p.name,
@@ -305,7 +314,10 @@ pub fn check_protocol<A: Protocol>(
                 claimed: GroupModel::<A>::claims(p.name),
                 status,
                 description: properties::describe(p.name),
-                counterexample: path.map(|actions| trace::render(&model, &actions)),
+                counterexample: path.map(|(actions, shortest)| Trace {
+                    shortest,
+                    ..trace::render(&model, &actions)
+                }),
             }
         })
         .collect();
@@ -376,12 +388,18 @@ fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
     }
 }
 
-/// Breadth-first search for a shortest path to a state that violates `condition`, visiting
-/// at most `limit` states. Deterministic: actions are tried in the model's order.
+/// Limits on [`shortest_violation`].
+pub struct Budget {
+    pub states: usize,
+    pub until: Instant,
+}
+
+/// Breadth-first search for a shortest path to a state that violates `condition`, within
+/// `budget`. Deterministic: actions are tried in the model's order.
 pub fn shortest_violation<M>(
     model: &M,
     condition: fn(&M, &M::State) -> bool,
-    limit: usize,
+    budget: &Budget,
 ) -> Option<Vec<M::Action>>
 where
     M: Model,
@@ -410,7 +428,8 @@ where
             path.reverse();
             return Some(path);
         }
-        if tree.len() >= limit {
+        if tree.len() >= budget.states || (tree.len() % 4096 == 0 && Instant::now() > budget.until)
+        {
             return None;
         }
         model.actions(&state, &mut actions);

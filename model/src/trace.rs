@@ -19,6 +19,9 @@ pub struct Trace {
     pub divergence: Option<Divergence>,
     /// The path as action indices, as the Explorer's URLs spell it (`#/steps/...`).
     pub explorer_path: String,
+    /// Whether no shorter path reaches such a state (breadth-first search); `false` for the
+    /// checker's own paths (`validity`, witnesses, or when the search ran out of budget).
+    pub shortest: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -68,6 +71,7 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
                 nodes: vec![],
                 divergence: None,
                 explorer_path: String::new(),
+                shortest: false,
             }
         }
     };
@@ -90,6 +94,7 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
         nodes: summaries::<A>(&state),
         divergence: divergence::<A>(&state),
         explorer_path: indices.join("/"),
+        shortest: false,
     }
 }
 
