@@ -113,3 +113,44 @@ impl App {
             .fold([0, 0, 0], |[r, g, b], p| [g, b, r.wrapping_add(p.value)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deliver(values: &[u8]) -> App {
+        let mut app = App::default();
+        for (seq, &value) in values.iter().enumerate() {
+            app.deliver(Event::Deliver(Payload {
+                from: Id::from(0),
+                seq: seq as u32,
+                value,
+            }));
+        }
+        app
+    }
+
+    #[test]
+    fn colour_follows_the_assignment_rule() {
+        // {R,G,B} -> {G, B, (R+N) mod 256}, starting from black.
+        assert_eq!(deliver(&[]).colour(), [0, 0, 0]);
+        assert_eq!(deliver(&[5]).colour(), [0, 0, 5]);
+        assert_eq!(deliver(&[5, 7]).colour(), [0, 5, 7]);
+        assert_eq!(deliver(&[5, 7, 9]).colour(), [5, 7, 9]);
+        assert_eq!(deliver(&[5, 7, 9, 255]).colour(), [7, 9, 4]);
+    }
+
+    #[test]
+    fn colour_tells_delivery_orders_apart() {
+        assert_ne!(deliver(&[5, 7]).colour(), deliver(&[7, 5]).colour());
+    }
+
+    #[test]
+    fn views_do_not_change_the_colour() {
+        let mut app = deliver(&[3]);
+        app.deliver(Event::View(vec![Id::from(1)]));
+        assert_eq!(app.colour(), deliver(&[3]).colour());
+        assert_eq!(app.views().count(), 1);
+        assert_eq!(app.messages().count(), 1);
+    }
+}

@@ -206,3 +206,48 @@ pub fn parse_named<T: Named>(s: &str) -> Result<T, String> {
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_are_round_robin_and_add_up() {
+        let cfg = Config {
+            nodes: 3,
+            msgs: 4,
+            ..Config::default()
+        };
+        assert_eq!((0..3).map(|i| cfg.quota(i)).collect::<Vec<_>>(), [2, 1, 1]);
+        assert_eq!(cfg.quota(3), 0, "joiners do not multicast");
+    }
+
+    #[test]
+    fn unknown_names_list_the_valid_ones() {
+        let err = "udp".parse::<NetworkKind>().unwrap_err();
+        assert!(
+            err.contains("ordered, unordered, lossy, duplicating"),
+            "{err}"
+        );
+        assert_eq!("LOSSY".parse::<NetworkKind>(), Ok(NetworkKind::Lossy));
+        assert!("maybe"
+            .parse::<Detector>()
+            .unwrap_err()
+            .contains("perfect, unreliable"));
+    }
+
+    #[test]
+    fn bounds_are_validated() {
+        assert!(Config::default().validate().is_ok());
+        let zero = Config {
+            nodes: 0,
+            ..Config::default()
+        };
+        assert!(zero.validate().is_err());
+        let too_many_crashes = Config {
+            crashes: 4,
+            ..Config::default()
+        };
+        assert!(too_many_crashes.validate().is_err());
+    }
+}
