@@ -6,8 +6,11 @@ use crate::ExploreArgs;
 use groupy_model::check::{self, Search, Status};
 use groupy_model::{Config, GroupModel, Protocol};
 use stateright::Model;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 pub fn run(args: ExploreArgs) -> u8 {
     let cfg = match args.model.config() {
@@ -38,14 +41,26 @@ pub fn run(args: ExploreArgs) -> u8 {
         eprintln!("error: cannot install the Ctrl-C handler: {e}");
         return 2;
     }
-    groupy_model::with_protocol!(args.protocol, A => serve::<A>(&cfg, addr));
+    let server = groupy_model::with_protocol!(args.protocol, A => serve::<A>(&cfg, addr));
+    if !listening(addr, &server) {
+        eprintln!("error: the Explorer did not start on {addr}");
+        return 2;
+    }
+    // Let the Explorer's own checker explore everything, so its Properties panel links the
+    // discoveries. Not on the duplicating network: its state space is infinite.
+    if cfg.network != groupy_model::NetworkKind::Duplicating {
+        post(addr, "/.runtocompletion");
+    }
     let url = format!("http://{addr}");
     println!("Explorer for {} ({cfg}) at {url}/", args.protocol.name());
 
     let mut progress = Progress::new(!args.quiet);
-    let report = check::check(args.protocol, &cfg, &Search::default(), &mut |p| {
-        progress.update(p)
-    });
+    let search = Search {
+        max_states: Some(crate::DEFAULT_MAX_STATES),
+        fail_fast: cfg.network == groupy_model::NetworkKind::Duplicating,
+        ..Search::default()
+    };
+    let report = check::check(args.protocol, &cfg, &search, &mut |p| progress.update(p));
     progress.finish();
     println!(
         "checked: {} ({} unique states)",
@@ -72,9 +87,30 @@ pub fn run(args: ExploreArgs) -> u8 {
 }
 
 /// Starts the Explorer on its own thread (stateright's `serve` blocks forever).
-fn serve<A: Protocol>(cfg: &Config, addr: SocketAddr) {
+fn serve<A: Protocol>(cfg: &Config, addr: SocketAddr) -> JoinHandle<()> {
     let model = GroupModel::<A>::new(cfg.clone());
     std::thread::spawn(move || {
         let _ = model.checker().serve(addr);
-    });
+    })
+}
+
+/// Waits (up to 5 s) until the Explorer accepts connections; false if its thread died.
+fn listening(addr: SocketAddr, server: &JoinHandle<()>) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !server.is_finished() {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A bodiless HTTP POST; the Explorer's answer does not matter.
+fn post(addr: SocketAddr, path: &str) {
+    if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+        let req = format!("POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
+        let _ = s.write_all(req.as_bytes());
+        let _ = s.read(&mut [0u8; 256]);
+    }
 }

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Default cap on generated states: about 10 GiB at the sizes groupy models reach.
-const DEFAULT_MAX_STATES: usize = 20_000_000;
+pub const DEFAULT_MAX_STATES: usize = 20_000_000;
 
 const CHECK_EXAMPLES: &str = "\
 Examples:
@@ -135,11 +135,12 @@ struct CheckArgs {
     strategy: Strategy,
     /// Checker threads (counterexamples are then no longer found in BFS order, but groupy
     /// still reports a shortest one).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
     /// Stop after this many seconds (the result is then inconclusive unless a claimed
-    /// property was already violated).
-    #[arg(long)]
+    /// property was already violated). Runs at least two checker threads: stateright looks
+    /// at its deadline only between batches of work.
+    #[arg(long, allow_negative_numbers = true)]
     timeout: Option<f64>,
     /// Stop after generating about this many states (inconclusive, as above); 0 for no cap.
     /// The default keeps a run within a few GiB of memory.
@@ -162,16 +163,18 @@ struct CheckArgs {
     /// No progress output on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
-    /// Write the first violated claimed property's counterexample as an SVG sequence diagram.
+    /// Write a counterexample as an SVG sequence diagram: the first violated claimed
+    /// property's, else the first violated property's (an error if none is violated).
     #[arg(long)]
     svg: Option<PathBuf>,
-    /// Write the first violated claimed property's counterexample as JSON.
+    /// Write the same counterexample as JSON (its "property" field names the property).
     #[arg(long)]
     trace_json: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct ExploreArgs {
+    /// gms1, gms2, gms3 or gms3-original.
     #[arg(value_parser = parse_protocol)]
     protocol: ProtocolName,
     #[command(flatten)]
@@ -224,7 +227,7 @@ fn run_check(args: CheckArgs) -> u8 {
     }
     let search = Search {
         strategy: args.strategy,
-        threads: args.threads.max(1),
+        threads: usize::from(args.threads),
         timeout: args.timeout.map(Duration::from_secs_f64),
         max_states: (args.max_states > 0).then_some(args.max_states),
         max_depth: args.max_depth,
@@ -243,16 +246,20 @@ fn run_check(args: CheckArgs) -> u8 {
     }
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => emit(&format!("{s}\n")),
             Err(e) => {
                 eprintln!("error: cannot encode the report: {e}");
                 return 2;
             }
         },
-        Format::Text => print!(
-            "{}",
-            render::report(&report, std::io::stdout().is_terminal())
-        ),
+        Format::Text => emit(&render::report(&report, std::io::stdout().is_terminal())),
     }
     report.verdict.exit_code() as u8
+}
+
+/// Writes to stdout; a reader that went away (`groupy check | head`) is not an error.
+pub fn emit(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes()).and_then(|_| out.flush());
 }

@@ -80,13 +80,13 @@ pub fn run(
     }
     match format {
         Format::Json => match serde_json::to_string_pretty(&cells) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => crate::emit(&format!("{s}\n")),
             Err(e) => {
                 eprintln!("error: cannot encode the matrix: {e}");
                 return 2;
             }
         },
-        Format::Text => print!("{}", table(&cells, defaults)),
+        Format::Text => crate::emit(&table(&cells, defaults)),
     }
     if cells.iter().any(|c| !c.matches) {
         1

@@ -230,7 +230,13 @@ pub fn check_protocol<A: Protocol>(
         only_transitions: search.strategy == Strategy::Simulation,
         ..model.clone()
     };
-    let mut builder = searched.checker().threads(search.threads.max(1));
+    // stateright 0.31 looks at its deadline only when a worker runs out of queued work, which
+    // a lone BFS/DFS worker never does: with a timeout, use at least two workers.
+    let threads = match search.timeout {
+        Some(_) => search.threads.max(2),
+        None => search.threads.max(1),
+    };
+    let mut builder = searched.checker().threads(threads);
     if let Some(t) = search.timeout {
         builder = builder.timeout(t);
     }
@@ -315,6 +321,7 @@ pub fn check_protocol<A: Protocol>(
                 status,
                 description: properties::describe(p.name),
                 counterexample: path.map(|(actions, shortest)| Trace {
+                    property: p.name.to_string(),
                     shortest,
                     ..trace::render(&model, &actions)
                 }),

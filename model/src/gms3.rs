@@ -137,6 +137,9 @@ impl Member for Gms3State {
     fn queued(&self) -> usize {
         self.seq.queue.len()
     }
+    fn held(&self) -> usize {
+        self.held.len()
+    }
 }
 
 /// The gms3 actor. `FILTER` is the fix: take leader messages only from the leader followed.

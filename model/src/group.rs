@@ -29,6 +29,7 @@ pub const SUSPECT_DELAY: Range<Duration> = Duration::from_secs(1)..Duration::fro
 
 /// Where a group process stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Started outside the group, waiting for a view that includes it.
     Outside,
@@ -260,6 +261,10 @@ pub trait Member {
     fn view(&self) -> &[Id];
     /// Requests waiting at the leader for the broadcast in progress to finish.
     fn queued(&self) -> usize;
+    /// Leader messages held back (gms3).
+    fn held(&self) -> usize {
+        0
+    }
 
     fn app(&self) -> &App {
         &self.worker().app

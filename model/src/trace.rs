@@ -12,6 +12,8 @@ use std::borrow::Cow;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Trace {
+    /// The property this trace violates (or, for a witness, reaches).
+    pub property: String,
     pub steps: Vec<TraceStep>,
     pub nodes: Vec<NodeSummary>,
     /// The first position where two message logs differ (nodes that have not crashed
@@ -67,6 +69,7 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
         Some(s) => s,
         None => {
             return Trace {
+                property: String::new(),
                 steps: vec![],
                 nodes: vec![],
                 divergence: None,
@@ -90,6 +93,7 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
         state = next;
     }
     Trace {
+        property: String::new(),
         steps,
         nodes: summaries::<A>(&state),
         divergence: divergence::<A>(&state),
@@ -230,7 +234,10 @@ fn diff<A: Protocol>(before: &A::State, after: &A::State) -> Vec<String> {
         out.push(format!("adopts the application state {:?}", after.app()));
     }
     if after.discarded_duplicate() && !before.discarded_duplicate() {
-        out.push("discards it as a duplicate".to_string());
+        out.push("discards a message numbered below `next` as a duplicate".to_string());
+    }
+    if after.held() > before.held() {
+        out.push("holds it back: not from the leader it follows".to_string());
     }
     if after.queued() > before.queued() {
         out.push("queues it behind the broadcast in progress".to_string());

@@ -1,0 +1,285 @@
+//! End to end in headless Chromium: `groupy explore gms2` serves the Explorer, the agreement
+//! counterexample link opens it at the trace's last step, and the page renders stateright's
+//! sequence diagram. Also saves a screenshot to `notes/img/explorer-gms2-agreement.png`.
+//!
+//! Needs Chromium (`apt-get install -y chromium`); without it the test fails and says so.
+//! Every child process is bounded by a deadline and killed if the test fails.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const SCREENSHOT: &str = "notes/img/explorer-gms2-agreement.png";
+/// Tall enough for the whole diagram and the path of actions of the agreement trace.
+const WINDOW_SIZE: &str = "1400,1100";
+const CHROMIUM_DEADLINE: Duration = Duration::from_secs(90);
+
+/// A child process killed when dropped.
+struct Guard(Child);
+
+impl Guard {
+    /// Waits for the child to exit by `deadline`; panics (and so kills it) otherwise.
+    fn wait(&mut self, what: &str, deadline: Instant) -> ExitStatus {
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{what} did not finish in time");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Chromium's binary (`$CHROMIUM`, else the Debian package's), or a failure that says how
+/// to install it: a missing browser must not pass silently.
+fn chromium() -> PathBuf {
+    let candidates: Vec<PathBuf> = match std::env::var_os("CHROMIUM") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => vec![
+            PathBuf::from("/usr/bin/chromium"),
+            PathBuf::from("/usr/bin/chromium-browser"),
+        ],
+    };
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "Chromium is not installed (looked for {candidates:?}): run \
+                 `apt-get install -y chromium` (or set CHROMIUM to its binary); .ci/test does this"
+            )
+        })
+}
+
+/// A fresh, empty directory under cargo's scratch space.
+fn fresh_dir(tag: &str) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("browser-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts `groupy explore gms2` on an ephemeral port and returns it with its stdout lines
+/// up to `Serving until Ctrl-C.`.
+fn start_explorer() -> (Guard, Receiver<String>, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_groupy"))
+        .args(["explore", "gms2", "--addr", "127.0.0.1:0", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("groupy explore starts");
+    let stdout = child.stdout.take().unwrap();
+    let guard = Guard(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|e| {
+            panic!("groupy explore: no 'Serving until Ctrl-C.' ({e}); stdout: {lines:?}")
+        });
+        let done = line == "Serving until Ctrl-C.";
+        lines.push(line);
+        if done {
+            return (guard, rx, lines);
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 GET of a JSON document.
+fn get_json(hostport: &str, path: &str) -> serde_json::Value {
+    let mut s = TcpStream::connect(hostport).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "GET {path}: {head}"
+    );
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e})"))
+}
+
+/// Runs headless Chromium on `url` with `extra` flags; returns its stdout.
+fn run_chromium(url: &str, extra: &[&str]) -> String {
+    let dir = fresh_dir("chromium");
+    let profile = dir.join("profile");
+    let out_path = dir.join("stdout");
+    let err_path = dir.join("stderr");
+    let child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=8000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).unwrap())
+        .stderr(File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start Chromium: {e}; run `apt-get install -y chromium`")
+        });
+    let mut guard = Guard(child);
+    let status = guard.wait("chromium", Instant::now() + CHROMIUM_DEADLINE);
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(
+        status.success(),
+        "chromium {extra:?} failed ({status}); stderr:\n{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    stdout
+}
+
+/// Escapes text the way a DOM serialiser does in element content.
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\u{a0}', "&nbsp;")
+}
+
+/// The text of the first element whose opening tag contains `marker` (an element without
+/// children: its text runs from the end of the opening tag to the next `</`).
+fn element_text<'a>(dom: &'a str, marker: &str) -> Option<&'a str> {
+    let at = dom.find(marker)?;
+    let rest = &dom[at..];
+    let element = &rest[..rest.find("</")?];
+    element.rsplit('>').next()
+}
+
+#[test]
+fn explorer_shows_the_gms2_agreement_counterexample() {
+    chromium();
+    let started = Instant::now();
+
+    let (mut explorer, lines_rx, lines) = start_explorer();
+    let link = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("counterexample agreement "))
+        .unwrap_or_else(|| panic!("no agreement counterexample link in {lines:?}"));
+    let url = link.rsplit(' ').next().unwrap().to_string();
+    let (base, path) = url.split_once("/#/steps/").expect("a #/steps/ link");
+    let hostport = base.strip_prefix("http://").expect("an http URL");
+
+    // The last step's action, as the Explorer names it: entry `last` of the choices at the
+    // path's parent state.
+    let (parent, last) = path.rsplit_once('/').unwrap();
+    let choices = get_json(hostport, &format!("/.states/{parent}"));
+    let action = choices[last.parse::<usize>().unwrap()]["action"]
+        .as_str()
+        .expect("the last step has an action")
+        .to_string();
+    assert!(action.contains("msg(m1.0)"), "last action {action:?}");
+
+    // The DOM after the page's scripts ran.
+    let dom = run_chromium(&url, &["--dump-dom"]);
+    assert!(
+        dom.contains("Stateright Explorer"),
+        "not the Explorer page:\n{dom}"
+    );
+    let svg_at = dom
+        .find("<svg")
+        .unwrap_or_else(|| panic!("no <svg> sequence diagram in the DOM:\n{dom}"));
+    let svg = &dom[svg_at..];
+    let svg = &svg[..svg.find("</svg>").unwrap_or(svg.len())];
+    assert!(
+        svg.contains("svg-actor-timeline"),
+        "the svg is not a sequence diagram"
+    );
+    for label in ["msg(m0.0)", "view([n1,n2])", "msg(m1.0)", "Crash"] {
+        assert!(svg.contains(label), "the diagram lacks {label:?}:\n{svg}");
+    }
+    // The selected step in the path of actions is the trace's last step.
+    let selected = element_text(&dom, "is-selected-state\"")
+        .unwrap_or_else(|| panic!("no selected step in the DOM:\n{dom}"));
+    assert_eq!(selected, html_escape(&action), "the selected step");
+    assert!(
+        dom.contains(&html_escape(&action)),
+        "the DOM does not show the last action {action:?}"
+    );
+
+    // A screenshot for the notes.
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(SCREENSHOT);
+    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&shot);
+    run_chromium(
+        &url,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            &format!("--window-size={WINDOW_SIZE}"),
+        ],
+    );
+    let png =
+        std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", shot.display()));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(
+        png.len() > 10_000,
+        "the screenshot is only {} bytes",
+        png.len()
+    );
+
+    // Stop the Explorer as Ctrl-C would.
+    let status = Command::new("kill")
+        .args(["-INT", &explorer.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = explorer.wait("groupy explore", Instant::now() + Duration::from_secs(20));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "groupy explore after SIGINT: {status}"
+    );
+    let mut rest = Vec::new();
+    while let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(5)) {
+        rest.push(line);
+    }
+    assert!(
+        rest.iter().any(|l| l == "stopped."),
+        "stdout after SIGINT: {rest:?}"
+    );
+    eprintln!(
+        "browser test took {:?}; screenshot at {}",
+        started.elapsed(),
+        shot.display()
+    );
+}

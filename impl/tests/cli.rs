@@ -1,0 +1,758 @@
+//! The `groupy` command line: exit codes, the JSON report's schema, the text trace, the
+//! files written by `--svg` and `--trace-json`, the verdict matrix and the help texts.
+//!
+//! Every run is bounded by a timeout: the default model configurations are checked in well
+//! under a second, so a hang is a bug.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const PROTOCOLS: [&str; 4] = ["gms1", "gms2", "gms3", "gms3-original"];
+const NETWORKS: [&str; 4] = ["ordered", "unordered", "lossy", "duplicating"];
+
+/// `groupy` with the given arguments, killed if it runs longer than a minute.
+fn groupy(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("groupy").expect("the groupy binary is built for tests");
+    cmd.args(args).timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// Runs `groupy check <args> --format json --quiet`, asserts the exit code and returns the
+/// parsed report.
+fn check_json(args: &[&str], code: i32) -> Value {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json", "--quiet"]);
+    let out = groupy(&all).assert().code(code).get_output().stdout.clone();
+    serde_json::from_slice(&out).unwrap_or_else(|e| {
+        panic!(
+            "groupy {all:?} printed invalid JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out)
+        )
+    })
+}
+
+/// A fresh directory for files a test writes.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+fn sorted(mut k: Vec<&str>) -> Vec<&str> {
+    k.sort_unstable();
+    k
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string in {v}"))
+}
+
+fn uint_of(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is not a non-negative integer in {v}"))
+}
+
+fn is_explorer_path(p: &str) -> bool {
+    !p.is_empty()
+        && p.split('/')
+            .all(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Asserts the schema of a counterexample (or witness) trace for a run of `nodes` nodes.
+fn validate_trace(t: &Value, nodes: u64) {
+    assert_eq!(
+        keys(t),
+        sorted(vec![
+            "property",
+            "steps",
+            "nodes",
+            "divergence",
+            "explorer_path",
+            "shortest"
+        ]),
+        "trace keys"
+    );
+    assert!(t["shortest"].is_boolean(), "shortest is a boolean");
+    let steps = t["steps"].as_array().expect("steps is an array");
+    assert!(!steps.is_empty(), "a trace has at least one step");
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(
+            keys(s),
+            sorted(vec!["step", "node", "kind", "text", "effects"]),
+            "step keys"
+        );
+        assert_eq!(
+            uint_of(s, "step"),
+            i as u64 + 1,
+            "steps are numbered from 1"
+        );
+        assert!(uint_of(s, "node") < nodes, "step node out of range: {s}");
+        let kind = str_of(s, "kind");
+        assert!(
+            ["receive", "mcast", "send", "local", "suspect", "crash", "drop"].contains(&kind),
+            "unknown step kind {kind:?}"
+        );
+        assert!(!str_of(s, "text").is_empty());
+        for e in s["effects"].as_array().expect("effects is an array") {
+            assert!(e.is_string(), "effects are strings: {s}");
+        }
+    }
+    let summaries = t["nodes"].as_array().expect("nodes is an array");
+    assert_eq!(summaries.len() as u64, nodes, "one summary per node");
+    for (i, n) in summaries.iter().enumerate() {
+        assert_eq!(
+            keys(n),
+            sorted(vec!["node", "role", "crashed", "view", "log", "colour"]),
+            "node keys"
+        );
+        assert_eq!(uint_of(n, "node"), i as u64);
+        assert!(
+            ["leader", "slave", "outside"].contains(&str_of(n, "role")),
+            "unknown role in {n}"
+        );
+        assert!(n["crashed"].is_boolean());
+        assert!(str_of(n, "view").starts_with('['));
+        for entry in n["log"].as_array().expect("log is an array") {
+            assert!(entry.is_string());
+        }
+        let colour = n["colour"].as_array().expect("colour is an array");
+        assert_eq!(colour.len(), 3, "colour is an RGB triple");
+        assert!(colour.iter().all(|c| c.as_u64().is_some_and(|c| c <= 255)));
+    }
+    match &t["divergence"] {
+        Value::Null => {}
+        d => {
+            assert_eq!(
+                keys(d),
+                sorted(vec!["a", "b", "position", "a_has", "b_has"]),
+                "divergence keys"
+            );
+            assert!(uint_of(d, "a") < nodes && uint_of(d, "b") < nodes);
+            assert!(uint_of(d, "position") >= 1, "positions are 1-based");
+            assert!(d["a_has"].is_string() || d["a_has"].is_null());
+            assert!(d["b_has"].is_string() || d["b_has"].is_null());
+        }
+    }
+    let path = str_of(t, "explorer_path");
+    assert!(is_explorer_path(path), "bad explorer_path {path:?}");
+    assert_eq!(
+        path.split('/').count(),
+        steps.len() + 1,
+        "the explorer path is the initial state's index then one index per step"
+    );
+}
+
+/// Asserts the schema of a `groupy check --format json` report and its internal consistency.
+fn validate_report(r: &Value) {
+    assert_eq!(
+        keys(r),
+        sorted(vec![
+            "protocol",
+            "config",
+            "strategy",
+            "complete",
+            "cut_short",
+            "states",
+            "unique_states",
+            "max_depth",
+            "seconds",
+            "verdict",
+            "properties",
+        ]),
+        "report keys"
+    );
+    assert!(PROTOCOLS.contains(&str_of(r, "protocol")));
+    let c = &r["config"];
+    assert_eq!(
+        keys(c),
+        sorted(vec![
+            "nodes", "msgs", "joins", "crashes", "crash_at", "detector", "network"
+        ]),
+        "config keys"
+    );
+    for k in ["nodes", "msgs", "joins", "crashes"] {
+        uint_of(c, k);
+    }
+    assert!(["any", "bcast"].contains(&str_of(c, "crash_at")));
+    assert!(["perfect", "unreliable"].contains(&str_of(c, "detector")));
+    assert!(NETWORKS.contains(&str_of(c, "network")));
+    assert!(["bfs", "dfs", "simulation"].contains(&str_of(r, "strategy")));
+    let complete = r["complete"].as_bool().expect("complete is a boolean");
+    match &r["cut_short"] {
+        Value::Null => assert!(complete, "no cut_short reason, so complete"),
+        Value::String(why) => assert!(!complete && !why.is_empty()),
+        other => panic!("cut_short is neither null nor a string: {other}"),
+    }
+    let states = uint_of(r, "states");
+    let unique = uint_of(r, "unique_states");
+    assert!(unique <= states && unique > 0);
+    uint_of(r, "max_depth");
+    assert!(r["seconds"].as_f64().is_some_and(|s| s >= 0.0));
+    let verdict = str_of(r, "verdict");
+    assert!(["holds", "violated", "inconclusive"].contains(&verdict));
+
+    let nodes = uint_of(c, "nodes") + uint_of(c, "joins");
+    let props = r["properties"].as_array().expect("properties is an array");
+    assert!(!props.is_empty());
+    let mut claimed_violated = false;
+    let mut unwitnessed = false;
+    for p in props {
+        assert_eq!(
+            keys(p),
+            sorted(vec![
+                "name",
+                "kind",
+                "claimed",
+                "status",
+                "description",
+                "counterexample"
+            ]),
+            "property keys"
+        );
+        let name = str_of(p, "name");
+        let kind = str_of(p, "kind");
+        let status = str_of(p, "status");
+        let claimed = p["claimed"].as_bool().expect("claimed is a boolean");
+        assert!(!str_of(p, "description").is_empty());
+        match kind {
+            "always" | "eventually" => assert!(
+                ["holds", "violated"].contains(&status),
+                "{name}: status {status} for an {kind} property"
+            ),
+            "sometimes" => {
+                assert!(
+                    ["witnessed", "unwitnessed"].contains(&status),
+                    "{name}: status {status} for a sometimes property"
+                );
+                assert!(
+                    !claimed,
+                    "{name}: sometimes properties are witnesses, not claims"
+                );
+            }
+            other => panic!("{name}: unknown kind {other:?}"),
+        }
+        claimed_violated |= claimed && status == "violated";
+        unwitnessed |= status == "unwitnessed";
+        match &p["counterexample"] {
+            Value::Null => assert!(
+                ["holds", "unwitnessed"].contains(&status),
+                "{name}: {status} without a trace"
+            ),
+            t => {
+                assert!(
+                    ["violated", "witnessed"].contains(&status),
+                    "{name}: a trace although {status}"
+                );
+                validate_trace(t, nodes);
+            }
+        }
+    }
+    let expected = if claimed_violated {
+        "violated"
+    } else if !complete || unwitnessed {
+        "inconclusive"
+    } else {
+        "holds"
+    };
+    assert_eq!(
+        verdict, expected,
+        "verdict inconsistent with the properties"
+    );
+}
+
+fn exit_code_of(verdict: &str) -> i32 {
+    match verdict {
+        "holds" => 0,
+        "violated" => 1,
+        "inconclusive" => 3,
+        other => panic!("unknown verdict {other}"),
+    }
+}
+
+fn property<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no property {name}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Exit codes
+
+#[test]
+fn gms3_holds_exit_0() {
+    groupy(&["check", "gms3", "--quiet"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("verdict: HOLDS"))
+        .stdout(predicate::str::contains("agreement").and(predicate::str::contains("holds")));
+}
+
+#[test]
+fn gms2_violated_exit_1() {
+    groupy(&["check", "gms2", "--quiet"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("verdict: VIOLATED"));
+    groupy(&["check", "gms2", "--quiet", "--fail-fast"])
+        .assert()
+        .code(1);
+    groupy(&["check", "gms2", "--quiet", "--strategy", "dfs"])
+        .assert()
+        .code(1);
+    groupy(&["check", "gms2", "--quiet", "--threads", "2"])
+        .assert()
+        .code(1);
+}
+
+/// A gms3 configuration that holds but whose exploration (about 470,000 states, 2-3 s)
+/// cannot finish within the tiny limits below: with the default 3 nodes the whole space
+/// (about 3,300 states) is explored before a limit can bite.
+const BIG: [&str; 5] = ["gms3", "--nodes", "4", "--msgs", "3"];
+
+#[test]
+fn inconclusive_exit_3() {
+    let big = |limit: &[&'static str]| {
+        let mut a = vec!["check", "--quiet"];
+        a.extend_from_slice(&BIG);
+        a.extend_from_slice(limit);
+        a
+    };
+    for args in [
+        &["check", "gms3", "--quiet", "--max-states", "100"][..],
+        &big(&["--max-states", "100"]),
+        &big(&["--timeout", "0.001"]),
+        &["check", "gms3", "--quiet", "--max-depth", "5"],
+        &[
+            "check",
+            "gms3",
+            "--quiet",
+            "--strategy",
+            "simulation",
+            "--timeout",
+            "1",
+        ],
+    ] {
+        groupy(args)
+            .assert()
+            .code(3)
+            .stdout(predicate::str::contains("verdict: INCONCLUSIVE"));
+    }
+}
+
+/// `--timeout` must bound the run. It does not with one checker thread (the default):
+/// stateright 0.31's BFS and DFS workers only look at the deadline when their own queue runs
+/// dry, which never happens single-threaded, so this run takes ~100 s instead of ~2 s.
+#[test]
+fn timeout_bounds_a_long_run() {
+    let started = std::time::Instant::now();
+    groupy(&[
+        "check",
+        "gms1",
+        "--network",
+        "duplicating",
+        "--timeout",
+        "2",
+        "--quiet",
+    ])
+    .timeout(Duration::from_secs(30))
+    .assert()
+    .code(predicate::in_iter([1, 3]));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "--timeout 2 took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn inconclusive_json_says_why() {
+    let r = check_json(&["gms3", "--max-states", "100"], 3);
+    validate_report(&r);
+    assert_eq!(r["verdict"], "inconclusive");
+    assert_eq!(r["complete"], false);
+    assert!(str_of(&r, "cut_short").contains("state cap"));
+
+    let r = check_json(&["gms3", "--strategy", "simulation", "--timeout", "1"], 3);
+    validate_report(&r);
+    assert_eq!(r["strategy"], "simulation");
+    assert!(str_of(&r, "cut_short").contains("simulation"));
+}
+
+/// Asserts a usage error: exit 2, nothing on stdout, `needles` on stderr.
+fn usage_error(args: &[&str], needles: &[&str]) {
+    let a = groupy(args)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty());
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("error"), "groupy {args:?}: stderr {err:?}");
+    for n in needles {
+        assert!(
+            err.contains(n),
+            "groupy {args:?}: stderr does not name {n:?}:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn bad_network_names_the_valid_ones() {
+    usage_error(
+        &["check", "gms2", "--network", "foo"],
+        &["foo", "ordered, unordered, lossy, duplicating"],
+    );
+}
+
+#[test]
+fn unknown_protocol_names_the_valid_ones() {
+    let valid = "gms1, gms2, gms3, gms3-original";
+    usage_error(&["check", "gms9"], &["gms9", valid]);
+    usage_error(&["explore", "gms9"], &["gms9", valid]);
+}
+
+#[test]
+fn bad_usage_exit_2() {
+    usage_error(&["check", "gms3", "--symmetry"], &["--symmetry"]);
+    usage_error(&["check", "gms3", "--nodes", "0"], &["--nodes"]);
+    usage_error(&["check", "gms3", "--crashes", "5"], &["--crashes"]);
+    usage_error(
+        &["check", "gms3", "--fd", "maybe"],
+        &["perfect, unreliable"],
+    );
+    usage_error(
+        &["check", "gms3", "--crash-at", "sometimes"],
+        &["any, bcast"],
+    );
+    usage_error(
+        &["check", "gms3", "--strategy", "foo"],
+        &["bfs, dfs, simulation"],
+    );
+    usage_error(&["check", "gms3", "--format", "xml"], &["text, json"]);
+    usage_error(&["check", "gms3", "--timeout", "0"], &["--timeout"]);
+    usage_error(&["check", "gms3", "--nodes", "three"], &["--nodes"]);
+    usage_error(&["check", "gms3", "--bogus"], &["--bogus"]);
+    usage_error(&["explore"], &["PROTOCOL"]);
+    usage_error(&["explore", "gms2", "--addr", "nonsense"], &["--addr"]);
+    usage_error(&["frobnicate"], &["frobnicate"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// The JSON report
+
+#[test]
+fn json_schema_gms2() {
+    let r = check_json(&["gms2"], 1);
+    validate_report(&r);
+    assert_eq!(r["protocol"], "gms2");
+    assert_eq!(
+        r["config"],
+        serde_json::json!({
+            "nodes": 3, "msgs": 2, "joins": 0, "crashes": 1,
+            "crash_at": "any", "detector": "perfect", "network": "ordered"
+        })
+    );
+    assert_eq!(r["strategy"], "bfs");
+    assert_eq!(r["verdict"], "violated");
+    assert_eq!(r["complete"], true);
+    assert_eq!(r["cut_short"], Value::Null);
+
+    let names: Vec<&str> = r["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| str_of(p, "name"))
+        .collect();
+    for n in [
+        "agreement",
+        "validity",
+        "broadcast cut by crash",
+        "election held",
+    ] {
+        assert!(names.contains(&n), "no property {n} in {names:?}");
+    }
+
+    let agreement = property(&r, "agreement");
+    assert_eq!(agreement["kind"], "always");
+    assert_eq!(agreement["claimed"], true);
+    assert_eq!(agreement["status"], "violated");
+    let cex = &agreement["counterexample"];
+    assert_eq!(cex["explorer_path"], "0/0/0/0/2/1/0/0/0/0/0/0");
+    assert_eq!(
+        cex["shortest"], true,
+        "BFS reports a shortest counterexample"
+    );
+    assert_eq!(cex["steps"].as_array().unwrap().len(), 11);
+    let crash = &cex["steps"][3];
+    assert_eq!(crash["kind"], "crash");
+    assert_eq!(crash["node"], 0);
+    assert!(str_of(crash, "text").contains("cutting it: msg(m0.0) sent to 1/2 of [n1,n2]"));
+    assert_eq!(
+        cex["divergence"],
+        serde_json::json!({"a": 1, "b": 2, "position": 1, "a_has": "m0.0", "b_has": "m1.0"})
+    );
+    assert_eq!(cex["nodes"][0]["crashed"], true);
+    assert_eq!(cex["nodes"][2]["role"], "slave");
+
+    assert_eq!(property(&r, "validity")["kind"], "eventually");
+    assert_eq!(property(&r, "broadcast cut by crash")["kind"], "sometimes");
+    assert_eq!(
+        property(&r, "broadcast cut by crash")["status"],
+        "witnessed"
+    );
+}
+
+#[test]
+fn json_schema_gms3_holds() {
+    let r = check_json(&["gms3"], 0);
+    validate_report(&r);
+    assert_eq!(r["verdict"], "holds");
+    assert_eq!(r["complete"], true);
+    for p in r["properties"].as_array().unwrap() {
+        if p["claimed"] == true {
+            assert_eq!(p["status"], "holds", "{}", p["name"]);
+            assert_eq!(p["counterexample"], Value::Null);
+        }
+    }
+}
+
+/// Every protocol in every environment of the verdict matrix (with --fail-fast, as the
+/// matrix runs them): the report is well formed and the exit code agrees with the verdict.
+#[test]
+fn json_schema_every_protocol_and_environment() {
+    for protocol in PROTOCOLS {
+        let envs = NETWORKS
+            .iter()
+            .map(|n| ["--network", n, "--fd", "perfect"])
+            .chain([["--network", "ordered", "--fd", "unreliable"]]);
+        for env in envs {
+            let mut args = vec!["check", protocol];
+            args.extend_from_slice(&env);
+            // Without --fail-fast the lossy and duplicating networks take minutes to
+            // exhaust; the matrix stops at the first claimed violation too.
+            args.extend_from_slice(&["--fail-fast", "--format", "json", "--quiet"]);
+            let out = groupy(&args).output().unwrap();
+            let r: Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("groupy {args:?}: invalid JSON ({e})"));
+            validate_report(&r);
+            assert_eq!(r["protocol"], protocol);
+            assert_eq!(r["config"]["network"], env[1]);
+            assert_eq!(r["config"]["detector"], env[3]);
+            assert_eq!(
+                out.status.code(),
+                Some(exit_code_of(str_of(&r, "verdict"))),
+                "groupy {args:?}: exit code vs verdict {}",
+                r["verdict"]
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The text trace
+
+#[test]
+fn gms2_text_trace_names_the_cutting_crash() {
+    let a = groupy(&["check", "gms2", "--quiet"]).assert().code(1);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(
+        out.contains("counterexample: agreement violated"),
+        "no agreement counterexample in:\n{out}"
+    );
+    // The agreement trace is the first one printed; look at it alone.
+    let start = out.find("counterexample: agreement violated").unwrap();
+    let trace = &out[start..];
+    let trace = &trace[..trace.find("explorer path:").expect("an explorer path line")];
+
+    let crash = trace
+        .lines()
+        .find(|l| l.contains("CRASHES"))
+        .expect("a crash step");
+    let crash = crash.trim_start();
+    let (number, text) = crash.split_once(". ").expect("a numbered step");
+    assert!(
+        number.parse::<usize>().is_ok(),
+        "the crash step is numbered: {crash:?}"
+    );
+    assert_eq!(
+        text,
+        "n0 CRASHES in the middle of a broadcast, cutting it: msg(m0.0) sent to 1/2 of [n1,n2]"
+    );
+    // Steps are numbered 1, 2, 3, ... in order.
+    let numbers: Vec<usize> = trace
+        .lines()
+        .filter_map(|l| l.trim_start().split_once(". "))
+        .filter_map(|(n, _)| n.parse().ok())
+        .collect();
+    assert_eq!(numbers, (1..=numbers.len()).collect::<Vec<_>>());
+    assert_eq!(numbers.len(), 11);
+
+    assert!(out.contains("logs diverge at position 1: n1 delivered m0.0, n2 delivered m1.0"));
+    assert!(out.contains("explorer path: #/steps/0/0/0/0/2/1/0/0/0/0/0/0"));
+    assert!(out.contains("final state:"));
+}
+
+#[test]
+fn quiet_keeps_stderr_empty() {
+    groupy(&["check", "gms2", "--quiet"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// --svg and --trace-json
+
+#[test]
+fn svg_and_trace_json_files() {
+    let dir = scratch_dir("files");
+    let svg = dir.join("cex.svg");
+    let json = dir.join("cex.json");
+    groupy(&[
+        "check",
+        "gms2",
+        "--quiet",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--trace-json",
+        json.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+
+    let svg_text = std::fs::read_to_string(&svg).expect("the svg file was written");
+    assert!(
+        svg_text.starts_with("<svg"),
+        "svg starts with {:?}",
+        &svg_text[..40.min(svg_text.len())]
+    );
+    assert!(svg_text.trim_end().ends_with("</svg>"));
+    assert!(
+        svg_text.contains("msg(m0.0)"),
+        "the diagram labels the cut broadcast"
+    );
+
+    let trace: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the json file was written"))
+            .expect("the trace file is JSON");
+    validate_trace(&trace, 3);
+    // It is the agreement counterexample, the first violated claimed property.
+    assert_eq!(trace["explorer_path"], "0/0/0/0/2/1/0/0/0/0/0/0");
+    assert_eq!(trace["steps"].as_array().unwrap().len(), 11);
+}
+
+#[test]
+fn unwritable_output_file_exit_2() {
+    let dir = scratch_dir("unwritable");
+    let svg = dir.join("no/such/dir/cex.svg");
+    groupy(&["check", "gms2", "--quiet", "--svg", svg.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot write"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The verdict matrix
+
+#[test]
+fn matrix_has_a_row_per_protocol_and_environment() {
+    let a = groupy(&["check", "--quiet"]).assert().code(0);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    let header = out.lines().next().expect("a header line");
+    for col in ["protocol", "network", "fd", "verdict"] {
+        assert!(header.contains(col), "header {header:?} lacks {col}");
+    }
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.first().is_some_and(|p| PROTOCOLS.contains(p)))
+        .collect();
+    for protocol in PROTOCOLS {
+        let mine: Vec<_> = rows.iter().filter(|w| w[0] == protocol).collect();
+        assert_eq!(mine.len(), 5, "{protocol}: one row per environment");
+        for network in NETWORKS {
+            assert!(
+                mine.iter().any(|w| w[1] == network && w[2] == "perfect"),
+                "{protocol}: no {network}/perfect row"
+            );
+        }
+        assert!(mine
+            .iter()
+            .any(|w| w[1] == "ordered" && w[2] == "unreliable"));
+        for w in mine {
+            assert!(
+                ["HOLDS", "VIOLATED", "INCONCLUSIVE"].contains(&w[3]),
+                "verdict column {:?}",
+                w[3]
+            );
+        }
+    }
+    assert!(rows
+        .iter()
+        .any(|w| w[0] == "gms3" && w[1] == "ordered" && w[2] == "perfect" && w[3] == "HOLDS"));
+    assert!(rows
+        .iter()
+        .any(|w| w[0] == "gms2" && w[1] == "ordered" && w[2] == "perfect" && w[3] == "VIOLATED"));
+    assert!(out.contains("every verdict matches"));
+}
+
+#[test]
+fn matrix_json() {
+    let a = groupy(&["check", "--quiet", "--format", "json"])
+        .assert()
+        .code(0);
+    let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON");
+    let cells = v.as_array().expect("an array of reports");
+    assert_eq!(cells.len(), 20);
+    for c in cells {
+        assert_eq!(c["matches"], true, "{} {}", c["protocol"], c["config"]);
+        assert!(c["documented"].is_string());
+        let mut report = c.clone();
+        let obj = report.as_object_mut().unwrap();
+        obj.remove("matches");
+        obj.remove("documented");
+        validate_report(&report);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Help
+
+#[test]
+fn help_has_examples() {
+    groupy(&["check", "--help"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Examples"))
+        .stdout(predicate::str::contains("Exit codes"))
+        .stdout(predicate::str::contains("--format"));
+    groupy(&["explore", "--help"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Examples"))
+        .stdout(predicate::str::contains("--addr"));
+    groupy(&["--help"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("check").and(predicate::str::contains("explore")));
+}
