@@ -121,7 +121,9 @@ enum Format {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// gms1, gms2, gms3 or gms3-original; omit to run the default verdict matrix.
+    /// gms1, gms2, gms3 or gms3-original; omit to run the default verdict matrix (which
+    /// sets --network and --fd itself, cell by cell, and stops each cell at its first
+    /// claimed violation).
     #[arg(value_parser = parse_protocol)]
     protocol: Option<ProtocolName>,
     #[command(flatten)]
