@@ -121,7 +121,7 @@ enum Format {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// gms1, gms2, gms3 or gms3-original; omit to run the default verdict matrix (which
+    /// gms1, gms2, gms3, gms3-selective or gms3-greedy; omit to run the default verdict matrix (which
     /// sets --network and --fd itself, cell by cell, and stops each cell at its first
     /// claimed violation).
     #[arg(value_parser = parse_protocol)]
@@ -176,7 +176,7 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct ExploreArgs {
-    /// gms1, gms2, gms3 or gms3-original.
+    /// gms1, gms2, gms3, gms3-selective or gms3-greedy.
     #[arg(value_parser = parse_protocol)]
     protocol: ProtocolName,
     #[command(flatten)]
@@ -224,8 +224,12 @@ fn run_check(args: CheckArgs) -> u8 {
         Ok(cfg) => cfg,
         Err(e) => return usage_error(&e),
     };
-    if args.timeout.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
-        return usage_error("--timeout must be a positive number of seconds");
+    // A day is far past any useful exploration and keeps deadlines representable.
+    if args
+        .timeout
+        .is_some_and(|t| !(t.is_finite() && t > 0.0 && t <= 86_400.0))
+    {
+        return usage_error("--timeout must be a number of seconds between 0 and 86400");
     }
     let search = Search {
         strategy: args.strategy,

@@ -23,7 +23,13 @@ pub const ENVIRONMENTS: [(NetworkKind, Detector); 5] = [
 /// The documented verdict of a cell at the default bounds (N=3, M=2, J=0, C=1, crash-at=any).
 pub fn documented(p: ProtocolName, network: NetworkKind, fd: Detector) -> Verdict {
     match (p, network, fd) {
-        (ProtocolName::Gms3, NetworkKind::Ordered, Detector::Perfect) => Verdict::Holds,
+        (
+            ProtocolName::Gms3 | ProtocolName::Gms3Selective,
+            NetworkKind::Ordered,
+            Detector::Perfect,
+        ) => Verdict::Holds,
+        // The selective receive is a hold-back queue: reordering alone cannot break it.
+        (ProtocolName::Gms3Selective, NetworkKind::Unordered, Detector::Perfect) => Verdict::Holds,
         _ => Verdict::Violated,
     }
 }

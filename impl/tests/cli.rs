@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const PROTOCOLS: [&str; 4] = ["gms1", "gms2", "gms3", "gms3-original"];
+const PROTOCOLS: [&str; 5] = ["gms1", "gms2", "gms3", "gms3-selective", "gms3-greedy"];
 const NETWORKS: [&str; 4] = ["ordered", "unordered", "lossy", "duplicating"];
 
 /// `groupy` with the given arguments, killed if it runs longer than a minute.
@@ -426,7 +426,7 @@ fn bad_network_names_the_valid_ones() {
 
 #[test]
 fn unknown_protocol_names_the_valid_ones() {
-    let valid = "gms1, gms2, gms3, gms3-original";
+    let valid = "gms1, gms2, gms3, gms3-selective, gms3-greedy";
     usage_error(&["check", "gms9"], &["gms9", valid]);
     usage_error(&["explore", "gms9"], &["gms9", valid]);
 }

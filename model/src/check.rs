@@ -24,8 +24,10 @@ pub enum ProtocolName {
     Gms1,
     Gms2,
     Gms3,
-    /// gms3 as the assignment writes it (leader messages accepted from any sender).
-    Gms3Original,
+    /// gms3 with the assignment skeleton's selective receive.
+    Gms3Selective,
+    /// gms3 delivering anything numbered `next` or above, from anyone (broken).
+    Gms3Greedy,
 }
 
 /// Runs `$body` with `$A` bound to the actor type of protocol `$p`.
@@ -45,8 +47,12 @@ macro_rules! with_protocol {
                 type $A = $crate::gms3::Gms3;
                 $body
             }
-            $crate::check::ProtocolName::Gms3Original => {
-                type $A = $crate::gms3::Gms3Original;
+            $crate::check::ProtocolName::Gms3Selective => {
+                type $A = $crate::gms3::Gms3Selective;
+                $body
+            }
+            $crate::check::ProtocolName::Gms3Greedy => {
+                type $A = $crate::gms3::Gms3Greedy;
                 $body
             }
         }
@@ -54,11 +60,12 @@ macro_rules! with_protocol {
 }
 
 impl ProtocolName {
-    pub const ALL: [ProtocolName; 4] = [
+    pub const ALL: [ProtocolName; 5] = [
         ProtocolName::Gms1,
         ProtocolName::Gms2,
         ProtocolName::Gms3,
-        ProtocolName::Gms3Original,
+        ProtocolName::Gms3Selective,
+        ProtocolName::Gms3Greedy,
     ];
 
     pub fn name(self) -> &'static str {

@@ -142,16 +142,32 @@ impl Member for Gms3State {
     }
 }
 
-/// The gms3 actor. `FILTER` is the fix: take leader messages only from the leader followed.
+/// How a slave receives leader messages (`msg`, `view`).
+pub mod receive {
+    /// Deliver anything numbered `next` or above, from anyone.
+    pub const GREEDY: u8 = 0;
+    /// Take leader messages only from the leader followed; hold back the others.
+    pub const FILTER: u8 = 1;
+    /// Erlang's selective receive on the skeleton's patterns `{msg, N, Msg}` and
+    /// `{view, N, [Leader|_], _}` with `N` and `Leader` bound: take only the message numbered
+    /// exactly `next` (a view only from the leader followed); hold back the others.
+    pub const SELECTIVE: u8 = 2;
+}
+
+/// The gms3 actor; `RECEIVE` is one of [`receive`].
 #[derive(Clone, Debug)]
-pub struct Gms3Actor<const FILTER: bool>(pub Setup);
+pub struct Gms3Actor<const RECEIVE: u8>(pub Setup);
 
 /// gms3 with the sender filter: the version the checker proves.
-pub type Gms3 = Gms3Actor<true>;
-/// gms3 exactly as the assignment writes it: leader messages accepted from anyone.
-pub type Gms3Original = Gms3Actor<false>;
+pub type Gms3 = Gms3Actor<{ receive::FILTER }>;
+/// gms3 as the assignment's Erlang skeleton runs: selective receive on `N` and `Leader`.
+/// Stalls a slave for good when the re-sent `last` is a view of the old leader.
+pub type Gms3Selective = Gms3Actor<{ receive::SELECTIVE }>;
+/// gms3 as design.md and many implementations read it: anything numbered `next` or above
+/// is delivered, whoever sent it. Broken (`notes/verdicts.md`).
+pub type Gms3Greedy = Gms3Actor<{ receive::GREEDY }>;
 
-impl<const FILTER: bool> Actor for Gms3Actor<FILTER> {
+impl<const RECEIVE: u8> Actor for Gms3Actor<RECEIVE> {
     type Msg = Gms3Msg;
     type State = Gms3State;
     type Timer = Timer;
@@ -196,10 +212,14 @@ impl<const FILTER: bool> Actor for Gms3Actor<FILTER> {
                 }
             }
             (Role::Slave, msg @ (Msg(..) | View(..))) => {
-                if FILTER && state.view.first() != Some(&src) {
-                    hold(state, src, msg);
+                if self.takes(&state, src, &msg) {
+                    let st = state.to_mut();
+                    self.handle_leader_msg(st, msg);
+                    if RECEIVE == receive::SELECTIVE {
+                        self.release_held(st);
+                    }
                 } else {
-                    self.handle_leader_msg(state.to_mut(), msg);
+                    hold(state, src, msg);
                 }
             }
             (Role::Outside, View(n, view, app)) if view.contains(&id) => {
@@ -252,7 +272,21 @@ fn hold(state: &mut Cow<Gms3State>, src: Id, msg: Gms3Msg) {
     }
 }
 
-impl<const FILTER: bool> Gms3Actor<FILTER> {
+impl<const RECEIVE: u8> Gms3Actor<RECEIVE> {
+    /// Whether a slave takes this leader message now (else it stays held back).
+    fn takes(&self, st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool {
+        let leader = st.view.first().copied();
+        match (RECEIVE, msg) {
+            (receive::FILTER, _) => leader == Some(src),
+            // Old numbers match the skeleton's discard patterns; `next` matches delivery.
+            (receive::SELECTIVE, Gms3Msg::Msg(n, _)) => *n <= st.next,
+            (receive::SELECTIVE, Gms3Msg::View(n, v, _)) => {
+                *n < st.next || (*n == st.next && v.first().copied() == leader)
+            }
+            _ => true,
+        }
+    }
+
     /// A slave handles a `msg` or `view` from its leader: discard it if numbered below
     /// `next`, else deliver it and remember it as `last`.
     fn handle_leader_msg(&self, st: &mut Gms3State, msg: Gms3Msg) {
@@ -280,12 +314,13 @@ impl<const FILTER: bool> Gms3Actor<FILTER> {
     /// Handles, in arrival order, the held-back messages this node may now take: those from
     /// its leader (with the filter), or all of them (the original, once in the group).
     fn release_held(&self, st: &mut Gms3State) {
-        let leader = st.view.first().copied();
-        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut st.held)
-            .into_iter()
-            .partition(|(src, _)| !FILTER || Some(*src) == leader);
-        st.held = later;
-        for (_, msg) in now {
+        // Like Erlang's mailbox: take the oldest message that matches, then look again.
+        while let Some(i) = st
+            .held
+            .iter()
+            .position(|(src, msg)| self.takes(st, *src, msg))
+        {
+            let (_, msg) = st.held.remove(i);
             self.handle_leader_msg(st, msg);
         }
     }

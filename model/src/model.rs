@@ -46,6 +46,7 @@ pub trait Protocol:
 
 const SAFETY: &[&str] = &[
     properties::AGREEMENT,
+    properties::CONVERGENCE,
     properties::NO_DUPLICATION,
     properties::INTEGRITY,
     properties::FIFO,
@@ -56,6 +57,7 @@ impl Protocol for crate::gms1::Gms1 {
     const NAME: &'static str = "gms1";
     const CLAIMS: &'static [&'static str] = &[
         properties::AGREEMENT,
+        properties::CONVERGENCE,
         properties::NO_DUPLICATION,
         properties::INTEGRITY,
         properties::FIFO,
@@ -79,8 +81,18 @@ impl Protocol for crate::gms2::Gms2 {
     }
 }
 
-impl Protocol for crate::gms3::Gms3Original {
-    const NAME: &'static str = "gms3-original";
+impl Protocol for crate::gms3::Gms3Selective {
+    const NAME: &'static str = "gms3-selective";
+    const CLAIMS: &'static [&'static str] = SAFETY;
+    const ELECTS: bool = true;
+    const NUMBERS: bool = true;
+    fn with_setup(setup: Setup) -> Self {
+        Self(setup)
+    }
+}
+
+impl Protocol for crate::gms3::Gms3Greedy {
+    const NAME: &'static str = "gms3-greedy";
     const CLAIMS: &'static [&'static str] = SAFETY;
     const ELECTS: bool = true;
     const NUMBERS: bool = true;

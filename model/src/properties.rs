@@ -18,12 +18,14 @@ pub const INTEGRITY: &str = "integrity";
 pub const FIFO: &str = "fifo";
 pub const VIEW_AGREEMENT: &str = "view_agreement";
 pub const VALIDITY: &str = "validity";
+pub const CONVERGENCE: &str = "convergence";
 
 pub const BROADCAST_CUT: &str = "broadcast cut by crash";
 pub const ELECTION_HELD: &str = "election held";
 pub const DUPLICATE_DISCARDED: &str = "duplicate discarded";
 pub const JOIN_COMPLETED: &str = "join completed";
 pub const ALL_DELIVERED: &str = "all messages delivered";
+pub const QUIESCENT: &str = "quiescence reached";
 
 /// What each property means, for `--help`, reports and notes.
 pub fn describe(name: &str) -> &'static str {
@@ -35,11 +37,13 @@ pub fn describe(name: &str) -> &'static str {
         FIFO => "no node delivers a sender's message after a later message of that sender",
         VIEW_AGREEMENT => "the view sequences of any two nodes that have not crashed are prefix-related",
         VALIDITY => "every multicast of a node that does not crash is eventually delivered by every member that does not crash",
+        CONVERGENCE => "once nothing but crashes (or false suspicions) can happen, the members that have not crashed have the same application log",
         BROADCAST_CUT => "a leader crashed after sending a message to some peers but not all",
         ELECTION_HELD => "a node other than the first leader became leader",
         DUPLICATE_DISCARDED => "a slave discarded a message numbered below `next`",
         JOIN_COMPLETED => "a node that started outside the group installed a view",
         ALL_DELIVERED => "every member that has not crashed delivered every multicast",
+        QUIESCENT => "a state where nothing but crashes (or false suspicions) can happen",
         _ => "",
     }
 }
@@ -55,7 +59,9 @@ pub fn for_protocol<A: Protocol>(cfg: &crate::Config) -> Vec<Property<GroupModel
         Property::always(INTEGRITY, integrity::<A>),
         Property::always(FIFO, fifo::<A>),
         Property::always(VIEW_AGREEMENT, view_agreement::<A>),
+        Property::always(CONVERGENCE, convergence::<A>),
         Property::eventually(VALIDITY, validity::<A>),
+        Property::sometimes(QUIESCENT, quiescent::<A>),
     ];
     let suspicions = cfg.crashes > 0 || cfg.detector == Detector::Unreliable;
     if cfg.crashes > 0 && cfg.nodes >= 3 && cfg.msgs + cfg.joins > 0 {
@@ -155,6 +161,41 @@ pub fn view_agreement<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool
         .map(|(_, st, _)| st.app().views().collect())
         .collect();
     pairwise(&views, |a, b| prefix_related(a, b))
+}
+
+/// Whether nothing can happen any more but crashes and, with the unreliable detector, false
+/// suspicions: no delivery to a live node, no multicast or send due, no real suspicion.
+/// This is where a node stuck behind a gap, or one that never got a message, shows:
+/// prefix agreement cannot tell "not yet" from "never".
+pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    use crate::group::Timer;
+    use stateright::actor::ActorModelAction as Act;
+    use stateright::Model;
+    let unreliable = m.cfg().detector == Detector::Unreliable;
+    let ordered = m.cfg().network == NetworkKind::Ordered;
+    let mut actions = Vec::new();
+    m.actions(s, &mut actions);
+    actions.into_iter().all(|a| match &a {
+        Act::Crash(_) => true,
+        Act::Timeout(_, Timer::Suspect) => unreliable,
+        Act::Deliver { dst, .. } if s.crashed[usize::from(*dst)] => true,
+        // On unordered networks a delivery that changes nothing is not a step.
+        Act::Deliver { .. } | Act::Drop(_) if !ordered => m.inner.next_state(s, a).is_none(),
+        _ => false,
+    })
+}
+
+pub fn quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    is_quiescent(m, s)
+}
+
+/// At quiescence, every pair of members that have not crashed has the same log.
+pub fn convergence<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    let logs: Vec<_> = nodes(s)
+        .filter(|(_, st, crashed)| !crashed && st.role() != Role::Outside)
+        .map(|(_, st, _)| &st.app().log)
+        .collect();
+    pairwise(&logs, |a, b| a == b) || !is_quiescent(m, s)
 }
 
 /// Every initial node that has not crashed has issued all its multicasts, and every member
