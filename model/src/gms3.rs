@@ -212,7 +212,7 @@ impl<const RECEIVE: u8> Actor for Gms3Actor<RECEIVE> {
                 }
             }
             (Role::Slave, msg @ (Msg(..) | View(..))) => {
-                if self.takes(&state, src, &msg) {
+                if self.takes(state, src, &msg) {
                     let st = state.to_mut();
                     self.handle_leader_msg(st, msg);
                     if RECEIVE == receive::SELECTIVE {
