@@ -21,18 +21,20 @@
 //! The argument above assumes a slave hears everything the old leader sent before anything
 //! the new leader sends. Erlang (and [`NetworkKind::Ordered`](crate::NetworkKind)) only
 //! orders messages *per pair*: the new leader's re-send can overtake the old leader's last
-//! messages on their way to a third node. That node then accepts the re-sent message with
-//! a gap (nothing checks for one) and later discards the message it missed as a
-//! "duplicate": `agreement` fails with 3 nodes, 2 multicasts and 1 crash
-//! (`notes/verdicts.md` walks through it).
+//! messages on their way to a third node. How a slave receives decides what happens
+//! ([`receive`]; `notes/verdicts.md` walks through each):
 //!
-//! The fix, in Erlang terms a selective receive: a slave takes `msg`/`view` only from the
-//! leader it currently follows; one from any other node is held back and handled, in
-//! arrival order, once the slave's own election makes that node its leader. Since the
-//! perfect detector reports the old leader only after its last message arrived, everything
-//! the old leader sent is handled before anything the new one sends. The assignment's
-//! version, which takes leader messages from anyone, stays available as `gms3-original`
-//! ([`Gms3Original`]) so both verdicts can be reproduced.
+//! - [`Gms3Greedy`] delivers anything numbered `next` or above, from anyone: it accepts the
+//!   re-send with a gap and later drops the message it missed as a "duplicate" (`agreement`).
+//! - [`Gms3Selective`] is the skeleton's selective receive on `{msg, N, _}` and
+//!   `{view, N, [Leader|_], _}`: only message `next`, views only from the followed leader.
+//!   A hold-back queue, but after a join the re-sent `last` is the old leader's view, which
+//!   never matches, and a slave waits for ever (`convergence`).
+//! - [`Gms3`], the fix: a slave takes `msg`/`view` only from the leader it currently follows;
+//!   one from any other node is held back and handled, in arrival order, once the slave's
+//!   own election makes that node its leader. The perfect detector reports the old leader
+//!   only after its last message arrived, so everything it sent is handled before anything
+//!   the new one sends.
 //!
 //! ## What it does not promise
 //! Lost, reordered or duplicated datagrams, or a wrongly suspected leader, break that
@@ -312,7 +314,7 @@ impl<const RECEIVE: u8> Gms3Actor<RECEIVE> {
     }
 
     /// Handles, in arrival order, the held-back messages this node may now take: those from
-    /// its leader (with the filter), or all of them (the original, once in the group).
+    /// Handles, in arrival order, the held-back messages this node may now take.
     fn release_held(&self, st: &mut Gms3State) {
         // Like Erlang's mailbox: take the oldest message that matches, then look again.
         while let Some(i) = st
