@@ -313,7 +313,6 @@ impl<const RECEIVE: u8> Gms3Actor<RECEIVE> {
         }
     }
 
-    /// Handles, in arrival order, the held-back messages this node may now take: those from
     /// Handles, in arrival order, the held-back messages this node may now take.
     fn release_held(&self, st: &mut Gms3State) {
         // Like Erlang's mailbox: take the oldest message that matches, then look again.
