@@ -148,9 +148,10 @@ struct CheckArgs {
     /// The default keeps a run within a few GiB of memory.
     #[arg(long, default_value_t = DEFAULT_MAX_STATES)]
     max_states: usize,
-    /// Do not explore past this depth (inconclusive, as above).
-    #[arg(long)]
-    max_depth: Option<usize>,
+    /// Do not explore past this depth (inconclusive, as above; reported as cut short once
+    /// the deepest state reached is within one step of it).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_depth: Option<u32>,
     /// Stop at the first violation of a claimed property (the verdict is then known; the
     /// other properties' statuses may be incomplete).
     #[arg(long)]
@@ -236,7 +237,7 @@ fn run_check(args: CheckArgs) -> u8 {
         threads: usize::from(args.threads),
         timeout: args.timeout.map(Duration::from_secs_f64),
         max_states: (args.max_states > 0).then_some(args.max_states),
-        max_depth: args.max_depth,
+        max_depth: args.max_depth.map(|d| d as usize),
         seed: args.seed,
         fail_fast: args.fail_fast,
     };
