@@ -53,63 +53,37 @@ const SAFETY: &[&str] = &[
     properties::VIEW_AGREEMENT,
 ];
 
-impl Protocol for crate::gms1::Gms1 {
-    const NAME: &'static str = "gms1";
-    const CLAIMS: &'static [&'static str] = &[
-        properties::AGREEMENT,
-        properties::CONVERGENCE,
-        properties::NO_DUPLICATION,
-        properties::INTEGRITY,
-        properties::FIFO,
-        properties::VIEW_AGREEMENT,
-        properties::VALIDITY,
-    ];
-    const ELECTS: bool = false;
-    const NUMBERS: bool = false;
-    fn with_setup(setup: Setup) -> Self {
-        Self(setup)
-    }
+/// The claims of gms1: the safety properties and, with no failure handling to excuse a
+/// lost multicast, `validity`.
+const SAFETY_AND_VALIDITY: &[&str] = &[
+    properties::AGREEMENT,
+    properties::CONVERGENCE,
+    properties::NO_DUPLICATION,
+    properties::INTEGRITY,
+    properties::FIFO,
+    properties::VIEW_AGREEMENT,
+    properties::VALIDITY,
+];
+
+macro_rules! protocol {
+    ($actor:ty, $name:literal, $claims:expr, elects: $elects:literal, numbers: $numbers:literal) => {
+        impl Protocol for $actor {
+            const NAME: &'static str = $name;
+            const CLAIMS: &'static [&'static str] = $claims;
+            const ELECTS: bool = $elects;
+            const NUMBERS: bool = $numbers;
+            fn with_setup(setup: Setup) -> Self {
+                Self(setup)
+            }
+        }
+    };
 }
 
-impl Protocol for crate::gms2::Gms2 {
-    const NAME: &'static str = "gms2";
-    const CLAIMS: &'static [&'static str] = SAFETY;
-    const ELECTS: bool = true;
-    const NUMBERS: bool = false;
-    fn with_setup(setup: Setup) -> Self {
-        Self(setup)
-    }
-}
-
-impl Protocol for crate::gms3::Gms3Selective {
-    const NAME: &'static str = "gms3-selective";
-    const CLAIMS: &'static [&'static str] = SAFETY;
-    const ELECTS: bool = true;
-    const NUMBERS: bool = true;
-    fn with_setup(setup: Setup) -> Self {
-        Self(setup)
-    }
-}
-
-impl Protocol for crate::gms3::Gms3Greedy {
-    const NAME: &'static str = "gms3-greedy";
-    const CLAIMS: &'static [&'static str] = SAFETY;
-    const ELECTS: bool = true;
-    const NUMBERS: bool = true;
-    fn with_setup(setup: Setup) -> Self {
-        Self(setup)
-    }
-}
-
-impl Protocol for crate::gms3::Gms3 {
-    const NAME: &'static str = "gms3";
-    const CLAIMS: &'static [&'static str] = SAFETY;
-    const ELECTS: bool = true;
-    const NUMBERS: bool = true;
-    fn with_setup(setup: Setup) -> Self {
-        Self(setup)
-    }
-}
+protocol!(crate::gms1::Gms1, "gms1", SAFETY_AND_VALIDITY, elects: false, numbers: false);
+protocol!(crate::gms2::Gms2, "gms2", SAFETY, elects: true, numbers: false);
+protocol!(crate::gms3::Gms3, "gms3", SAFETY, elects: true, numbers: true);
+protocol!(crate::gms3::Gms3Selective, "gms3-selective", SAFETY, elects: true, numbers: true);
+protocol!(crate::gms3::Gms3Greedy, "gms3-greedy", SAFETY, elects: true, numbers: true);
 
 pub type GroupState<A> = ActorModelState<A>;
 pub type GroupAction<A> = ActorModelAction<<A as Actor>::Msg, Timer, ()>;
