@@ -79,3 +79,20 @@ pub fn run_until_violation<A: Protocol>(cfg: Config) -> Report {
     };
     check_protocol::<A>(&cfg, &search, &mut |_| {})
 }
+
+/// The last state of a trace, rebuilt from its Explorer path (action indices).
+pub fn final_state<A: Protocol>(
+    model: &groupy_model::GroupModel<A>,
+    explorer_path: &str,
+) -> Option<groupy_model::model::GroupState<A>> {
+    use stateright::Model;
+    let mut indices = explorer_path.split('/').map(|i| i.parse::<usize>().ok());
+    let mut state = model.init_states().into_iter().nth(indices.next()??)?;
+    for i in indices {
+        let mut enabled = Vec::new();
+        model.actions(&state, &mut enabled);
+        let action = enabled.into_iter().nth(i?)?;
+        state = model.next_state(&state, action)?;
+    }
+    Some(state)
+}

@@ -73,13 +73,15 @@ fn gms3_view_without_leader_violates_view_agreement() {
 }
 
 #[test]
-fn gms2_violates_uniform_agreement() {
-    // No mutant needed: gms2 itself breaks the stronger property, and gms1 without crashes
-    // keeps it, so it can both hold and fail.
+fn gms2_violates_uniform_agreement_and_uniform_total_order() {
+    // No mutant needed: gms2 itself breaks the uniform properties, and gms1 without crashes
+    // keeps them, so they can both hold and fail.
     let r = run::<Gms2>(cfg(3, 2, 1));
     assert_eq!(r.status(UNIFORM_AGREEMENT), Some(Status::Violated));
+    assert_eq!(r.status(UNIFORM_TOTAL_ORDER), Some(Status::Violated));
     let ok = run::<Gms1>(cfg(3, 2, 0));
     assert_eq!(ok.status(UNIFORM_AGREEMENT), Some(Status::Holds));
+    assert_eq!(ok.status(UNIFORM_TOTAL_ORDER), Some(Status::Holds));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use crate::render::{self, Progress};
 use crate::ExploreArgs;
 use groupy_model::check::{self, Search, Status};
+use groupy_model::protocol::Visit;
 use groupy_model::{Config, GroupModel, Protocol};
 use stateright::Model;
 use std::io::{Read, Write};
@@ -41,7 +42,7 @@ pub fn run(args: ExploreArgs) -> u8 {
         eprintln!("error: cannot install the Ctrl-C handler: {e}");
         return 2;
     }
-    let server = groupy_model::with_protocol!(args.protocol, A => serve::<A>(&cfg, addr));
+    let server = args.protocol.visit(Serve { cfg: &cfg, addr });
     if !listening(addr, &server) {
         eprintln!("error: the Explorer did not start on {addr}");
         return 2;
@@ -87,11 +88,20 @@ pub fn run(args: ExploreArgs) -> u8 {
 }
 
 /// Starts the Explorer on its own thread (stateright's `serve` blocks forever).
-fn serve<A: Protocol>(cfg: &Config, addr: SocketAddr) -> JoinHandle<()> {
-    let model = GroupModel::<A>::new(cfg.clone());
-    std::thread::spawn(move || {
-        let _ = model.checker().serve(addr);
-    })
+struct Serve<'a> {
+    cfg: &'a Config,
+    addr: SocketAddr,
+}
+
+impl Visit for Serve<'_> {
+    type Output = JoinHandle<()>;
+    fn visit<A: Protocol>(self) -> JoinHandle<()> {
+        let model = GroupModel::<A>::new(self.cfg.clone());
+        let addr = self.addr;
+        std::thread::spawn(move || {
+            let _ = model.checker().serve(addr);
+        })
+    }
 }
 
 /// Waits (up to 5 s) until the Explorer accepts connections; false if its thread died.

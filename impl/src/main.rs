@@ -14,9 +14,8 @@ mod matrix;
 mod render;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use groupy_model::check::{self, ProtocolName, Search, Strategy};
-use groupy_model::config::parse_named;
-use groupy_model::{Config, CrashAt, Detector, NetworkKind};
+use groupy_model::check::{self, Search, Strategy};
+use groupy_model::{ModelArgs, ProtocolName};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,50 +66,15 @@ enum Command {
     /// Serve stateright's Explorer for a protocol, with links to its counterexamples.
     #[command(after_help = EXPLORE_EXAMPLES)]
     Explore(ExploreArgs),
+    /// List the protocols: what each adds, what it claims, the witnesses it can reach.
+    List(ListArgs),
 }
 
-#[derive(Args, Clone)]
-struct ModelArgs {
-    /// Initial group size (node 0 leads).
-    #[arg(long, short = 'n', default_value_t = 3)]
-    nodes: usize,
-    /// Application multicasts in a run, issued round-robin by the initial nodes.
-    #[arg(long, short = 'm', default_value_t = 2)]
-    msgs: usize,
-    /// Nodes that start outside the group and join through a slave.
-    #[arg(long, short = 'j', default_value_t = 0)]
-    joins: usize,
-    /// Fail-stop crashes allowed in a run.
-    #[arg(long, short = 'c', default_value_t = 1)]
-    crashes: usize,
-    /// Where a crash may strike: any (between any two steps of any node) or bcast (a leader,
-    /// right after a send inside a broadcast, like the assignment's crash()).
-    #[arg(long, default_value = "any", value_parser = parse_named::<CrashAt>)]
-    crash_at: CrashAt,
-    /// ordered (reliable FIFO per pair), unordered, lossy or duplicating.
-    #[arg(long, default_value = "ordered", value_parser = parse_named::<NetworkKind>)]
-    network: NetworkKind,
-    /// perfect (only crashed leaders are suspected, after their messages arrived) or
-    /// unreliable (suspicion may fire at any time).
-    #[arg(long, default_value = "perfect", value_parser = parse_named::<Detector>)]
-    fd: Detector,
-}
-
-impl ModelArgs {
-    fn config(&self) -> Result<Config, String> {
-        let cfg = Config {
-            nodes: self.nodes,
-            msgs: self.msgs,
-            joins: self.joins,
-            crashes: self.crashes,
-            crash_at: self.crash_at,
-            detector: self.fd,
-            network: self.network,
-            mutant: None,
-        };
-        cfg.validate()?;
-        Ok(cfg)
-    }
+#[derive(Args)]
+struct ListArgs {
+    /// text for people, json for machines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,10 +85,10 @@ enum Format {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// gms1, gms2, gms3, gms3-selective or gms3-greedy; omit to run the default verdict matrix (which
-    /// sets --network and --fd itself, cell by cell, and stops each cell at its first
-    /// claimed violation).
-    #[arg(value_parser = parse_protocol)]
+    /// The protocol to check; omit it to run the verdict matrix (every protocol under five
+    /// environments, each cell compared with notes/verdicts.md; it sets --network and --fd
+    /// itself, cell by cell).
+    #[arg(value_enum)]
     protocol: Option<ProtocolName>,
     #[command(flatten)]
     model: ModelArgs,
@@ -177,8 +141,8 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct ExploreArgs {
-    /// gms1, gms2, gms3, gms3-selective or gms3-greedy.
-    #[arg(value_parser = parse_protocol)]
+    /// The protocol to explore.
+    #[arg(value_enum)]
     protocol: ProtocolName,
     #[command(flatten)]
     model: ModelArgs,
@@ -190,10 +154,6 @@ struct ExploreArgs {
     quiet: bool,
 }
 
-fn parse_protocol(s: &str) -> Result<ProtocolName, String> {
-    s.parse()
-}
-
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
     s.parse()
 }
@@ -203,8 +163,32 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => run_check(args),
         Command::Explore(args) => explore::run(args),
+        Command::List(args) => list(args),
     };
     ExitCode::from(code)
+}
+
+fn list(args: ListArgs) -> u8 {
+    let infos: Vec<_> = ProtocolName::ALL.iter().map(|p| p.info()).collect();
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&infos) {
+            Ok(s) => emit(&format!("{s}\n")),
+            Err(e) => {
+                eprintln!("error: cannot encode the list: {e}");
+                return 2;
+            }
+        },
+        Format::Text => {
+            let mut s = String::new();
+            for i in &infos {
+                s.push_str(&format!("{:<15} {}\n", i.name, i.summary));
+                s.push_str(&format!("{:<15} claims: {}\n", "", i.claims.join(", ")));
+                s.push_str(&format!("{:<15} witnesses: {}\n", "", i.witnesses.join(", ")));
+            }
+            emit(&s);
+        }
+    }
+    0
 }
 
 /// Prints a usage error the way clap does and returns exit code 2.

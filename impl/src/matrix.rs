@@ -1,14 +1,18 @@
 //! `groupy check` without a protocol: every protocol under each environment, as a table.
 //!
-//! Each cell carries the verdict `notes/verdicts.md` documents for it; the command exits 0
-//! when every cell agrees with the documentation, 1 when one does not (a protocol or model
-//! change moved a verdict: read the counterexample, then fix the code or the notes), and 3
-//! when a cell could not be decided or the bounds are not the documented defaults.
+//! Each cell is compared with the row of `notes/verdicts.md` that documents the same protocol
+//! and configuration (the table is the one source of expected verdicts, see
+//! `groupy_model::expected`): verdict, claimed and unclaimed properties violated, unique
+//! states. Exit 0 when every cell matches its row, 1 when one does not (a protocol or model
+//! change moved a verdict: read the counterexample, then fix the code or regenerate the
+//! notes), 3 when a cell is undocumented (non-default bounds) or could not be decided.
 
 use crate::render::{self, Progress};
 use crate::{Format, ModelArgs};
-use groupy_model::check::{self, ProtocolName, Report, Search, Status, Verdict};
-use groupy_model::{Detector, NetworkKind};
+use groupy_model::check::{self, Report, Search, Verdict};
+use groupy_model::config::Named;
+use groupy_model::expected::{self, Row};
+use groupy_model::{Detector, NetworkKind, ProtocolName};
 use serde::Serialize;
 
 /// The environments of the matrix, the assignment's world first.
@@ -20,24 +24,12 @@ pub const ENVIRONMENTS: [(NetworkKind, Detector); 5] = [
     (NetworkKind::Duplicating, Detector::Perfect),
 ];
 
-/// The documented verdict of a cell at the default bounds (N=3, M=2, J=0, C=1, crash-at=any).
-pub fn documented(p: ProtocolName, network: NetworkKind, fd: Detector) -> Verdict {
-    match (p, network, fd) {
-        (
-            ProtocolName::Gms3 | ProtocolName::Gms3Selective,
-            NetworkKind::Ordered,
-            Detector::Perfect,
-        ) => Verdict::Holds,
-        // The selective receive is a hold-back queue: reordering alone cannot break it.
-        (ProtocolName::Gms3Selective, NetworkKind::Unordered, Detector::Perfect) => Verdict::Holds,
-        _ => Verdict::Violated,
-    }
-}
-
 #[derive(Serialize)]
 struct Cell {
-    documented: Verdict,
-    matches: bool,
+    /// The documented command this cell reproduces, if notes/verdicts.md has one.
+    documented: Option<String>,
+    /// How the run differs from the documented row (empty when it matches).
+    differences: Vec<String>,
     #[serde(flatten)]
     report: Report,
 }
@@ -49,19 +41,15 @@ pub fn run(
     quiet: bool,
     progress: &mut Progress,
 ) -> u8 {
-    // A cell's verdict is settled by its first claimed violation; some cells (duplicating
-    // network) have infinite state spaces and would otherwise run into the state cap.
-    let search = &Search {
-        fail_fast: true,
-        ..search.clone()
+    let rows = match expected::rows(expected::VERDICTS_MD) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: notes/verdicts.md: {e}");
+            return 2;
+        }
     };
-    let defaults = args.nodes == 3
-        && args.msgs == 2
-        && args.joins == 0
-        && args.crashes == 1
-        && args.crash_at == groupy_model::CrashAt::Any;
     let mut cells = Vec::new();
-    for protocol in ProtocolName::ALL {
+    for &protocol in ProtocolName::ALL {
         for (network, fd) in ENVIRONMENTS {
             let mut m = args.clone();
             m.network = network;
@@ -69,6 +57,15 @@ pub fn run(
             let cfg = match m.config() {
                 Ok(c) => c,
                 Err(e) => return crate::usage_error(&e),
+            };
+            let row: Option<&Row> = rows
+                .iter()
+                .find(|r| r.protocol == protocol && r.cfg == cfg);
+            // The duplicating network's state space is infinite: only a violation settles it.
+            let fail_fast = row.map_or(network == NetworkKind::Duplicating, |r| r.fail_fast);
+            let search = Search {
+                fail_fast: search.fail_fast || fail_fast,
+                ..search.clone()
             };
             if format == Format::Text && !quiet {
                 eprintln!(
@@ -78,12 +75,11 @@ pub fn run(
                     fd.name()
                 );
             }
-            let report = check::check(protocol, &cfg, search, &mut |p| progress.update(p));
+            let report = check::check(protocol, &cfg, &search, &mut |p| progress.update(p));
             progress.finish();
-            let documented = documented(protocol, network, fd);
             cells.push(Cell {
-                documented,
-                matches: !defaults || report.verdict == documented,
+                documented: row.map(|r| r.command.clone()),
+                differences: row.map_or(vec![], |r| expected::differences(r, &report)),
                 report,
             });
         }
@@ -96,26 +92,29 @@ pub fn run(
                 return 2;
             }
         },
-        Format::Text => crate::emit(&table(&cells, defaults)),
+        Format::Text => crate::emit(&table(&cells)),
     }
-    if cells.iter().any(|c| !c.matches) {
+    if cells.iter().any(|c| !c.differences.is_empty()) {
         1
-    } else if cells
-        .iter()
-        .any(|c| c.report.verdict == Verdict::Inconclusive)
-    {
+    } else if cells.iter().any(|c| {
+        c.documented.is_none() || c.report.verdict == Verdict::Inconclusive
+    }) {
         3
     } else {
         0
     }
 }
 
-use groupy_model::config::Named;
-
-fn table(cells: &[Cell], defaults: bool) -> String {
+fn table(cells: &[Cell]) -> String {
+    let width = ProtocolName::ALL
+        .iter()
+        .map(|p| p.name().len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
     let mut s = String::new();
     s.push_str(&format!(
-        "{:<13} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8}  {}\n",
+        "{:<width$} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8}  {}\n",
         "protocol",
         "network",
         "fd",
@@ -127,14 +126,14 @@ fn table(cells: &[Cell], defaults: bool) -> String {
     ));
     for c in cells {
         let r = &c.report;
-        let violated: Vec<_> = r
-            .properties
-            .iter()
-            .filter(|p| p.claimed && p.status == Status::Violated)
-            .map(|p| p.name)
-            .collect();
+        let (claimed, _) = expected::violated(r);
+        let note = match (&c.documented, c.differences.is_empty()) {
+            (None, _) => "   (no row in notes/verdicts.md)".to_string(),
+            (Some(_), true) => String::new(),
+            (Some(_), false) => format!("   <-- differs: {}", c.differences.join("; ")),
+        };
         s.push_str(&format!(
-            "{:<13} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8.2}  {}{}\n",
+            "{:<width$} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8.2}  {}{}\n",
             r.protocol,
             r.config.network.name(),
             r.config.detector.name(),
@@ -142,29 +141,29 @@ fn table(cells: &[Cell], defaults: bool) -> String {
             if r.complete { "all" } else { "stopped" },
             render::group(r.unique_states),
             r.seconds,
-            if violated.is_empty() {
+            if claimed.is_empty() {
                 "-".to_string()
             } else {
-                violated.join(", ")
+                claimed.join(", ")
             },
-            if c.matches {
-                ""
-            } else {
-                "   <-- differs from notes/verdicts.md"
-            }
+            note
         ));
     }
-    if defaults {
-        let bad = cells.iter().filter(|c| !c.matches).count();
-        if bad == 0 {
-            s.push_str("\nevery verdict matches notes/verdicts.md\n");
-        } else {
-            s.push_str(&format!(
-                "\n{bad} verdict(s) differ from notes/verdicts.md\n"
-            ));
-        }
+    let documented = cells.iter().filter(|c| c.documented.is_some()).count();
+    let bad = cells.iter().filter(|c| !c.differences.is_empty()).count();
+    s.push('\n');
+    if documented == 0 {
+        s.push_str("no cell at these bounds is documented in notes/verdicts.md: nothing compared\n");
+    } else if bad == 0 {
+        s.push_str(&format!(
+            "{documented} of {} cells documented in notes/verdicts.md; every one matches \
+             (verdict, violated properties, unique states)\n",
+            cells.len()
+        ));
     } else {
-        s.push_str("\n(non-default bounds: verdicts are not compared with notes/verdicts.md)\n");
+        s.push_str(&format!(
+            "{bad} of {documented} documented cells differ from notes/verdicts.md\n"
+        ));
     }
     s.push_str(
         "explored: all = complete exploration; stopped = halted at the first claimed violation \

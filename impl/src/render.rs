@@ -1,8 +1,9 @@
 //! Output for people: progress on stderr, the report and its counterexample traces on stdout.
 
-use groupy_model::check::{self, ProtocolName, Report, Status, Verdict};
+use groupy_model::check::{self, Report, Status, Verdict};
+use groupy_model::protocol::Visit;
 use groupy_model::trace::Trace;
-use groupy_model::{Config, GroupModel, Protocol};
+use groupy_model::{Config, GroupModel, Protocol, ProtocolName};
 use stateright::actor::ActorModelAction;
 use stateright::Model;
 use std::fmt::Write as _;
@@ -57,18 +58,7 @@ impl Progress {
     }
 }
 
-/// `1234567` as `1,234,567`.
-pub fn group(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use groupy_model::expected::group_digits as group;
 
 fn status_word(status: Status, claimed: bool) -> String {
     let w = match status {
@@ -235,11 +225,27 @@ pub fn write_files(
         std::fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if let Some(path) = svg {
-        let data = groupy_model::with_protocol!(protocol, A => svg_of::<A>(cfg, &t.explorer_path))
+        let data = protocol
+            .visit(Svg {
+                cfg,
+                explorer_path: &t.explorer_path,
+            })
             .ok_or("the counterexample could not be replayed to draw it")?;
         std::fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+struct Svg<'a> {
+    cfg: &'a Config,
+    explorer_path: &'a str,
+}
+
+impl Visit for Svg<'_> {
+    type Output = Option<String>;
+    fn visit<A: Protocol>(self) -> Option<String> {
+        svg_of::<A>(self.cfg, self.explorer_path)
+    }
 }
 
 /// stateright's sequence diagram of the path given as Explorer action indices.

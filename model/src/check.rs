@@ -5,8 +5,9 @@
 //! the exploration was cut short (timeout, state cap, depth cap, or simulation, which samples
 //! paths and never proves) or a witness was never reached; otherwise `holds`.
 
-use crate::model::{GroupAction, GroupModel, GroupState, Protocol};
+use crate::model::{self, GroupAction, GroupModel, GroupState};
 use crate::properties;
+use crate::protocol::{Protocol, ProtocolName, Visit};
 use crate::trace::{self, Trace};
 use crate::Config;
 use serde::Serialize;
@@ -16,75 +17,6 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
-
-/// The protocol versions a user can check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProtocolName {
-    Gms1,
-    Gms2,
-    Gms3,
-    /// gms3 with the assignment skeleton's selective receive.
-    Gms3Selective,
-    /// gms3 delivering anything numbered `next` or above, from anyone (broken).
-    Gms3Greedy,
-}
-
-/// Runs `$body` with `$A` bound to the actor type of protocol `$p`.
-#[macro_export]
-macro_rules! with_protocol {
-    ($p:expr, $A:ident => $body:expr) => {
-        match $p {
-            $crate::check::ProtocolName::Gms1 => {
-                type $A = $crate::gms1::Gms1;
-                $body
-            }
-            $crate::check::ProtocolName::Gms2 => {
-                type $A = $crate::gms2::Gms2;
-                $body
-            }
-            $crate::check::ProtocolName::Gms3 => {
-                type $A = $crate::gms3::Gms3;
-                $body
-            }
-            $crate::check::ProtocolName::Gms3Selective => {
-                type $A = $crate::gms3::Gms3Selective;
-                $body
-            }
-            $crate::check::ProtocolName::Gms3Greedy => {
-                type $A = $crate::gms3::Gms3Greedy;
-                $body
-            }
-        }
-    };
-}
-
-impl ProtocolName {
-    pub const ALL: [ProtocolName; 5] = [
-        ProtocolName::Gms1,
-        ProtocolName::Gms2,
-        ProtocolName::Gms3,
-        ProtocolName::Gms3Selective,
-        ProtocolName::Gms3Greedy,
-    ];
-
-    pub fn name(self) -> &'static str {
-        with_protocol!(self, A => <A as Protocol>::NAME)
-    }
-}
-
-impl FromStr for ProtocolName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                let valid: Vec<_> = Self::ALL.iter().map(|p| p.name()).collect();
-                format!("unknown protocol '{s}'; valid values: {}", valid.join(", "))
-            })
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -219,7 +151,22 @@ pub fn check(
     search: &Search,
     progress: &mut dyn FnMut(&Progress),
 ) -> Report {
-    with_protocol!(protocol, A => check_protocol::<A>(cfg, search, progress))
+    struct Check<'a> {
+        cfg: &'a Config,
+        search: &'a Search,
+        progress: &'a mut dyn FnMut(&Progress),
+    }
+    impl Visit for Check<'_> {
+        type Output = Report;
+        fn visit<A: Protocol>(self) -> Report {
+            check_protocol::<A>(self.cfg, self.search, self.progress)
+        }
+    }
+    protocol.visit(Check {
+        cfg,
+        search,
+        progress,
+    })
 }
 
 /// Checks protocol `A` under `cfg`.
@@ -323,7 +270,7 @@ pub fn check_protocol<A: Protocol>(
             };
             PropertyReport {
                 name: p.name,
-                kind: properties::kind(&p.expectation),
+                kind: model::kind(&p.expectation),
                 claimed: GroupModel::<A>::claims(p.name),
                 status,
                 description: properties::describe(p.name),

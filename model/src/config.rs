@@ -40,6 +40,31 @@ pub enum CrashAt {
     Bcast,
 }
 
+/// Which applications multicast. The multicasts of a run are dealt round-robin over the
+/// senders, in id order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Senders {
+    /// The initial members (n0 first): the assignment's workers.
+    Initial,
+    /// Every node, joiners included (a joiner starts multicasting once it is in the group).
+    All,
+    /// Only the first leader, n0.
+    Leader,
+    /// Everyone but n0, joiners included: every multicast is forwarded at least once.
+    Slaves,
+}
+
+/// Through whom a joining node asks to join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinVia {
+    /// The last initial node, a slave: the join is forwarded to the leader.
+    Slave,
+    /// The first leader, n0, directly.
+    Leader,
+}
+
 /// A deliberately broken protocol variant, used by `checks/` to show that each property can
 /// fail. Not reachable from the CLI: users check protocols, not mutants.
 #[doc(hidden)]
@@ -62,10 +87,12 @@ pub enum Mutant {
 pub struct Config {
     /// Initial group size (node 0 leads, the others are slaves in id order).
     pub nodes: usize,
-    /// Application multicasts in a run, issued round-robin by the initial nodes.
+    /// Application multicasts in a run, dealt round-robin over the `senders`.
     pub msgs: usize,
     /// Extra nodes that start outside the group and ask to join.
     pub joins: usize,
+    pub senders: Senders,
+    pub join_via: JoinVia,
     /// Fail-stop crashes allowed in a run.
     pub crashes: usize,
     pub crash_at: CrashAt,
@@ -82,6 +109,8 @@ impl Default for Config {
             nodes: 3,
             msgs: 2,
             joins: 0,
+            senders: Senders::Initial,
+            join_via: JoinVia::Slave,
             crashes: 1,
             crash_at: CrashAt::Any,
             detector: Detector::Perfect,
@@ -92,12 +121,32 @@ impl Default for Config {
 }
 
 impl Config {
-    /// How many multicasts node `i` of the initial group issues (round-robin assignment).
-    pub fn quota(&self, i: usize) -> u32 {
-        if i >= self.nodes {
-            return 0;
+    /// The nodes whose applications multicast, in the order multicasts are dealt to them.
+    pub fn senders(&self) -> Vec<usize> {
+        let all = 0..self.actor_count();
+        match self.senders {
+            Senders::Initial => (0..self.nodes).collect(),
+            Senders::All => all.collect(),
+            Senders::Leader => vec![0],
+            Senders::Slaves => all.skip(1).collect(),
         }
-        ((self.msgs + self.nodes - 1 - i) / self.nodes) as u32
+    }
+
+    /// How many multicasts node `i` issues (round-robin over the senders).
+    pub fn quota(&self, i: usize) -> u32 {
+        let senders = self.senders();
+        match senders.iter().position(|&s| s == i) {
+            Some(k) => ((self.msgs + senders.len() - 1 - k) / senders.len()) as u32,
+            None => 0,
+        }
+    }
+
+    /// The member node `i` (a joiner) sends its join to.
+    pub fn contact(&self) -> usize {
+        match self.join_via {
+            JoinVia::Slave => self.nodes - 1,
+            JoinVia::Leader => 0,
+        }
     }
 
     pub fn actor_count(&self) -> usize {
@@ -123,6 +172,13 @@ impl Config {
         if self.msgs > 8 {
             return Err("--msgs must be at most 8".into());
         }
+        if self.msgs > 0 && self.senders().is_empty() {
+            return Err(
+                "--senders slaves with a single node and no joiners leaves nobody to multicast; \
+                 add --nodes or --joins, or use --senders initial"
+                    .into(),
+            );
+        }
         if self.crashes > self.nodes + self.joins {
             return Err(format!(
                 "--crashes {} exceeds the {} nodes in the run",
@@ -147,6 +203,13 @@ impl fmt::Display for Config {
             self.detector.name(),
             self.network.name()
         )?;
+        // Shown only when not the default, so the common case reads as before.
+        if self.senders != Senders::Initial {
+            write!(f, " senders={}", self.senders.name())?;
+        }
+        if self.joins > 0 && self.join_via != JoinVia::Slave {
+            write!(f, " join-via={}", self.join_via.name())?;
+        }
         if let Some(m) = self.mutant {
             write!(f, " mutant={m:?}")?;
         }
@@ -190,6 +253,70 @@ named!(Detector, "failure detector",
 named!(CrashAt, "crash location",
     CrashAt::Any => "any",
     CrashAt::Bcast => "bcast");
+named!(Senders, "sender set",
+    Senders::Initial => "initial",
+    Senders::All => "all",
+    Senders::Leader => "leader",
+    Senders::Slaves => "slaves");
+named!(JoinVia, "join contact",
+    JoinVia::Slave => "slave",
+    JoinVia::Leader => "leader");
+
+/// The environment's flags, shared by `groupy check`, `groupy explore` and the verdict table
+/// in `notes/verdicts.md` (whose rows are commands parsed with these very flags).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// Initial group size (node 0 leads).
+    #[arg(long, short = 'n', default_value_t = 3)]
+    pub nodes: usize,
+    /// Application multicasts in a run, dealt round-robin over the --senders.
+    #[arg(long, short = 'm', default_value_t = 2)]
+    pub msgs: usize,
+    /// Nodes that start outside the group and ask to join (see --join-via).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    pub joins: usize,
+    /// Who multicasts: initial (the initial members), all (joiners too, once joined),
+    /// leader (n0 only) or slaves (everyone but n0).
+    #[arg(long, default_value = "initial", value_parser = parse_named::<Senders>)]
+    pub senders: Senders,
+    /// Whom a joiner asks: slave (the last initial node, which forwards the join) or leader (n0).
+    #[arg(long, default_value = "slave", value_parser = parse_named::<JoinVia>)]
+    pub join_via: JoinVia,
+    /// Fail-stop crashes allowed in a run.
+    #[arg(long, short = 'c', default_value_t = 1)]
+    pub crashes: usize,
+    /// Where a crash may strike: any (between any two steps of any node) or bcast (a leader,
+    /// right after a send inside a broadcast, like the assignment's crash()).
+    #[arg(long, default_value = "any", value_parser = parse_named::<CrashAt>)]
+    pub crash_at: CrashAt,
+    /// ordered (reliable FIFO per pair), unordered, lossy or duplicating.
+    #[arg(long, default_value = "ordered", value_parser = parse_named::<NetworkKind>)]
+    pub network: NetworkKind,
+    /// perfect (only crashed leaders are suspected, after their messages arrived) or
+    /// unreliable (suspicion may fire at any time).
+    #[arg(long, default_value = "perfect", value_parser = parse_named::<Detector>)]
+    pub fd: Detector,
+}
+
+impl ModelArgs {
+    /// The configuration these flags describe, validated.
+    pub fn config(&self) -> Result<Config, String> {
+        let cfg = Config {
+            nodes: self.nodes,
+            msgs: self.msgs,
+            joins: self.joins,
+            senders: self.senders,
+            join_via: self.join_via,
+            crashes: self.crashes,
+            crash_at: self.crash_at,
+            detector: self.fd,
+            network: self.network,
+            mutant: None,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
 
 /// Parses a [`Named`] value; the error lists the valid names.
 pub fn parse_named<T: Named>(s: &str) -> Result<T, String> {
@@ -219,7 +346,25 @@ mod tests {
             ..Config::default()
         };
         assert_eq!((0..3).map(|i| cfg.quota(i)).collect::<Vec<_>>(), [2, 1, 1]);
-        assert_eq!(cfg.quota(3), 0, "joiners do not multicast");
+        assert_eq!(cfg.quota(3), 0, "joiners do not multicast by default");
+    }
+
+    #[test]
+    fn senders_choose_who_multicasts() {
+        let quotas = |senders| {
+            let cfg = Config {
+                nodes: 3,
+                msgs: 5,
+                joins: 1,
+                senders,
+                ..Config::default()
+            };
+            (0..4).map(|i| cfg.quota(i)).collect::<Vec<_>>()
+        };
+        assert_eq!(quotas(Senders::Initial), [2, 2, 1, 0]);
+        assert_eq!(quotas(Senders::All), [2, 1, 1, 1]);
+        assert_eq!(quotas(Senders::Leader), [5, 0, 0, 0]);
+        assert_eq!(quotas(Senders::Slaves), [0, 2, 2, 1]);
     }
 
     #[test]

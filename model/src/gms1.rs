@@ -24,9 +24,11 @@
 
 use crate::app::{App, Event, Payload, ViewList};
 use crate::group::{
-    slaves, start_worker, Broadcast, Job, Member, Role, Sequencer, Setup, Step, Timer, Worker,
-    MCAST_DELAY, SEND_DELAY,
+    on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg,
+    GroupTimer, Job, Member, Role, Sequencing, Setup, TimerKind,
 };
+use crate::properties::*;
+use crate::protocol::Protocol;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -56,54 +58,62 @@ impl fmt::Debug for Gms1Msg {
     }
 }
 
-/// A gms1 (and gms2) group process with its application.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Gms1State {
-    pub role: Role,
-    /// The peer list, leader first.
-    pub view: Vec<Id>,
-    pub worker: Worker,
-    /// Leader only: the request queue and the broadcast in progress.
-    pub seq: Sequencer<Gms1Msg>,
-}
-
-impl fmt::Debug for Gms1State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} of {}, {:?}",
-            self.role,
-            ViewList(&self.view),
-            self.worker
-        )?;
-        if self.role == Role::Leader {
-            write!(f, ", {:?}", self.seq)?;
-        }
-        Ok(())
+impl GroupMsg for Gms1Msg {
+    fn mcast(p: Payload) -> Self {
+        Gms1Msg::Mcast(p)
     }
 }
+
+/// gms1's timers: the application's and the leader's; nothing watches the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Gms1Timer {
+    Mcast,
+    Send,
+}
+
+impl GroupTimer for Gms1Timer {
+    const MCAST: Self = Gms1Timer::Mcast;
+    const SEND: Self = Gms1Timer::Send;
+    fn kind(&self) -> TimerKind {
+        match self {
+            Gms1Timer::Mcast => TimerKind::Mcast,
+            Gms1Timer::Send => TimerKind::Send,
+        }
+    }
+}
+
+/// A gms1 (and gms2) group process with its application: just what every version holds.
+pub type Gms1State = Core<Gms1Msg>;
 
 impl Member for Gms1State {
-    fn role(&self) -> Role {
-        self.role
+    type Msg = Gms1Msg;
+    fn core(&self) -> &Self {
+        self
     }
-    fn worker(&self) -> &Worker {
-        &self.worker
+    fn core_mut(&mut self) -> &mut Self {
+        self
     }
     fn monitors(&self) -> Option<Id> {
-        (self.role == Role::Slave)
-            .then(|| self.view.first().copied())
-            .flatten()
+        (self.role == Role::Slave).then(|| self.leader()).flatten()
     }
-    fn sequencer_active(&self) -> Option<(bool, bool, String)> {
-        let b = self.seq.active.as_ref()?;
-        Some((b.is_cut(), b.is_mid(), format!("{b:?}")))
-    }
-    fn view(&self) -> &[Id] {
-        &self.view
-    }
-    fn queued(&self) -> usize {
-        self.seq.queue.len()
+}
+
+impl Sequencing for Gms1State {
+    fn sequence(&mut self, job: Job<Gms1Msg>) -> Broadcast<Gms1Msg> {
+        match job {
+            Job::Mcast(p) => {
+                Broadcast::new(Gms1Msg::Msg(p), slaves(&self.view), Some(Event::Deliver(p)))
+            }
+            Job::Join(p) => {
+                self.view.push(p);
+                Broadcast::new(
+                    Gms1Msg::View(self.view.clone(), self.worker.app.clone()),
+                    slaves(&self.view),
+                    Some(Event::View(self.view.clone())),
+                )
+            }
+            Job::Ready(b) => b,
+        }
     }
 }
 
@@ -111,10 +121,30 @@ impl Member for Gms1State {
 #[derive(Clone, Debug)]
 pub struct Gms1(pub Setup);
 
+impl Protocol for Gms1 {
+    const NAME: &'static str = "gms1";
+    const SUMMARY: &'static str = "leader multicasts, joins through the leader; no failure handling";
+    /// With no failure handling to excuse a lost multicast, gms1 also claims `validity`.
+    const CLAIMS: &'static [&'static str] = &[
+        AGREEMENT,
+        NO_DUPLICATION,
+        INTEGRITY,
+        FIFO,
+        VIEW_AGREEMENT,
+        CONVERGENCE,
+        VALIDITY,
+    ];
+    const WITNESSES: &'static [&'static str] =
+        &[QUIESCENT, BROADCAST_CUT, JOIN_COMPLETED, ALL_DELIVERED];
+    fn with_setup(setup: Setup) -> Self {
+        Gms1(setup)
+    }
+}
+
 impl Actor for Gms1 {
     type Msg = Gms1Msg;
     type State = Gms1State;
-    type Timer = Timer;
+    type Timer = Gms1Timer;
     type Random = ();
     type Storage = ();
 
@@ -133,7 +163,13 @@ impl Actor for Gms1 {
         on_msg(&self.0, id, state, msg, o)
     }
 
-    fn on_timeout(&self, id: Id, state: &mut Cow<Gms1State>, timer: &Timer, o: &mut Out<Self>) {
+    fn on_timeout(
+        &self,
+        id: Id,
+        state: &mut Cow<Gms1State>,
+        timer: &Gms1Timer,
+        o: &mut Out<Self>,
+    ) {
         on_timeout(&self.0, id, state, timer, o)
     }
 }
@@ -142,19 +178,14 @@ impl Actor for Gms1 {
 
 pub(crate) fn start<A>(setup: &Setup, id: Id, o: &mut Out<A>) -> Gms1State
 where
-    A: Actor<Msg = Gms1Msg, Timer = Timer>,
+    A: Actor<Msg = Gms1Msg, Timer: GroupTimer>,
 {
-    start_worker(setup, o);
-    let role = setup.initial_role(id);
-    if let (Role::Outside, Some(contact)) = (role, setup.contact) {
-        o.send(contact, Gms1Msg::Join(id));
+    let state = Gms1State::start(setup, id);
+    match (state.role, setup.contact) {
+        (Role::Outside, Some(contact)) => o.send(contact, Gms1Msg::Join(id)),
+        _ => start_worker(setup, o),
     }
-    Gms1State {
-        role,
-        view: setup.view.clone().unwrap_or_default(),
-        worker: Worker::default(),
-        seq: Sequencer::default(),
-    }
+    state
 }
 
 pub(crate) fn on_msg<A>(
@@ -164,14 +195,14 @@ pub(crate) fn on_msg<A>(
     msg: Gms1Msg,
     o: &mut Out<A>,
 ) where
-    A: Actor<Msg = Gms1Msg, Timer = Timer>,
+    A: Actor<Msg = Gms1Msg, State = Gms1State, Timer: GroupTimer>,
 {
     use Gms1Msg::*;
     match (state.role, msg) {
         (Role::Leader, Mcast(p)) => submit(setup, state.to_mut(), Job::Mcast(p), o),
         (Role::Leader, Join(p)) => submit(setup, state.to_mut(), Job::Join(p), o),
         (Role::Slave, msg @ (Mcast(_) | Join(_))) => {
-            if let Some(&leader) = state.view.first() {
+            if let Some(leader) = state.leader() {
                 o.send(leader, msg);
             }
         }
@@ -187,6 +218,7 @@ pub(crate) fn on_msg<A>(
             st.worker.app = app;
             st.worker.app.deliver(Event::View(view.clone()));
             st.view = view;
+            start_worker(setup, o);
         }
         // A leader ignores leader messages; an outsider ignores everything but its view.
         _ => {}
@@ -197,90 +229,15 @@ pub(crate) fn on_timeout<A>(
     setup: &Setup,
     id: Id,
     state: &mut Cow<Gms1State>,
-    timer: &Timer,
+    timer: &A::Timer,
     o: &mut Out<A>,
 ) where
-    A: Actor<Msg = Gms1Msg, Timer = Timer>,
+    A: Actor<Msg = Gms1Msg, State = Gms1State, Timer: GroupTimer>,
 {
-    match timer {
-        Timer::Mcast => {
-            let st = state.to_mut();
-            let (p, more) = st.worker.next_mcast(id, setup);
-            if more {
-                o.set_timer(Timer::Mcast, MCAST_DELAY);
-            }
-            match st.role {
-                Role::Leader => submit(setup, st, Job::Mcast(p), o),
-                Role::Slave => {
-                    if let Some(&leader) = st.view.first() {
-                        o.send(leader, Gms1Msg::Mcast(p));
-                    }
-                }
-                // Not in a group yet: the multicast has nowhere to go.
-                Role::Outside => {}
-            }
-        }
-        Timer::Send => send_step(setup, state.to_mut(), o),
-        Timer::Suspect => {}
+    match timer.kind() {
+        TimerKind::Mcast => on_mcast_timer(setup, id, state.to_mut(), o),
+        TimerKind::Send => send_step(setup, state.to_mut(), o),
+        // gms1 arms no detector; gms2 handles its own.
+        TimerKind::Suspect => {}
     }
-}
-
-/// Queues a request at the leader and starts it if the leader is idle.
-pub(crate) fn submit<A>(setup: &Setup, st: &mut Gms1State, job: Job<Gms1Msg>, o: &mut Out<A>)
-where
-    A: Actor<Msg = Gms1Msg, Timer = Timer>,
-{
-    st.seq.queue.push_back(job);
-    start_next(setup, st);
-    arm_send(st, o);
-}
-
-/// One step of the basic multicast: one send, or (after the last send) the local delivery.
-pub(crate) fn send_step<A>(setup: &Setup, st: &mut Gms1State, o: &mut Out<A>)
-where
-    A: Actor<Msg = Gms1Msg, Timer = Timer>,
-{
-    match st.seq.step() {
-        Step::Send(dst, msg) => o.send(dst, msg),
-        Step::Finished(local) => {
-            if let Some(event) = local {
-                st.worker.app.deliver(event);
-            }
-            start_next(setup, st);
-        }
-        Step::Idle => {}
-    }
-    arm_send(st, o);
-}
-
-fn arm_send<A>(st: &Gms1State, o: &mut Out<A>)
-where
-    A: Actor<Msg = Gms1Msg, Timer = Timer>,
-{
-    if st.seq.active.is_some() {
-        o.set_timer(Timer::Send, SEND_DELAY);
-    }
-}
-
-/// Turns the next queued request into a broadcast to the current slaves.
-fn start_next(setup: &Setup, st: &mut Gms1State) {
-    if st.seq.active.is_some() {
-        return;
-    }
-    let Some(job) = st.seq.next_job(setup) else {
-        return;
-    };
-    let bcast = match job {
-        Job::Mcast(p) => Broadcast::new(Gms1Msg::Msg(p), slaves(&st.view), Some(Event::Deliver(p))),
-        Job::Join(p) => {
-            st.view.push(p);
-            Broadcast::new(
-                Gms1Msg::View(st.view.clone(), st.worker.app.clone()),
-                slaves(&st.view),
-                Some(Event::View(st.view.clone())),
-            )
-        }
-        Job::Ready(b) => b,
-    };
-    st.seq.active = Some(bcast);
 }

@@ -43,14 +43,18 @@
 
 use crate::app::{App, Event, Payload, ViewList};
 use crate::config::Mutant;
+use crate::gms2::{Gms2Timer, SAFETY_CLAIMS};
 use crate::group::{
-    slaves, start_worker, Broadcast, Job, Member, Role, Sequencer, Setup, Step, Timer, Worker,
-    MCAST_DELAY, SEND_DELAY, SUSPECT_DELAY,
+    on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg, Job,
+    Member, Role, Sequencing, Setup, SUSPECT_DELAY,
 };
+use crate::properties::*;
+use crate::protocol::Protocol;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// gms3's messages: gms1's, with the leader's numbered.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -72,12 +76,16 @@ impl fmt::Debug for Gms3Msg {
     }
 }
 
+impl GroupMsg for Gms3Msg {
+    fn mcast(p: Payload) -> Self {
+        Gms3Msg::Mcast(p)
+    }
+}
+
 /// A gms3 group process with its application.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Gms3State {
-    pub role: Role,
-    pub view: Vec<Id>,
-    pub worker: Worker,
+    pub core: Core<Gms3Msg>,
     /// Slave: the number expected next. Leader: the number the next message gets.
     pub next: u32,
     /// Slave: the last message or view received from the leader.
@@ -88,136 +96,206 @@ pub struct Gms3State {
     /// Leader messages from a node this slave does not (yet) follow, or that reached it
     /// before it joined, in arrival order.
     pub held: Vec<(Id, Gms3Msg)>,
-    pub seq: Sequencer<Gms3Msg>,
 }
 
 impl fmt::Debug for Gms3State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} of {}, next {}, {:?}",
-            self.role,
-            ViewList(&self.view),
-            self.next,
-            self.worker
-        )?;
+        write!(f, "{:?}, next {}", self.core, self.next)?;
         if self.discarded {
             write!(f, ", has discarded a duplicate")?;
         }
         if !self.held.is_empty() {
             write!(f, ", held back {:?}", self.held)?;
         }
-        if self.role == Role::Leader {
-            write!(f, ", {:?}", self.seq)?;
-        }
         Ok(())
     }
 }
 
 impl Member for Gms3State {
-    fn role(&self) -> Role {
-        self.role
+    type Msg = Gms3Msg;
+    fn core(&self) -> &Core<Gms3Msg> {
+        &self.core
     }
-    fn worker(&self) -> &Worker {
-        &self.worker
+    fn core_mut(&mut self) -> &mut Core<Gms3Msg> {
+        &mut self.core
     }
     fn monitors(&self) -> Option<Id> {
-        (self.role == Role::Slave)
-            .then(|| self.view.first().copied())
+        (self.core.role == Role::Slave)
+            .then(|| self.core.leader())
             .flatten()
-    }
-    fn sequencer_active(&self) -> Option<(bool, bool, String)> {
-        let b = self.seq.active.as_ref()?;
-        Some((b.is_cut(), b.is_mid(), format!("{b:?}")))
     }
     fn discarded_duplicate(&self) -> bool {
         self.discarded
-    }
-    fn view(&self) -> &[Id] {
-        &self.view
-    }
-    fn queued(&self) -> usize {
-        self.seq.queue.len()
     }
     fn held(&self) -> usize {
         self.held.len()
     }
 }
 
-/// How a slave receives leader messages (`msg`, `view`).
-pub mod receive {
-    /// Deliver anything numbered `next` or above, from anyone.
-    pub const GREEDY: u8 = 0;
-    /// Take leader messages only from the leader followed; hold back the others.
-    pub const FILTER: u8 = 1;
-    /// Erlang's selective receive on the skeleton's patterns `{msg, N, Msg}` and
-    /// `{view, N, [Leader|_], _}` with `N` and `Leader` bound: take only the message numbered
-    /// exactly `next` (a view only from the leader followed); hold back the others.
-    pub const SELECTIVE: u8 = 2;
+impl Sequencing for Gms3State {
+    /// Numbers the request: `msg(next, m)`, or `view(next, peers)` after appending the joiner.
+    fn sequence(&mut self, job: Job<Gms3Msg>) -> Broadcast<Gms3Msg> {
+        let n = self.next;
+        let core = &mut self.core;
+        let bcast = match job {
+            Job::Mcast(p) => Broadcast::new(
+                Gms3Msg::Msg(n, p),
+                slaves(&core.view),
+                Some(Event::Deliver(p)),
+            ),
+            Job::Join(p) => {
+                core.view.push(p);
+                Broadcast::new(
+                    Gms3Msg::View(n, core.view.clone(), core.worker.app.clone()),
+                    slaves(&core.view),
+                    Some(Event::View(core.view.clone())),
+                )
+            }
+            Job::Ready(b) => return b,
+        };
+        self.next += 1;
+        bcast
+    }
 }
 
-/// The gms3 actor; `RECEIVE` is one of [`receive`].
+/// How a slave receives leader messages (`msg`, `view`): which ones it takes now, the others
+/// being held back in arrival order (Erlang's mailbox under a selective receive).
+pub trait Reading: Clone + fmt::Debug + Send + Sync + 'static {
+    const NAME: &'static str;
+    const SUMMARY: &'static str;
+    /// Whether a slave takes this leader message now.
+    fn takes(st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool;
+    /// Whether taking one message can make a held-back one takeable (a number-based
+    /// reading: `next` moved).
+    const RELEASE_AFTER_TAKING: bool = false;
+}
+
+/// Take leader messages only from the leader followed; hold back the others. The fix the
+/// checker proves.
 #[derive(Clone, Debug)]
-pub struct Gms3Actor<const RECEIVE: u8>(pub Setup);
+pub struct Filter;
+
+impl Reading for Filter {
+    const NAME: &'static str = "gms3";
+    const SUMMARY: &'static str =
+        "sequence numbers, re-send of the last message; a slave takes leader messages only \
+         from the leader it follows";
+    fn takes(st: &Gms3State, src: Id, _: &Gms3Msg) -> bool {
+        st.core.leader() == Some(src)
+    }
+}
+
+/// Erlang's selective receive on the skeleton's patterns `{msg, N, Msg}` and
+/// `{view, N, [Leader|_], _}` with `N` and `Leader` bound: take only the message numbered
+/// exactly `next` (a view only from the leader followed); old numbers match the skeleton's
+/// discard patterns.
+#[derive(Clone, Debug)]
+pub struct Selective;
+
+impl Reading for Selective {
+    const NAME: &'static str = "gms3-selective";
+    const SUMMARY: &'static str =
+        "gms3 with the Erlang skeleton's selective receive: only message `next` is taken";
+    const RELEASE_AFTER_TAKING: bool = true;
+    fn takes(st: &Gms3State, _: Id, msg: &Gms3Msg) -> bool {
+        match msg {
+            Gms3Msg::Msg(n, _) => *n <= st.next,
+            Gms3Msg::View(n, v, _) => {
+                *n < st.next || (*n == st.next && v.first().copied() == st.core.leader())
+            }
+            Gms3Msg::Mcast(_) | Gms3Msg::Join(_) => true,
+        }
+    }
+}
+
+/// Deliver anything numbered `next` or above, from anyone: the reading of many
+/// implementations. Broken (`notes/verdicts.md`).
+#[derive(Clone, Debug)]
+pub struct Greedy;
+
+impl Reading for Greedy {
+    const NAME: &'static str = "gms3-greedy";
+    const SUMMARY: &'static str =
+        "gms3 delivering anything numbered `next` or above, from anyone";
+    fn takes(_: &Gms3State, _: Id, _: &Gms3Msg) -> bool {
+        true
+    }
+}
+
+/// The gms3 actor under one [`Reading`].
+#[derive(Clone, Debug)]
+pub struct Gms3Actor<R: Reading>(pub Setup, PhantomData<R>);
 
 /// gms3 with the sender filter: the version the checker proves.
-pub type Gms3 = Gms3Actor<{ receive::FILTER }>;
+pub type Gms3 = Gms3Actor<Filter>;
 /// gms3 as the assignment's Erlang skeleton runs: selective receive on `N` and `Leader`.
 /// Stalls a slave for good when the re-sent `last` is a view of the old leader.
-pub type Gms3Selective = Gms3Actor<{ receive::SELECTIVE }>;
-/// gms3 as design.md and many implementations read it: anything numbered `next` or above
-/// is delivered, whoever sent it. Broken (`notes/verdicts.md`).
-pub type Gms3Greedy = Gms3Actor<{ receive::GREEDY }>;
+pub type Gms3Selective = Gms3Actor<Selective>;
+/// gms3 as design notes and many implementations read it. Broken.
+pub type Gms3Greedy = Gms3Actor<Greedy>;
 
-impl<const RECEIVE: u8> Actor for Gms3Actor<RECEIVE> {
+impl<R: Reading> Protocol for Gms3Actor<R> {
+    const NAME: &'static str = R::NAME;
+    const SUMMARY: &'static str = R::SUMMARY;
+    const CLAIMS: &'static [&'static str] = SAFETY_CLAIMS;
+    const WITNESSES: &'static [&'static str] = &[
+        QUIESCENT,
+        BROADCAST_CUT,
+        ELECTION_HELD,
+        DUPLICATE_DISCARDED,
+        JOIN_COMPLETED,
+        ALL_DELIVERED,
+    ];
+    fn with_setup(setup: Setup) -> Self {
+        Gms3Actor(setup, PhantomData)
+    }
+}
+
+impl<R: Reading> Actor for Gms3Actor<R> {
     type Msg = Gms3Msg;
     type State = Gms3State;
-    type Timer = Timer;
+    type Timer = Gms2Timer;
     type Random = ();
     type Storage = ();
 
     fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> Gms3State {
-        start_worker(&self.0, o);
-        let role = self.0.initial_role(id);
-        let view = self.0.view.clone().unwrap_or_default();
+        let core = Core::start(&self.0, id);
         // The initial view is number 0: it is every initial slave's `last`.
-        let last = (role == Role::Slave).then(|| Gms3Msg::View(0, view.clone(), App::default()));
-        match role {
-            Role::Slave => o.set_timer(Timer::Suspect, SUSPECT_DELAY),
-            Role::Outside => {
-                if let Some(contact) = self.0.contact {
-                    o.send(contact, Gms3Msg::Join(id));
-                }
+        let last = (core.role == Role::Slave)
+            .then(|| Gms3Msg::View(0, core.view.clone(), App::default()));
+        match (core.role, self.0.contact) {
+            (Role::Outside, Some(contact)) => o.send(contact, Gms3Msg::Join(id)),
+            (Role::Outside, None) => {}
+            (Role::Slave, _) => {
+                start_worker(&self.0, o);
+                o.set_timer(Gms2Timer::Suspect, SUSPECT_DELAY);
             }
-            Role::Leader => {}
+            (Role::Leader, _) => start_worker(&self.0, o),
         }
         Gms3State {
-            role,
-            view,
-            worker: Worker::default(),
-            next: if role == Role::Outside { 0 } else { 1 },
+            next: if core.role == Role::Outside { 0 } else { 1 },
+            core,
             last,
             discarded: false,
             held: Vec::new(),
-            seq: Sequencer::default(),
         }
     }
 
     fn on_msg(&self, id: Id, state: &mut Cow<Gms3State>, src: Id, msg: Gms3Msg, o: &mut Out<Self>) {
         use Gms3Msg::*;
-        match (state.role, msg) {
-            (Role::Leader, Mcast(p)) => self.submit(state.to_mut(), Job::Mcast(p), o),
-            (Role::Leader, Join(p)) => self.submit(state.to_mut(), Job::Join(p), o),
+        match (state.core.role, msg) {
+            (Role::Leader, Mcast(p)) => submit(&self.0, state.to_mut(), Job::Mcast(p), o),
+            (Role::Leader, Join(p)) => submit(&self.0, state.to_mut(), Job::Join(p), o),
             (Role::Slave, msg @ (Mcast(_) | Join(_))) => {
-                if let Some(&leader) = state.view.first() {
+                if let Some(leader) = state.core.leader() {
                     o.send(leader, msg);
                 }
             }
             (Role::Slave, msg @ (Msg(..) | View(..))) => {
-                if self.takes(state, src, &msg) {
+                if R::takes(state, src, &msg) {
                     let st = state.to_mut();
                     self.handle_leader_msg(st, msg);
-                    if RECEIVE == receive::SELECTIVE {
+                    if R::RELEASE_AFTER_TAKING {
                         self.release_held(st);
                     }
                 } else {
@@ -226,13 +304,14 @@ impl<const RECEIVE: u8> Actor for Gms3Actor<RECEIVE> {
             }
             (Role::Outside, View(n, view, app)) if view.contains(&id) => {
                 let st = state.to_mut();
-                st.role = Role::Slave;
-                st.worker.app = app.clone();
-                st.worker.app.deliver(Event::View(view.clone()));
+                st.core.role = Role::Slave;
+                st.core.worker.app = app.clone();
+                st.core.worker.app.deliver(Event::View(view.clone()));
                 st.next = n + 1;
                 st.last = Some(View(n, view.clone(), app));
-                st.view = view;
-                o.set_timer(Timer::Suspect, SUSPECT_DELAY);
+                st.core.view = view;
+                o.set_timer(Gms2Timer::Suspect, SUSPECT_DELAY);
+                start_worker(&self.0, o);
                 self.release_held(st);
             }
             // Like the Erlang joiner's selective receive of its view: anything else stays
@@ -242,27 +321,20 @@ impl<const RECEIVE: u8> Actor for Gms3Actor<RECEIVE> {
         }
     }
 
-    fn on_timeout(&self, id: Id, state: &mut Cow<Gms3State>, timer: &Timer, o: &mut Out<Self>) {
+    fn on_timeout(
+        &self,
+        id: Id,
+        state: &mut Cow<Gms3State>,
+        timer: &Gms2Timer,
+        o: &mut Out<Self>,
+    ) {
         match timer {
-            Timer::Mcast => {
-                let st = state.to_mut();
-                let (p, more) = st.worker.next_mcast(id, &self.0);
-                if more {
-                    o.set_timer(Timer::Mcast, MCAST_DELAY);
-                }
-                match st.role {
-                    Role::Leader => self.submit(st, Job::Mcast(p), o),
-                    Role::Slave => {
-                        if let Some(&leader) = st.view.first() {
-                            o.send(leader, Gms3Msg::Mcast(p));
-                        }
-                    }
-                    Role::Outside => {}
-                }
+            Gms2Timer::Mcast => on_mcast_timer(&self.0, id, state.to_mut(), o),
+            Gms2Timer::Send => send_step(&self.0, state.to_mut(), o),
+            Gms2Timer::Suspect if state.core.role == Role::Slave => {
+                self.election(id, state.to_mut(), o)
             }
-            Timer::Send => self.send_step(state.to_mut(), o),
-            Timer::Suspect if state.role == Role::Slave => self.election(id, state.to_mut(), o),
-            Timer::Suspect => {}
+            Gms2Timer::Suspect => {}
         }
     }
 }
@@ -274,21 +346,7 @@ fn hold(state: &mut Cow<Gms3State>, src: Id, msg: Gms3Msg) {
     }
 }
 
-impl<const RECEIVE: u8> Gms3Actor<RECEIVE> {
-    /// Whether a slave takes this leader message now (else it stays held back).
-    fn takes(&self, st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool {
-        let leader = st.view.first().copied();
-        match (RECEIVE, msg) {
-            (receive::FILTER, _) => leader == Some(src),
-            // Old numbers match the skeleton's discard patterns; `next` matches delivery.
-            (receive::SELECTIVE, Gms3Msg::Msg(n, _)) => *n <= st.next,
-            (receive::SELECTIVE, Gms3Msg::View(n, v, _)) => {
-                *n < st.next || (*n == st.next && v.first().copied() == leader)
-            }
-            _ => true,
-        }
-    }
-
+impl<R: Reading> Gms3Actor<R> {
     /// A slave handles a `msg` or `view` from its leader: discard it if numbered below
     /// `next`, else deliver it and remember it as `last`.
     fn handle_leader_msg(&self, st: &mut Gms3State, msg: Gms3Msg) {
@@ -299,15 +357,15 @@ impl<const RECEIVE: u8> Gms3Actor<RECEIVE> {
                 st.discarded = true;
             }
             Msg(n, p) => {
-                st.worker.app.deliver(Event::Deliver(p));
+                st.core.worker.app.deliver(Event::Deliver(p));
                 st.next = n + 1;
                 st.last = Some(msg);
             }
             View(n, view, app) => {
-                st.worker.app.deliver(Event::View(view.clone()));
+                st.core.worker.app.deliver(Event::View(view.clone()));
                 st.next = n + 1;
                 st.last = Some(View(n, view.clone(), app));
-                st.view = view;
+                st.core.view = view;
             }
             Mcast(_) | Join(_) => {}
         }
@@ -319,7 +377,7 @@ impl<const RECEIVE: u8> Gms3Actor<RECEIVE> {
         while let Some(i) = st
             .held
             .iter()
-            .position(|(src, msg)| self.takes(st, *src, msg))
+            .position(|(src, msg)| R::takes(st, *src, msg))
         {
             let (_, msg) = st.held.remove(i);
             self.handle_leader_msg(st, msg);
@@ -329,16 +387,16 @@ impl<const RECEIVE: u8> Gms3Actor<RECEIVE> {
     /// The leader is suspected: the first peer after it takes over, re-sends `last`, then
     /// multicasts the new view numbered `next`.
     fn election(&self, id: Id, st: &mut Gms3State, o: &mut Out<Self>) {
-        let view = slaves(&st.view);
+        let view = slaves(&st.core.view);
         match view.first() {
             Some(&first) if first == id => {
                 let rest = slaves(&view);
-                st.role = Role::Leader;
-                st.view = view.clone();
+                st.core.role = Role::Leader;
+                st.core.view = view.clone();
                 if let Some(last) = st.last.take() {
                     if !self.0.is(Mutant::NoResend) {
                         let resend = Broadcast::new(last, rest.clone(), None);
-                        st.seq.queue.push_back(Job::Ready(resend));
+                        st.core.seq.queue.push_back(Job::Ready(resend));
                     }
                 }
                 let announced = if self.0.is(Mutant::ViewWithoutLeader) {
@@ -346,66 +404,17 @@ impl<const RECEIVE: u8> Gms3Actor<RECEIVE> {
                 } else {
                     view.clone()
                 };
-                let msg = Gms3Msg::View(st.next, announced, st.worker.app.clone());
+                let msg = Gms3Msg::View(st.next, announced, st.core.worker.app.clone());
                 let bcast = Broadcast::new(msg, rest, Some(Event::View(view)));
                 st.next += 1;
-                self.submit(st, Job::Ready(bcast), o);
+                submit(&self.0, st, Job::Ready(bcast), o);
             }
             Some(_) => {
-                st.view = view;
-                o.set_timer(Timer::Suspect, SUSPECT_DELAY);
+                st.core.view = view;
+                o.set_timer(Gms2Timer::Suspect, SUSPECT_DELAY);
                 self.release_held(st);
             }
             None => {}
         }
-    }
-
-    fn submit(&self, st: &mut Gms3State, job: Job<Gms3Msg>, o: &mut Out<Self>) {
-        st.seq.queue.push_back(job);
-        self.start_next(st);
-        if st.seq.active.is_some() {
-            o.set_timer(Timer::Send, SEND_DELAY);
-        }
-    }
-
-    fn send_step(&self, st: &mut Gms3State, o: &mut Out<Self>) {
-        match st.seq.step() {
-            Step::Send(dst, msg) => o.send(dst, msg),
-            Step::Finished(local) => {
-                if let Some(event) = local {
-                    st.worker.app.deliver(event);
-                }
-                self.start_next(st);
-            }
-            Step::Idle => {}
-        }
-        if st.seq.active.is_some() {
-            o.set_timer(Timer::Send, SEND_DELAY);
-        }
-    }
-
-    /// Numbers the next queued request and starts its broadcast to the current slaves.
-    fn start_next(&self, st: &mut Gms3State) {
-        if st.seq.active.is_some() {
-            return;
-        }
-        let Some(job) = st.seq.next_job(&self.0) else {
-            return;
-        };
-        let bcast = match job {
-            Job::Mcast(p) => {
-                let msg = Gms3Msg::Msg(st.next, p);
-                st.next += 1;
-                Broadcast::new(msg, slaves(&st.view), Some(Event::Deliver(p)))
-            }
-            Job::Join(p) => {
-                st.view.push(p);
-                let msg = Gms3Msg::View(st.next, st.view.clone(), st.worker.app.clone());
-                st.next += 1;
-                Broadcast::new(msg, slaves(&st.view), Some(Event::View(st.view.clone())))
-            }
-            Job::Ready(b) => b,
-        };
-        st.seq.active = Some(bcast);
     }
 }

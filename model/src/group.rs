@@ -1,26 +1,37 @@
 //! Machinery every protocol version shares: timers, roles, the per-node setup, and the
 //! leader's *basic multicast*, which sends one message per step so that a crash can cut it.
 
-use crate::app::{App, Event, Payload};
+use crate::app::{App, Event, Payload, ViewList};
 use crate::config::{Config, Mutant};
 use serde::{Deserialize, Serialize};
-use stateright::actor::{Id, Out};
+use stateright::actor::{Actor, Id, Out};
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
 
-/// Timers are how a sans-I/O actor asks to be woken up. In the model any armed timer may fire
-/// at any moment; a live runtime fires them after the given durations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Timer {
+/// What a timer is for, as the environment and the traces see it. Each protocol has its own
+/// timer type (gms1 has no detector; gms4 will add retransmission and heartbeats) and says
+/// which kind each of its timers is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKind {
     /// The application's next multicast is due (the worker's sleep).
     Mcast,
-    /// The leader's next send of the broadcast in progress. Zero delay: it only exists so
-    /// each send is its own step, and a crash can fall between two sends.
+    /// The leader's next send of the broadcast in progress.
     Send,
     /// The failure detector's verdict on the leader: firing means "suspect it".
     Suspect,
+}
+
+/// A protocol's timers. Timers are how a sans-I/O actor asks to be woken up: in the model any
+/// armed timer may fire at any moment; a live runtime fires them after the given durations.
+pub trait GroupTimer: Clone + fmt::Debug + Eq + std::hash::Hash {
+    /// The application's multicast timer.
+    const MCAST: Self;
+    /// The leader's send timer: zero delay, it only exists so each send of a broadcast is its
+    /// own step and a crash can fall between two sends.
+    const SEND: Self;
+    fn kind(&self) -> TimerKind;
 }
 
 pub const SEND_DELAY: Range<Duration> = Duration::ZERO..Duration::ZERO;
@@ -38,7 +49,7 @@ pub enum Role {
 }
 
 /// Per-node configuration: the actor struct holds this and nothing mutable.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setup {
     /// The initial view (leader first) if this node starts inside the group.
     pub view: Option<Vec<Id>>,
@@ -51,13 +62,13 @@ pub struct Setup {
 
 impl Setup {
     /// The setup of node `i` under `cfg`: nodes `0..N` form the initial group led by node 0;
-    /// nodes `N..N+J` join through the last initial node (a slave, so joins get forwarded).
+    /// nodes `N..N+J` join through the member `cfg.join_via` names.
     pub fn for_node(cfg: &Config, i: usize) -> Setup {
         let members: Vec<Id> = (0..cfg.nodes).map(Id::from).collect();
         let inside = i < cfg.nodes;
         Setup {
             view: inside.then(|| members.clone()),
-            contact: (!inside).then(|| Id::from(cfg.nodes - 1)),
+            contact: (!inside).then(|| Id::from(cfg.contact())),
             quota: cfg.quota(i),
             mutant: cfg.mutant,
         }
@@ -103,13 +114,14 @@ impl Worker {
     }
 }
 
-/// Arms the application's first multicast.
+/// Arms the application's first multicast, once the node is in the group (at start for the
+/// initial members, on its first view for a joiner): before that it has nowhere to send it.
 pub fn start_worker<A>(setup: &Setup, o: &mut Out<A>)
 where
-    A: stateright::actor::Actor<Timer = Timer>,
+    A: Actor<Timer: GroupTimer>,
 {
     if setup.quota > 0 {
-        o.set_timer(Timer::Mcast, MCAST_DELAY);
+        o.set_timer(A::Timer::MCAST, MCAST_DELAY);
     }
 }
 
@@ -134,14 +146,12 @@ pub struct Broadcast<M> {
 
 impl<M: fmt::Debug> fmt::Debug for Broadcast<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} sent to {}/{} of {}",
-            self.msg,
-            self.sent,
-            self.to.len(),
-            crate::app::ViewList(&self.to)
-        )
+        let progress = BroadcastProgress {
+            sent: usize::from(self.sent),
+            to: &self.to,
+            msg: &self.msg,
+        };
+        write!(f, "{progress}")
     }
 }
 
@@ -160,16 +170,6 @@ impl<M: Clone> Broadcast<M> {
         let dst = *self.to.get(usize::from(self.sent))?;
         self.sent += 1;
         Some((dst, self.msg.clone()))
-    }
-
-    /// Some, but not all, recipients have been sent the message.
-    pub fn is_cut(&self) -> bool {
-        self.sent > 0 && usize::from(self.sent) < self.to.len()
-    }
-
-    /// At least one send made and the broadcast not finished (where `crash-at=bcast` strikes).
-    pub fn is_mid(&self) -> bool {
-        self.sent > 0
     }
 }
 
@@ -245,37 +245,216 @@ impl<M: Clone> Sequencer<M> {
     }
 }
 
-/// What the properties and the environment read from a node's state, whatever the version.
+/// What every version's group process holds: where it stands, its peer list, its application
+/// and (as leader) its sequencer. A version's state is this plus what the version adds.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Core<M> {
+    pub role: Role,
+    /// The peer list, leader first.
+    pub view: Vec<Id>,
+    pub worker: Worker,
+    /// Leader only: the request queue and the broadcast in progress.
+    pub seq: Sequencer<M>,
+}
+
+impl<M: fmt::Debug> fmt::Debug for Core<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} of {}, {:?}", self.role, ViewList(&self.view), self.worker)?;
+        if self.role == Role::Leader {
+            write!(f, ", {:?}", self.seq)?;
+        }
+        Ok(())
+    }
+}
+
+impl<M> Core<M> {
+    /// A node as it starts: inside the initial group (leader or slave) or outside it.
+    pub fn start(setup: &Setup, id: Id) -> Self {
+        Core {
+            role: setup.initial_role(id),
+            view: setup.view.clone().unwrap_or_default(),
+            worker: Worker::default(),
+            seq: Sequencer::default(),
+        }
+    }
+
+    pub fn leader(&self) -> Option<Id> {
+        self.view.first().copied()
+    }
+}
+
+/// A broadcast in progress, as the environment and the traces see it.
+pub struct BroadcastProgress<'a> {
+    pub sent: usize,
+    pub to: &'a [Id],
+    pub msg: &'a dyn fmt::Debug,
+}
+
+impl BroadcastProgress<'_> {
+    /// Some, but not all, recipients have been sent the message.
+    pub fn is_cut(&self) -> bool {
+        self.sent > 0 && self.sent < self.to.len()
+    }
+
+    /// At least one send made and the broadcast not finished (where `crash-at=bcast` strikes).
+    pub fn is_mid(&self) -> bool {
+        self.sent > 0
+    }
+}
+
+impl fmt::Display for BroadcastProgress<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} sent to {}/{} of {}",
+            self.msg,
+            self.sent,
+            self.to.len(),
+            ViewList(self.to)
+        )
+    }
+}
+
+/// What the properties, the environment and the traces read from a node's state, whatever
+/// the version.
 pub trait Member {
-    fn role(&self) -> Role;
-    fn worker(&self) -> &Worker;
-    /// The node this one would suspect if its failure detector fired (its leader).
-    fn monitors(&self) -> Option<Id>;
-    /// The broadcast in progress, if any: (cut, mid, description).
-    fn sequencer_active(&self) -> Option<(bool, bool, String)>;
+    type Msg: fmt::Debug;
+    fn core(&self) -> &Core<Self::Msg>;
+    fn core_mut(&mut self) -> &mut Core<Self::Msg>;
     /// Whether the node ever discarded a message as a duplicate (gms3 and later).
     fn discarded_duplicate(&self) -> bool {
         false
     }
-    /// The current view, leader first.
-    fn view(&self) -> &[Id];
-    /// Requests waiting at the leader for the broadcast in progress to finish.
-    fn queued(&self) -> usize;
     /// Leader messages held back (gms3).
     fn held(&self) -> usize {
         0
     }
+    /// The node this one would suspect if its failure detector fired: its leader, if it is a
+    /// slave of a version that monitors its leader.
+    fn monitors(&self) -> Option<Id> {
+        None
+    }
 
+    fn role(&self) -> Role {
+        self.core().role
+    }
+    fn worker(&self) -> &Worker {
+        &self.core().worker
+    }
     fn app(&self) -> &App {
-        &self.worker().app
+        &self.core().worker.app
+    }
+    /// The current view, leader first.
+    fn view(&self) -> &[Id] {
+        &self.core().view
+    }
+    /// Requests waiting at the leader for the broadcast in progress to finish.
+    fn queued(&self) -> usize {
+        self.core().seq.queue.len()
+    }
+    /// The broadcast in progress, if any.
+    fn broadcast(&self) -> Option<BroadcastProgress<'_>> {
+        let b = self.core().seq.active.as_ref()?;
+        Some(BroadcastProgress {
+            sent: usize::from(b.sent),
+            to: &b.to,
+            msg: &b.msg,
+        })
     }
     /// A broadcast in progress reached some peers but not all.
     fn broadcast_cut(&self) -> bool {
-        self.sequencer_active().is_some_and(|(cut, _, _)| cut)
+        self.broadcast().is_some_and(|b| b.is_cut())
     }
     /// A broadcast in progress has made at least one send.
     fn mid_broadcast(&self) -> bool {
-        self.sequencer_active().is_some_and(|(_, mid, _)| mid)
+        self.broadcast().is_some_and(|b| b.is_mid())
+    }
+}
+
+/// A version's messages as the shared leader and slave code builds them.
+pub trait GroupMsg: Clone {
+    /// A slave's request to the leader to multicast `p`.
+    fn mcast(p: Payload) -> Self;
+}
+
+/// The part of the leader that differs between versions: how a request becomes the message it
+/// broadcasts (gms3 numbers it). The loop around it ([`submit`], [`send_step`]) is shared.
+pub trait Sequencing: Member<Msg: GroupMsg> {
+    fn sequence(&mut self, job: Job<Self::Msg>) -> Broadcast<Self::Msg>;
+}
+
+/// Queues a request at the leader and starts it if the leader is idle.
+pub fn submit<A>(setup: &Setup, st: &mut A::State, job: Job<A::Msg>, o: &mut Out<A>)
+where
+    A: Actor<Timer: GroupTimer, State: Sequencing<Msg = A::Msg>>,
+{
+    st.core_mut().seq.queue.push_back(job);
+    start_next(setup, st);
+    arm_send(st, o);
+}
+
+/// One step of the basic multicast: one send, or (after the last send) the local delivery and
+/// the start of the next request.
+pub fn send_step<A>(setup: &Setup, st: &mut A::State, o: &mut Out<A>)
+where
+    A: Actor<Timer: GroupTimer, State: Sequencing<Msg = A::Msg>>,
+{
+    match st.core_mut().seq.step() {
+        Step::Send(dst, msg) => o.send(dst, msg),
+        Step::Finished(local) => {
+            if let Some(event) = local {
+                st.core_mut().worker.app.deliver(event);
+            }
+            start_next(setup, st);
+        }
+        Step::Idle => {}
+    }
+    arm_send(st, o);
+}
+
+fn arm_send<A>(st: &A::State, o: &mut Out<A>)
+where
+    A: Actor<Timer: GroupTimer, State: Sequencing<Msg = A::Msg>>,
+{
+    if st.core().seq.active.is_some() {
+        o.set_timer(A::Timer::SEND, SEND_DELAY);
+    }
+}
+
+/// Turns the next queued request into the broadcast in progress.
+fn start_next<S: Sequencing>(setup: &Setup, st: &mut S) {
+    if st.core().seq.active.is_some() {
+        return;
+    }
+    let Some(job) = st.core_mut().seq.next_job(setup) else {
+        return;
+    };
+    let bcast = match job {
+        Job::Ready(b) => b,
+        job => st.sequence(job),
+    };
+    st.core_mut().seq.active = Some(bcast);
+}
+
+/// The application's multicast timer fired: issue the next multicast, to the sequencer if
+/// this node leads, else forwarded to the leader.
+pub fn on_mcast_timer<A>(setup: &Setup, id: Id, st: &mut A::State, o: &mut Out<A>)
+where
+    A: Actor<Timer: GroupTimer, State: Sequencing<Msg = A::Msg>>,
+{
+    let (p, more) = st.core_mut().worker.next_mcast(id, setup);
+    if more {
+        o.set_timer(A::Timer::MCAST, MCAST_DELAY);
+    }
+    match st.role() {
+        Role::Leader => submit(setup, st, Job::Mcast(p), o),
+        Role::Slave => {
+            if let Some(leader) = st.core().leader() {
+                o.send(leader, A::Msg::mcast(p));
+            }
+        }
+        // Unreachable: a joiner's worker starts once it is in the group.
+        Role::Outside => {}
     }
 }
 

@@ -6,14 +6,19 @@
 //!
 //! # Layout
 //! - [`app`]: the application on top of each node (its delivery log and colour).
-//! - [`group`]: what every version shares: timers, roles, the leader's step-by-step basic
-//!   multicast.
+//! - [`group`]: what every version shares: the node core, timer kinds, roles, the leader's
+//!   sequencer loop and step-by-step basic multicast.
 //! - [`gms1`], [`gms2`], [`gms3`]: one protocol version per file, each opening with the rules
-//!   it implements, to be read side by side with the assignment.
-//! - [`config`]: the environment's axes (nodes, multicasts, joins, crashes, detector, network).
-//! - [`model`]: the stateright model: actors plus the environment's filter.
-//! - [`properties`]: agreement, no duplication, integrity, FIFO, view agreement, validity,
-//!   and the witnesses.
+//!   it implements, to be read side by side with the assignment, and declaring its name,
+//!   claims and witnesses ([`protocol::Protocol`]).
+//! - [`protocol`]: the one table of protocols that the CLI, the matrix and the tests read.
+//! - [`config`]: the environment's axes (nodes, multicasts, joins, senders, crashes, detector,
+//!   network) and their command-line flags.
+//! - [`log`]: a node's delivery log, the one shape every property reads (model or live).
+//! - [`properties`]: agreement, uniform agreement, no duplication, integrity, FIFO, view
+//!   agreement, convergence, validity, as functions over logs.
+//! - [`model`]: the stateright model: actors plus the environment's filter, the adapter from
+//!   model states to logs, quiescence and the witnesses.
 //! - [`check`]: runs the checker and builds a [`check::Report`]; [`trace`] turns a
 //!   counterexample into events a person can read.
 //!
@@ -23,13 +28,18 @@
 pub mod app;
 pub mod check;
 pub mod config;
+pub mod expected;
 pub mod gms1;
 pub mod gms2;
 pub mod gms3;
 pub mod group;
+pub mod log;
 pub mod model;
 pub mod properties;
+pub mod protocol;
 pub mod trace;
 
-pub use config::{Config, CrashAt, Detector, Mutant, NetworkKind};
-pub use model::{GroupModel, Protocol};
+pub use config::{Config, CrashAt, Detector, JoinVia, ModelArgs, Mutant, NetworkKind, Senders};
+pub use log::NodeLog;
+pub use model::GroupModel;
+pub use protocol::{Protocol, ProtocolName};

@@ -11,82 +11,20 @@
 //! and (unless copies linger forever, on the duplicating network) nothing it sent to the
 //! suspecting node is still in flight.
 
+use crate::app::Payload;
 use crate::config::{Config, CrashAt, Detector, NetworkKind};
-use crate::group::{Member, Role, Setup, Timer};
-use crate::properties;
+use crate::group::{GroupTimer, Member, Role, Setup, TimerKind};
+use crate::log::NodeLog;
+use crate::properties::{self, When, PROPERTIES};
+use crate::protocol::Protocol;
 use stateright::actor::{
     Actor, ActorModel, ActorModelAction, ActorModelState, Id, LossyNetwork, Network,
 };
-use stateright::{Model, Path, Property};
-use std::fmt::Debug;
-
-/// A protocol version the checker can explore.
-pub trait Protocol:
-    Actor<
-        Timer = Timer,
-        Random = (),
-        Storage = (),
-        State: Member + Send + Sync + 'static,
-        Msg: Ord + Send + Sync + 'static,
-    > + Clone
-    + Debug
-    + Send
-    + Sync
-    + 'static
-{
-    const NAME: &'static str;
-    /// The properties this version promises; the checker's exit code judges these.
-    const CLAIMS: &'static [&'static str];
-    /// Whether slaves elect a new leader (gms2 onwards).
-    const ELECTS: bool;
-    /// Whether leader messages are numbered and duplicates discarded (gms3 onwards).
-    const NUMBERS: bool;
-    fn with_setup(setup: Setup) -> Self;
-}
-
-const SAFETY: &[&str] = &[
-    properties::AGREEMENT,
-    properties::CONVERGENCE,
-    properties::NO_DUPLICATION,
-    properties::INTEGRITY,
-    properties::FIFO,
-    properties::VIEW_AGREEMENT,
-];
-
-/// The claims of gms1: the safety properties and, with no failure handling to excuse a
-/// lost multicast, `validity`.
-const SAFETY_AND_VALIDITY: &[&str] = &[
-    properties::AGREEMENT,
-    properties::CONVERGENCE,
-    properties::NO_DUPLICATION,
-    properties::INTEGRITY,
-    properties::FIFO,
-    properties::VIEW_AGREEMENT,
-    properties::VALIDITY,
-];
-
-macro_rules! protocol {
-    ($actor:ty, $name:literal, $claims:expr, elects: $elects:literal, numbers: $numbers:literal) => {
-        impl Protocol for $actor {
-            const NAME: &'static str = $name;
-            const CLAIMS: &'static [&'static str] = $claims;
-            const ELECTS: bool = $elects;
-            const NUMBERS: bool = $numbers;
-            fn with_setup(setup: Setup) -> Self {
-                Self(setup)
-            }
-        }
-    };
-}
-
-protocol!(crate::gms1::Gms1, "gms1", SAFETY_AND_VALIDITY, elects: false, numbers: false);
-protocol!(crate::gms2::Gms2, "gms2", SAFETY, elects: true, numbers: false);
-protocol!(crate::gms3::Gms3, "gms3", SAFETY, elects: true, numbers: true);
-protocol!(crate::gms3::Gms3Selective, "gms3-selective", SAFETY, elects: true, numbers: true);
-protocol!(crate::gms3::Gms3Greedy, "gms3-greedy", SAFETY, elects: true, numbers: true);
+use stateright::{Expectation, Model, Path, Property};
+use std::borrow::Cow;
 
 pub type GroupState<A> = ActorModelState<A>;
-pub type GroupAction<A> = ActorModelAction<<A as Actor>::Msg, Timer, ()>;
+pub type GroupAction<A> = ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, ()>;
 
 /// One protocol under one environment, ready for the checker or the Explorer.
 #[derive(Clone)]
@@ -115,7 +53,7 @@ impl<A: Protocol> GroupModel<A> {
             LossyNetwork::No
         };
         let crashes = cfg.crashes;
-        let properties = properties::for_protocol::<A>(&cfg);
+        let properties = properties_of::<A>(&cfg);
         GroupModel {
             inner: ActorModel::new(cfg, ())
                 .actors(actors)
@@ -148,7 +86,9 @@ impl<A: Protocol> GroupModel<A> {
                     node.role() == Role::Leader && node.mid_broadcast()
                 }
             },
-            ActorModelAction::Timeout(id, Timer::Suspect) if cfg.detector == Detector::Perfect => {
+            ActorModelAction::Timeout(id, t)
+                if t.kind() == TimerKind::Suspect && cfg.detector == Detector::Perfect =>
+            {
                 let node = &state.actor_states[usize::from(*id)];
                 match node.monitors() {
                     Some(leader) => {
@@ -219,4 +159,165 @@ impl<A: Protocol> Model for GroupModel<A> {
     fn within_boundary(&self, state: &Self::State) -> bool {
         Model::within_boundary(&self.inner, state)
     }
+}
+
+/// A model state in the shape every property reads: one [`NodeLog`] per node.
+pub fn logs<A: Protocol>(s: &GroupState<A>) -> Vec<NodeLog<'_>> {
+    s.actor_states
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let node = Id::from(i);
+            // The application's multicasts are a pure function of its counter.
+            let multicast = (0..st.worker().issued)
+                .map(|seq| Payload::issued_by(node, seq))
+                .collect();
+            NodeLog {
+                node,
+                crashed: s.crashed[i],
+                member: st.role() != Role::Outside,
+                events: Cow::Borrowed(&st.app().log),
+                multicast: Cow::Owned(multicast),
+            }
+        })
+        .collect()
+}
+
+/// Property `I` of [`PROPERTIES`] judged on a model state, at the moments its [`When`] says.
+fn judge<A: Protocol, const I: usize>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    let p = &PROPERTIES[I];
+    match p.when {
+        When::Always => (p.holds)(&logs(s)),
+        When::AtQuiescence => !is_quiescent(m, s) || (p.holds)(&logs(s)),
+        When::Eventually => workload_done(m, s) && (p.holds)(&logs(s)),
+    }
+}
+
+type Condition<A> = fn(&GroupModel<A>, &GroupState<A>) -> bool;
+
+/// One condition per entry of [`PROPERTIES`] (stateright takes plain `fn` pointers).
+fn judges<A: Protocol>() -> [Condition<A>; PROPERTIES.len()] {
+    [
+        judge::<A, 0>,
+        judge::<A, 1>,
+        judge::<A, 2>,
+        judge::<A, 3>,
+        judge::<A, 4>,
+        judge::<A, 5>,
+        judge::<A, 6>,
+        judge::<A, 7>,
+        judge::<A, 8>,
+    ]
+}
+
+/// The property list of protocol `A` under `cfg`: every property over logs, and the witnesses
+/// of `A` that this configuration can reach at all (a broadcast can only be cut if there are
+/// crashes and at least two slaves, a join only completes if there are joiners...).
+fn properties_of<A: Protocol>(cfg: &Config) -> Vec<Property<GroupModel<A>>> {
+    let mut list: Vec<Property<GroupModel<A>>> = PROPERTIES
+        .iter()
+        .zip(judges::<A>())
+        .map(|(p, condition)| match p.when {
+            When::Eventually => Property::eventually(p.name, condition),
+            When::Always | When::AtQuiescence => Property::always(p.name, condition),
+        })
+        .collect();
+    let suspicions = cfg.crashes > 0 || cfg.detector == Detector::Unreliable;
+    let extra_copies = cfg.network == NetworkKind::Duplicating;
+    for &w in A::WITNESSES {
+        let (reachable, condition): (bool, Condition<A>) = match w {
+            properties::QUIESCENT => (true, is_quiescent::<A>),
+            properties::BROADCAST_CUT => (
+                cfg.crashes > 0 && cfg.nodes >= 3 && cfg.msgs + cfg.joins > 0,
+                broadcast_cut::<A>,
+            ),
+            properties::ELECTION_HELD => (suspicions && cfg.nodes >= 2, election_held::<A>),
+            properties::DUPLICATE_DISCARDED => (
+                (suspicions && cfg.nodes >= 3) || extra_copies,
+                duplicate_discarded::<A>,
+            ),
+            properties::JOIN_COMPLETED => (cfg.joins > 0, join_completed::<A>),
+            properties::ALL_DELIVERED => (cfg.msgs > 0, all_delivered::<A>),
+            _ => (false, is_quiescent::<A>),
+        };
+        if reachable {
+            list.push(Property::sometimes(w, condition));
+        }
+    }
+    list
+}
+
+/// Kind of a property as the reports name it.
+pub fn kind(e: &Expectation) -> &'static str {
+    match e {
+        Expectation::Always => "always",
+        Expectation::Eventually => "eventually",
+        Expectation::Sometimes => "sometimes",
+    }
+}
+
+/// Every node that has not crashed has issued all the multicasts its application was to issue
+/// (a run's workload is done).
+fn workload_done<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    s.actor_states
+        .iter()
+        .enumerate()
+        .all(|(i, st)| s.crashed[i] || st.worker().issued >= m.cfg().quota(i))
+}
+
+/// Whether nothing can happen any more but crashes and, with the unreliable detector, *false*
+/// suspicions (of a leader that is alive): no delivery to a live node, no multicast or send
+/// due, no suspicion of a crashed leader. A true suspicion is a step the protocol relies on to
+/// repair the group, so a state waiting for one is not the end of a run.
+pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    use ActorModelAction as Act;
+    let unreliable = m.cfg().detector == Detector::Unreliable;
+    let ordered = m.cfg().network == NetworkKind::Ordered;
+    let mut actions = Vec::new();
+    m.actions(s, &mut actions);
+    actions.into_iter().all(|a| match &a {
+        Act::Crash(_) => true,
+        Act::Timeout(id, t) if t.kind() == TimerKind::Suspect => {
+            let suspected = s.actor_states[usize::from(*id)].monitors();
+            match suspected {
+                Some(leader) => unreliable && !s.crashed[usize::from(leader)],
+                None => m.inner.next_state(s, a).is_none(),
+            }
+        }
+        Act::Deliver { dst, .. } if s.crashed[usize::from(*dst)] => true,
+        // On unordered networks a delivery that changes nothing is not a step.
+        Act::Deliver { .. } | Act::Drop(_) if !ordered => m.inner.next_state(s, a).is_none(),
+        _ => false,
+    })
+}
+
+fn nodes<A: Protocol>(s: &GroupState<A>) -> impl Iterator<Item = (usize, &A::State, bool)> + '_ {
+    s.actor_states
+        .iter()
+        .enumerate()
+        .map(|(i, st)| (i, &**st, s.crashed[i]))
+}
+
+fn broadcast_cut<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    nodes(s).any(|(_, st, crashed)| crashed && st.broadcast_cut())
+}
+
+fn election_held<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    nodes(s).any(|(i, st, _)| i != 0 && st.role() == Role::Leader)
+}
+
+fn duplicate_discarded<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    nodes(s).any(|(_, st, _)| st.discarded_duplicate())
+}
+
+fn join_completed<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    nodes(s).any(|(i, st, _)| i >= m.cfg().nodes && st.role() != Role::Outside)
+}
+
+fn all_delivered<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    let mut members = nodes(s)
+        .filter(|(_, st, crashed)| !crashed && st.role() != Role::Outside)
+        .peekable();
+    members.peek().is_some()
+        && members.all(|(_, st, _)| st.app().messages().count() >= m.cfg().msgs)
 }

@@ -1,24 +1,28 @@
-//! The properties of design.md §3 over the nodes' delivery logs, and the `Sometimes`
-//! witnesses that show a check reached what matters.
+//! The guarantees of atomic multicast as functions over delivery logs ([`NodeLog`]), named as
+//! in the literature (Hadzilacos & Toueg; Chockler, Keidar & Vitenberg), plus the names of the
+//! `Sometimes` witnesses the model checks.
 //!
-//! A crashed node keeps the log it had when it crashed (stateright keeps a crashed actor's
-//! last state), which is what `uniform_agreement` reads.
+//! Each property is a plain function from the logs of every node to a verdict, so the very
+//! same code judges a model state and the log files of a live run. *When* a property is judged
+//! ([`When`]) is part of its definition: a state property holds at every moment; "at
+//! quiescence" ones compare what nodes *ended* with, which prefix checks cannot (they cannot
+//! tell "not yet" from "never"); "eventually" ones must hold by the end of every run. The
+//! checker decides what "quiescent" and "the end of a run" mean for a model state
+//! (`model.rs`); a live run is judged after it has drained.
 
 use crate::app::Payload;
-use crate::config::{Detector, NetworkKind};
-use crate::group::{Member, Role};
-use crate::model::{GroupModel, GroupState, Protocol};
-use stateright::actor::Id;
-use stateright::{Expectation, Property};
+use crate::log::NodeLog;
+use std::collections::HashSet;
 
 pub const AGREEMENT: &str = "agreement";
+pub const UNIFORM_TOTAL_ORDER: &str = "uniform_total_order";
 pub const UNIFORM_AGREEMENT: &str = "uniform_agreement";
 pub const NO_DUPLICATION: &str = "no_duplication";
 pub const INTEGRITY: &str = "integrity";
 pub const FIFO: &str = "fifo";
 pub const VIEW_AGREEMENT: &str = "view_agreement";
-pub const VALIDITY: &str = "validity";
 pub const CONVERGENCE: &str = "convergence";
+pub const VALIDITY: &str = "validity";
 
 pub const BROADCAST_CUT: &str = "broadcast cut by crash";
 pub const ELECTION_HELD: &str = "election held";
@@ -27,17 +31,97 @@ pub const JOIN_COMPLETED: &str = "join completed";
 pub const ALL_DELIVERED: &str = "all messages delivered";
 pub const QUIESCENT: &str = "quiescence reached";
 
-/// What each property means, for `--help`, reports and notes.
+/// When a property over logs is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// In every state (safety).
+    Always,
+    /// In every state where nothing but crashes and false suspicions can happen any more.
+    AtQuiescence,
+    /// By the end of every run (liveness).
+    Eventually,
+}
+
+/// A property over the delivery logs of all nodes.
+pub struct LogProperty {
+    pub name: &'static str,
+    pub when: When,
+    pub holds: fn(&[NodeLog]) -> bool,
+    pub description: &'static str,
+}
+
+/// Every property, in report order.
+pub const PROPERTIES: [LogProperty; 9] = [
+    LogProperty {
+        name: AGREEMENT,
+        when: When::Always,
+        holds: agreement,
+        description: "the delivery sequences of any two nodes that have not crashed are prefix-related",
+    },
+    LogProperty {
+        name: UNIFORM_TOTAL_ORDER,
+        when: When::Always,
+        holds: uniform_total_order,
+        description: "the same, counting what crashed nodes delivered before crashing",
+    },
+    LogProperty {
+        name: NO_DUPLICATION,
+        when: When::Always,
+        holds: no_duplication,
+        description: "no node delivers the same message twice",
+    },
+    LogProperty {
+        name: INTEGRITY,
+        when: When::Always,
+        holds: integrity,
+        description: "every delivered message was multicast by some node's application, unaltered",
+    },
+    LogProperty {
+        name: FIFO,
+        when: When::Always,
+        holds: fifo,
+        description: "no node delivers a sender's message after a later message of that sender",
+    },
+    LogProperty {
+        name: VIEW_AGREEMENT,
+        when: When::Always,
+        holds: view_agreement,
+        description: "the view sequences of any two nodes that have not crashed are prefix-related",
+    },
+    LogProperty {
+        name: CONVERGENCE,
+        when: When::AtQuiescence,
+        holds: converged,
+        description: "at quiescence the members that have not crashed have the same log, and every \
+                      live node their views name is a member",
+    },
+    LogProperty {
+        name: UNIFORM_AGREEMENT,
+        when: When::AtQuiescence,
+        holds: uniform_agreement,
+        description: "at quiescence, a message delivered by any node (even one that crashed later) \
+                      is delivered by every member that has not crashed",
+    },
+    LogProperty {
+        name: VALIDITY,
+        when: When::Eventually,
+        holds: validity,
+        description: "every node that does not crash gets into the group, and its multicasts are \
+                      delivered by every member that does not crash",
+    },
+];
+
+/// The property or witness called `name`.
+pub fn find(name: &str) -> Option<&'static LogProperty> {
+    PROPERTIES.iter().find(|p| p.name == name)
+}
+
+/// What a property or witness means, for `--help`, reports and notes.
 pub fn describe(name: &str) -> &'static str {
+    if let Some(p) = find(name) {
+        return p.description;
+    }
     match name {
-        AGREEMENT => "the delivery sequences of any two nodes that have not crashed are prefix-related",
-        UNIFORM_AGREEMENT => "the same, counting what crashed nodes delivered before crashing",
-        NO_DUPLICATION => "no node delivers the same message twice",
-        INTEGRITY => "every delivered message was multicast by some application, unaltered",
-        FIFO => "no node delivers a sender's message after a later message of that sender",
-        VIEW_AGREEMENT => "the view sequences of any two nodes that have not crashed are prefix-related",
-        VALIDITY => "every multicast of a node that does not crash is eventually delivered by every member that does not crash",
-        CONVERGENCE => "once nothing but crashes (or false suspicions) can happen, the members that have not crashed have the same application log",
         BROADCAST_CUT => "a leader crashed after sending a message to some peers but not all",
         ELECTION_HELD => "a node other than the first leader became leader",
         DUPLICATE_DISCARDED => "a slave discarded a message numbered below `next`",
@@ -46,60 +130,6 @@ pub fn describe(name: &str) -> &'static str {
         QUIESCENT => "a state where nothing but crashes (or false suspicions) can happen",
         _ => "",
     }
-}
-
-/// The property list of protocol `A` under `cfg`: every safety property, `validity`, and the
-/// witnesses that this configuration can reach at all (a broadcast can only be cut if there
-/// are crashes and at least two slaves, a join only completes if there are joiners...).
-pub fn for_protocol<A: Protocol>(cfg: &crate::Config) -> Vec<Property<GroupModel<A>>> {
-    let mut p = vec![
-        Property::always(AGREEMENT, agreement::<A>),
-        Property::always(UNIFORM_AGREEMENT, uniform_agreement::<A>),
-        Property::always(NO_DUPLICATION, no_duplication::<A>),
-        Property::always(INTEGRITY, integrity::<A>),
-        Property::always(FIFO, fifo::<A>),
-        Property::always(VIEW_AGREEMENT, view_agreement::<A>),
-        Property::always(CONVERGENCE, convergence::<A>),
-        Property::eventually(VALIDITY, validity::<A>),
-        Property::sometimes(QUIESCENT, quiescent::<A>),
-    ];
-    let suspicions = cfg.crashes > 0 || cfg.detector == Detector::Unreliable;
-    if cfg.crashes > 0 && cfg.nodes >= 3 && cfg.msgs + cfg.joins > 0 {
-        p.push(Property::sometimes(BROADCAST_CUT, broadcast_cut::<A>));
-    }
-    if A::ELECTS && suspicions && cfg.nodes >= 2 {
-        p.push(Property::sometimes(ELECTION_HELD, election_held::<A>));
-    }
-    let extra_copies = cfg.network == NetworkKind::Duplicating;
-    if A::NUMBERS && ((suspicions && cfg.nodes >= 3) || extra_copies) {
-        p.push(Property::sometimes(
-            DUPLICATE_DISCARDED,
-            duplicate_discarded::<A>,
-        ));
-    }
-    if cfg.joins > 0 {
-        p.push(Property::sometimes(JOIN_COMPLETED, join_completed::<A>));
-    }
-    if cfg.msgs > 0 {
-        p.push(Property::sometimes(ALL_DELIVERED, all_delivered::<A>));
-    }
-    p
-}
-
-/// Kind of a property as the reports name it.
-pub fn kind(e: &Expectation) -> &'static str {
-    match e {
-        Expectation::Always => "always",
-        Expectation::Eventually => "eventually",
-        Expectation::Sometimes => "sometimes",
-    }
-}
-
-fn nodes<A: Protocol>(s: &GroupState<A>) -> impl Iterator<Item = (usize, &A::State, bool)> + '_ {
-    s.actor_states
-        .iter()
-        .enumerate()
-        .map(|(i, st)| (i, &**st, s.crashed[i]))
 }
 
 fn prefix_related<T: PartialEq>(a: &[T], b: &[T]) -> bool {
@@ -114,132 +144,197 @@ fn pairwise<T>(items: &[T], ok: impl Fn(&T, &T) -> bool) -> bool {
         .all(|(i, a)| items[i + 1..].iter().all(|b| ok(a, b)))
 }
 
-fn message_logs<A: Protocol>(s: &GroupState<A>, with_crashed: bool) -> Vec<Vec<Payload>> {
-    nodes(s)
-        .filter(|(_, _, crashed)| with_crashed || !crashed)
-        .map(|(_, st, _)| st.app().messages().copied().collect())
+fn message_logs<'a>(logs: &'a [NodeLog], keep: impl Fn(&NodeLog) -> bool) -> Vec<Vec<&'a Payload>> {
+    logs.iter()
+        .filter(|l| keep(l))
+        .map(|l| l.messages().collect())
         .collect()
 }
 
-pub fn agreement<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    pairwise(&message_logs(s, false), |a, b| prefix_related(a, b))
-}
-
-pub fn uniform_agreement<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    pairwise(&message_logs(s, true), |a, b| prefix_related(a, b))
-}
-
-pub fn no_duplication<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).all(|(_, st, _)| {
-        let log: Vec<_> = st.app().messages().collect();
-        pairwise(&log, |a, b| a != b)
+/// Any two nodes that have not crashed delivered the same messages in the same order, as far
+/// as both got.
+pub fn agreement(logs: &[NodeLog]) -> bool {
+    pairwise(&message_logs(logs, |l| l.correct()), |a, b| {
+        prefix_related(a, b)
     })
 }
 
-pub fn integrity<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    let n = m.cfg().nodes;
-    nodes(s).all(|(_, st, _)| {
-        st.app().messages().all(|p| {
-            let origin = usize::from(p.from);
-            origin < n
-                && p.seq < s.actor_states[origin].worker().issued
-                && *p == Payload::issued_by(p.from, p.seq)
-        })
+/// [`agreement`] over every log, crashed nodes' included.
+pub fn uniform_total_order(logs: &[NodeLog]) -> bool {
+    pairwise(&message_logs(logs, |_| true), |a, b| prefix_related(a, b))
+}
+
+pub fn no_duplication(logs: &[NodeLog]) -> bool {
+    logs.iter().all(|l| {
+        let mut seen = HashSet::new();
+        l.messages().all(|p| seen.insert(p))
     })
 }
 
-pub fn fifo<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).all(|(_, st, _)| {
-        let log: Vec<_> = st.app().messages().collect();
+/// Every delivered message is one some application multicast: same sender, position and
+/// value. A joiner's multicasts count like anyone's.
+pub fn integrity(logs: &[NodeLog]) -> bool {
+    let sent: HashSet<&Payload> = logs.iter().flat_map(|l| l.multicast.iter()).collect();
+    logs.iter().all(|l| l.messages().all(|p| sent.contains(p)))
+}
+
+pub fn fifo(logs: &[NodeLog]) -> bool {
+    logs.iter().all(|l| {
+        let log: Vec<_> = l.messages().collect();
         pairwise(&log, |a, b| a.from != b.from || a.seq <= b.seq)
     })
 }
 
-pub fn view_agreement<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    let views: Vec<Vec<&Vec<Id>>> = nodes(s)
-        .filter(|(_, _, crashed)| !crashed)
-        .map(|(_, st, _)| st.app().views().collect())
+pub fn view_agreement(logs: &[NodeLog]) -> bool {
+    let views: Vec<Vec<_>> = logs
+        .iter()
+        .filter(|l| l.correct())
+        .map(|l| l.views().collect())
         .collect();
     pairwise(&views, |a, b| prefix_related(a, b))
 }
 
-/// Whether nothing can happen any more but crashes and, with the unreliable detector, false
-/// suspicions: no delivery to a live node, no multicast or send due, no real suspicion.
-/// This is where a node stuck behind a gap, or one that never got a message, shows:
-/// prefix agreement cannot tell "not yet" from "never".
-pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    use crate::group::Timer;
-    use stateright::actor::ActorModelAction as Act;
-    use stateright::Model;
-    let unreliable = m.cfg().detector == Detector::Unreliable;
-    let ordered = m.cfg().network == NetworkKind::Ordered;
-    let mut actions = Vec::new();
-    m.actions(s, &mut actions);
-    actions.into_iter().all(|a| match &a {
-        Act::Crash(_) => true,
-        Act::Timeout(_, Timer::Suspect) => unreliable,
-        Act::Deliver { dst, .. } if s.crashed[usize::from(*dst)] => true,
-        // On unordered networks a delivery that changes nothing is not a step.
-        Act::Deliver { .. } | Act::Drop(_) if !ordered => m.inner.next_state(s, a).is_none(),
-        _ => false,
-    })
+/// The group has settled: live members have identical logs, and no live node that a live
+/// member's view names is still outside (a joiner everyone lists but that never installed a
+/// view would otherwise pass unseen).
+pub fn converged(logs: &[NodeLog]) -> bool {
+    let members: Vec<&NodeLog> = logs.iter().filter(|l| l.live_member()).collect();
+    let same = pairwise(&members, |a, b| a.events == b.events);
+    let listed_are_in = members
+        .iter()
+        .filter_map(|m| m.current_view())
+        .flatten()
+        .all(|id| {
+            logs.iter()
+                .filter(|l| l.node == *id && l.correct())
+                .all(|l| l.member)
+        });
+    same && listed_are_in
 }
 
-pub fn quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    is_quiescent(m, s)
+/// Hadzilacos & Toueg's uniform agreement, on the logs a run ended with: whatever any node
+/// delivered (a crashed one included), every live member delivered.
+pub fn uniform_agreement(logs: &[NodeLog]) -> bool {
+    let delivered: HashSet<&Payload> = logs.iter().flat_map(|l| l.messages()).collect();
+    logs.iter()
+        .filter(|l| l.live_member())
+        .all(|l| delivered.iter().all(|p| l.delivered(p)))
 }
 
-/// At quiescence, every pair of members that have not crashed has the same log.
-pub fn convergence<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    let logs: Vec<_> = nodes(s)
-        .filter(|(_, st, crashed)| !crashed && st.role() != Role::Outside)
-        .map(|(_, st, _)| &st.app().log)
+/// Every live node is in the group, and every live node's multicasts reached every live member.
+pub fn validity(logs: &[NodeLog]) -> bool {
+    let all_in = logs.iter().filter(|l| l.correct()).all(|l| l.member);
+    let sent: Vec<&Payload> = logs
+        .iter()
+        .filter(|l| l.correct())
+        .flat_map(|l| l.multicast.iter())
         .collect();
-    pairwise(&logs, |a, b| a == b) || !is_quiescent(m, s)
+    all_in
+        && logs
+            .iter()
+            .filter(|l| l.live_member())
+            .all(|l| sent.iter().all(|p| l.delivered(p)))
 }
 
-/// Every initial node that has not crashed has issued all its multicasts, and every member
-/// that has not crashed has delivered each multicast of every sender that has not crashed.
-pub fn validity<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    let cfg = m.cfg();
-    let mut sent = Vec::new();
-    for (i, st, crashed) in nodes(s).take(cfg.nodes) {
-        if crashed {
-            continue;
-        }
-        if st.worker().issued < cfg.quota(i) {
-            return false;
-        }
-        sent.extend((0..st.worker().issued).map(|seq| Payload::issued_by(Id::from(i), seq)));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Event;
+    use stateright::actor::Id;
+    use std::borrow::Cow;
+
+    fn m(from: usize, seq: u32) -> Payload {
+        Payload::issued_by(Id::from(from), seq)
     }
-    nodes(s)
-        .filter(|(_, st, crashed)| !crashed && st.role() != Role::Outside)
-        .all(|(_, st, _)| {
-            let log: Vec<_> = st.app().messages().collect();
-            sent.iter().all(|p| log.contains(&p))
-        })
-}
 
-pub fn broadcast_cut<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(_, st, crashed)| crashed && st.broadcast_cut())
-}
+    fn log(node: usize, crashed: bool, member: bool, events: Vec<Event>) -> NodeLog<'static> {
+        let multicast: Vec<Payload> = (0..2).map(|s| m(node, s)).collect();
+        NodeLog {
+            node: Id::from(node),
+            crashed,
+            member,
+            events: Cow::Owned(events),
+            multicast: Cow::Owned(multicast),
+        }
+    }
 
-pub fn election_held<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(i, st, _)| i != 0 && st.role() == Role::Leader)
-}
+    fn d(p: Payload) -> Event {
+        Event::Deliver(p)
+    }
 
-pub fn duplicate_discarded<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(_, st, _)| st.discarded_duplicate())
-}
+    #[test]
+    fn uniform_agreement_counts_a_crashed_nodes_delivery() {
+        // The (3,2,C=2) gms3 run: n0 and n1 delivered m0.0 and crashed; n2 never does.
+        let logs = [
+            log(0, true, true, vec![d(m(0, 0))]),
+            log(1, true, true, vec![d(m(0, 0))]),
+            log(2, false, true, vec![]),
+        ];
+        assert!(agreement(&logs), "prefix agreement cannot see it");
+        assert!(uniform_total_order(&logs), "nor can the uniform prefix check");
+        assert!(!uniform_agreement(&logs));
+    }
 
-pub fn join_completed<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(i, st, _)| i >= m.cfg().nodes && st.role() != Role::Outside)
-}
+    #[test]
+    fn convergence_sees_a_listed_node_that_never_joined() {
+        let view = Event::View(vec![Id::from(0), Id::from(1), Id::from(2)]);
+        let mut logs = vec![
+            log(0, false, true, vec![view.clone()]),
+            log(1, false, true, vec![view.clone()]),
+            log(2, false, false, vec![]),
+        ];
+        assert!(!converged(&logs));
+        logs[2] = log(2, false, true, vec![view]);
+        assert!(converged(&logs));
+        // A crashed joiner is owed nothing.
+        logs[2] = log(2, true, false, vec![]);
+        assert!(converged(&logs));
+    }
 
-pub fn all_delivered<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    let mut members = nodes(s)
-        .filter(|(_, st, crashed)| !crashed && st.role() != Role::Outside)
-        .peekable();
-    members.peek().is_some()
-        && members.all(|(_, st, _)| st.app().messages().count() >= m.cfg().msgs)
+    #[test]
+    fn integrity_and_validity_count_joiners() {
+        // n3 joined and multicast m3.0; everyone delivered it.
+        let all = vec![d(m(3, 0))];
+        let mut joiner = log(3, false, true, all.clone());
+        joiner.multicast = Cow::Owned(vec![m(3, 0)]);
+        let logs = vec![
+            NodeLog {
+                multicast: Cow::Owned(vec![]),
+                ..log(0, false, true, all.clone())
+            },
+            joiner.clone(),
+        ];
+        assert!(integrity(&logs));
+        assert!(validity(&logs));
+        // Altered value: not what n3 multicast.
+        let forged = Payload {
+            value: m(3, 0).value.wrapping_add(1),
+            ..m(3, 0)
+        };
+        let bad = [NodeLog {
+            events: Cow::Owned(vec![d(forged)]),
+            ..joiner.clone()
+        }];
+        assert!(!integrity(&bad));
+        // A live joiner left outside fails validity.
+        let outside = [NodeLog {
+            member: false,
+            events: Cow::Owned(vec![]),
+            multicast: Cow::Owned(vec![]),
+            ..joiner
+        }];
+        assert!(!validity(&outside));
+    }
+
+    #[test]
+    fn order_properties_fail_on_broken_logs() {
+        let a = log(0, false, true, vec![d(m(0, 0)), d(m(1, 0))]);
+        let b = log(1, false, true, vec![d(m(1, 0)), d(m(0, 0))]);
+        assert!(!agreement(&[a.clone(), b]));
+        let twice = log(0, false, true, vec![d(m(0, 0)), d(m(0, 0))]);
+        assert!(!no_duplication(&[twice]));
+        let reversed = log(0, false, true, vec![d(m(0, 1)), d(m(0, 0))]);
+        assert!(!fifo(&[reversed]));
+        assert!(agreement(&[a.clone(), a]));
+    }
 }

@@ -3,8 +3,9 @@
 //! delivered; then every node's final log and colour, and where two logs first diverge.
 
 use crate::app::{Event, ViewList};
-use crate::group::{Member, Role, Timer};
-use crate::model::{GroupAction, GroupModel, GroupState, Protocol};
+use crate::group::{GroupTimer, Member, Role, TimerKind};
+use crate::model::{GroupAction, GroupModel, GroupState};
+use crate::protocol::Protocol;
 use serde::Serialize;
 use stateright::actor::{ActorModelAction, Command, Id, Out};
 use stateright::Model;
@@ -123,8 +124,8 @@ fn describe<A: Protocol>(
             let mut out = Out::new();
             let mut st = Cow::Borrowed(&*before.actor_states[i]);
             model.inner.actors[i].on_timeout(*id, &mut st, timer, &mut out);
-            let (kind, text) = match timer {
-                Timer::Mcast => {
+            let (kind, text) = match timer.kind() {
+                TimerKind::Mcast => {
                     let issued = before.actor_states[i].worker().issued;
                     let p = crate::app::Payload::issued_by(*id, issued);
                     (
@@ -132,7 +133,7 @@ fn describe<A: Protocol>(
                         format!("{}'s application multicasts {p:?}", n(*id)),
                     )
                 }
-                Timer::Send => {
+                TimerKind::Send => {
                     let sent = out.iter().any(|c| matches!(c, Command::Send(..)));
                     if sent {
                         ("send", format!("{} continues its broadcast", n(*id)))
@@ -140,7 +141,7 @@ fn describe<A: Protocol>(
                         ("local", format!("{} completes its broadcast", n(*id)))
                     }
                 }
-                Timer::Suspect => {
+                TimerKind::Suspect => {
                     let leader = before.actor_states[i].monitors();
                     let why = match leader {
                         Some(l) if before.crashed[usize::from(l)] => "crashed".to_string(),
@@ -161,8 +162,8 @@ fn describe<A: Protocol>(
             let st = &before.actor_states[i];
             let mut text = format!("{} CRASHES", n(*id));
             if st.role() == Role::Leader {
-                if let Some((cut, _, bcast)) = st.sequencer_active() {
-                    if cut {
+                if let Some(bcast) = st.broadcast() {
+                    if bcast.is_cut() {
                         text.push_str(&format!(
                             " in the middle of a broadcast, cutting it: {bcast}"
                         ));
@@ -242,10 +243,11 @@ fn diff<A: Protocol>(before: &A::State, after: &A::State) -> Vec<String> {
     if after.queued() > before.queued() {
         out.push("queues it behind the broadcast in progress".to_string());
     }
-    if let Some((_, false, desc)) = after.sequencer_active() {
+    if let Some(bcast) = after.broadcast().filter(|b| !b.is_mid()) {
+        let desc = bcast.to_string();
         let fresh = before
-            .sequencer_active()
-            .is_none_or(|(_, _, was)| was != desc);
+            .broadcast()
+            .is_none_or(|was| was.to_string() != desc);
         if fresh {
             out.push(format!("starts broadcasting {desc}"));
         }
