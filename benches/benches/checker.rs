@@ -3,8 +3,9 @@
 //! numbers and hold-back buffer cost the checker.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use groupy_model::check::{check, ProtocolName, Search};
+use groupy_model::check::{check, Search};
 use groupy_model::Config;
+use groupy_model::ProtocolName;
 use std::hint::black_box;
 
 fn bounds(nodes: usize) -> Config {

@@ -40,7 +40,8 @@ fn every_row_of_the_verdict_table_reproduces() {
         let r = check::check(row.protocol, &row.cfg, &search, &mut |_| {});
         // Guard against silent incompleteness: only a fail-fast row may stop early, and only
         // at a violation.
-        if !r.complete && !(row.fail_fast && r.verdict == Verdict::Violated) {
+        let stopped_at_violation = row.fail_fast && r.verdict == Verdict::Violated;
+        if !(r.complete || stopped_at_violation) {
             failures.push(format!("{}: cut short: {:?}", row.command, r.cut_short));
         }
         for d in expected::differences(row, &r) {
@@ -109,7 +110,9 @@ const GMS2_AGREEMENT_PATH: &str = "0/0/0/0/2/1/0/0/0/0/0/0";
 #[test]
 fn gms2_crash_mid_broadcast_violates_agreement() {
     let r = run::<Gms2>(cfg(3, 2, 0, 1));
-    let t = r.property(AGREEMENT).and_then(|p| p.counterexample.as_ref());
+    let t = r
+        .property(AGREEMENT)
+        .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("agreement has a counterexample");
     // The shortest counterexample: the leader crashes after sending to n1 only.
     let crash = t.steps.iter().find(|s| s.kind == "crash").expect("a crash");
@@ -122,7 +125,9 @@ fn gms2_crash_mid_broadcast_violates_agreement() {
 #[test]
 fn gms3_greedy_resend_overtakes_the_old_leaders_message() {
     let r = run::<Gms3Greedy>(cfg(3, 2, 0, 1));
-    let t = r.property(AGREEMENT).and_then(|p| p.counterexample.as_ref());
+    let t = r
+        .property(AGREEMENT)
+        .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("agreement has a counterexample");
     assert!(t
         .steps
@@ -138,13 +143,21 @@ fn gms3_two_crashes_violate_uniform_agreement() {
     assert_eq!(r.verdict, Verdict::Holds, "gms3 does not claim it");
     statuses(&r, &[UNIFORM_AGREEMENT], Status::Violated);
     statuses(&r, &[AGREEMENT, UNIFORM_TOTAL_ORDER], Status::Holds);
-    let t = r.property(UNIFORM_AGREEMENT).and_then(|p| p.counterexample.as_ref());
+    let t = r
+        .property(UNIFORM_AGREEMENT)
+        .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("a counterexample");
     let crashed: Vec<_> = t.nodes.iter().filter(|n| n.crashed).collect();
     assert_eq!(crashed.len(), 2, "{:?}", t.nodes);
     let survivor = t.nodes.iter().find(|n| !n.crashed).expect("a survivor");
-    let lost = crashed.iter().flat_map(|n| &n.log).find(|e| !survivor.log.contains(e));
-    assert!(lost.is_some(), "a crashed node delivered what the survivor never will");
+    let lost = crashed
+        .iter()
+        .flat_map(|n| &n.log)
+        .find(|e| !survivor.log.contains(e));
+    assert!(
+        lost.is_some(),
+        "a crashed node delivered what the survivor never will"
+    );
 }
 
 #[test]
@@ -154,7 +167,9 @@ fn gms3_unreliable_detector_counterexample_is_a_real_split() {
         ..Config::default()
     };
     let r = run::<Gms3>(cfg.clone());
-    let t = r.property(CONVERGENCE).and_then(|p| p.counterexample.as_ref());
+    let t = r
+        .property(CONVERGENCE)
+        .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("convergence has a counterexample");
     let model = GroupModel::<Gms3>::new(cfg);
     let s = final_state(&model, &t.explorer_path).expect("the trace replays");
@@ -188,7 +203,9 @@ fn gms3_joiner_that_multicasts_holds() {
     let r = run::<Gms3>(cfg.clone());
     assert_eq!(r.verdict, Verdict::Holds);
     statuses(&r, &[INTEGRITY, FIFO, AGREEMENT], Status::Holds);
-    let t = r.property(ALL_DELIVERED).and_then(|p| p.counterexample.as_ref());
+    let t = r
+        .property(ALL_DELIVERED)
+        .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("the witness has a path");
     assert!(t.steps.iter().any(|s| s.kind == "mcast" && s.node == 2));
     // Without crashes nothing excuses a lost multicast: the joiner's is delivered everywhere.

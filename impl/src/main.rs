@@ -183,7 +183,11 @@ fn list(args: ListArgs) -> u8 {
             for i in &infos {
                 s.push_str(&format!("{:<15} {}\n", i.name, i.summary));
                 s.push_str(&format!("{:<15} claims: {}\n", "", i.claims.join(", ")));
-                s.push_str(&format!("{:<15} witnesses: {}\n", "", i.witnesses.join(", ")));
+                s.push_str(&format!(
+                    "{:<15} witnesses: {}\n",
+                    "",
+                    i.witnesses.join(", ")
+                ));
             }
             emit(&s);
         }

@@ -58,9 +58,7 @@ pub fn run(
                 Ok(c) => c,
                 Err(e) => return crate::usage_error(&e),
             };
-            let row: Option<&Row> = rows
-                .iter()
-                .find(|r| r.protocol == protocol && r.cfg == cfg);
+            let row: Option<&Row> = rows.iter().find(|r| r.protocol == protocol && r.cfg == cfg);
             // The duplicating network's state space is infinite: only a violation settles it.
             let fail_fast = row.map_or(network == NetworkKind::Duplicating, |r| r.fail_fast);
             let search = Search {
@@ -96,9 +94,10 @@ pub fn run(
     }
     if cells.iter().any(|c| !c.differences.is_empty()) {
         1
-    } else if cells.iter().any(|c| {
-        c.documented.is_none() || c.report.verdict == Verdict::Inconclusive
-    }) {
+    } else if cells
+        .iter()
+        .any(|c| c.documented.is_none() || c.report.verdict == Verdict::Inconclusive)
+    {
         3
     } else {
         0
@@ -153,7 +152,9 @@ fn table(cells: &[Cell]) -> String {
     let bad = cells.iter().filter(|c| !c.differences.is_empty()).count();
     s.push('\n');
     if documented == 0 {
-        s.push_str("no cell at these bounds is documented in notes/verdicts.md: nothing compared\n");
+        s.push_str(
+            "no cell at these bounds is documented in notes/verdicts.md: nothing compared\n",
+        );
     } else if bad == 0 {
         s.push_str(&format!(
             "{documented} of {} cells documented in notes/verdicts.md; every one matches \

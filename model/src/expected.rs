@@ -131,7 +131,10 @@ pub fn violated(r: &Report) -> (Vec<String>, Vec<String>) {
 pub fn differences(row: &Row, r: &Report) -> Vec<String> {
     let mut d = Vec::new();
     if r.verdict != row.verdict {
-        d.push(format!("verdict {:?}, documented {:?}", r.verdict, row.verdict));
+        d.push(format!(
+            "verdict {:?}, documented {:?}",
+            r.verdict, row.verdict
+        ));
     }
     let (claimed, info) = violated(r);
     if row.fail_fast {
@@ -155,7 +158,10 @@ pub fn differences(row: &Row, r: &Report) -> Vec<String> {
         ));
     }
     if r.complete != row.complete {
-        d.push(format!("complete {}, documented {}", r.complete, row.complete));
+        d.push(format!(
+            "complete {}, documented {}",
+            r.complete, row.complete
+        ));
     }
     if r.complete && r.unique_states != row.unique_states {
         d.push(format!(
@@ -167,13 +173,20 @@ pub fn differences(row: &Row, r: &Report) -> Vec<String> {
 }
 
 /// The table header, as [`table_line`] fills it.
-pub const HEADER: &str = "| command | verdict | complete | claimed violated | violated (info) | unique states | s |\n\
+pub const HEADER: &str =
+    "| command | verdict | complete | claimed violated | violated (info) | unique states | s |\n\
                           | --- | --- | --- | --- | --- | ---: | ---: |\n";
 
 /// One table line for a run of `groupy check <command>`.
 pub fn table_line(command: &str, r: &Report) -> String {
     let (claimed, info) = violated(r);
-    let list = |v: Vec<String>| if v.is_empty() { "-".into() } else { v.join(", ") };
+    let list = |v: Vec<String>| {
+        if v.is_empty() {
+            "-".into()
+        } else {
+            v.join(", ")
+        }
+    };
     let complete = match (&r.cut_short, r.complete) {
         (_, true) => "yes".to_string(),
         (Some(why), false) if why.contains("first violation") => "no (fail-fast)".to_string(),
@@ -221,13 +234,18 @@ mod tests {
     fn the_notes_table_parses() {
         let rows = rows(VERDICTS_MD).expect("notes/verdicts.md's table parses");
         assert!(rows.len() >= 25, "{} rows", rows.len());
-        assert!(rows.iter().any(|r| r.command == "gms2" && r.verdict == Verdict::Violated));
+        assert!(rows
+            .iter()
+            .any(|r| r.command == "gms2" && r.verdict == Verdict::Violated));
     }
 
     #[test]
     fn a_bad_row_names_its_problem() {
         let md = format!("{BEGIN}\n| `groupy check gms9` | HOLDS | yes | - | - | 1 | 0 |\n{END}");
         let err = rows(&md).unwrap_err();
-        assert!(err.contains("gms9") && err.contains("valid values"), "{err}");
+        assert!(
+            err.contains("gms9") && err.contains("valid values"),
+            "{err}"
+        );
     }
 }

@@ -24,8 +24,8 @@
 
 use crate::app::{App, Event, Payload, ViewList};
 use crate::group::{
-    on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg,
-    GroupTimer, Job, Member, Role, Sequencing, Setup, TimerKind,
+    on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg, GroupTimer,
+    Job, Member, Role, Sequencing, Setup, TimerKind,
 };
 use crate::properties::*;
 use crate::protocol::Protocol;
@@ -123,7 +123,8 @@ pub struct Gms1(pub Setup);
 
 impl Protocol for Gms1 {
     const NAME: &'static str = "gms1";
-    const SUMMARY: &'static str = "leader multicasts, joins through the leader; no failure handling";
+    const SUMMARY: &'static str =
+        "leader multicasts, joins through the leader; no failure handling";
     /// With no failure handling to excuse a lost multicast, gms1 also claims `validity`.
     const CLAIMS: &'static [&'static str] = &[
         AGREEMENT,
@@ -163,13 +164,7 @@ impl Actor for Gms1 {
         on_msg(&self.0, id, state, msg, o)
     }
 
-    fn on_timeout(
-        &self,
-        id: Id,
-        state: &mut Cow<Gms1State>,
-        timer: &Gms1Timer,
-        o: &mut Out<Self>,
-    ) {
+    fn on_timeout(&self, id: Id, state: &mut Cow<Gms1State>, timer: &Gms1Timer, o: &mut Out<Self>) {
         on_timeout(&self.0, id, state, timer, o)
     }
 }

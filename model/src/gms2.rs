@@ -66,8 +66,13 @@ impl Protocol for Gms2 {
     const NAME: &'static str = "gms2";
     const SUMMARY: &'static str = "slaves monitor the leader and elect the first peer";
     const CLAIMS: &'static [&'static str] = SAFETY_CLAIMS;
-    const WITNESSES: &'static [&'static str] =
-        &[QUIESCENT, BROADCAST_CUT, ELECTION_HELD, JOIN_COMPLETED, ALL_DELIVERED];
+    const WITNESSES: &'static [&'static str] = &[
+        QUIESCENT,
+        BROADCAST_CUT,
+        ELECTION_HELD,
+        JOIN_COMPLETED,
+        ALL_DELIVERED,
+    ];
     fn with_setup(setup: Setup) -> Self {
         Gms2(setup)
     }
@@ -104,13 +109,7 @@ impl Actor for Gms2 {
         }
     }
 
-    fn on_timeout(
-        &self,
-        id: Id,
-        state: &mut Cow<Gms1State>,
-        timer: &Gms2Timer,
-        o: &mut Out<Self>,
-    ) {
+    fn on_timeout(&self, id: Id, state: &mut Cow<Gms1State>, timer: &Gms2Timer, o: &mut Out<Self>) {
         match timer {
             Gms2Timer::Suspect if state.role == Role::Slave => {
                 election(&self.0, id, state.to_mut(), o)

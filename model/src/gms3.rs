@@ -215,8 +215,7 @@ pub struct Greedy;
 
 impl Reading for Greedy {
     const NAME: &'static str = "gms3-greedy";
-    const SUMMARY: &'static str =
-        "gms3 delivering anything numbered `next` or above, from anyone";
+    const SUMMARY: &'static str = "gms3 delivering anything numbered `next` or above, from anyone";
     fn takes(_: &Gms3State, _: Id, _: &Gms3Msg) -> bool {
         true
     }
@@ -261,8 +260,8 @@ impl<R: Reading> Actor for Gms3Actor<R> {
     fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> Gms3State {
         let core = Core::start(&self.0, id);
         // The initial view is number 0: it is every initial slave's `last`.
-        let last = (core.role == Role::Slave)
-            .then(|| Gms3Msg::View(0, core.view.clone(), App::default()));
+        let last =
+            (core.role == Role::Slave).then(|| Gms3Msg::View(0, core.view.clone(), App::default()));
         match (core.role, self.0.contact) {
             (Role::Outside, Some(contact)) => o.send(contact, Gms3Msg::Join(id)),
             (Role::Outside, None) => {}
@@ -321,13 +320,7 @@ impl<R: Reading> Actor for Gms3Actor<R> {
         }
     }
 
-    fn on_timeout(
-        &self,
-        id: Id,
-        state: &mut Cow<Gms3State>,
-        timer: &Gms2Timer,
-        o: &mut Out<Self>,
-    ) {
+    fn on_timeout(&self, id: Id, state: &mut Cow<Gms3State>, timer: &Gms2Timer, o: &mut Out<Self>) {
         match timer {
             Gms2Timer::Mcast => on_mcast_timer(&self.0, id, state.to_mut(), o),
             Gms2Timer::Send => send_step(&self.0, state.to_mut(), o),

@@ -259,7 +259,13 @@ pub struct Core<M> {
 
 impl<M: fmt::Debug> fmt::Debug for Core<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} of {}, {:?}", self.role, ViewList(&self.view), self.worker)?;
+        write!(
+            f,
+            "{:?} of {}, {:?}",
+            self.role,
+            ViewList(&self.view),
+            self.worker
+        )?;
         if self.role == Role::Leader {
             write!(f, ", {:?}", self.seq)?;
         }

@@ -56,7 +56,8 @@ pub const PROPERTIES: [LogProperty; 9] = [
         name: AGREEMENT,
         when: When::Always,
         holds: agreement,
-        description: "the delivery sequences of any two nodes that have not crashed are prefix-related",
+        description:
+            "the delivery sequences of any two nodes that have not crashed are prefix-related",
     },
     LogProperty {
         name: UNIFORM_TOTAL_ORDER,
@@ -92,14 +93,16 @@ pub const PROPERTIES: [LogProperty; 9] = [
         name: CONVERGENCE,
         when: When::AtQuiescence,
         holds: converged,
-        description: "at quiescence the members that have not crashed have the same log, and every \
+        description:
+            "at quiescence the members that have not crashed have the same log, and every \
                       live node their views name is a member",
     },
     LogProperty {
         name: UNIFORM_AGREEMENT,
         when: When::AtQuiescence,
         holds: uniform_agreement,
-        description: "at quiescence, a message delivered by any node (even one that crashed later) \
+        description:
+            "at quiescence, a message delivered by any node (even one that crashed later) \
                       is delivered by every member that has not crashed",
     },
     LogProperty {
@@ -271,7 +274,10 @@ mod tests {
             log(2, false, true, vec![]),
         ];
         assert!(agreement(&logs), "prefix agreement cannot see it");
-        assert!(uniform_total_order(&logs), "nor can the uniform prefix check");
+        assert!(
+            uniform_total_order(&logs),
+            "nor can the uniform prefix check"
+        );
         assert!(!uniform_agreement(&logs));
     }
 

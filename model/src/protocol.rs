@@ -143,7 +143,10 @@ mod tests {
             assert_eq!(p.name().parse::<ProtocolName>(), Ok(*p));
         }
         let err = "gms9".parse::<ProtocolName>().unwrap_err();
-        assert!(err.contains("gms1, gms2, gms3, gms3-selective, gms3-greedy"), "{err}");
+        assert!(
+            err.contains("gms1, gms2, gms3, gms3-selective, gms3-greedy"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -154,7 +157,11 @@ mod tests {
                 assert!(crate::properties::find(c).is_some(), "{}: {c}", info.name);
             }
             for w in info.witnesses {
-                assert!(!crate::properties::describe(w).is_empty(), "{}: {w}", info.name);
+                assert!(
+                    !crate::properties::describe(w).is_empty(),
+                    "{}: {w}",
+                    info.name
+                );
             }
         }
     }

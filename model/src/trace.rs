@@ -245,9 +245,7 @@ fn diff<A: Protocol>(before: &A::State, after: &A::State) -> Vec<String> {
     }
     if let Some(bcast) = after.broadcast().filter(|b| !b.is_mid()) {
         let desc = bcast.to_string();
-        let fresh = before
-            .broadcast()
-            .is_none_or(|was| was.to_string() != desc);
+        let fresh = before.broadcast().is_none_or(|was| was.to_string() != desc);
         if fresh {
             out.push(format!("starts broadcasting {desc}"));
         }
