@@ -104,7 +104,7 @@ pub fn report(r: &Report, colour: bool) -> String {
     for p in &r.properties {
         let _ = writeln!(
             s,
-            "  {:width$}  {:10}  {}",
+            "  {:width$}  {:13}  {}",
             p.name,
             p.kind,
             status_word(p.status, p.claimed)

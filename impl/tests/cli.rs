@@ -237,7 +237,7 @@ fn validate_report(r: &Value) {
         let claimed = p["claimed"].as_bool().expect("claimed is a boolean");
         assert!(!str_of(p, "description").is_empty());
         match kind {
-            "always" | "eventually" => assert!(
+            "always" | "at quiescence" | "eventually" => assert!(
                 ["holds", "violated"].contains(&status),
                 "{name}: status {status} for an {kind} property"
             ),
@@ -518,6 +518,7 @@ fn json_schema_gms2() {
     assert_eq!(cex["nodes"][2]["role"], "slave");
 
     assert_eq!(property(&r, "validity")["kind"], "eventually");
+    assert_eq!(property(&r, "convergence")["kind"], "at quiescence");
     assert_eq!(property(&r, "broadcast cut by crash")["kind"], "sometimes");
     assert_eq!(
         property(&r, "broadcast cut by crash")["status"],

@@ -72,6 +72,22 @@ impl fmt::Display for ViewList<'_> {
     }
 }
 
+/// The messages of a log, in order (views left out).
+pub fn messages(log: &[Event]) -> impl Iterator<Item = &Payload> + '_ {
+    log.iter().filter_map(|e| match e {
+        Event::Deliver(p) => Some(p),
+        Event::View(_) => None,
+    })
+}
+
+/// The views of a log, in order.
+pub fn views(log: &[Event]) -> impl Iterator<Item = &Vec<Id>> + '_ {
+    log.iter().filter_map(|e| match e {
+        Event::View(v) => Some(v),
+        Event::Deliver(_) => None,
+    })
+}
+
 /// The application's state: everything it was delivered, in order. A joining node adopts the
 /// state the leader's application hands over, so its log starts where the group's is.
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -92,18 +108,12 @@ impl App {
 
     /// The delivered messages, in order (views left out).
     pub fn messages(&self) -> impl Iterator<Item = &Payload> + '_ {
-        self.log.iter().filter_map(|e| match e {
-            Event::Deliver(p) => Some(p),
-            Event::View(_) => None,
-        })
+        messages(&self.log)
     }
 
     /// The installed views, in order.
     pub fn views(&self) -> impl Iterator<Item = &Vec<Id>> + '_ {
-        self.log.iter().filter_map(|e| match e {
-            Event::View(v) => Some(v),
-            Event::Deliver(_) => None,
-        })
+        views(&self.log)
     }
 
     /// The assignment's colour: start black, and each delivered `N` maps `{R,G,B}` to

@@ -270,7 +270,8 @@ pub fn check_protocol<A: Protocol>(
             };
             PropertyReport {
                 name: p.name,
-                kind: model::kind(&p.expectation),
+                kind: properties::find(p.name)
+                    .map_or_else(|| model::kind(&p.expectation), |lp| lp.when.name()),
                 claimed: GroupModel::<A>::claims(p.name),
                 status,
                 description: properties::describe(p.name),

@@ -36,18 +36,12 @@ impl NodeLog<'_> {
 
     /// The delivered messages, in order (views left out).
     pub fn messages(&self) -> impl Iterator<Item = &Payload> + '_ {
-        self.events.iter().filter_map(|e| match e {
-            Event::Deliver(p) => Some(p),
-            Event::View(_) => None,
-        })
+        crate::app::messages(&self.events)
     }
 
     /// The installed views, in order.
     pub fn views(&self) -> impl Iterator<Item = &Vec<Id>> + '_ {
-        self.events.iter().filter_map(|e| match e {
-            Event::View(v) => Some(v),
-            Event::Deliver(_) => None,
-        })
+        crate::app::views(&self.events)
     }
 
     /// The last view this node installed, if it installed any (the initial view is given,

@@ -42,6 +42,17 @@ pub enum When {
     Eventually,
 }
 
+impl When {
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            When::Always => "always",
+            When::AtQuiescence => "at quiescence",
+            When::Eventually => "eventually",
+        }
+    }
+}
+
 /// A property over the delivery logs of all nodes.
 pub struct LogProperty {
     pub name: &'static str,
