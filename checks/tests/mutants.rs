@@ -100,3 +100,35 @@ fn gms3_without_resend_violates_convergence_where_agreement_cannot_see_it() {
     assert_eq!(r.status(AGREEMENT), Some(Status::Holds));
     complete(&r, 116);
 }
+
+#[test]
+fn gms3_view_not_sent_to_joiner_violates_convergence_as_an_outsider() {
+    // Everyone lists the joiner, which never installs a view: the members' logs agree, so
+    // only convergence's "every live node a view names is a member" clause can see it.
+    let r = caught(
+        Config {
+            joins: 1,
+            ..cfg(3, 1, 0)
+        },
+        Mutant::ViewNotSentToJoiner,
+        CONVERGENCE,
+    );
+    assert_eq!(r.status(AGREEMENT), Some(Status::Holds));
+    assert_eq!(r.status(VIEW_AGREEMENT), Some(Status::Holds));
+    let t = r
+        .property(CONVERGENCE)
+        .and_then(|p| p.counterexample.as_ref())
+        .expect("a counterexample");
+    let joiner = t.nodes.iter().find(|n| n.node == 3).expect("the joiner");
+    assert!(!joiner.crashed && joiner.log.is_empty(), "{joiner:?}");
+    let members: Vec<_> = t
+        .nodes
+        .iter()
+        .filter(|n| n.node != 3 && !n.crashed)
+        .collect();
+    assert!(
+        members.windows(2).all(|w| w[0].log == w[1].log),
+        "{members:?}"
+    );
+    complete(&r, 132);
+}

@@ -1,4 +1,5 @@
-//! The environment the checker explores: each axis of design.md §2 is a field of [`Config`].
+//! The environment the checker explores (`notes/semantics.md`): each axis is a field of
+//! [`Config`], and a command-line flag of [`ModelArgs`].
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -80,6 +81,8 @@ pub enum Mutant {
     LifoRequests,
     /// gms3: the new leader leaves itself out of the view it multicasts.
     ViewWithoutLeader,
+    /// gms3: the leader adds a joiner to the view but never sends the view to it.
+    ViewNotSentToJoiner,
 }
 
 /// One point of the environment grid.

@@ -99,7 +99,7 @@ impl Member for Gms1State {
 }
 
 impl Sequencing for Gms1State {
-    fn sequence(&mut self, job: Job<Gms1Msg>) -> Broadcast<Gms1Msg> {
+    fn sequence(&mut self, _: &Setup, job: Job<Gms1Msg>) -> Broadcast<Gms1Msg> {
         match job {
             Job::Mcast(p) => {
                 Broadcast::new(Gms1Msg::Msg(p), slaves(&self.view), Some(Event::Deliver(p)))

@@ -134,7 +134,7 @@ impl Member for Gms3State {
 
 impl Sequencing for Gms3State {
     /// Numbers the request: `msg(next, m)`, or `view(next, peers)` after appending the joiner.
-    fn sequence(&mut self, job: Job<Gms3Msg>) -> Broadcast<Gms3Msg> {
+    fn sequence(&mut self, setup: &Setup, job: Job<Gms3Msg>) -> Broadcast<Gms3Msg> {
         let n = self.next;
         let core = &mut self.core;
         let bcast = match job {
@@ -145,9 +145,13 @@ impl Sequencing for Gms3State {
             ),
             Job::Join(p) => {
                 core.view.push(p);
+                let mut to = slaves(&core.view);
+                if setup.is(Mutant::ViewNotSentToJoiner) {
+                    to.retain(|&peer| peer != p);
+                }
                 Broadcast::new(
                     Gms3Msg::View(n, core.view.clone(), core.worker.app.clone()),
-                    slaves(&core.view),
+                    to,
                     Some(Event::View(core.view.clone())),
                 )
             }

@@ -386,7 +386,7 @@ pub trait GroupMsg: Clone {
 /// The part of the leader that differs between versions: how a request becomes the message it
 /// broadcasts (gms3 numbers it). The loop around it ([`submit`], [`send_step`]) is shared.
 pub trait Sequencing: Member<Msg: GroupMsg> {
-    fn sequence(&mut self, job: Job<Self::Msg>) -> Broadcast<Self::Msg>;
+    fn sequence(&mut self, setup: &Setup, job: Job<Self::Msg>) -> Broadcast<Self::Msg>;
 }
 
 /// Queues a request at the leader and starts it if the leader is idle.
@@ -437,7 +437,7 @@ fn start_next<S: Sequencing>(setup: &Setup, st: &mut S) {
     };
     let bcast = match job {
         Job::Ready(b) => b,
-        job => st.sequence(job),
+        job => st.sequence(setup, job),
     };
     st.core_mut().seq.active = Some(bcast);
 }
