@@ -44,32 +44,32 @@ fn caught(base: Config, mutant: Mutant, property: &str) -> Report {
 #[test]
 fn gms3_without_resend_violates_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::NoResend, AGREEMENT);
-    complete(&r, 987);
+    complete(&r, 631);
 }
 
 #[test]
 fn gms3_without_duplicate_discard_violates_no_duplication() {
     let r = caught(cfg(3, 2, 1), Mutant::NoDuplicateDiscard, NO_DUPLICATION);
-    complete(&r, 1_605);
+    complete(&r, 787);
 }
 
 #[test]
 fn gms3_off_by_one_seq_violates_integrity() {
     let r = caught(cfg(3, 2, 1), Mutant::OffByOneSeq, INTEGRITY);
-    complete(&r, 1_539);
+    complete(&r, 774);
 }
 
 #[test]
 fn gms3_lifo_requests_violates_fifo() {
     // Two nodes, three multicasts: n0 issues two, so its own requests can queue up.
     let r = caught(cfg(2, 3, 0), Mutant::LifoRequests, FIFO);
-    complete(&r, 134);
+    complete(&r, 71);
 }
 
 #[test]
 fn gms3_view_without_leader_violates_view_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::ViewWithoutLeader, VIEW_AGREEMENT);
-    complete(&r, 1_539);
+    complete(&r, 769);
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn gms3_without_resend_violates_convergence_where_agreement_cannot_see_it() {
     // prefix-related; only at quiescence does the missing message show.
     let r = caught(cfg(3, 1, 1), Mutant::NoResend, CONVERGENCE);
     assert_eq!(r.status(AGREEMENT), Some(Status::Holds));
-    complete(&r, 116);
+    complete(&r, 71);
 }
 
 #[test]
@@ -130,5 +130,5 @@ fn gms3_view_not_sent_to_joiner_violates_convergence_as_an_outsider() {
         members.windows(2).all(|w| w[0].log == w[1].log),
         "{members:?}"
     );
-    complete(&r, 132);
+    complete(&r, 54);
 }

@@ -1,10 +1,10 @@
 //! Output for people: progress on stderr, the report and its counterexample traces on stdout.
 
 use groupy_model::check::{self, Report, Status, Verdict};
+use groupy_model::model::GroupAction;
 use groupy_model::protocol::Visit;
 use groupy_model::trace::Trace;
 use groupy_model::{Config, GroupModel, Protocol, ProtocolName};
-use stateright::actor::ActorModelAction;
 use stateright::Model;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
@@ -254,7 +254,7 @@ pub fn svg_of<A: Protocol>(cfg: &Config, explorer_path: &str) -> Option<String> 
     let mut indices = explorer_path.split('/').map(|i| i.parse::<usize>().ok());
     let init = indices.next()??;
     let mut state = model.init_states().into_iter().nth(init)?;
-    let mut actions: Vec<ActorModelAction<A::Msg, _, _>> = Vec::new();
+    let mut actions: Vec<GroupAction<A>> = Vec::new();
     for i in indices {
         let mut enabled = Vec::new();
         model.actions(&state, &mut enabled);

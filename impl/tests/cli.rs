@@ -97,7 +97,14 @@ fn validate_trace(t: &Value, nodes: u64) {
     for (i, s) in steps.iter().enumerate() {
         assert_eq!(
             keys(s),
-            sorted(vec!["step", "node", "kind", "text", "effects"]),
+            sorted(vec![
+                "step",
+                "model_step",
+                "node",
+                "kind",
+                "text",
+                "effects"
+            ]),
             "step keys"
         );
         assert_eq!(
@@ -154,11 +161,18 @@ fn validate_trace(t: &Value, nodes: u64) {
     }
     let path = str_of(t, "explorer_path");
     assert!(is_explorer_path(path), "bad explorer_path {path:?}");
+    let model_steps = steps.last().map_or(0, |s| uint_of(s, "model_step")) as usize;
     assert_eq!(
         path.split('/').count(),
-        steps.len() + 1,
-        "the explorer path is the initial state's index then one index per step"
+        model_steps + 1,
+        "the explorer path is the initial state's index then one index per model step"
     );
+    let mut last = 0;
+    for s in steps {
+        let m = uint_of(s, "model_step");
+        assert!(m == last || m == last + 1, "model steps are consecutive");
+        last = m;
+    }
 }
 
 /// Asserts the schema of a `groupy check --format json` report and its internal consistency.
@@ -186,7 +200,7 @@ fn validate_report(r: &Value) {
         keys(c),
         sorted(vec![
             "nodes", "msgs", "joins", "senders", "join_via", "crashes", "crash_at", "detector",
-            "network"
+            "network", "reduce"
         ]),
         "config keys"
     );
@@ -472,7 +486,8 @@ fn json_schema_gms2() {
         r["config"],
         serde_json::json!({
             "nodes": 3, "msgs": 2, "joins": 0, "senders": "initial", "join_via": "slave",
-            "crashes": 1, "crash_at": "any", "detector": "perfect", "network": "ordered"
+            "crashes": 1, "crash_at": "any", "detector": "perfect", "network": "ordered",
+            "reduce": "all"
         })
     );
     assert_eq!(r["strategy"], "bfs");
@@ -500,13 +515,13 @@ fn json_schema_gms2() {
     assert_eq!(agreement["claimed"], true);
     assert_eq!(agreement["status"], "violated");
     let cex = &agreement["counterexample"];
-    assert_eq!(cex["explorer_path"], "0/0/0/0/2/1/0/0/0/0/0/0");
+    assert_eq!(cex["explorer_path"], "0/0/1/0/1/0/0/0/0/0");
     assert_eq!(
         cex["shortest"], true,
         "BFS reports a shortest counterexample"
     );
-    assert_eq!(cex["steps"].as_array().unwrap().len(), 11);
-    let crash = &cex["steps"][3];
+    assert_eq!(cex["steps"].as_array().unwrap().len(), 12);
+    let crash = &cex["steps"][2];
     assert_eq!(crash["kind"], "crash");
     assert_eq!(crash["node"], 0);
     assert!(str_of(crash, "text").contains("cutting it: msg(m0.0) sent to 1/2 of [n1,n2]"));
@@ -609,10 +624,10 @@ fn gms2_text_trace_names_the_cutting_crash() {
         .filter_map(|(n, _)| n.parse().ok())
         .collect();
     assert_eq!(numbers, (1..=numbers.len()).collect::<Vec<_>>());
-    assert_eq!(numbers.len(), 11);
+    assert_eq!(numbers.len(), 12);
 
     assert!(out.contains("logs diverge at position 1: n1 delivered m0.0, n2 delivered m1.0"));
-    assert!(out.contains("explorer path: #/steps/0/0/0/0/2/1/0/0/0/0/0/0"));
+    assert!(out.contains("explorer path: #/steps/0/0/1/0/1/0/0/0/0/0"));
     assert!(out.contains("final state:"));
 }
 
@@ -661,8 +676,8 @@ fn svg_and_trace_json_files() {
             .expect("the trace file is JSON");
     validate_trace(&trace, 3);
     // It is the agreement counterexample, the first violated claimed property.
-    assert_eq!(trace["explorer_path"], "0/0/0/0/2/1/0/0/0/0/0/0");
-    assert_eq!(trace["steps"].as_array().unwrap().len(), 11);
+    assert_eq!(trace["explorer_path"], "0/0/1/0/1/0/0/0/0/0");
+    assert_eq!(trace["steps"].as_array().unwrap().len(), 12);
 }
 
 #[test]

@@ -215,7 +215,7 @@ fn explore_serves_the_api_and_stops_on_sigint() {
         .iter()
         .find(|(kind, name, _)| kind == "counterexample" && name == "agreement")
         .unwrap_or_else(|| panic!("no agreement counterexample link in {lines:?}"));
-    assert_eq!(agreement.2, "0/0/0/0/2/1/0/0/0/0/0/0");
+    assert_eq!(agreement.2, "0/0/1/0/1/0/0/0/0/0");
     assert!(
         banner
             .links

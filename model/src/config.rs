@@ -41,6 +41,18 @@ pub enum CrashAt {
     Bcast,
 }
 
+/// Whether the model applies its state-space reductions (`notes/reductions.md`). Each one is
+/// sound for every property and witness groupy checks; `none` is there to show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reduce {
+    /// Every reduction: a broadcast is one step (a crash that cuts it is an explicit choice),
+    /// messages to crashed nodes are dropped.
+    All,
+    /// None: every send is its own step, as the actors take them.
+    None,
+}
+
 /// Which applications multicast. The multicasts of a run are dealt round-robin over the
 /// senders, in id order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,6 +113,7 @@ pub struct Config {
     pub crash_at: CrashAt,
     pub detector: Detector,
     pub network: NetworkKind,
+    pub reduce: Reduce,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mutant: Option<Mutant>,
 }
@@ -118,6 +131,7 @@ impl Default for Config {
             crash_at: CrashAt::Any,
             detector: Detector::Perfect,
             network: NetworkKind::Ordered,
+            reduce: Reduce::All,
             mutant: None,
         }
     }
@@ -213,6 +227,9 @@ impl fmt::Display for Config {
         if self.joins > 0 && self.join_via != JoinVia::Slave {
             write!(f, " join-via={}", self.join_via.name())?;
         }
+        if self.reduce != Reduce::All {
+            write!(f, " reduce={}", self.reduce.name())?;
+        }
         if let Some(m) = self.mutant {
             write!(f, " mutant={m:?}")?;
         }
@@ -261,6 +278,9 @@ named!(Senders, "sender set",
     Senders::All => "all",
     Senders::Leader => "leader",
     Senders::Slaves => "slaves");
+named!(Reduce, "reduction setting",
+    Reduce::All => "all",
+    Reduce::None => "none");
 named!(JoinVia, "join contact",
     JoinVia::Slave => "slave",
     JoinVia::Leader => "leader");
@@ -299,6 +319,10 @@ pub struct ModelArgs {
     /// unreliable (suspicion may fire at any time).
     #[arg(long, default_value = "perfect", value_parser = parse_named::<Detector>)]
     pub fd: Detector,
+    /// all (a broadcast is one step, a crash cutting it an explicit choice; messages to
+    /// crashed nodes dropped) or none (every send its own step): same verdicts, fewer states.
+    #[arg(long, default_value = "all", value_parser = parse_named::<Reduce>)]
+    pub reduce: Reduce,
 }
 
 impl ModelArgs {
@@ -314,6 +338,7 @@ impl ModelArgs {
             crash_at: self.crash_at,
             detector: self.fd,
             network: self.network,
+            reduce: self.reduce,
             mutant: None,
         };
         cfg.validate()?;

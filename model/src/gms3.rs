@@ -252,6 +252,15 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
     fn with_setup(setup: Setup) -> Self {
         Gms3Actor(setup, PhantomData)
     }
+
+    /// A slave holds back the leader messages its reading does not take. (A node outside the
+    /// group holds back everything but its view too, but that is left to the actor: a view
+    /// can arrive behind a held message from the same sender, and must not wait behind it.)
+    fn holds_back(&self, st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool {
+        st.core.role == Role::Slave
+            && matches!(msg, Gms3Msg::Msg(..) | Gms3Msg::View(..))
+            && !R::takes(st, src, msg)
+    }
 }
 
 impl<R: Reading> Actor for Gms3Actor<R> {

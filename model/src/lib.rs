@@ -39,7 +39,9 @@ pub mod properties;
 pub mod protocol;
 pub mod trace;
 
-pub use config::{Config, CrashAt, Detector, JoinVia, ModelArgs, Mutant, NetworkKind, Senders};
+pub use config::{
+    Config, CrashAt, Detector, JoinVia, ModelArgs, Mutant, NetworkKind, Reduce, Senders,
+};
 pub use log::NodeLog;
 pub use model::GroupModel;
 pub use protocol::{Protocol, ProtocolName};

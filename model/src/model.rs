@@ -12,7 +12,7 @@
 //! suspecting node is still in flight.
 
 use crate::app::Payload;
-use crate::config::{Config, CrashAt, Detector, NetworkKind};
+use crate::config::{Config, CrashAt, Detector, NetworkKind, Reduce};
 use crate::group::{GroupTimer, Member, Role, Setup, TimerKind};
 use crate::log::NodeLog;
 use crate::properties::{self, When, PROPERTIES};
@@ -24,7 +24,23 @@ use stateright::{Expectation, Model, Path, Property};
 use std::borrow::Cow;
 
 pub type GroupState<A> = ActorModelState<A>;
-pub type GroupAction<A> = ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, ()>;
+/// One of stateright's actions, as the actors take them.
+pub type ActorAction<A> = ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, ()>;
+pub type GroupAction<A> = Action<<A as Actor>::Msg, <A as Actor>::Timer>;
+
+/// A step of the model: one of stateright's actor actions or, with the reductions on, a
+/// whole broadcast (see `notes/reductions.md`). Each is a sequence of actor actions
+/// ([`GroupModel::expand`]), so every reduced path is a path of the unreduced model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action<M, T> {
+    Actor(ActorModelAction<M, T, ()>),
+    /// The node runs its broadcast in progress to the end: every remaining send, then its
+    /// own delivery.
+    Broadcast(Id),
+    /// The node makes this many more sends of its broadcast in progress (at least one, at
+    /// most all of them), then crashes: a crash cutting the broadcast, as an explicit choice.
+    Cut(Id, u8),
+}
 
 /// One protocol under one environment, ready for the checker or the Explorer.
 #[derive(Clone)]
@@ -75,7 +91,7 @@ impl<A: Protocol> GroupModel<A> {
     }
 
     /// The environment's filter over stateright's actions (see the module doc).
-    fn allowed(&self, state: &GroupState<A>, action: &GroupAction<A>) -> bool {
+    fn allowed(&self, state: &GroupState<A>, action: &ActorAction<A>) -> bool {
         let cfg = self.cfg();
         match action {
             ActorModelAction::Recover(_) => false,
@@ -94,7 +110,7 @@ impl<A: Protocol> GroupModel<A> {
                     Some(leader) => {
                         state.crashed[usize::from(leader)]
                             && (cfg.network == NetworkKind::Duplicating
-                                || !in_flight(state, leader, *id))
+                                || !self.in_flight(state, leader, *id))
                     }
                     None => true,
                 }
@@ -104,18 +120,111 @@ impl<A: Protocol> GroupModel<A> {
     }
 }
 
-/// Whether any message from `src` to `dst` is still in the network.
-///
-/// Not `Network::iter_all`: in stateright 0.31 its ordered-network iterator never advances
-/// past the head of a channel, so it loops forever once a channel holds a message.
-fn in_flight<A: Protocol>(state: &GroupState<A>, src: Id, dst: Id) -> bool {
-    match &state.network {
-        Network::Ordered(channels) => channels.get(&(src, dst)).is_some_and(|q| !q.is_empty()),
-        Network::UnorderedNonDuplicating(bag) => {
-            bag.keys().any(|env| env.src == src && env.dst == dst)
+impl<A: Protocol> GroupModel<A> {
+    fn reduced(&self) -> bool {
+        self.cfg().reduce == Reduce::All
+    }
+
+    /// The actor actions a model action stands for, in order, from `state`.
+    pub fn expand(&self, state: &GroupState<A>, action: &GroupAction<A>) -> Vec<ActorAction<A>> {
+        let send = |id: Id| ActorModelAction::Timeout(id, A::Timer::SEND);
+        match action {
+            Action::Actor(a) => vec![a.clone()],
+            Action::Broadcast(id) => {
+                let left = remaining_sends(state, *id);
+                // Every send, then the step that delivers locally and starts the next job.
+                vec![send(*id); left + 1]
+            }
+            Action::Cut(id, sends) => {
+                let mut v = vec![send(*id); usize::from(*sends)];
+                v.push(ActorModelAction::Crash(*id));
+                v
+            }
         }
-        Network::UnorderedDuplicating(set, _) => {
-            set.iter().any(|env| env.src == src && env.dst == dst)
+    }
+
+    /// The broadcasts in progress that the reduced model runs as one step: a live node with
+    /// an active broadcast whose send timer is armed.
+    fn broadcasting(&self, state: &GroupState<A>, actions: &[ActorAction<A>]) -> Vec<Id> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                ActorModelAction::Timeout(id, t) if t.kind() == TimerKind::Send => Some(*id),
+                _ => None,
+            })
+            .filter(|id| state.actor_states[usize::from(*id)].broadcast().is_some())
+            .collect()
+    }
+
+    /// The actor actions the environment allows in `state` (before any reduction).
+    pub fn actor_actions(&self, state: &GroupState<A>, actions: &mut Vec<ActorAction<A>>) {
+        self.inner.actions(state, actions);
+        actions.retain(|a| self.allowed(state, a));
+    }
+
+    /// With the reductions on, a delivery of a message its receiver would only hold back
+    /// (it stays in the network until the receiver takes it).
+    fn deferred(&self, state: &GroupState<A>, action: &ActorAction<A>) -> bool {
+        match action {
+            ActorModelAction::Deliver { src, dst, msg } if self.reduced() => {
+                let i = usize::from(*dst);
+                self.inner.actors[i].holds_back(&state.actor_states[i], *src, msg)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a message from `src` to `dst` is still on its way. One that `dst` holds back
+    /// has arrived (it waits in `dst`'s mailbox, which the reduced model keeps in the network).
+    ///
+    /// Not `Network::iter_all`: in stateright 0.31 its ordered-network iterator never advances
+    /// past the head of a channel, so it loops forever once a channel holds a message.
+    fn in_flight(&self, state: &GroupState<A>, src: Id, dst: Id) -> bool {
+        let i = usize::from(dst);
+        let waiting = |msg: &A::Msg| {
+            !(self.reduced() && self.inner.actors[i].holds_back(&state.actor_states[i], src, msg))
+        };
+        match &state.network {
+            // Only the head can be deferred: what queues behind it is held back with it.
+            Network::Ordered(channels) => channels
+                .get(&(src, dst))
+                .and_then(|q| q.front())
+                .is_some_and(waiting),
+            Network::UnorderedNonDuplicating(bag) => bag
+                .keys()
+                .any(|env| env.src == src && env.dst == dst && waiting(&env.msg)),
+            Network::UnorderedDuplicating(set, _) => set
+                .iter()
+                .any(|env| env.src == src && env.dst == dst && waiting(&env.msg)),
+        }
+    }
+
+    /// Whether the crash budget allows one more crash.
+    fn may_crash(&self, state: &GroupState<A>) -> bool {
+        state.crashed.iter().filter(|c| **c).count() < self.cfg().crashes
+    }
+}
+
+/// Sends left in `id`'s broadcast in progress.
+fn remaining_sends<A: Protocol>(state: &GroupState<A>, id: Id) -> usize {
+    state.actor_states[usize::from(id)]
+        .broadcast()
+        .map_or(0, |b| b.to.len().saturating_sub(b.sent))
+}
+
+/// Drops every message addressed to a crashed node: it can never be delivered (fail-stop),
+/// so it only multiplies states.
+fn drop_messages_to_the_dead<A: Protocol>(state: &mut GroupState<A>) {
+    let crashed = state.crashed.clone();
+    let dead = |id: &Id| crashed[usize::from(*id)];
+    match &mut state.network {
+        Network::Ordered(channels) => channels.retain(|(_, dst), _| !dead(dst)),
+        Network::UnorderedNonDuplicating(bag) => bag.retain(|env, _| !dead(&env.dst)),
+        Network::UnorderedDuplicating(set, last) => {
+            set.retain(|env| !dead(&env.dst));
+            if last.as_ref().is_some_and(|env| dead(&env.dst)) {
+                *last = None;
+            }
         }
     }
 }
@@ -129,27 +238,90 @@ impl<A: Protocol> Model for GroupModel<A> {
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
-        self.inner.actions(state, actions);
-        actions.retain(|a| self.allowed(state, a));
+        let mut raw = Vec::new();
+        self.actor_actions(state, &mut raw);
         if self.only_transitions {
-            actions.retain(|a| self.inner.next_state(state, a.clone()).is_some());
+            raw.retain(|a| self.inner.next_state(state, a.clone()).is_some());
+        }
+        if !self.reduced() {
+            actions.extend(raw.into_iter().map(Action::Actor));
+            return;
+        }
+        // Selective receive: a message the node would only hold back stays in the network.
+        raw.retain(|a| !self.deferred(state, a));
+        // While a node has a broadcast pending, only that node's steps are offered (a
+        // partial-order reduction: its sends are independent of every other node's steps,
+        // notes/reductions.md), and its broadcast is one step: run to the end, or crash
+        // after each of its sends.
+        let Some(&leader) = self.broadcasting(state, &raw).iter().min() else {
+            actions.extend(raw.into_iter().map(Action::Actor));
+            return;
+        };
+        for a in raw {
+            match &a {
+                ActorModelAction::Timeout(id, t)
+                    if *id == leader && t.kind() == TimerKind::Send =>
+                {
+                    actions.push(Action::Broadcast(leader));
+                    if self.may_crash(state) {
+                        let left = remaining_sends(state, leader) as u8;
+                        actions.extend((1..=left).map(|k| Action::Cut(leader, k)));
+                    }
+                }
+                ActorModelAction::Timeout(id, _) | ActorModelAction::Crash(id) if *id == leader => {
+                    actions.push(Action::Actor(a))
+                }
+                ActorModelAction::Deliver { dst, .. } if *dst == leader => {
+                    actions.push(Action::Actor(a))
+                }
+                ActorModelAction::Drop(env) if env.dst == leader => actions.push(Action::Actor(a)),
+                _ => {}
+            }
         }
     }
 
     fn next_state(&self, state: &Self::State, action: Self::Action) -> Option<Self::State> {
-        self.inner.next_state(state, action)
+        let mut steps = self.expand(state, &action).into_iter();
+        let first = steps.next()?;
+        let mut next = self.inner.next_state(state, first)?;
+        for step in steps {
+            next = self.inner.next_state(&next, step)?;
+        }
+        if self.reduced() && next.crashed != state.crashed {
+            drop_messages_to_the_dead(&mut next);
+        }
+        Some(next)
     }
 
     fn format_action(&self, action: &Self::Action) -> String {
-        self.inner.format_action(action)
+        match action {
+            Action::Actor(a) => self.inner.format_action(a),
+            Action::Broadcast(id) => format!("Broadcast(n{})", usize::from(*id)),
+            Action::Cut(id, k) => format!("Cut(n{}, after {k} sends)", usize::from(*id)),
+        }
     }
 
     fn format_step(&self, state: &Self::State, action: Self::Action) -> Option<String> {
-        self.inner.format_step(state, action)
+        let mut out = Vec::new();
+        let mut s = state.clone();
+        for a in self.expand(state, &action) {
+            out.push(self.inner.format_step(&s, a.clone())?);
+            s = self.inner.next_state(&s, a)?;
+        }
+        Some(out.join("\n"))
     }
 
     fn as_svg(&self, path: Path<Self::State, Self::Action>) -> Option<String> {
-        self.inner.as_svg(path)
+        let steps = path.into_vec();
+        let init = steps.first()?.0.clone();
+        let mut inner_actions = Vec::new();
+        for (state, action) in &steps {
+            if let Some(a) = action {
+                inner_actions.extend(self.expand(state, a));
+            }
+        }
+        self.inner
+            .as_svg(Path::from_actions(&self.inner, init, &inner_actions)?)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -274,7 +446,7 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
     let unreliable = m.cfg().detector == Detector::Unreliable;
     let ordered = m.cfg().network == NetworkKind::Ordered;
     let mut actions = Vec::new();
-    m.actions(s, &mut actions);
+    m.actor_actions(s, &mut actions);
     actions.into_iter().all(|a| match &a {
         Act::Crash(_) => true,
         Act::Timeout(id, t) if t.kind() == TimerKind::Suspect => {
@@ -285,6 +457,9 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
             }
         }
         Act::Deliver { dst, .. } if s.crashed[usize::from(*dst)] => true,
+        // A message its receiver holds back waits in the network; in the unreduced model it
+        // waits in the receiver's buffer. Either way it is not a step.
+        Act::Deliver { .. } if m.deferred(s, &a) => true,
         // On unordered networks a delivery that changes nothing is not a step.
         Act::Deliver { .. } | Act::Drop(_) if !ordered => m.inner.next_state(s, a).is_none(),
         _ => false,

@@ -6,7 +6,7 @@
 //! file plus one line there.
 
 use crate::group::{GroupTimer, Member, Setup};
-use stateright::actor::Actor;
+use stateright::actor::{Actor, Id};
 use std::fmt::Debug;
 use std::str::FromStr;
 
@@ -33,6 +33,14 @@ pub trait Protocol:
     /// configuration can reach too (no cut broadcast without a crash, ...).
     const WITNESSES: &'static [&'static str];
     fn with_setup(setup: Setup) -> Self;
+
+    /// Selective receive: whether this node, in `state`, would only hold `msg` from `src`
+    /// back for later (Erlang leaves such a message in the mailbox). The actor still holds
+    /// it back itself if it is delivered; the reduced model leaves it in the network instead,
+    /// and the live runtime in a per-sender mailbox.
+    fn holds_back(&self, _state: &Self::State, _src: Id, _msg: &Self::Msg) -> bool {
+        false
+    }
 }
 
 /// Something to do with a protocol's actor type, chosen by name at run time.

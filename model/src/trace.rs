@@ -4,7 +4,7 @@
 
 use crate::app::{Event, ViewList};
 use crate::group::{GroupTimer, Member, Role, TimerKind};
-use crate::model::{GroupAction, GroupModel, GroupState};
+use crate::model::{ActorAction, GroupAction, GroupModel, GroupState};
 use crate::protocol::Protocol;
 use serde::Serialize;
 use stateright::actor::{ActorModelAction, Command, Id, Out};
@@ -31,6 +31,9 @@ pub struct Trace {
 pub struct TraceStep {
     /// 1-based position in the trace.
     pub step: usize,
+    /// 1-based position of the model step (one Explorer step) this actor step belongs to: a
+    /// reduced model runs a whole broadcast, or a broadcast cut by a crash, as one step.
+    pub model_step: usize,
     pub node: usize,
     /// `receive`, `mcast`, `send`, `local`, `suspect`, `crash` or `drop`.
     pub kind: &'static str,
@@ -90,7 +93,17 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
         let Some(next) = model.next_state(&state, action.clone()) else {
             break;
         };
-        steps.push(describe(model, &state, &next, action, steps.len() + 1));
+        // A reduced step (a whole broadcast, a cut) reads as the actor steps it stands for.
+        let mut at = state.clone();
+        for a in model.expand(&state, action) {
+            let Some(after) = model.inner.next_state(&at, a.clone()) else {
+                break;
+            };
+            let mut step = describe(model, &at, &after, &a, steps.len() + 1);
+            step.model_step = indices.len() - 1;
+            steps.push(step);
+            at = after;
+        }
         state = next;
     }
     Trace {
@@ -107,7 +120,7 @@ fn describe<A: Protocol>(
     model: &GroupModel<A>,
     before: &GroupState<A>,
     after: &GroupState<A>,
-    action: &GroupAction<A>,
+    action: &ActorAction<A>,
     step: usize,
 ) -> TraceStep {
     let (node, kind, text, out) = match action {
@@ -201,6 +214,7 @@ fn describe<A: Protocol>(
     }
     TraceStep {
         step,
+        model_step: 0,
         node,
         kind,
         text,
