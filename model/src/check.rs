@@ -13,7 +13,7 @@ use crate::Config;
 use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -246,6 +246,18 @@ pub fn check_protocol<A: Protocol>(
         states: run.unique_states.max(1),
         until: Instant::now() + Duration::from_secs_f64(seconds.max(5.0)),
     };
+    // BFS keeps the *last* violating path it meets, not the first: search again, breadth
+    // first and single-threaded, for a shortest one; one search for every violated property.
+    let violated: Vec<_> = model
+        .properties()
+        .into_iter()
+        .filter(|p| {
+            p.expectation == Expectation::Always
+                && run.discoveries.iter().any(|(n, _)| *n == p.name)
+        })
+        .map(|p| (p.name, p.condition))
+        .collect();
+    let mut shortest = shortest_violations(&model, &violated, &budget);
     let properties: Vec<PropertyReport> = model
         .properties()
         .into_iter()
@@ -257,15 +269,11 @@ pub fn check_protocol<A: Protocol>(
                 (_, true) => Status::Violated,
                 (_, false) => Status::Holds,
             };
-            // BFS keeps the *last* violating path it meets, not the first: search again,
-            // breadth first and single-threaded, for a shortest one.
             let path = match (&p.expectation, found) {
-                (Expectation::Always, Some((_, fallback))) => {
-                    match shortest_violation(&model, p.condition, &budget) {
-                        Some(path) => Some((path, true)),
-                        None => fallback.clone().map(|path| (path, false)),
-                    }
-                }
+                (Expectation::Always, Some((_, fallback))) => match shortest.remove(p.name) {
+                    Some(path) => Some((path, true)),
+                    None => fallback.clone().map(|path| (path, false)),
+                },
                 (_, found) => found.and_then(|(_, path)| path.clone()).map(|p| (p, false)),
             };
             PropertyReport {
@@ -350,24 +358,29 @@ fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
     }
 }
 
-/// Limits on [`shortest_violation`].
+/// Limits on [`shortest_violations`].
 pub struct Budget {
     pub states: usize,
     pub until: Instant,
 }
 
-/// Breadth-first search for a shortest path to a state that violates `condition`, within
-/// `budget`. Deterministic: actions are tried in the model's order.
-pub fn shortest_violation<M>(
+/// Breadth-first search for a shortest path to a state that violates each of `conditions`,
+/// within `budget`: one walk for all of them, stopping once each has a path. Deterministic:
+/// actions are tried in the model's order.
+pub fn shortest_violations<M>(
     model: &M,
-    condition: fn(&M, &M::State) -> bool,
+    conditions: &[(&'static str, fn(&M, &M::State) -> bool)],
     budget: &Budget,
-) -> Option<Vec<M::Action>>
+) -> HashMap<&'static str, Vec<M::Action>>
 where
     M: Model,
     M::State: Hash,
     M::Action: Clone,
 {
+    let mut found = HashMap::new();
+    if conditions.is_empty() {
+        return found;
+    }
     // Each visited state remembers its parent and the action that reached it.
     let mut tree: Vec<(usize, Option<M::Action>)> = Vec::new();
     let mut seen = HashSet::new();
@@ -378,21 +391,29 @@ where
             queue.push_back((s, tree.len() - 1));
         }
     }
+    let path_to = |tree: &[(usize, Option<M::Action>)], node: usize| {
+        let mut path = Vec::new();
+        let mut at = node;
+        while let Some(action) = tree[at].1.clone() {
+            path.push(action);
+            at = tree[at].0;
+        }
+        path.reverse();
+        path
+    };
     let mut actions = Vec::new();
     while let Some((state, node)) = queue.pop_front() {
-        if !condition(model, &state) {
-            let mut path = Vec::new();
-            let mut at = node;
-            while let Some(action) = tree[at].1.take() {
-                path.push(action);
-                at = tree[at].0;
+        for (name, condition) in conditions {
+            if !found.contains_key(name) && !condition(model, &state) {
+                found.insert(*name, path_to(&tree, node));
             }
-            path.reverse();
-            return Some(path);
+        }
+        if found.len() == conditions.len() {
+            break;
         }
         if tree.len() >= budget.states || (tree.len() % 4096 == 0 && Instant::now() > budget.until)
         {
-            return None;
+            break;
         }
         model.actions(&state, &mut actions);
         for action in actions.drain(..) {
@@ -404,7 +425,7 @@ where
             }
         }
     }
-    None
+    found
 }
 
 fn hash<T: Hash>(t: &T) -> u64 {

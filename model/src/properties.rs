@@ -10,9 +10,7 @@
 //! checker decides what "quiescent" and "the end of a run" mean for a model state
 //! (`model.rs`); a live run is judged after it has drained.
 
-use crate::app::Payload;
 use crate::log::NodeLog;
-use std::collections::HashSet;
 
 pub const AGREEMENT: &str = "agreement";
 pub const UNIFORM_TOTAL_ORDER: &str = "uniform_total_order";
@@ -146,76 +144,90 @@ pub fn describe(name: &str) -> &'static str {
     }
 }
 
-fn prefix_related<T: PartialEq>(a: &[T], b: &[T]) -> bool {
-    let n = a.len().min(b.len());
-    a[..n] == b[..n]
+// The functions below run on every state the checker visits: they iterate, they do not
+// allocate (logs are short, so quadratic scans beat building sets).
+
+/// Two sequences are prefix-related: one is a prefix of the other.
+fn prefix_related<'a, T: PartialEq + 'a>(
+    a: impl Iterator<Item = &'a T>,
+    b: impl Iterator<Item = &'a T>,
+) -> bool {
+    a.zip(b).all(|(x, y)| x == y)
 }
 
-fn pairwise<T>(items: &[T], ok: impl Fn(&T, &T) -> bool) -> bool {
-    items
-        .iter()
-        .enumerate()
-        .all(|(i, a)| items[i + 1..].iter().all(|b| ok(a, b)))
-}
-
-fn message_logs<'a>(logs: &'a [NodeLog], keep: impl Fn(&NodeLog) -> bool) -> Vec<Vec<&'a Payload>> {
+/// `ok` holds for every pair of distinct logs that `keep` selects.
+fn pairwise<'a>(
+    logs: &'a [NodeLog<'a>],
+    keep: impl Fn(&NodeLog) -> bool,
+    ok: impl Fn(&'a NodeLog<'a>, &'a NodeLog<'a>) -> bool,
+) -> bool {
     logs.iter()
-        .filter(|l| keep(l))
-        .map(|l| l.messages().collect())
-        .collect()
+        .enumerate()
+        .filter(|(_, l)| keep(l))
+        .all(|(i, a)| logs[i + 1..].iter().filter(|l| keep(l)).all(|b| ok(a, b)))
 }
 
 /// Any two nodes that have not crashed delivered the same messages in the same order, as far
 /// as both got.
 pub fn agreement(logs: &[NodeLog]) -> bool {
-    pairwise(&message_logs(logs, |l| l.correct()), |a, b| {
-        prefix_related(a, b)
-    })
+    pairwise(
+        logs,
+        |l| l.correct(),
+        |a, b| prefix_related(a.messages(), b.messages()),
+    )
 }
 
 /// [`agreement`] over every log, crashed nodes' included.
 pub fn uniform_total_order(logs: &[NodeLog]) -> bool {
-    pairwise(&message_logs(logs, |_| true), |a, b| prefix_related(a, b))
+    pairwise(
+        logs,
+        |_| true,
+        |a, b| prefix_related(a.messages(), b.messages()),
+    )
 }
 
 pub fn no_duplication(logs: &[NodeLog]) -> bool {
     logs.iter().all(|l| {
-        let mut seen = HashSet::new();
-        l.messages().all(|p| seen.insert(p))
+        l.messages()
+            .enumerate()
+            .all(|(i, p)| !l.messages().skip(i + 1).any(|q| q == p))
     })
 }
 
 /// Every delivered message is one some application multicast: same sender, position and
 /// value. A joiner's multicasts count like anyone's.
 pub fn integrity(logs: &[NodeLog]) -> bool {
-    let sent: HashSet<&Payload> = logs.iter().flat_map(|l| l.multicast.iter()).collect();
-    logs.iter().all(|l| l.messages().all(|p| sent.contains(p)))
+    logs.iter()
+        .flat_map(|l| l.messages())
+        .all(|p| logs.iter().any(|l| l.multicast.contains(p)))
 }
 
 pub fn fifo(logs: &[NodeLog]) -> bool {
     logs.iter().all(|l| {
-        let log: Vec<_> = l.messages().collect();
-        pairwise(&log, |a, b| a.from != b.from || a.seq <= b.seq)
+        l.messages().enumerate().all(|(i, a)| {
+            l.messages()
+                .skip(i + 1)
+                .all(|b| a.from != b.from || a.seq <= b.seq)
+        })
     })
 }
 
 pub fn view_agreement(logs: &[NodeLog]) -> bool {
-    let views: Vec<Vec<_>> = logs
-        .iter()
-        .filter(|l| l.correct())
-        .map(|l| l.views().collect())
-        .collect();
-    pairwise(&views, |a, b| prefix_related(a, b))
+    pairwise(
+        logs,
+        |l| l.correct(),
+        |a, b| prefix_related(a.views(), b.views()),
+    )
 }
 
 /// The group has settled: live members have identical logs, and no live node that a live
 /// member's view names is still outside (a joiner everyone lists but that never installed a
 /// view would otherwise pass unseen).
 pub fn converged(logs: &[NodeLog]) -> bool {
-    let members: Vec<&NodeLog> = logs.iter().filter(|l| l.live_member()).collect();
-    let same = pairwise(&members, |a, b| a.events == b.events);
-    let listed_are_in = members
+    let same = pairwise(logs, |l| l.live_member(), |a, b| a.events == b.events);
+    let listed_are_in = logs
         .iter()
+        .filter(|m| m.live_member())
         .filter_map(|m| m.current_view())
         .flatten()
         .all(|id| {
@@ -229,31 +241,32 @@ pub fn converged(logs: &[NodeLog]) -> bool {
 /// Hadzilacos & Toueg's uniform agreement, on the logs a run ended with: whatever any node
 /// delivered (a crashed one included), every live member delivered.
 pub fn uniform_agreement(logs: &[NodeLog]) -> bool {
-    let delivered: HashSet<&Payload> = logs.iter().flat_map(|l| l.messages()).collect();
-    logs.iter()
-        .filter(|l| l.live_member())
-        .all(|l| delivered.iter().all(|p| l.delivered(p)))
+    logs.iter().flat_map(|l| l.messages()).all(|p| {
+        logs.iter()
+            .filter(|l| l.live_member())
+            .all(|l| l.delivered(p))
+    })
 }
 
 /// Every live node is in the group, and every live node's multicasts reached every live member.
 pub fn validity(logs: &[NodeLog]) -> bool {
     let all_in = logs.iter().filter(|l| l.correct()).all(|l| l.member);
-    let sent: Vec<&Payload> = logs
-        .iter()
-        .filter(|l| l.correct())
-        .flat_map(|l| l.multicast.iter())
-        .collect();
     all_in
         && logs
             .iter()
-            .filter(|l| l.live_member())
-            .all(|l| sent.iter().all(|p| l.delivered(p)))
+            .filter(|l| l.correct())
+            .flat_map(|l| l.multicast.iter())
+            .all(|p| {
+                logs.iter()
+                    .filter(|l| l.live_member())
+                    .all(|l| l.delivered(p))
+            })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Event;
+    use crate::app::{Event, Payload};
     use stateright::actor::Id;
     use std::borrow::Cow;
 
