@@ -358,6 +358,9 @@ fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
     }
 }
 
+/// A property's condition, as stateright stores it.
+pub type Condition<M> = fn(&M, &<M as Model>::State) -> bool;
+
 /// Limits on [`shortest_violations`].
 pub struct Budget {
     pub states: usize,
@@ -369,7 +372,7 @@ pub struct Budget {
 /// actions are tried in the model's order.
 pub fn shortest_violations<M>(
     model: &M,
-    conditions: &[(&'static str, fn(&M, &M::State) -> bool)],
+    conditions: &[(&'static str, Condition<M>)],
     budget: &Budget,
 ) -> HashMap<&'static str, Vec<M::Action>>
 where
