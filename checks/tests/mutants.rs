@@ -44,19 +44,19 @@ fn caught(base: Config, mutant: Mutant, property: &str) -> Report {
 #[test]
 fn gms3_without_resend_violates_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::NoResend, AGREEMENT);
-    complete(&r, 631);
+    complete(&r, 602);
 }
 
 #[test]
 fn gms3_without_duplicate_discard_violates_no_duplication() {
     let r = caught(cfg(3, 2, 1), Mutant::NoDuplicateDiscard, NO_DUPLICATION);
-    complete(&r, 787);
+    complete(&r, 747);
 }
 
 #[test]
 fn gms3_off_by_one_seq_violates_integrity() {
     let r = caught(cfg(3, 2, 1), Mutant::OffByOneSeq, INTEGRITY);
-    complete(&r, 774);
+    complete(&r, 735);
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn gms3_lifo_requests_violates_fifo() {
 #[test]
 fn gms3_view_without_leader_violates_view_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::ViewWithoutLeader, VIEW_AGREEMENT);
-    complete(&r, 769);
+    complete(&r, 730);
 }
 
 #[test]

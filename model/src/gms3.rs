@@ -130,6 +130,12 @@ impl Member for Gms3State {
     fn held(&self) -> usize {
         self.held.len()
     }
+    fn forget(&mut self) {
+        self.core.seq.queue.clear();
+        self.held.clear();
+        self.last = None;
+        self.next = 0;
+    }
 }
 
 impl Sequencing for Gms3State {

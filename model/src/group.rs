@@ -335,6 +335,12 @@ pub trait Member {
     fn held(&self) -> usize {
         0
     }
+    /// A crashed node never acts again: clear what only its own future steps would read,
+    /// keeping what the properties, witnesses and traces read (its log, multicast counter,
+    /// role, view and the broadcast a crash cut). The reduced model calls it at a crash.
+    fn forget(&mut self) {
+        self.core_mut().seq.queue.clear();
+    }
     /// The node this one would suspect if its failure detector fired: its leader, if it is a
     /// slave of a version that monitors its leader.
     fn monitors(&self) -> Option<Id> {

@@ -296,6 +296,11 @@ impl<A: Protocol> Model for GroupModel<A> {
         }
         if self.reduced() && next.crashed != state.crashed {
             drop_messages_to_the_dead(&mut next);
+            for (i, crashed) in state.crashed.iter().enumerate() {
+                if next.crashed[i] && !crashed {
+                    std::sync::Arc::make_mut(&mut next.actor_states[i]).forget();
+                }
+            }
         }
         Some(next)
     }
