@@ -130,5 +130,5 @@ fn gms3_view_not_sent_to_joiner_violates_convergence_as_an_outsider() {
         members.windows(2).all(|w| w[0].log == w[1].log),
         "{members:?}"
     );
-    complete(&r, 54);
+    complete(&r, 45);
 }

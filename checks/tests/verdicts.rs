@@ -321,6 +321,15 @@ fn cross_check_configs() -> Vec<Config> {
         senders: Senders::Slaves,
         ..cfg(2, 2, 1, 1)
     });
+    v.push(cfg(3, 2, 1, 1));
+    v.push(Config {
+        join_via: JoinVia::Leader,
+        ..cfg(3, 1, 1, 1)
+    });
+    v.push(Config {
+        network: groupy_model::NetworkKind::Unordered,
+        ..cfg(3, 1, 1, 1)
+    });
     v
 }
 

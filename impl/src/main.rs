@@ -99,8 +99,10 @@ struct CheckArgs {
     /// never complete, so at best inconclusive).
     #[arg(long, default_value = "bfs", value_parser = parse_strategy)]
     strategy: Strategy,
-    /// Checker threads (counterexamples are then no longer found in BFS order, but groupy
-    /// still reports a shortest one).
+    /// Checker threads. One by default: on this project's 2-core machine stateright's
+    /// multi-threaded search was 20% slower than one thread (notes/reductions.md).
+    /// Counterexamples are reported shortest either way: groupy searches for them again,
+    /// breadth first, on one thread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
     /// Stop after this many seconds (the result is then inconclusive unless a claimed

@@ -259,13 +259,15 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
         Gms3Actor(setup, PhantomData)
     }
 
-    /// A slave holds back the leader messages its reading does not take. (A node outside the
-    /// group holds back everything but its view too, but that is left to the actor: a view
-    /// can arrive behind a held message from the same sender, and must not wait behind it.)
-    fn holds_back(&self, st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool {
-        st.core.role == Role::Slave
-            && matches!(msg, Gms3Msg::Msg(..) | Gms3Msg::View(..))
-            && !R::takes(st, src, msg)
+    /// A slave holds back the leader messages its reading does not take; a node outside the
+    /// group, every leader message but a view that names it.
+    fn holds_back(&self, id: Id, st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool {
+        match (st.core.role, msg) {
+            (Role::Slave, Gms3Msg::Msg(..) | Gms3Msg::View(..)) => !R::takes(st, src, msg),
+            (Role::Outside, Gms3Msg::View(_, view, _)) => !view.contains(&id),
+            (Role::Outside, Gms3Msg::Msg(..)) => true,
+            _ => false,
+        }
     }
 }
 

@@ -171,14 +171,27 @@ impl<A: Protocol> GroupModel<A> {
 
     /// With the reductions on, a delivery of a message its receiver would only hold back
     /// (it stays in the network until the receiver takes it).
+    ///
+    /// On the ordered network a message waits only if everything queued behind it on its
+    /// channel waits too: a message the receiver takes must not be stuck behind one it holds.
     fn deferred(&self, state: &GroupState<A>, action: &ActorAction<A>) -> bool {
         match action {
             ActorModelAction::Deliver { src, dst, msg } if self.reduced() => {
-                let i = usize::from(*dst);
-                self.inner.actors[i].holds_back(&state.actor_states[i], *src, msg)
+                let holds = |m: &A::Msg| self.holds_back(state, *src, *dst, m);
+                match &state.network {
+                    Network::Ordered(channels) => channels
+                        .get(&(*src, *dst))
+                        .is_some_and(|q| q.iter().all(holds)),
+                    _ => holds(msg),
+                }
             }
             _ => false,
         }
+    }
+
+    fn holds_back(&self, state: &GroupState<A>, src: Id, dst: Id, msg: &A::Msg) -> bool {
+        let i = usize::from(dst);
+        self.inner.actors[i].holds_back(dst, &state.actor_states[i], src, msg)
     }
 
     /// Whether a message from `src` to `dst` is still on its way. One that `dst` holds back
@@ -187,16 +200,11 @@ impl<A: Protocol> GroupModel<A> {
     /// Not `Network::iter_all`: in stateright 0.31 its ordered-network iterator never advances
     /// past the head of a channel, so it loops forever once a channel holds a message.
     fn in_flight(&self, state: &GroupState<A>, src: Id, dst: Id) -> bool {
-        let i = usize::from(dst);
-        let waiting = |msg: &A::Msg| {
-            !(self.reduced() && self.inner.actors[i].holds_back(&state.actor_states[i], src, msg))
-        };
+        let waiting = |msg: &A::Msg| !(self.reduced() && self.holds_back(state, src, dst, msg));
         match &state.network {
-            // Only the head can be deferred: what queues behind it is held back with it.
             Network::Ordered(channels) => channels
                 .get(&(src, dst))
-                .and_then(|q| q.front())
-                .is_some_and(waiting),
+                .is_some_and(|q| q.iter().any(waiting)),
             Network::UnorderedNonDuplicating(bag) => bag
                 .keys()
                 .any(|env| env.src == src && env.dst == dst && waiting(&env.msg)),

@@ -38,7 +38,7 @@ pub trait Protocol:
     /// back for later (Erlang leaves such a message in the mailbox). The actor still holds
     /// it back itself if it is delivered; the reduced model leaves it in the network instead,
     /// and the live runtime in a per-sender mailbox.
-    fn holds_back(&self, _state: &Self::State, _src: Id, _msg: &Self::Msg) -> bool {
+    fn holds_back(&self, _id: Id, _state: &Self::State, _src: Id, _msg: &Self::Msg) -> bool {
         false
     }
 }
