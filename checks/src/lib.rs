@@ -143,3 +143,62 @@ pub fn quiescent_outcomes<A: Protocol>(
     }
     outcomes
 }
+
+/// Quiescence by its definition: every action the environment offers is a crash, a false
+/// suspicion, a delivery to a crashed node, a delivery the receiver holds back, or (on an
+/// unordered network) a delivery or loss that changes nothing. The test oracle for the model's
+/// faster `is_quiescent`, which reads the same off the state.
+pub fn quiescent_by_actions<A: Protocol>(
+    m: &groupy_model::GroupModel<A>,
+    s: &groupy_model::model::GroupState<A>,
+) -> bool {
+    use groupy_model::group::{GroupTimer, Member, TimerKind};
+    use groupy_model::{Detector, NetworkKind};
+    use stateright::actor::ActorModelAction as Act;
+    use stateright::Model;
+    let unreliable = m.cfg().detector == Detector::Unreliable;
+    let ordered = m.cfg().network == NetworkKind::Ordered;
+    let mut actions = Vec::new();
+    m.actor_actions(s, &mut actions);
+    actions.into_iter().all(|a| match &a {
+        Act::Crash(_) => true,
+        Act::Timeout(id, t) if t.kind() == TimerKind::Suspect => {
+            match s.actor_states[usize::from(*id)].monitors() {
+                Some(leader) => unreliable && !s.crashed[usize::from(leader)],
+                None => m.inner.next_state(s, a).is_none(),
+            }
+        }
+        Act::Deliver { dst, .. } if s.crashed[usize::from(*dst)] => true,
+        Act::Deliver { .. } if m.deferred(s, &a) => true,
+        Act::Deliver { .. } | Act::Drop(_) if !ordered => m.inner.next_state(s, a).is_none(),
+        _ => false,
+    })
+}
+
+/// Every state of `model` (breadth first), up to `cap` of them.
+pub fn all_states<A: Protocol>(
+    model: &groupy_model::GroupModel<A>,
+    cap: usize,
+) -> Vec<groupy_model::model::GroupState<A>> {
+    use stateright::Model;
+    use std::collections::{HashSet, VecDeque};
+    use std::hash::{BuildHasher, RandomState};
+    let hasher = RandomState::new();
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<_> = model.init_states().into();
+    let mut states = Vec::new();
+    let mut actions = Vec::new();
+    while let Some(s) = queue.pop_front() {
+        if states.len() >= cap || !seen.insert(hasher.hash_one(&s)) {
+            continue;
+        }
+        model.actions(&s, &mut actions);
+        for a in actions.drain(..) {
+            if let Some(next) = model.next_state(&s, a) {
+                queue.push_back(next);
+            }
+        }
+        states.push(s);
+    }
+    states
+}

@@ -365,3 +365,50 @@ fn reductions_keep_every_mutants_verdict_and_outcome() {
         }
     }
 }
+
+#[test]
+fn quiescence_read_off_the_state_matches_its_definition() {
+    use groupy_checks::{all_states, quiescent_by_actions};
+    use groupy_model::{NetworkKind, Reduce};
+    fn same<A: groupy_model::Protocol>(cfg: Config) {
+        let m = GroupModel::<A>::new(cfg.clone());
+        // The duplicating network's space is infinite: its first states are compared.
+        let states = all_states(&m, 15_000);
+        let quiescent = states.iter().filter(|s| is_quiescent(&m, s)).count();
+        assert!(
+            quiescent > 0 || cfg.network == NetworkKind::Duplicating,
+            "{cfg}"
+        );
+        for s in &states {
+            assert_eq!(
+                is_quiescent(&m, s),
+                quiescent_by_actions(&m, s),
+                "{cfg}: {s:?}"
+            );
+        }
+    }
+    for reduce in [Reduce::All, Reduce::None] {
+        for network in [
+            NetworkKind::Ordered,
+            NetworkKind::Unordered,
+            NetworkKind::Lossy,
+            NetworkKind::Duplicating,
+        ] {
+            for detector in [Detector::Perfect, Detector::Unreliable] {
+                let c = Config {
+                    reduce,
+                    network,
+                    detector,
+                    ..cfg(3, 2, 0, 1)
+                };
+                same::<Gms2>(c.clone());
+                same::<Gms3>(c.clone());
+                same::<groupy_model::gms3::Gms3Selective>(Config {
+                    joins: 1,
+                    msgs: 1,
+                    ..c
+                });
+            }
+        }
+    }
+}

@@ -98,7 +98,7 @@ impl<A: Protocol> GroupModel<A> {
     }
 
     /// The environment's filter over stateright's actions (see the module doc).
-    fn allowed(&self, state: &GroupState<A>, action: &ActorAction<A>) -> bool {
+    pub fn allowed(&self, state: &GroupState<A>, action: &ActorAction<A>) -> bool {
         let cfg = self.cfg();
         match action {
             ActorModelAction::Recover(_) => false,
@@ -174,7 +174,7 @@ impl<A: Protocol> GroupModel<A> {
     ///
     /// On the ordered network a message waits only if everything queued behind it on its
     /// channel waits too: a message the receiver takes must not be stuck behind one it holds.
-    fn deferred(&self, state: &GroupState<A>, action: &ActorAction<A>) -> bool {
+    pub fn deferred(&self, state: &GroupState<A>, action: &ActorAction<A>) -> bool {
         match action {
             ActorModelAction::Deliver { src, dst, msg } if self.reduced() => {
                 let holds = |m: &A::Msg| self.holds_back(state, *src, *dst, m);
@@ -467,29 +467,67 @@ fn workload_done<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
 /// suspicions (of a leader that is alive): no delivery to a live node, no multicast or send
 /// due, no suspicion of a crashed leader. A true suspicion is a step the protocol relies on to
 /// repair the group, so a state waiting for one is not the end of a run.
+///
+/// Read off the state (armed timers, messages in the network) rather than by listing the
+/// enabled actions: it is asked three times per state. `checks/` compares it with the
+/// definition by actions on every state of several models.
 pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
     use ActorModelAction as Act;
-    let unreliable = m.cfg().detector == Detector::Unreliable;
-    let ordered = m.cfg().network == NetworkKind::Ordered;
-    let mut actions = Vec::new();
-    m.actor_actions(s, &mut actions);
-    actions.into_iter().all(|a| match &a {
-        Act::Crash(_) => true,
-        Act::Timeout(id, t) if t.kind() == TimerKind::Suspect => {
-            let suspected = s.actor_states[usize::from(*id)].monitors();
-            match suspected {
-                Some(leader) => unreliable && !s.crashed[usize::from(leader)],
-                None => m.inner.next_state(s, a).is_none(),
+    let live = |id: &Id| !s.crashed[usize::from(*id)];
+    for (i, timers) in s.timers_set.iter().enumerate() {
+        let id = Id::from(i);
+        if !live(&id) {
+            continue;
+        }
+        for t in timers.iter() {
+            let quiet = match t.kind() {
+                TimerKind::Suspect => match s.actor_states[i].monitors() {
+                    // A false suspicion: never offered (perfect) or ignored (unreliable).
+                    Some(leader) if live(&leader) => true,
+                    // A true one is a step, once the detector offers it.
+                    Some(_) => !m.allowed(s, &Act::Timeout(id, t.clone())),
+                    None => m.inner.next_state(s, Act::Timeout(id, t.clone())).is_none(),
+                },
+                TimerKind::Mcast | TimerKind::Send => false,
+            };
+            if !quiet {
+                return false;
             }
         }
-        Act::Deliver { dst, .. } if s.crashed[usize::from(*dst)] => true,
-        // A message its receiver holds back waits in the network; in the unreduced model it
-        // waits in the receiver's buffer. Either way it is not a step.
-        Act::Deliver { .. } if m.deferred(s, &a) => true,
-        // On unordered networks a delivery that changes nothing is not a step.
-        Act::Deliver { .. } | Act::Drop(_) if !ordered => m.inner.next_state(s, a).is_none(),
-        _ => false,
-    })
+    }
+    let lossy = m.cfg().network == NetworkKind::Lossy;
+    // A delivery to a live node is a step unless its receiver holds the message back or, on
+    // an unordered network, it changes nothing; on the lossy network losing it is a step.
+    let quiet = |src: Id, dst: Id, msg: &A::Msg| {
+        let deliver = Act::Deliver {
+            src,
+            dst,
+            msg: msg.clone(),
+        };
+        !live(&dst) || m.deferred(s, &deliver) || m.inner.next_state(s, deliver).is_none()
+    };
+    match &s.network {
+        Network::Ordered(channels) => channels.iter().all(|((src, dst), q)| {
+            // On the ordered network a delivery consumes the message: always a step.
+            q.front().is_none_or(|head| {
+                !live(dst)
+                    || m.deferred(
+                        s,
+                        &Act::Deliver {
+                            src: *src,
+                            dst: *dst,
+                            msg: head.clone(),
+                        },
+                    )
+            })
+        }),
+        Network::UnorderedNonDuplicating(bag) => bag
+            .keys()
+            .all(|env| !lossy && quiet(env.src, env.dst, &env.msg)),
+        Network::UnorderedDuplicating(set, _) => set
+            .iter()
+            .all(|env| !lossy && quiet(env.src, env.dst, &env.msg)),
+    }
 }
 
 fn nodes<A: Protocol>(s: &GroupState<A>) -> impl Iterator<Item = (usize, &A::State, bool)> + '_ {
