@@ -86,7 +86,8 @@ pub fn final_state<A: Protocol>(
     explorer_path: &str,
 ) -> Option<groupy_model::model::GroupState<A>> {
     use stateright::Model;
-    let mut indices = explorer_path.split('/').map(|i| i.parse::<usize>().ok());
+    let mut indices =
+        groupy_model::trace::explorer_indices(explorer_path).map(|i| i.parse::<usize>().ok());
     let mut state = model.init_states().into_iter().nth(indices.next()??)?;
     for i in indices {
         let mut enabled = Vec::new();

@@ -75,10 +75,7 @@ pub fn run(args: ExploreArgs) -> u8 {
             } else {
                 "witness"
             };
-            println!(
-                "  {what:<14} {:<24} {url}/#/steps/{}",
-                p.name, t.explorer_path
-            );
+            println!("  {what:<14} {:<24} {url}/{}", p.name, t.explorer_path);
         }
     }
     println!("Serving until Ctrl-C.");

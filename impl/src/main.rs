@@ -12,13 +12,17 @@
 mod explore;
 mod matrix;
 mod render;
+mod svg;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use groupy_model::check::{self, Search, Strategy};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use groupy_model::check::{self, Search, Strategy, Verdict};
 use groupy_model::{ModelArgs, ProtocolName};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default cap on generated states: about 10 GiB at the sizes groupy models reach.
@@ -66,8 +70,18 @@ enum Command {
     /// Serve stateright's Explorer for a protocol, with links to its counterexamples.
     #[command(after_help = EXPLORE_EXAMPLES)]
     Explore(ExploreArgs),
-    /// List the protocols: what each adds, what it claims, the witnesses it can reach.
+    /// List the protocols (what each adds and claims), the properties and the environments.
     List(ListArgs),
+    /// Print a shell completion script: groupy completions bash > /etc/bash_completion.d/groupy
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): groupy man > groupy.1; man ./groupy.1
+    Man,
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    shell: clap_complete::Shell,
 }
 
 #[derive(Args)]
@@ -106,8 +120,7 @@ struct CheckArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
     /// Stop after this many seconds (the result is then inconclusive unless a claimed
-    /// property was already violated). Runs at least two checker threads: stateright looks
-    /// at its deadline only between batches of work.
+    /// property was already violated).
     #[arg(long, allow_negative_numbers = true)]
     timeout: Option<f64>,
     /// Stop after generating about this many states (inconclusive, as above); 0 for no cap.
@@ -115,7 +128,8 @@ struct CheckArgs {
     #[arg(long, default_value_t = DEFAULT_MAX_STATES)]
     max_states: usize,
     /// Do not explore past this depth (inconclusive, as above; reported as cut short once
-    /// the deepest state reached is within one step of it).
+    /// the deepest state reached is within one step of it). --strategy simulation stops each
+    /// random path at depth 200 unless this says otherwise.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     max_depth: Option<u32>,
     /// Stop at the first violation of a claimed property (the verdict is then known; the
@@ -129,16 +143,42 @@ struct CheckArgs {
     /// interchangeable, because the peer-list order decides who leads next.
     #[arg(long)]
     symmetry: bool,
-    /// No progress output on stderr.
+    /// No progress and no notices on stderr (warnings and errors still show).
     #[arg(long, short = 'q')]
     quiet: bool,
-    /// Write a counterexample as an SVG sequence diagram: the first violated claimed
-    /// property's, else the first violated property's (an error if none is violated).
+    /// Write a counterexample as a standalone SVG sequence diagram: the first violated
+    /// claimed property's, else the first violated property's (a warning if none is).
     #[arg(long)]
     svg: Option<PathBuf>,
     /// Write the same counterexample as JSON (its "property" field names the property).
     #[arg(long)]
     trace_json: Option<PathBuf>,
+    /// Where a violated claimed property's counterexample is saved (trace JSON and SVG), as
+    /// SPIN saves a .trail: DIR/<protocol>-<configuration>/<property>.{json,svg}.
+    #[arg(long, value_name = "DIR", default_value = "groupy-results")]
+    results: PathBuf,
+    /// Do not save counterexamples under --results.
+    #[arg(long)]
+    no_save: bool,
+    /// Show and judge only this property (its row, its trace; the exit code is its verdict).
+    #[arg(long, value_name = "NAME", value_parser = parse_property)]
+    property: Option<String>,
+    /// Also list each violated property the protocol does not claim, one line each.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+/// A property or witness name, checked against the properties groupy knows.
+fn parse_property(s: &str) -> Result<String, String> {
+    let known = groupy_model::properties::all_names();
+    if known.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "unknown property '{s}'; valid values: {}",
+            known.join(", ")
+        ))
+    }
 }
 
 #[derive(Args)]
@@ -161,19 +201,87 @@ fn parse_strategy(s: &str) -> Result<Strategy, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let code = match cli.command {
-        Command::Check(args) => run_check(args),
+        Command::Check(args) => {
+            let given = matches
+                .subcommand_matches("check")
+                .map(given)
+                .unwrap_or_default();
+            run_check(args, &given)
+        }
         Command::Explore(args) => explore::run(args),
         Command::List(args) => list(args),
+        Command::Completions(args) => completions(args),
+        Command::Man => man(),
     };
     ExitCode::from(code)
 }
 
+#[derive(serde::Serialize)]
+struct Entry {
+    name: &'static str,
+    /// `always`, `at quiescence`, `eventually`, `sometimes`, or the flag it is a value of.
+    kind: &'static str,
+    description: &'static str,
+}
+
+fn entries<T: groupy_model::config::Named>(flag: &'static str) -> Vec<Entry> {
+    T::ALL
+        .iter()
+        .map(|v| Entry {
+            name: v.name(),
+            kind: flag,
+            description: v.help(),
+        })
+        .collect()
+}
+
+#[derive(serde::Serialize)]
+struct Listing {
+    protocols: Vec<groupy_model::protocol::Info>,
+    properties: Vec<Entry>,
+    environment: Vec<Entry>,
+}
+
+/// `groupy list`: the protocols with what each claims, the properties and witnesses with
+/// their meaning, and the environment's values, all read from the code that checks them.
 fn list(args: ListArgs) -> u8 {
-    let infos: Vec<_> = ProtocolName::ALL.iter().map(|p| p.info()).collect();
+    use groupy_model::properties::{self, PROPERTIES, WITNESSES};
+    use groupy_model::{CrashAt, Detector, JoinVia, NetworkKind, Reduce, Senders};
+    let listing = Listing {
+        protocols: ProtocolName::ALL.iter().map(|p| p.info()).collect(),
+        properties: PROPERTIES
+            .iter()
+            .map(|p| Entry {
+                name: p.name,
+                kind: p.when.name(),
+                description: p.description,
+            })
+            .chain(WITNESSES.iter().map(|w| Entry {
+                name: w,
+                kind: "sometimes",
+                description: properties::describe(w),
+            }))
+            .collect(),
+        environment: [
+            entries::<NetworkKind>("--network"),
+            entries::<Detector>("--fd"),
+            entries::<CrashAt>("--crash-at"),
+            entries::<Senders>("--senders"),
+            entries::<JoinVia>("--join-via"),
+            entries::<Reduce>("--reduce"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    };
     match args.format {
-        Format::Json => match serde_json::to_string_pretty(&infos) {
+        Format::Json => match serde_json::to_string_pretty(&listing) {
             Ok(s) => emit(&format!("{s}\n")),
             Err(e) => {
                 eprintln!("error: cannot encode the list: {e}");
@@ -181,19 +289,53 @@ fn list(args: ListArgs) -> u8 {
             }
         },
         Format::Text => {
-            let mut s = String::new();
-            for i in &infos {
-                s.push_str(&format!("{:<15} {}\n", i.name, i.summary));
-                s.push_str(&format!("{:<15} claims: {}\n", "", i.claims.join(", ")));
+            let mut s = String::from("Protocols (groupy check <protocol>):\n");
+            for i in &listing.protocols {
+                s.push_str(&format!("  {:<15} {}\n", i.name, i.summary));
+                s.push_str(&format!("  {:<15} claims: {}\n", "", i.claims.join(", ")));
                 s.push_str(&format!(
-                    "{:<15} witnesses: {}\n",
+                    "  {:<15} witnesses: {}\n",
                     "",
                     i.witnesses.join(", ")
                 ));
             }
+            s.push_str(
+                "\nProperties (claimed ones decide the exit code; --property NAME shows one):\n",
+            );
+            for p in &listing.properties {
+                s.push_str(&format!(
+                    "  {:<23} {:<13} {}\n",
+                    p.name, p.kind, p.description
+                ));
+            }
+            s.push_str("\nEnvironment (flags of groupy check and groupy explore):\n");
+            for e in &listing.environment {
+                s.push_str(&format!(
+                    "  {:<11} {:<12} {}\n",
+                    e.kind, e.name, e.description
+                ));
+            }
+            s.push_str("\nSemantics: notes/semantics.md. Exit codes: 0 holds, 1 violated, 2 usage or error, 3 inconclusive.\n");
             emit(&s);
         }
     }
+    0
+}
+
+/// `groupy completions <shell>` and `groupy man`: generated from the same clap definition.
+fn completions(args: CompletionsArgs) -> u8 {
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "groupy", &mut std::io::stdout());
+    0
+}
+
+fn man() -> u8 {
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+        eprintln!("error: cannot render the man page: {e}");
+        return 2;
+    }
+    emit(&String::from_utf8_lossy(&out));
     0
 }
 
@@ -204,7 +346,32 @@ fn usage_error(msg: &str) -> u8 {
     2
 }
 
-fn run_check(args: CheckArgs) -> u8 {
+/// The flags of `groupy check` given on the command line (not defaulted).
+fn given(matches: &ArgMatches) -> Vec<String> {
+    matches
+        .ids()
+        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect()
+}
+
+/// Ctrl-C asks a running check to stop and report what it found; a second one quits at once.
+fn interrupt_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    let installed = ctrlc::set_handler(move || {
+        if set.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: reporting what was found so far (Ctrl-C again to quit)");
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will not report partial results: {e}");
+    }
+    flag
+}
+
+fn run_check(args: CheckArgs, given: &[String]) -> u8 {
     if args.symmetry {
         return usage_error(
             "--symmetry is not supported by any groupy model: node ids are not interchangeable \
@@ -220,7 +387,7 @@ fn run_check(args: CheckArgs) -> u8 {
         .timeout
         .is_some_and(|t| !(t.is_finite() && t > 0.0 && t <= 86_400.0))
     {
-        return usage_error("--timeout must be a number of seconds between 0 and 86400");
+        return usage_error("--timeout must be a number of seconds greater than 0, at most 86400");
     }
     let search = Search {
         strategy: args.strategy,
@@ -230,17 +397,70 @@ fn run_check(args: CheckArgs) -> u8 {
         max_depth: args.max_depth.map(|d| d as usize),
         seed: args.seed,
         fail_fast: args.fail_fast,
+        interrupt: Some(interrupt_on_ctrl_c()),
     };
     let mut progress = render::Progress::new(!args.quiet);
     let Some(protocol) = args.protocol else {
+        let cannot = ["network", "fd", "svg", "trace_json", "property"];
+        if let Some(flag) = given.iter().find(|g| cannot.contains(&g.as_str())) {
+            return usage_error(&format!(
+                "the matrix (groupy check without a protocol) cannot honour --{}: it sets --network \
+                 and --fd itself, cell by cell, and has no single counterexample to draw or show. \
+                 It honours the bounds (--nodes, --msgs, --joins, --crashes, --crash-at, \
+                 --senders, --join-via, --reduce) and the search flags. For one cell: groupy \
+                 check <protocol> --network <network> --fd <fd>",
+                flag.replace('_', "-")
+            ));
+        }
         return matrix::run(&args.model, &search, args.format, args.quiet, &mut progress);
     };
     let report = check::check(protocol, &cfg, &search, &mut |p| progress.update(p));
     progress.finish();
-    if let Err(e) = render::write_files(protocol, &cfg, &report, args.svg, args.trace_json) {
-        eprintln!("error: {e}");
-        return 2;
+    let verdict = match &args.property {
+        Some(name) => match report.status(name) {
+            Some(check::Status::Violated) => Verdict::Violated,
+            Some(check::Status::Holds | check::Status::Witnessed) if report.complete => {
+                Verdict::Holds
+            }
+            Some(_) => Verdict::Inconclusive,
+            None => {
+                return usage_error(&format!(
+                    "{name} is not checked at these bounds (a witness the configuration cannot \
+                     reach); `groupy list` says which witnesses each protocol has"
+                ))
+            }
+        },
+        None => report.verdict,
+    };
+    let mut code = verdict.exit_code() as u8;
+    match render::write_files(
+        protocol,
+        &cfg,
+        &report,
+        args.svg.as_deref(),
+        args.trace_json.as_deref(),
+    ) {
+        Ok(lines) => lines
+            .iter()
+            .filter(|l| !args.quiet || l.starts_with("warning"))
+            .for_each(|l| eprintln!("{l}")),
+        Err(e) => {
+            eprintln!("error: {e}");
+            code = 2;
+        }
     }
+    if !args.no_save && report.verdict == Verdict::Violated && code != 2 {
+        match render::save_results(protocol, &cfg, &report, &args.results) {
+            Ok(lines) if !args.quiet => lines.iter().for_each(|l| eprintln!("{l}")),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: counterexample not saved: {e}"),
+        }
+    }
+    let view = render::View {
+        colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        verbose: args.verbose,
+        property: args.property.as_deref(),
+    };
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&report) {
             Ok(s) => emit(&format!("{s}\n")),
@@ -249,9 +469,9 @@ fn run_check(args: CheckArgs) -> u8 {
                 return 2;
             }
         },
-        Format::Text => emit(&render::report(&report, std::io::stdout().is_terminal())),
+        Format::Text => emit(&render::report(&report, &view, verdict)),
     }
-    report.verdict.exit_code() as u8
+    code
 }
 
 /// Writes to stdout; a reader that went away (`groupy check | head`) is not an error.

@@ -80,8 +80,15 @@ pub fn run(
                 differences: row.map_or(vec![], |r| expected::differences(r, &report)),
                 report,
             });
+            if interrupted(&search) {
+                break;
+            }
+        }
+        if interrupted(search) {
+            break;
         }
     }
+    let cut = interrupted(search);
     match format {
         Format::Json => match serde_json::to_string_pretty(&cells) {
             Ok(s) => crate::emit(&format!("{s}\n")),
@@ -91,6 +98,14 @@ pub fn run(
             }
         },
         Format::Text => crate::emit(&table(&cells)),
+    }
+    if cut {
+        eprintln!(
+            "interrupted after {} of {} cells: INCONCLUSIVE (exit 3)",
+            cells.len(),
+            ProtocolName::ALL.len() * ENVIRONMENTS.len()
+        );
+        return 3;
     }
     if cells.iter().any(|c| !c.differences.is_empty()) {
         1
@@ -102,6 +117,13 @@ pub fn run(
     } else {
         0
     }
+}
+
+fn interrupted(search: &Search) -> bool {
+    search
+        .interrupt
+        .as_ref()
+        .is_some_and(|i| i.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 fn table(cells: &[Cell]) -> String {
@@ -150,11 +172,21 @@ fn table(cells: &[Cell]) -> String {
     }
     let documented = cells.iter().filter(|c| c.documented.is_some()).count();
     let bad = cells.iter().filter(|c| !c.differences.is_empty()).count();
+    let undecided = cells
+        .iter()
+        .filter(|c| c.report.verdict == Verdict::Inconclusive)
+        .count();
     s.push('\n');
     if documented == 0 {
         s.push_str(
             "no cell at these bounds is documented in notes/verdicts.md: nothing compared\n",
         );
+    } else if bad == 0 && undecided > 0 {
+        s.push_str(&format!(
+            "{undecided} of {} cells INCONCLUSIVE (cut short: their verdicts could not be \
+             compared); no cell contradicts notes/verdicts.md\n",
+            cells.len()
+        ));
     } else if bad == 0 {
         s.push_str(&format!(
             "{documented} of {} cells documented in notes/verdicts.md; every one matches \

@@ -1,14 +1,11 @@
 //! Output for people: progress on stderr, the report and its counterexample traces on stdout.
 
 use groupy_model::check::{self, Report, Status, Verdict};
-use groupy_model::model::GroupAction;
-use groupy_model::protocol::Visit;
 use groupy_model::trace::Trace;
-use groupy_model::{Config, GroupModel, Protocol, ProtocolName};
-use stateright::Model;
+use groupy_model::{Config, ProtocolName};
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Progress lines on stderr: rewritten in place on a terminal, one per second otherwise.
 pub struct Progress {
@@ -82,8 +79,20 @@ pub fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-/// The whole report as text.
-pub fn report(r: &Report, colour: bool) -> String {
+/// How to show a report.
+pub struct View<'a> {
+    /// Draw colour swatches (a terminal, and `NO_COLOR` unset).
+    pub colour: bool,
+    /// List violated unclaimed properties, one line each.
+    pub verbose: bool,
+    /// Show only this property.
+    pub property: Option<&'a str>,
+}
+
+/// The whole report as text: the header, the property table, the verdict, the traces of
+/// violated claimed properties (with `--verbose`, a line for each unclaimed one), and a
+/// one-line summary at the end.
+pub fn report(r: &Report, view: &View, verdict: Verdict) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "groupy check {}  ({})", r.protocol, r.config);
     let _ = writeln!(
@@ -100,8 +109,9 @@ pub fn report(r: &Report, colour: bool) -> String {
         }
     );
     s.push('\n');
+    let shown = |p: &&check::PropertyReport| view.property.is_none_or(|name| p.name == name);
     let width = r.properties.iter().map(|p| p.name.len()).max().unwrap_or(0);
-    for p in &r.properties {
+    for p in r.properties.iter().filter(shown) {
         let _ = writeln!(
             s,
             "  {:width$}  {:13}  {}",
@@ -111,30 +121,32 @@ pub fn report(r: &Report, colour: bool) -> String {
         );
     }
     s.push('\n');
-    let why = match r.verdict {
-        Verdict::Holds => "every claimed property holds and every witness was reached",
-        Verdict::Violated => "a property the protocol claims is violated",
-        Verdict::Inconclusive if r.cut_short.is_some() => "the exploration was cut short",
-        Verdict::Inconclusive => "a witness was never reached: the check may prove nothing",
+    let why = match (verdict, view.property) {
+        (Verdict::Holds, Some(_)) => "the property holds on a complete exploration",
+        (Verdict::Violated, Some(_)) => "the property is violated",
+        (Verdict::Holds, None) => "every claimed property holds and every witness was reached",
+        (Verdict::Violated, None) => "a property the protocol claims is violated",
+        (Verdict::Inconclusive, _) if r.cut_short.is_some() => "the exploration was cut short",
+        (Verdict::Inconclusive, _) => "a witness was never reached: the check may prove nothing",
     };
     let _ = writeln!(
         s,
         "verdict: {} ({why}; exit {})",
-        verdict_word(r.verdict),
-        r.verdict.exit_code()
+        verdict_word(verdict),
+        verdict.exit_code()
     );
-    // Claimed violations first, then the others: each is information.
-    let mut violated: Vec<_> = r
-        .properties
-        .iter()
-        .filter(|p| p.status == Status::Violated)
-        .collect();
-    violated.sort_by_key(|p| !p.claimed);
-    let mut shown = std::collections::HashSet::new();
-    for p in violated {
+    let mut traced = std::collections::HashSet::new();
+    for p in r.properties.iter().filter(shown) {
+        if p.status != Status::Violated {
+            continue;
+        }
         let Some(t) = &p.counterexample else { continue };
+        // Unclaimed violations are information: traced only when asked for by name.
+        if !p.claimed && view.property.is_none() {
+            continue;
+        }
         s.push('\n');
-        if !shown.insert(t.explorer_path.clone()) {
+        if !traced.insert(t.explorer_path.clone()) {
             let _ = writeln!(s, "{} is violated by the same trace as above.", p.name);
             continue;
         }
@@ -147,12 +159,82 @@ pub fn report(r: &Report, colour: bool) -> String {
             t.steps.len(),
             if t.shortest { ", shortest" } else { "" }
         );
-        s.push_str(&trace(t, colour));
+        s.push_str(&trace(t, view.colour));
     }
+    let unclaimed: Vec<_> = r
+        .properties
+        .iter()
+        .filter(|p| p.status == Status::Violated && !p.claimed && view.property.is_none())
+        .collect();
+    if view.verbose && !unclaimed.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nviolated, not claimed by {} (information):",
+            r.protocol
+        );
+        for p in &unclaimed {
+            let where_ = match &p.counterexample {
+                Some(t) => format!(
+                    "after {} steps, {}; --property {} shows the trace",
+                    t.steps.len(),
+                    t.explorer_path,
+                    p.name
+                ),
+                None => "no path recorded".to_string(),
+            };
+            let _ = writeln!(s, "  {}: {where_}", p.name);
+        }
+    }
+    s.push('\n');
+    s.push_str(&summary(r, verdict, view, unclaimed.len()));
     s
 }
 
-/// A trace as numbered events, the final state of every node, and the divergence.
+/// One line that ends every run, like cargo test's.
+fn summary(r: &Report, verdict: Verdict, view: &View, unclaimed: usize) -> String {
+    let claimed: Vec<_> = r.properties.iter().filter(|p| p.claimed).collect();
+    let broken: Vec<_> = claimed
+        .iter()
+        .filter(|p| p.status == Status::Violated)
+        .map(|p| p.name)
+        .collect();
+    let witnesses = r
+        .properties
+        .iter()
+        .filter(|p| p.kind == "sometimes")
+        .count();
+    let reached = r
+        .properties
+        .iter()
+        .filter(|p| p.status == Status::Witnessed)
+        .count();
+    let mut s = format!(
+        "summary: {} {}: {} of {} claimed properties violated{}; {reached} of {witnesses} \
+         witnesses reached",
+        r.protocol,
+        verdict_word(verdict),
+        broken.len(),
+        claimed.len(),
+        if broken.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", broken.join(", "))
+        },
+    );
+    if unclaimed > 0 && !view.verbose {
+        s.push_str(&format!("; {unclaimed} unclaimed violated (--verbose)"));
+    }
+    s.push_str(&format!(
+        "; {} unique states, {:.2}s; exit {}\n",
+        group(r.unique_states),
+        r.seconds,
+        verdict.exit_code()
+    ));
+    s
+}
+
+/// A trace as numbered events, the final state of every node, the messages still in flight,
+/// and the divergence.
 pub fn trace(t: &Trace, colour: bool) -> String {
     let mut s = String::new();
     for step in &t.steps {
@@ -179,6 +261,12 @@ pub fn trace(t: &Trace, colour: bool) -> String {
             n.log.join(", ")
         );
     }
+    if !t.in_flight.is_empty() {
+        let _ = writeln!(s, "  still in flight: {}", t.in_flight.join("; "));
+    }
+    if !t.lost.is_empty() {
+        let _ = writeln!(s, "  lost: {}", t.lost.join("; "));
+    }
     if let Some(d) = &t.divergence {
         let _ = writeln!(
             s,
@@ -190,7 +278,7 @@ pub fn trace(t: &Trace, colour: bool) -> String {
             d.b_has.as_deref().unwrap_or("nothing")
         );
     }
-    let _ = writeln!(s, "  explorer path: #/steps/{}", t.explorer_path);
+    let _ = writeln!(s, "  explorer path: {}", t.explorer_path);
     s
 }
 
@@ -207,61 +295,118 @@ fn chosen(report: &Report) -> Option<&Trace> {
     violated(true).or_else(|| violated(false))
 }
 
+/// Writes `--svg` and `--trace-json`; returns a line per file written (or a warning that
+/// there is nothing to draw). Both destinations are opened before either is written, so an
+/// unwritable one leaves nothing half done.
 pub fn write_files(
     protocol: ProtocolName,
     cfg: &Config,
     report: &Report,
-    svg: Option<PathBuf>,
-    json: Option<PathBuf>,
-) -> Result<(), String> {
+    svg: Option<&Path>,
+    json: Option<&Path>,
+) -> Result<Vec<String>, String> {
     if svg.is_none() && json.is_none() {
-        return Ok(());
+        return Ok(vec![]);
     }
     let Some(t) = chosen(report) else {
-        return Err("no property was violated, so there is no counterexample to write".into());
+        return Ok(vec![
+            "warning: no property was violated, so there is no counterexample to write".into(),
+        ]);
     };
+    let mut outputs = Vec::new();
     if let Some(path) = json {
         let data = serde_json::to_string_pretty(t).map_err(|e| e.to_string())?;
-        std::fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        outputs.push((path, data, "trace"));
     }
     if let Some(path) = svg {
-        let data = protocol
-            .visit(Svg {
-                cfg,
-                explorer_path: &t.explorer_path,
-            })
-            .ok_or("the counterexample could not be replayed to draw it")?;
-        std::fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        outputs.push((
+            path,
+            crate::svg::render(report, t, protocol, cfg),
+            "sequence diagram",
+        ));
     }
-    Ok(())
+    write_all(&outputs, &t.property)
 }
 
-struct Svg<'a> {
-    cfg: &'a Config,
-    explorer_path: &'a str,
+/// Creates every file, then writes them; on any failure removes what it created.
+fn write_all(outputs: &[(&Path, String, &str)], property: &str) -> Result<Vec<String>, String> {
+    let mut files = Vec::new();
+    for (path, _, _) in outputs {
+        match std::fs::File::create(path) {
+            Ok(f) => files.push(f),
+            Err(e) => {
+                for (created, _, _) in &outputs[..files.len()] {
+                    let _ = std::fs::remove_file(created);
+                }
+                return Err(format!("cannot write {}: {e}", path.display()));
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    for ((path, data, what), mut file) in outputs.iter().zip(files) {
+        file.write_all(data.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        lines.push(format!(
+            "wrote {}: {what} of the {property} counterexample",
+            path.display()
+        ));
+    }
+    Ok(lines)
 }
 
-impl Visit for Svg<'_> {
-    type Output = Option<String>;
-    fn visit<A: Protocol>(self) -> Option<String> {
-        svg_of::<A>(self.cfg, self.explorer_path)
+/// Saves every violated claimed property's counterexample under `dir`, like SPIN's .trail.
+pub fn save_results(
+    protocol: ProtocolName,
+    cfg: &Config,
+    report: &Report,
+    dir: &Path,
+) -> Result<Vec<String>, String> {
+    let run = dir.join(format!("{}-{}", protocol.name(), slug(cfg)));
+    std::fs::create_dir_all(&run).map_err(|e| format!("cannot create {}: {e}", run.display()))?;
+    let mut lines = Vec::new();
+    for p in &report.properties {
+        let (Status::Violated, true, Some(t)) = (p.status, p.claimed, &p.counterexample) else {
+            continue;
+        };
+        let json = run.join(format!("{}.json", p.name));
+        let svg = run.join(format!("{}.svg", p.name));
+        let data = serde_json::to_string_pretty(t).map_err(|e| e.to_string())?;
+        let drawing = crate::svg::render(report, t, protocol, cfg);
+        write_all(
+            &[(&json, data, "trace"), (&svg, drawing, "sequence diagram")],
+            p.name,
+        )?;
+        lines.push(format!(
+            "saved the {} counterexample: {} and {}",
+            p.name,
+            json.display(),
+            svg.display()
+        ));
     }
+    Ok(lines)
 }
 
-/// stateright's sequence diagram of the path given as Explorer action indices.
-pub fn svg_of<A: Protocol>(cfg: &Config, explorer_path: &str) -> Option<String> {
-    let model = GroupModel::<A>::new(cfg.clone());
-    let mut indices = explorer_path.split('/').map(|i| i.parse::<usize>().ok());
-    let init = indices.next()??;
-    let mut state = model.init_states().into_iter().nth(init)?;
-    let mut actions: Vec<GroupAction<A>> = Vec::new();
-    for i in indices {
-        let mut enabled = Vec::new();
-        model.actions(&state, &mut enabled);
-        let action = enabled.into_iter().nth(i?)?;
-        state = model.next_state(&state, action.clone())?;
-        actions.push(action);
+/// A configuration as a directory name: `n3-m2-j0-c1-any-perfect-ordered`.
+fn slug(cfg: &Config) -> String {
+    use groupy_model::config::Named;
+    let mut s = format!(
+        "n{}-m{}-j{}-c{}-{}-{}-{}",
+        cfg.nodes,
+        cfg.msgs,
+        cfg.joins,
+        cfg.crashes,
+        cfg.crash_at.name(),
+        cfg.detector.name(),
+        cfg.network.name()
+    );
+    if cfg.senders != groupy_model::Senders::Initial {
+        s.push_str(&format!("-senders-{}", cfg.senders.name()));
     }
-    let path = check::replay(&model, &actions)?;
-    model.as_svg(path)
+    if cfg.join_via != groupy_model::JoinVia::Slave {
+        s.push_str(&format!("-via-{}", cfg.join_via.name()));
+    }
+    if cfg.reduce != groupy_model::Reduce::All {
+        s.push_str(&format!("-reduce-{}", cfg.reduce.name()));
+    }
+    s
 }

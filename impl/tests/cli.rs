@@ -16,7 +16,10 @@ const NETWORKS: [&str; 4] = ["ordered", "unordered", "lossy", "duplicating"];
 /// `groupy` with the given arguments, killed if it runs longer than a minute.
 fn groupy(args: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("groupy").expect("the groupy binary is built for tests");
-    cmd.args(args).timeout(Duration::from_secs(60));
+    // Saved counterexamples (groupy-results/) land in cargo's scratch space, not the tree.
+    cmd.args(args)
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
+        .timeout(Duration::from_secs(60));
     cmd
 }
 
@@ -72,6 +75,9 @@ fn uint_of(v: &Value, key: &str) -> u64 {
 }
 
 fn is_explorer_path(p: &str) -> bool {
+    let Some(p) = p.strip_prefix("#/steps/") else {
+        return false;
+    };
     !p.is_empty()
         && p.split('/')
             .all(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
@@ -87,6 +93,8 @@ fn validate_trace(t: &Value, nodes: u64) {
             "nodes",
             "divergence",
             "explorer_path",
+            "in_flight",
+            "lost",
             "shortest"
         ]),
         "trace keys"
@@ -163,7 +171,7 @@ fn validate_trace(t: &Value, nodes: u64) {
     assert!(is_explorer_path(path), "bad explorer_path {path:?}");
     let model_steps = steps.last().map_or(0, |s| uint_of(s, "model_step")) as usize;
     assert_eq!(
-        path.split('/').count(),
+        path.trim_start_matches("#/steps/").split('/').count(),
         model_steps + 1,
         "the explorer path is the initial state's index then one index per model step"
     );
@@ -515,7 +523,7 @@ fn json_schema_gms2() {
     assert_eq!(agreement["claimed"], true);
     assert_eq!(agreement["status"], "violated");
     let cex = &agreement["counterexample"];
-    assert_eq!(cex["explorer_path"], "0/0/1/0/1/0/0/0/0/0");
+    assert_eq!(cex["explorer_path"], "#/steps/0/0/1/0/1/0/0/0/0/0");
     assert_eq!(
         cex["shortest"], true,
         "BFS reports a shortest counterexample"
@@ -676,7 +684,7 @@ fn svg_and_trace_json_files() {
             .expect("the trace file is JSON");
     validate_trace(&trace, 3);
     // It is the agreement counterexample, the first violated claimed property.
-    assert_eq!(trace["explorer_path"], "0/0/1/0/1/0/0/0/0/0");
+    assert_eq!(trace["explorer_path"], "#/steps/0/0/1/0/1/0/0/0/0/0");
     assert_eq!(trace["steps"].as_array().unwrap().len(), 12);
 }
 
@@ -774,17 +782,45 @@ fn matrix_at_undocumented_bounds_is_inconclusive() {
 fn list_reads_the_protocol_table() {
     let a = groupy(&["list", "--format", "json"]).assert().code(0);
     let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON");
-    let names: Vec<_> = v
+    let names: Vec<_> = v["protocols"]
         .as_array()
-        .expect("an array")
+        .expect("an array of protocols")
         .iter()
         .map(|p| p["name"].as_str().expect("a name").to_string())
         .collect();
     assert_eq!(names, PROTOCOLS);
+    let properties: Vec<_> = v["properties"]
+        .as_array()
+        .expect("an array of properties")
+        .iter()
+        .map(|p| p["name"].as_str().expect("a name").to_string())
+        .collect();
+    for p in [
+        "agreement",
+        "uniform_agreement",
+        "convergence",
+        "validity",
+        "election held",
+    ] {
+        assert!(properties.iter().any(|q| q == p), "{p}");
+    }
+    let environment = v["environment"].as_array().expect("an array");
+    for value in [
+        "ordered",
+        "lossy",
+        "perfect",
+        "unreliable",
+        "bcast",
+        "slaves",
+    ] {
+        assert!(environment.iter().any(|e| e["name"] == value), "{value}");
+    }
     groupy(&["list"])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("claims: agreement"));
+        .stdout(predicate::str::contains("claims: agreement"))
+        .stdout(predicate::str::contains("at quiescence"))
+        .stdout(predicate::str::contains("--network   duplicating"));
     // --help lists the protocols from the same table, each with its summary.
     groupy(&["check", "--help"])
         .assert()
@@ -825,4 +861,255 @@ fn help_has_examples() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("check").and(predicate::str::contains("explore")));
+}
+
+// ---------------------------------------------------------------------------------------
+// The command line as users of cargo, SPIN and Maelstrom expect it
+
+#[test]
+fn every_run_ends_with_a_summary_and_unclaimed_traces_wait_for_verbose() {
+    let a = groupy(&["check", "gms3", "--quiet"]).assert().code(0);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("summary: gms3 HOLDS: 0 of 6 claimed properties violated"),
+        "{last}"
+    );
+    assert!(last.ends_with("exit 0"), "{last}");
+    assert!(
+        !out.contains("counterexample: validity"),
+        "unclaimed traces are not shown"
+    );
+    assert!(out.contains("1 unclaimed violated (--verbose)"), "{out}");
+    let a = groupy(&["check", "gms3", "--quiet", "--verbose"])
+        .assert()
+        .code(0);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(out.contains("  validity: after "), "{out}");
+    // --property shows one property, even an unclaimed one, and judges it alone.
+    let a = groupy(&["check", "gms3", "--quiet", "--property", "validity"])
+        .assert()
+        .code(1);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(out.contains("counterexample: validity violated (not claimed)"));
+    assert!(
+        out.contains("  lost: "),
+        "a validity trace names the lost multicast: {out}"
+    );
+    assert!(!out.contains("  agreement "), "{out}");
+    groupy(&["check", "gms3", "--property", "nonsense"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("valid values: agreement"));
+}
+
+#[test]
+fn the_greedy_race_shows_the_message_still_in_flight() {
+    let a = groupy(&["check", "gms3-greedy", "--quiet", "--no-save"])
+        .assert()
+        .code(1);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(out.contains("still in flight: "), "{out}");
+}
+
+#[test]
+fn a_violation_is_saved_under_results() {
+    let dir = scratch("results");
+    let a = groupy(&["check", "gms2", "--results", dir.to_str().unwrap()])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    let saved = dir.join("gms2-n3-m2-j0-c1-any-perfect-ordered");
+    assert!(err.contains("saved the agreement counterexample"), "{err}");
+    for f in ["agreement.json", "agreement.svg", "convergence.json"] {
+        assert!(saved.join(f).is_file(), "{f}");
+    }
+    let empty = scratch("no-save");
+    groupy(&[
+        "check",
+        "gms2",
+        "--no-save",
+        "--results",
+        empty.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    assert!(std::fs::read_dir(&empty).unwrap().next().is_none());
+}
+
+#[test]
+fn svg_without_a_violation_warns_and_keeps_the_verdict() {
+    let dir = scratch("svg-holds");
+    let svg = dir.join("none.svg");
+    // gms1 without crashes violates nothing, claimed or not.
+    groupy(&[
+        "check",
+        "gms1",
+        "-c",
+        "0",
+        "--quiet",
+        "--svg",
+        svg.to_str().unwrap(),
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains("verdict: HOLDS"))
+    .stderr(predicate::str::contains("no counterexample to write"));
+    assert!(!svg.exists());
+}
+
+#[test]
+fn an_unwritable_svg_writes_nothing() {
+    let dir = scratch("unwritable");
+    let json = dir.join("cex.json");
+    groupy(&[
+        "check",
+        "gms2",
+        "--no-save",
+        "--trace-json",
+        json.to_str().unwrap(),
+        "--svg",
+        "/nonexistent-dir/cex.svg",
+    ])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains(
+        "cannot write /nonexistent-dir/cex.svg",
+    ));
+    assert!(!json.exists(), "no half-written output");
+}
+
+#[test]
+fn written_files_are_confirmed() {
+    let dir = scratch("confirm");
+    let svg = dir.join("c.svg");
+    groupy(&["check", "gms2", "--no-save", "--svg", svg.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("wrote "))
+        .stderr(predicate::str::contains(
+            "sequence diagram of the agreement counterexample",
+        ));
+    let data = std::fs::read_to_string(&svg).unwrap();
+    assert!(data.contains("viewBox=") && !data.contains("viewbox="));
+    assert!(data.contains("<title>groupy gms2: agreement violated</title>"));
+}
+
+#[test]
+fn the_matrix_refuses_flags_it_cannot_honour() {
+    for args in [
+        vec!["check", "--network", "lossy"],
+        vec!["check", "--fd", "unreliable"],
+        vec!["check", "--svg", "x.svg"],
+        vec!["check", "--trace-json", "x.json"],
+    ] {
+        groupy(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("cannot honour"))
+            .stderr(predicate::str::contains("It honours the bounds"));
+    }
+}
+
+#[test]
+fn simulation_keeps_its_deadline() {
+    let started = std::time::Instant::now();
+    groupy(&[
+        "check",
+        "gms2",
+        "--strategy",
+        "simulation",
+        "--timeout",
+        "2",
+        "--quiet",
+        "--no-save",
+    ])
+    .timeout(Duration::from_secs(40))
+    .assert()
+    .code(predicate::in_iter([1, 3]));
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "--timeout 2 took {:?}",
+        started.elapsed()
+    );
+    groupy(&["check", "--help"])
+        .assert()
+        .stdout(predicate::str::contains("depth 200"));
+}
+
+#[test]
+fn timeout_zero_names_the_valid_range() {
+    groupy(&["check", "gms3", "--timeout", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("greater than 0"));
+}
+
+#[test]
+fn ctrl_c_reports_what_was_found_and_exits_3() {
+    use std::process::{Command as Process, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin("groupy");
+    // Big enough to run for minutes.
+    let child = Process::new(bin)
+        .args([
+            "check",
+            "gms3",
+            "-n",
+            "5",
+            "-m",
+            "4",
+            "-c",
+            "2",
+            "--no-save",
+        ])
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("groupy starts");
+    std::thread::sleep(Duration::from_secs(2));
+    let status = Process::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("groupy exits");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stdout.contains("NOT complete: interrupted"), "{stdout}");
+    assert!(stdout.contains("verdict: INCONCLUSIVE"), "{stdout}");
+    assert!(stdout.contains("summary: gms3 INCONCLUSIVE"), "{stdout}");
+}
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        groupy(&["completions", shell])
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains("groupy"))
+            .stdout(predicate::str::contains("check"));
+    }
+    groupy(&["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bash"));
+    groupy(&["man"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(".TH groupy"));
+}
+
+/// A fresh directory under cargo's scratch space.
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cli-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

@@ -16,6 +16,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -52,7 +54,14 @@ pub struct Search {
     pub seed: u64,
     /// Stop as soon as a claimed property is violated (the verdict cannot change after that).
     pub fail_fast: bool,
+    /// Set (by a Ctrl-C handler) to stop the search and report what was found so far.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
+
+/// With `--strategy simulation`, each random path stops at this depth unless `--max-depth`
+/// says otherwise: on an infinite state space (the duplicating network) a path never ends on
+/// its own, and stateright looks at its deadline only between paths.
+pub const SIMULATION_DEPTH: usize = 200;
 
 impl Default for Search {
     fn default() -> Self {
@@ -64,6 +73,7 @@ impl Default for Search {
             max_depth: None,
             seed: 0,
             fail_fast: false,
+            interrupt: None,
         }
     }
 }
@@ -184,11 +194,13 @@ pub fn check_protocol<A: Protocol>(
         only_transitions: search.strategy == Strategy::Simulation,
         ..model.clone()
     };
-    // stateright 0.31 looks at its deadline only when a worker runs out of queued work, which
-    // a lone BFS/DFS worker never does: with a timeout, use at least two workers.
-    let threads = match search.timeout {
-        Some(_) => search.threads.max(2),
-        None => search.threads.max(1),
+    let threads = search.threads.max(1);
+    // stateright looks at its deadline only between batches of work (simulating: between
+    // paths), which a lone BFS/DFS worker never reaches: with a timeout, run two workers so
+    // that they do stop. `drive` holds the deadline itself too, and reports on time.
+    let threads = match (search.timeout, search.strategy) {
+        (Some(_), Strategy::Bfs | Strategy::Dfs) => threads.max(2),
+        _ => threads,
     };
     let mut builder = searched.checker().threads(threads);
     if let Some(t) = search.timeout {
@@ -197,7 +209,11 @@ pub fn check_protocol<A: Protocol>(
     if let Some(n) = search.max_states {
         builder = builder.target_state_count(n);
     }
-    if let Some(d) = search.max_depth {
+    let max_depth = match (search.max_depth, search.strategy) {
+        (None, Strategy::Simulation) => Some(SIMULATION_DEPTH),
+        (d, _) => d,
+    };
+    if let Some(d) = max_depth {
         builder = builder.target_max_depth(d);
     }
     if search.fail_fast {
@@ -211,23 +227,26 @@ pub fn check_protocol<A: Protocol>(
     }
     let start = Instant::now();
     let run = match search.strategy {
-        Strategy::Bfs => drive(builder.spawn_bfs(), start, progress),
-        Strategy::Dfs => drive(builder.spawn_dfs(), start, progress),
+        Strategy::Bfs => drive(builder.spawn_bfs(), start, search, progress),
+        Strategy::Dfs => drive(builder.spawn_dfs(), start, search, progress),
         Strategy::Simulation => drive(
             builder.spawn_simulation(search.seed, UniformChooser),
             start,
+            search,
             progress,
         ),
     };
     let seconds = start.elapsed().as_secs_f64();
 
-    let cut_short = if search.strategy == Strategy::Simulation {
+    let cut_short = if run.interrupted {
+        Some("interrupted (Ctrl-C): what was found so far".to_string())
+    } else if search.strategy == Strategy::Simulation {
         Some("simulation samples paths; it never explores them all".to_string())
     } else if search.timeout.is_some_and(|t| start.elapsed() >= t) {
         Some(format!("timeout after {seconds:.1}s"))
     } else if search.max_states.is_some_and(|n| run.states >= n) {
         Some(format!("state cap reached ({} states)", run.states))
-    } else if search.max_depth.is_some_and(|d| run.max_depth + 1 >= d) {
+    } else if max_depth.is_some_and(|d| run.max_depth + 1 >= d) {
         Some(format!("depth cap reached (depth {})", run.max_depth))
     } else {
         None
@@ -254,7 +273,8 @@ pub fn check_protocol<A: Protocol>(
         .properties()
         .into_iter()
         .filter(|p| {
-            p.expectation == Expectation::Always
+            !run.interrupted
+                && p.expectation == Expectation::Always
                 && A::CLAIMS.contains(&p.name)
                 && run.discoveries.iter().any(|(n, _)| *n == p.name)
         })
@@ -286,10 +306,20 @@ pub fn check_protocol<A: Protocol>(
                 claimed: GroupModel::<A>::claims(p.name),
                 status,
                 description: properties::describe(p.name),
-                counterexample: path.map(|(actions, shortest)| Trace {
-                    property: p.name.to_string(),
-                    shortest,
-                    ..trace::render(&model, &actions)
+                counterexample: path.map(|(actions, shortest)| {
+                    let t = trace::render(&model, &actions);
+                    Trace {
+                        property: p.name.to_string(),
+                        shortest,
+                        // What was lost is the point of a liveness trace, which ends where
+                        // the run does; mid-run, "not delivered" only means "not yet".
+                        lost: if p.expectation == Expectation::Eventually {
+                            t.lost.clone()
+                        } else {
+                            vec![]
+                        },
+                        ..t
+                    }
                 }),
             }
         })
@@ -299,7 +329,8 @@ pub fn check_protocol<A: Protocol>(
         .iter()
         .any(|p| p.claimed && p.status == Status::Violated);
     let unwitnessed = properties.iter().any(|p| p.status == Status::Unwitnessed);
-    let verdict = if violated {
+    // An interrupted run is inconclusive whatever it found: the user stopped it.
+    let verdict = if violated && !run.interrupted {
         Verdict::Violated
     } else if cut_short.is_some() || unwitnessed {
         Verdict::Inconclusive
@@ -327,15 +358,42 @@ struct Run<Action> {
     max_depth: usize,
     /// Discovered properties, with the path when stateright could rebuild it.
     discoveries: Vec<(&'static str, Option<Vec<Action>>)>,
+    /// Stopped by `Search::interrupt`: the figures are what was found so far.
+    interrupted: bool,
 }
 
 fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
     checker: C,
     start: Instant,
+    search: &Search,
     progress: &mut dyn FnMut(&Progress),
 ) -> Run<GroupAction<A>> {
     let mut last = Instant::now();
+    let interrupted = || {
+        search
+            .interrupt
+            .as_ref()
+            .is_some_and(|i| i.load(Ordering::Relaxed))
+    };
+    // stateright looks at its own deadline only between batches of work (or, simulating,
+    // between paths): hold the deadline here too.
+    let overdue = || search.timeout.is_some_and(|t| start.elapsed() >= t);
     while !checker.is_done() {
+        if interrupted() || overdue() {
+            // Report what was found so far; the checker's threads are left to the process's
+            // exit (stateright offers no way to stop them).
+            return Run {
+                states: checker.state_count(),
+                unique_states: checker.unique_state_count(),
+                max_depth: checker.max_depth(),
+                discoveries: checker
+                    .discoveries()
+                    .into_iter()
+                    .map(|(name, path)| (name, Some(path.into_actions())))
+                    .collect(),
+                interrupted: interrupted(),
+            };
+        }
         std::thread::sleep(Duration::from_millis(20));
         if last.elapsed() >= Duration::from_secs(1) {
             last = Instant::now();
@@ -358,6 +416,7 @@ fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
         unique_states: checker.unique_state_count(),
         max_depth: checker.max_depth(),
         discoveries,
+        interrupted: false,
     }
 }
 

@@ -242,15 +242,20 @@ pub trait Named: Sized + Copy + 'static {
     const ALL: &'static [Self];
     const WHAT: &'static str;
     fn name(self) -> &'static str;
+    /// What the value means, for `groupy list`.
+    fn help(self) -> &'static str;
 }
 
 macro_rules! named {
-    ($t:ty, $what:literal, $($v:path => $n:literal),+ $(,)?) => {
+    ($t:ty, $what:literal, $($v:path => $n:literal : $h:literal),+ $(,)?) => {
         impl Named for $t {
             const ALL: &'static [Self] = &[$($v),+];
             const WHAT: &'static str = $what;
             fn name(self) -> &'static str {
                 match self { $($v => $n),+ }
+            }
+            fn help(self) -> &'static str {
+                match self { $($v => $h),+ }
             }
         }
         impl FromStr for $t {
@@ -263,27 +268,27 @@ macro_rules! named {
 }
 
 named!(NetworkKind, "network",
-    NetworkKind::Ordered => "ordered",
-    NetworkKind::Unordered => "unordered",
-    NetworkKind::Lossy => "lossy",
-    NetworkKind::Duplicating => "duplicating");
+    NetworkKind::Ordered => "ordered" : "reliable, FIFO per sender/receiver pair only (Erlang's guarantee)",
+    NetworkKind::Unordered => "unordered" : "reliable, any order",
+    NetworkKind::Lossy => "lossy" : "any order, and any message may be lost",
+    NetworkKind::Duplicating => "duplicating" : "any order, and a message may be delivered again (infinite: use --fail-fast)");
 named!(Detector, "failure detector",
-    Detector::Perfect => "perfect",
-    Detector::Unreliable => "unreliable");
+    Detector::Perfect => "perfect" : "a leader is suspected only once it crashed and all it sent has arrived (Erlang monitors)",
+    Detector::Unreliable => "unreliable" : "a leader may be suspected at any time (heartbeats over UDP)");
 named!(CrashAt, "crash location",
-    CrashAt::Any => "any",
-    CrashAt::Bcast => "bcast");
+    CrashAt::Any => "any" : "any node, between any two of its steps",
+    CrashAt::Bcast => "bcast" : "only a leader, right after a send inside a broadcast (the assignment's crash())");
 named!(Senders, "sender set",
-    Senders::Initial => "initial",
-    Senders::All => "all",
-    Senders::Leader => "leader",
-    Senders::Slaves => "slaves");
+    Senders::Initial => "initial" : "the initial members multicast, round-robin",
+    Senders::All => "all" : "every node multicasts, joiners once they are in",
+    Senders::Leader => "leader" : "only n0 multicasts",
+    Senders::Slaves => "slaves" : "everyone but n0 multicasts, joiners included");
 named!(Reduce, "reduction setting",
-    Reduce::All => "all",
-    Reduce::None => "none");
+    Reduce::All => "all" : "the model's sound state-space reductions (notes/reductions.md)",
+    Reduce::None => "none" : "every actor step on its own, as the actors take them");
 named!(JoinVia, "join contact",
-    JoinVia::Slave => "slave",
-    JoinVia::Leader => "leader");
+    JoinVia::Slave => "slave" : "joiners ask the last initial node, which forwards the join",
+    JoinVia::Leader => "leader" : "joiners ask n0 directly");
 
 /// The environment's flags, shared by `groupy check`, `groupy explore` and the verdict table
 /// in `notes/verdicts.md` (whose rows are commands parsed with these very flags).

@@ -128,6 +128,21 @@ pub fn find(name: &str) -> Option<&'static LogProperty> {
     PROPERTIES.iter().find(|p| p.name == name)
 }
 
+/// The witnesses, in report order.
+pub const WITNESSES: [&str; 6] = [
+    QUIESCENT,
+    BROADCAST_CUT,
+    ELECTION_HELD,
+    DUPLICATE_DISCARDED,
+    JOIN_COMPLETED,
+    ALL_DELIVERED,
+];
+
+/// Every property and witness name, for `--property` and `groupy list`.
+pub fn all_names() -> Vec<&'static str> {
+    PROPERTIES.iter().map(|p| p.name).chain(WITNESSES).collect()
+}
+
 /// What a property or witness means, for `--help`, reports and notes.
 pub fn describe(name: &str) -> &'static str {
     if let Some(p) = find(name) {

@@ -20,8 +20,13 @@ pub struct Trace {
     /// The first position where two message logs differ (nodes that have not crashed
     /// compared first), if any do.
     pub divergence: Option<Divergence>,
-    /// The path as action indices, as the Explorer's URLs spell it (`#/steps/...`).
+    /// The path as the Explorer's URLs spell it: `#/steps/` and an action index per model step.
     pub explorer_path: String,
+    /// Messages still in the network at the end: `msg(1, m0.0) from n0 to n2`.
+    pub in_flight: Vec<String>,
+    /// Multicasts of a node that has not crashed that some live member never delivered:
+    /// `m1.0 (from n1), not delivered by n2`.
+    pub lost: Vec<String>,
     /// Whether no shorter path reaches such a state (breadth-first search); `false` for the
     /// checker's own paths (`validity`, witnesses, or when the search ran out of budget).
     pub shortest: bool,
@@ -78,6 +83,8 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
                 nodes: vec![],
                 divergence: None,
                 explorer_path: String::new(),
+                in_flight: vec![],
+                lost: vec![],
                 shortest: false,
             }
         }
@@ -111,9 +118,63 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
         steps,
         nodes: summaries::<A>(&state),
         divergence: divergence::<A>(&state),
-        explorer_path: indices.join("/"),
+        explorer_path: format!("{EXPLORER_PREFIX}{}", indices.join("/")),
+        in_flight: in_flight::<A>(&state),
+        lost: lost(model, &state),
         shortest: false,
     }
+}
+
+/// How an Explorer path starts (`http://host/#/steps/0/1/...`).
+pub const EXPLORER_PREFIX: &str = "#/steps/";
+
+/// The action indices of an Explorer path, with or without its `#/steps/` prefix.
+pub fn explorer_indices(path: &str) -> impl Iterator<Item = &str> {
+    path.strip_prefix(EXPLORER_PREFIX)
+        .unwrap_or(path)
+        .split('/')
+}
+
+fn in_flight<A: Protocol>(s: &GroupState<A>) -> Vec<String> {
+    use stateright::actor::Network;
+    let line =
+        |src: &Id, dst: &Id, msg: &A::Msg| format!("{msg:?} from {} to {}", n(*src), n(*dst));
+    let mut out: Vec<String> = match &s.network {
+        Network::Ordered(channels) => channels
+            .iter()
+            .flat_map(|((src, dst), q)| q.iter().map(move |m| line(src, dst, m)))
+            .collect(),
+        Network::UnorderedNonDuplicating(bag) => {
+            bag.keys().map(|e| line(&e.src, &e.dst, &e.msg)).collect()
+        }
+        Network::UnorderedDuplicating(set, _) => {
+            set.iter().map(|e| line(&e.src, &e.dst, &e.msg)).collect()
+        }
+    };
+    out.sort();
+    out
+}
+
+fn lost<A: Protocol>(model: &GroupModel<A>, s: &GroupState<A>) -> Vec<String> {
+    let logs = crate::model::logs(model, s);
+    let mut out = Vec::new();
+    for sender in logs.iter().filter(|l| l.correct()) {
+        for p in sender.multicast.iter() {
+            let missing: Vec<String> = logs
+                .iter()
+                .filter(|l| l.live_member() && !l.delivered(p))
+                .map(|l| n(l.node))
+                .collect();
+            if !missing.is_empty() {
+                out.push(format!(
+                    "{p:?} (from {}), not delivered by {}",
+                    n(sender.node),
+                    missing.join(", ")
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn describe<A: Protocol>(
