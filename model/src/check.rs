@@ -245,7 +245,12 @@ pub fn check_protocol<A: Protocol>(
     } else if search.timeout.is_some_and(|t| start.elapsed() >= t) {
         Some(format!("timeout after {seconds:.1}s"))
     } else if search.max_states.is_some_and(|n| run.states >= n) {
-        Some(format!("state cap reached ({} states)", run.states))
+        Some(format!(
+            "stopped at the state cap ({} states generated, cap {}; stateright looks at the cap \
+             between blocks of states, so a run passes it and may even have explored everything)",
+            run.states,
+            search.max_states.unwrap_or_default()
+        ))
     } else if max_depth.is_some_and(|d| run.max_depth + 1 >= d) {
         Some(format!("depth cap reached (depth {})", run.max_depth))
     } else {
