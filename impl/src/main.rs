@@ -36,9 +36,14 @@ Examples:
   groupy check gms3 --fd unreliable     what a wrongly suspected leader does to gms3
   groupy check gms3 --network lossy --format json
   groupy check gms2 --svg cex.svg --trace-json cex.json
+  groupy check gms3 --crashes 2 --property uniform_agreement   one property, even an unclaimed one
+  groupy list                           protocols, what each claims, properties, environments
+
+A violated claimed property's counterexample is saved under groupy-results/ (--results,
+--no-save). Ctrl-C stops a long check and reports what it found so far.
 
 Exit codes: 0 holds (complete exploration, every witness reached), 1 a claimed property is
-violated, 2 bad usage or error, 3 inconclusive (timeout, --max-states, --max-depth or
+violated, 2 bad usage or error, 3 inconclusive (timeout, --max-states, --max-depth, Ctrl-C or
 simulation cut the search short, or a witness was never reached).";
 
 const EXPLORE_EXAMPLES: &str = "\

@@ -1113,3 +1113,14 @@ fn scratch(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn a_state_cap_says_what_it_stopped_and_why() {
+    let a = groupy(&["check", "gms3", "--max-states", "1", "--quiet"])
+        .assert()
+        .code(3);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(out.contains("stopped at the state cap"), "{out}");
+    assert!(out.contains("cap 1;"), "{out}");
+    assert!(out.contains("verdict: INCONCLUSIVE"), "{out}");
+}
