@@ -351,15 +351,7 @@ fn reductions_keep_every_verdict_witness_and_outcome() {
 
 #[test]
 fn reductions_keep_every_mutants_verdict_and_outcome() {
-    use groupy_model::Mutant::*;
-    for mutant in [
-        NoResend,
-        NoDuplicateDiscard,
-        OffByOneSeq,
-        LifoRequests,
-        ViewWithoutLeader,
-        ViewNotSentToJoiner,
-    ] {
+    for mutant in groupy_model::Mutant::ALL {
         for c in [cfg(3, 2, 0, 1), cfg(3, 1, 1, 1), cfg(2, 3, 0, 0)] {
             same_with_and_without_reductions::<Gms3>(c.with_mutant(mutant));
         }

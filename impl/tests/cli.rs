@@ -1045,23 +1045,12 @@ fn timeout_zero_names_the_valid_range() {
         .stderr(predicate::str::contains("greater than 0"));
 }
 
-#[test]
-fn ctrl_c_reports_what_was_found_and_exits_3() {
+/// Starts `groupy <args>`, sends it SIGINT after two seconds, returns (exit code, stdout,
+/// stderr).
+fn interrupted(args: &[&str]) -> (Option<i32>, String, String) {
     use std::process::{Command as Process, Stdio};
-    let bin = assert_cmd::cargo::cargo_bin("groupy");
-    // Big enough to run for minutes.
-    let child = Process::new(bin)
-        .args([
-            "check",
-            "gms3",
-            "-n",
-            "5",
-            "-m",
-            "4",
-            "-c",
-            "2",
-            "--no-save",
-        ])
+    let child = Process::new(assert_cmd::cargo::cargo_bin("groupy"))
+        .args(args)
         .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1074,13 +1063,37 @@ fn ctrl_c_reports_what_was_found_and_exits_3() {
         .expect("kill runs");
     assert!(status.success());
     let out = child.wait_with_output().expect("groupy exits");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn ctrl_c_reports_what_was_found_and_exits_3() {
+    // Big enough to run for minutes.
+    let (code, stdout, stderr) = interrupted(&[
+        "check",
+        "gms3",
+        "-n",
+        "5",
+        "-m",
+        "4",
+        "-c",
+        "2",
+        "--no-save",
+    ]);
+    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(stdout.contains("NOT complete: interrupted"), "{stdout}");
     assert!(stdout.contains("verdict: INCONCLUSIVE"), "{stdout}");
     assert!(stdout.contains("summary: gms3 INCONCLUSIVE"), "{stdout}");
+    // The matrix too: the cells done so far, then exit 3.
+    let (code, stdout, stderr) = interrupted(&["check", "-n", "5", "-m", "4", "-c", "2"]);
+    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
+    assert!(stdout.contains("INCONCLUSIVE"), "{stdout}");
+    assert!(stderr.contains("interrupted after"), "{stderr}");
 }
 
 #[test]

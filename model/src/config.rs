@@ -97,6 +97,17 @@ pub enum Mutant {
     ViewNotSentToJoiner,
 }
 
+impl Mutant {
+    pub const ALL: [Mutant; 6] = [
+        Mutant::NoResend,
+        Mutant::NoDuplicateDiscard,
+        Mutant::OffByOneSeq,
+        Mutant::LifoRequests,
+        Mutant::ViewWithoutLeader,
+        Mutant::ViewNotSentToJoiner,
+    ];
+}
+
 /// One point of the environment grid.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Config {
