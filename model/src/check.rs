@@ -241,7 +241,10 @@ pub fn check_protocol<A: Protocol>(
     let cut_short = if run.interrupted {
         Some("interrupted (Ctrl-C): what was found so far".to_string())
     } else if search.strategy == Strategy::Simulation {
-        Some("simulation samples paths; it never explores them all".to_string())
+        Some(format!(
+            "simulation samples paths (each stops at depth {}); it never explores them all",
+            max_depth.unwrap_or(SIMULATION_DEPTH)
+        ))
     } else if search.timeout.is_some_and(|t| start.elapsed() >= t) {
         Some(format!("timeout after {seconds:.1}s"))
     } else if search.max_states.is_some_and(|n| run.states >= n) {
