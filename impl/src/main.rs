@@ -114,9 +114,10 @@ struct CheckArgs {
     /// text for people, json (one object) for machines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// bfs (shortest counterexamples), dfs (less memory) or simulation (random paths;
-    /// never complete, so at best inconclusive).
-    #[arg(long, default_value = "bfs", value_parser = parse_strategy)]
+    /// auto (depth-first, or breadth-first on the infinite duplicating network), bfs, dfs or
+    /// simulation (random paths; never complete, so at best inconclusive). Counterexamples of
+    /// claimed properties are reported shortest whatever the strategy.
+    #[arg(long, default_value = "auto", value_parser = parse_strategy)]
     strategy: Strategy,
     /// Checker threads. One by default: on this project's 2-core machine stateright's
     /// multi-threaded search was 20% slower than one thread (notes/reductions.md).

@@ -498,7 +498,7 @@ fn json_schema_gms2() {
             "reduce": "all"
         })
     );
-    assert_eq!(r["strategy"], "bfs");
+    assert_eq!(r["strategy"], "dfs", "auto: depth-first on a finite space");
     assert_eq!(r["verdict"], "violated");
     assert_eq!(r["complete"], true);
     assert_eq!(r["cut_short"], Value::Null);
