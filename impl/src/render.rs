@@ -386,27 +386,8 @@ pub fn save_results(
     Ok(lines)
 }
 
-/// A configuration as a directory name: `n3-m2-j0-c1-any-perfect-ordered`.
+/// A configuration as a directory name: its usual spelling with `_` for spaces,
+/// `N=3_M=2_J=0_C=1_crash-at=any_fd=perfect_network=ordered`.
 fn slug(cfg: &Config) -> String {
-    use groupy_model::config::Named;
-    let mut s = format!(
-        "n{}-m{}-j{}-c{}-{}-{}-{}",
-        cfg.nodes,
-        cfg.msgs,
-        cfg.joins,
-        cfg.crashes,
-        cfg.crash_at.name(),
-        cfg.detector.name(),
-        cfg.network.name()
-    );
-    if cfg.senders != groupy_model::Senders::Initial {
-        s.push_str(&format!("-senders-{}", cfg.senders.name()));
-    }
-    if cfg.join_via != groupy_model::JoinVia::Slave {
-        s.push_str(&format!("-via-{}", cfg.join_via.name()));
-    }
-    if cfg.reduce != groupy_model::Reduce::All {
-        s.push_str(&format!("-reduce-{}", cfg.reduce.name()));
-    }
-    s
+    cfg.to_string().replace(' ', "_")
 }

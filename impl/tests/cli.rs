@@ -919,7 +919,7 @@ fn a_violation_is_saved_under_results() {
         .assert()
         .code(1);
     let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
-    let saved = dir.join("gms2-n3-m2-j0-c1-any-perfect-ordered");
+    let saved = dir.join("gms2-N=3_M=2_J=0_C=1_crash-at=any_fd=perfect_network=ordered");
     assert!(err.contains("saved the agreement counterexample"), "{err}");
     for f in ["agreement.json", "agreement.svg", "convergence.json"] {
         assert!(saved.join(f).is_file(), "{f}");
