@@ -44,19 +44,19 @@ fn caught(base: Config, mutant: Mutant, property: &str) -> Report {
 #[test]
 fn gms3_without_resend_violates_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::NoResend, AGREEMENT);
-    complete(&r, 602);
+    complete(&r, 497);
 }
 
 #[test]
 fn gms3_without_duplicate_discard_violates_no_duplication() {
     let r = caught(cfg(3, 2, 1), Mutant::NoDuplicateDiscard, NO_DUPLICATION);
-    complete(&r, 747);
+    complete(&r, 623);
 }
 
 #[test]
 fn gms3_off_by_one_seq_violates_integrity() {
     let r = caught(cfg(3, 2, 1), Mutant::OffByOneSeq, INTEGRITY);
-    complete(&r, 735);
+    complete(&r, 613);
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn gms3_lifo_requests_violates_fifo() {
 #[test]
 fn gms3_view_without_leader_violates_view_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::ViewWithoutLeader, VIEW_AGREEMENT);
-    complete(&r, 730);
+    complete(&r, 608);
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn gms3_without_resend_violates_convergence_where_agreement_cannot_see_it() {
     // prefix-related; only at quiescence does the missing message show.
     let r = caught(cfg(3, 1, 1), Mutant::NoResend, CONVERGENCE);
     assert_eq!(r.status(AGREEMENT), Some(Status::Holds));
-    complete(&r, 71);
+    complete(&r, 67);
 }
 
 #[test]

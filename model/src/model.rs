@@ -302,8 +302,12 @@ impl<A: Protocol> Model for GroupModel<A> {
         for step in steps {
             next = self.inner.next_state(&next, step)?;
         }
-        if self.reduced() && next.crashed != state.crashed {
-            drop_messages_to_the_dead(&mut next);
+        if self.reduced() {
+            // Also what live nodes send to the dead after the crash (a slave forwarding to
+            // a leader it has not suspected yet).
+            if next.crashed.iter().any(|c| *c) {
+                drop_messages_to_the_dead(&mut next);
+            }
             for (i, crashed) in state.crashed.iter().enumerate() {
                 if next.crashed[i] && !crashed {
                     std::sync::Arc::make_mut(&mut next.actor_states[i]).forget();
