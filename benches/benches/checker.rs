@@ -11,6 +11,9 @@ use groupy_model::check::{check, Search, Verdict};
 use groupy_model::{Config, CrashAt, ProtocolName, Reduce};
 use std::hint::black_box;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn gms3(nodes: usize, crash_at: CrashAt, reduce: Reduce) -> Config {
     Config {
         nodes,
