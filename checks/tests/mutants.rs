@@ -44,19 +44,19 @@ fn caught(base: Config, mutant: Mutant, property: &str) -> Report {
 #[test]
 fn gms3_without_resend_violates_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::NoResend, AGREEMENT);
-    complete(&r, 497);
+    complete(&r, 470);
 }
 
 #[test]
 fn gms3_without_duplicate_discard_violates_no_duplication() {
     let r = caught(cfg(3, 2, 1), Mutant::NoDuplicateDiscard, NO_DUPLICATION);
-    complete(&r, 623);
+    complete(&r, 584);
 }
 
 #[test]
 fn gms3_off_by_one_seq_violates_integrity() {
     let r = caught(cfg(3, 2, 1), Mutant::OffByOneSeq, INTEGRITY);
-    complete(&r, 613);
+    complete(&r, 576);
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn gms3_lifo_requests_violates_fifo() {
 #[test]
 fn gms3_view_without_leader_violates_view_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::ViewWithoutLeader, VIEW_AGREEMENT);
-    complete(&r, 608);
+    complete(&r, 571);
 }
 
 #[test]

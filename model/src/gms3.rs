@@ -131,7 +131,7 @@ impl Member for Gms3State {
         self.held.len()
     }
     fn forget(&mut self) {
-        self.core.seq.queue.clear();
+        self.core.forget();
         self.held.clear();
         self.last = None;
         self.next = 0;

@@ -287,6 +287,20 @@ impl<M> Core<M> {
     pub fn leader(&self) -> Option<Id> {
         self.view.first().copied()
     }
+
+    /// What a crash leaves of the sequencer that anything reads: a broadcast the crash cut
+    /// (the `broadcast cut by crash` witness and the traces read it), nothing else.
+    pub fn forget(&mut self) {
+        self.seq.queue.clear();
+        let cut = self
+            .seq
+            .active
+            .as_ref()
+            .is_some_and(|b| b.sent > 0 && usize::from(b.sent) < b.to.len());
+        if !cut {
+            self.seq.active = None;
+        }
+    }
 }
 
 /// A broadcast in progress, as the environment and the traces see it.
@@ -339,7 +353,7 @@ pub trait Member {
     /// keeping what the properties, witnesses and traces read (its log, multicast counter,
     /// role, view and the broadcast a crash cut). The reduced model calls it at a crash.
     fn forget(&mut self) {
-        self.core_mut().seq.queue.clear();
+        self.core_mut().forget();
     }
     /// The node this one would suspect if its failure detector fired: its leader, if it is a
     /// slave of a version that monitors its leader.
