@@ -2,12 +2,16 @@
 //! stateright's Explorer.
 //!
 //! # Layout
-//! - `main.rs`: the command line (clap) and dispatch.
-//! - `render`: text and JSON output of a check, counterexample traces, the verdict matrix.
+//! - `main.rs`: the command line (clap) and dispatch; `list`, `completions`, `man`.
+//! - `render`: text and JSON output of a check, counterexample traces, files written and
+//!   counterexamples saved.
+//! - `svg`: a counterexample as a standalone SVG sequence diagram.
+//! - `matrix`: every protocol under each environment, compared with `notes/verdicts.md`.
 //! - `explore`: serving the Explorer for one model.
 //!
 //! Exit codes: 0 every claimed property holds on a complete exploration; 1 a claimed property
-//! is violated; 2 bad usage or error; 3 inconclusive (cut short, or a witness not reached).
+//! is violated; 2 bad usage or error; 3 inconclusive (cut short, interrupted, or a witness not
+//! reached).
 
 mod explore;
 mod matrix;

@@ -22,7 +22,7 @@
 //! the new leader sends. Erlang (and [`NetworkKind::Ordered`](crate::NetworkKind)) only
 //! orders messages *per pair*: the new leader's re-send can overtake the old leader's last
 //! messages on their way to a third node. How a slave receives decides what happens
-//! ([`receive`]; `notes/verdicts.md` walks through each):
+//! ([`Reading`]; `notes/verdicts.md` walks through each):
 //!
 //! - [`Gms3Greedy`] delivers anything numbered `next` or above, from anyone: it accepts the
 //!   re-send with a gap and later drops the message it missed as a "duplicate" (`agreement`).

@@ -17,8 +17,10 @@
 //! - [`log`]: a node's delivery log, the one shape every property reads (model or live).
 //! - [`properties`]: agreement, uniform agreement, no duplication, integrity, FIFO, view
 //!   agreement, convergence, validity, as functions over logs.
-//! - [`model`]: the stateright model: actors plus the environment's filter, the adapter from
-//!   model states to logs, quiescence and the witnesses.
+//! - [`model`]: the stateright model: actors plus the environment's filter and its
+//!   reductions (`notes/reductions.md`), the adapter from model states to logs, quiescence
+//!   and the witnesses.
+//! - [`expected`]: the expected verdicts, read from the table in `notes/verdicts.md`.
 //! - [`check`]: runs the checker and builds a [`check::Report`]; [`trace`] turns a
 //!   counterexample into events a person can read.
 //!

@@ -1,6 +1,7 @@
 //! The model the checker explores: stateright's [`ActorModel`] over one protocol's actors,
 //! wrapped in a thin [`Model`] that turns its crash/recover and timer actions into the
-//! environment of `notes/semantics.md`.
+//! environment of `notes/semantics.md`, and (unless `--reduce none`) applies the reductions of
+//! `notes/reductions.md` through its own [`Action`] type.
 //!
 //! Why a wrapper: `ActorModel` offers `Recover` for every crashed actor and bounds how many
 //! actors are down *at the same time*, i.e. crash-recovery with a budget that refreshes. Here

@@ -2,7 +2,7 @@
 //! table of protocols they all read.
 //!
 //! A version declares its name, summary, claims and witnesses once, in an `impl Protocol`
-//! next to its actor (`gms1.rs`, ...). [`protocols!`] lists the versions; adding one is its
+//! next to its actor (`gms1.rs`, ...). The `protocols!` macro lists the versions; adding one is its
 //! file plus one line there.
 
 use crate::group::{GroupTimer, Member, Setup};
