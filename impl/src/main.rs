@@ -8,6 +8,7 @@
 //! - `svg`: a counterexample as a standalone SVG sequence diagram.
 //! - `matrix`: every protocol under each environment, compared with `notes/verdicts.md`.
 //! - `explore`: serving the Explorer for one model.
+//! - `verify`: delivery logs read from files, judged with the model's property functions.
 //!
 //! Exit codes: 0 every claimed property holds on a complete exploration; 1 a claimed property
 //! is violated; 2 bad usage or error; 3 inconclusive (cut short, interrupted, or a witness not
@@ -17,6 +18,7 @@ mod explore;
 mod matrix;
 mod render;
 mod svg;
+mod verify;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -90,6 +92,27 @@ enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): groupy man > groupy.1; man ./groupy.1
     Man,
+    /// Judge delivery logs read from files with the checker's own property functions.
+    #[command(after_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
+}
+
+const VERIFY_HELP: &str = "\
+A log file is one node's log as JSON:
+  {\"node\": 1, \"crashed\": false, \"member\": true,
+   \"events\": [{\"View\": [0, 1, 2]}, {\"Deliver\": {\"from\": 0, \"seq\": 0, \"value\": 7}}],
+   \"multicast\": [{\"from\": 1, \"seq\": 0, \"value\": 3}]}
+The logs are judged as final (the run has drained).
+Exit codes: 0 every property holds, 1 one is violated, 2 a file is missing or malformed.";
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Log files, or directories whose *.json files are logs.
+    #[arg(required = true)]
+    logs: Vec<PathBuf>,
+    /// text for people, json for machines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -233,6 +256,7 @@ fn main() -> ExitCode {
         Command::List(args) => list(args),
         Command::Completions(args) => completions(args),
         Command::Man => man(),
+        Command::Verify(args) => verify::run(&args.logs, args.format),
     };
     ExitCode::from(code)
 }

@@ -376,11 +376,22 @@ pub fn save_results(
             &[(&json, data, "trace"), (&svg, drawing, "sequence diagram")],
             p.name,
         )?;
+        // The final logs, one file per node, as `groupy verify` reads them.
+        let logs = run.join(format!("{}-logs", p.name));
+        std::fs::create_dir_all(&logs)
+            .map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+        for log in &t.logs {
+            let file = logs.join(format!("n{}.json", usize::from(log.node)));
+            let data = serde_json::to_string_pretty(log).map_err(|e| e.to_string())?;
+            std::fs::write(&file, data)
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        }
         lines.push(format!(
-            "saved the {} counterexample: {} and {}",
+            "saved the {} counterexample: {} and {} (final logs: groupy verify {})",
             p.name,
             json.display(),
-            svg.display()
+            svg.display(),
+            logs.display()
         ));
     }
     Ok(lines)

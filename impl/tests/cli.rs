@@ -95,6 +95,7 @@ fn validate_trace(t: &Value, nodes: u64) {
             "explorer_path",
             "in_flight",
             "lost",
+            "logs",
             "shortest"
         ]),
         "trace keys"
@@ -1136,4 +1137,63 @@ fn a_state_cap_says_what_it_stopped_and_why() {
     assert!(out.contains("stopped at the state cap"), "{out}");
     assert!(out.contains("cap 1;"), "{out}");
     assert!(out.contains("verdict: INCONCLUSIVE"), "{out}");
+}
+
+#[test]
+fn verify_judges_saved_logs_with_the_checkers_properties() {
+    // The final logs of gms2's counterexamples, judged from files, break what the checker
+    // said they break.
+    let dir = scratch("verify");
+    groupy(&["check", "gms2", "--results", dir.to_str().unwrap()])
+        .assert()
+        .code(1);
+    let logs = dir
+        .join("gms2-N=3_M=2_J=0_C=1_crash-at=any_fd=perfect_network=ordered")
+        .join("agreement-logs");
+    let a = groupy(&["verify", logs.to_str().unwrap(), "--format", "json"])
+        .assert()
+        .code(1);
+    let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON");
+    let agreement = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["property"] == "agreement")
+        .expect("agreement is judged");
+    assert_eq!(agreement["holds"], false);
+    assert_eq!(v["nodes"], 3);
+    // A clean run's logs hold.
+    let good = scratch("verify-good");
+    for (i, mcast) in [(0, true), (1, false), (2, false)] {
+        let multicast = if mcast {
+            r#"[{"from": 0, "seq": 0, "value": 7}]"#
+        } else {
+            "[]"
+        };
+        std::fs::write(
+            good.join(format!("n{i}.json")),
+            format!(
+                r#"{{"node": {i}, "crashed": false, "member": true,
+                    "events": [{{"Deliver": {{"from": 0, "seq": 0, "value": 7}}}}],
+                    "multicast": {multicast}}}"#
+            ),
+        )
+        .unwrap();
+    }
+    groupy(&["verify", good.to_str().unwrap()])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "summary: 0 of 9 properties violated",
+        ));
+    // A malformed file is an error that names it, not a panic.
+    std::fs::write(good.join("n2.json"), "{\"node\": 2, \"crashed\": fal").unwrap();
+    groupy(&["verify", good.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("n2.json is not a node log"));
+    groupy(&["verify", "/nonexistent-logs"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read /nonexistent-logs"));
 }

@@ -27,6 +27,8 @@ pub struct Trace {
     /// Multicasts of a node that has not crashed that some live member never delivered:
     /// `m1.0 (from n1), not delivered by n2`.
     pub lost: Vec<String>,
+    /// Every node's delivery log at the end, in the shape `groupy verify` reads.
+    pub logs: Vec<crate::log::NodeLog<'static>>,
     /// Whether no shorter path reaches such a state (breadth-first search); `false` for the
     /// checker's own paths (`validity`, witnesses, or when the search ran out of budget).
     pub shortest: bool,
@@ -85,6 +87,7 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
                 explorer_path: String::new(),
                 in_flight: vec![],
                 lost: vec![],
+                logs: vec![],
                 shortest: false,
             }
         }
@@ -121,6 +124,14 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
         explorer_path: format!("{EXPLORER_PREFIX}{}", indices.join("/")),
         in_flight: in_flight::<A>(&state),
         lost: lost(model, &state),
+        logs: crate::model::logs(model, &state)
+            .into_iter()
+            .map(|l| crate::log::NodeLog {
+                events: std::borrow::Cow::Owned(l.events.into_owned()),
+                multicast: std::borrow::Cow::Owned(l.multicast.into_owned()),
+                ..l
+            })
+            .collect(),
         shortest: false,
     }
 }
