@@ -105,44 +105,27 @@ pub type Outcome = Vec<(
     Vec<stateright::actor::Id>,
 )>;
 
-/// Every quiescent outcome the model reaches (a breadth-first walk of its whole state space).
+/// Every quiescent outcome the model reaches (its whole state space, breadth first).
 pub fn quiescent_outcomes<A: Protocol>(
     model: &groupy_model::GroupModel<A>,
 ) -> std::collections::BTreeSet<Outcome> {
     use groupy_model::group::Member;
-    use stateright::Model;
-    use std::collections::{BTreeSet, HashSet, VecDeque};
-    use std::hash::{BuildHasher, RandomState};
-    let hasher = RandomState::new();
-    let mut seen = HashSet::new();
-    let mut queue: VecDeque<_> = model.init_states().into();
-    let mut outcomes = BTreeSet::new();
-    let mut actions = Vec::new();
-    while let Some(s) = queue.pop_front() {
-        if !seen.insert(hasher.hash_one(&s)) {
-            continue;
-        }
-        assert!(
-            seen.len() <= MAX_STATES,
-            "state space too large for a cross-check"
-        );
-        if groupy_model::model::is_quiescent(model, &s) {
-            outcomes.insert(
-                s.actor_states
-                    .iter()
-                    .zip(&s.crashed)
-                    .map(|(st, crashed)| (st.app().log.clone(), *crashed, st.view().to_vec()))
-                    .collect(),
-            );
-        }
-        model.actions(&s, &mut actions);
-        for a in actions.drain(..) {
-            if let Some(next) = model.next_state(&s, a) {
-                queue.push_back(next);
-            }
-        }
-    }
-    outcomes
+    let states = all_states(model, MAX_STATES + 1);
+    assert!(
+        states.len() <= MAX_STATES,
+        "state space too large for a cross-check"
+    );
+    states
+        .iter()
+        .filter(|s| groupy_model::model::is_quiescent(model, s))
+        .map(|s| {
+            s.actor_states
+                .iter()
+                .zip(&s.crashed)
+                .map(|(st, crashed)| (st.app().log.clone(), *crashed, st.view().to_vec()))
+                .collect()
+        })
+        .collect()
 }
 
 /// Quiescence by its definition: every action the environment offers is a crash, a false

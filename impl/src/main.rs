@@ -320,13 +320,11 @@ fn list(args: ListArgs) -> u8 {
         .collect(),
     };
     match args.format {
-        Format::Json => match serde_json::to_string_pretty(&listing) {
-            Ok(s) => emit(&format!("{s}\n")),
-            Err(e) => {
-                eprintln!("error: cannot encode the list: {e}");
-                return 2;
+        Format::Json => {
+            if let Err(code) = crate::emit_json(&listing, "list") {
+                return code;
             }
-        },
+        }
         Format::Text => {
             let mut s = String::from("Protocols (groupy check <protocol>):\n");
             for i in &listing.protocols {
@@ -501,16 +499,29 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
         property: args.property.as_deref(),
     };
     match args.format {
-        Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(s) => emit(&format!("{s}\n")),
-            Err(e) => {
-                eprintln!("error: cannot encode the report: {e}");
-                return 2;
+        Format::Json => {
+            if let Err(code) = crate::emit_json(&report, "report") {
+                return code;
             }
-        },
+        }
         Format::Text => emit(&render::report(&report, &view, verdict)),
     }
     code
+}
+
+/// Writes `value` to stdout as pretty JSON; `Err(2)`, the error exit code, if it cannot be
+/// encoded (it names `what`).
+pub fn emit_json<T: serde::Serialize>(value: &T, what: &str) -> Result<(), u8> {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => {
+            emit(&format!("{s}\n"));
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("error: cannot encode the {what}: {e}");
+            Err(2)
+        }
+    }
 }
 
 /// Writes to stdout; a reader that went away (`groupy check | head`) is not an error.

@@ -80,23 +80,21 @@ pub fn run(
                 differences: row.map_or(vec![], |r| expected::differences(r, &report)),
                 report,
             });
-            if interrupted(&search) {
+            if search.interrupted() {
                 break;
             }
         }
-        if interrupted(search) {
+        if search.interrupted() {
             break;
         }
     }
-    let cut = interrupted(search);
+    let cut = search.interrupted();
     match format {
-        Format::Json => match serde_json::to_string_pretty(&cells) {
-            Ok(s) => crate::emit(&format!("{s}\n")),
-            Err(e) => {
-                eprintln!("error: cannot encode the matrix: {e}");
-                return 2;
+        Format::Json => {
+            if let Err(code) = crate::emit_json(&cells, "matrix") {
+                return code;
             }
-        },
+        }
         Format::Text => crate::emit(&table(&cells)),
     }
     if cut {
@@ -117,13 +115,6 @@ pub fn run(
     } else {
         0
     }
-}
-
-fn interrupted(search: &Search) -> bool {
-    search
-        .interrupt
-        .as_ref()
-        .is_some_and(|i| i.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 fn table(cells: &[Cell]) -> String {

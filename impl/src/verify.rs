@@ -101,13 +101,11 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
         properties,
     };
     match format {
-        Format::Json => match serde_json::to_string_pretty(&v) {
-            Ok(s) => emit(&format!("{s}\n")),
-            Err(e) => {
-                eprintln!("error: cannot encode the result: {e}");
-                return 2;
+        Format::Json => {
+            if let Err(code) = crate::emit_json(&v, "result") {
+                return code;
             }
-        },
+        }
         Format::Text => {
             let mut s = format!("groupy verify: {} node logs\n\n", v.nodes);
             for p in &v.properties {

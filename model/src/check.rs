@@ -64,6 +64,15 @@ pub struct Search {
     pub interrupt: Option<Arc<AtomicBool>>,
 }
 
+impl Search {
+    /// Whether `interrupt` was set (Ctrl-C).
+    pub fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|i| i.load(Ordering::Relaxed))
+    }
+}
+
 /// With `--strategy simulation`, each random path stops at this depth unless `--max-depth`
 /// says otherwise: on an infinite state space (the duplicating network) a path never ends on
 /// its own, and stateright looks at its deadline only between paths.
@@ -391,12 +400,7 @@ fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
     progress: &mut dyn FnMut(&Progress),
 ) -> Run<GroupAction<A>> {
     let mut last = Instant::now();
-    let interrupted = || {
-        search
-            .interrupt
-            .as_ref()
-            .is_some_and(|i| i.load(Ordering::Relaxed))
-    };
+    let interrupted = || search.interrupted();
     // stateright looks at its own deadline only between batches of work (or, simulating,
     // between paths): hold the deadline here too.
     let overdue = || search.timeout.is_some_and(|t| start.elapsed() >= t);

@@ -146,12 +146,18 @@ pub struct Broadcast<M> {
 
 impl<M: fmt::Debug> fmt::Debug for Broadcast<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let progress = BroadcastProgress {
+        write!(f, "{}", self.progress())
+    }
+}
+
+impl<M: fmt::Debug> Broadcast<M> {
+    /// How far the basic multicast has got.
+    pub fn progress(&self) -> BroadcastProgress<'_> {
+        BroadcastProgress {
             sent: usize::from(self.sent),
             to: &self.to,
             msg: &self.msg,
-        };
-        write!(f, "{progress}")
+        }
     }
 }
 
@@ -273,7 +279,7 @@ impl<M: fmt::Debug> fmt::Debug for Core<M> {
     }
 }
 
-impl<M> Core<M> {
+impl<M: fmt::Debug> Core<M> {
     /// A node as it starts: inside the initial group (leader or slave) or outside it.
     pub fn start(setup: &Setup, id: Id) -> Self {
         Core {
@@ -292,12 +298,12 @@ impl<M> Core<M> {
     /// (the `broadcast cut by crash` witness and the traces read it), nothing else.
     pub fn forget(&mut self) {
         self.seq.queue.clear();
-        let cut = self
+        if !self
             .seq
             .active
             .as_ref()
-            .is_some_and(|b| b.sent > 0 && usize::from(b.sent) < b.to.len());
-        if !cut {
+            .is_some_and(|b| b.progress().is_cut())
+        {
             self.seq.active = None;
         }
     }
@@ -378,22 +384,19 @@ pub trait Member {
     fn queued(&self) -> usize {
         self.core().seq.queue.len()
     }
-    /// The broadcast in progress, if any.
-    fn broadcast(&self) -> Option<BroadcastProgress<'_>> {
-        let b = self.core().seq.active.as_ref()?;
-        Some(BroadcastProgress {
-            sent: usize::from(b.sent),
-            to: &b.to,
-            msg: &b.msg,
-        })
+    /// The leader's basic multicast in progress, if any: what it has sent so far, one send per
+    /// step. (A read-only view; no version calls stateright's `Out::broadcast`, whose sends
+    /// land in one step where no crash can cut them.)
+    fn broadcast_in_progress(&self) -> Option<BroadcastProgress<'_>> {
+        self.core().seq.active.as_ref().map(Broadcast::progress)
     }
     /// A broadcast in progress reached some peers but not all.
     fn broadcast_cut(&self) -> bool {
-        self.broadcast().is_some_and(|b| b.is_cut())
+        self.broadcast_in_progress().is_some_and(|b| b.is_cut())
     }
     /// A broadcast in progress has made at least one send.
     fn mid_broadcast(&self) -> bool {
-        self.broadcast().is_some_and(|b| b.is_mid())
+        self.broadcast_in_progress().is_some_and(|b| b.is_mid())
     }
 }
 

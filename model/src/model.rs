@@ -160,7 +160,11 @@ impl<A: Protocol> GroupModel<A> {
                 ActorModelAction::Timeout(id, t) if t.kind() == TimerKind::Send => Some(*id),
                 _ => None,
             })
-            .filter(|id| state.actor_states[usize::from(*id)].broadcast().is_some())
+            .filter(|id| {
+                state.actor_states[usize::from(*id)]
+                    .broadcast_in_progress()
+                    .is_some()
+            })
             .collect()
     }
 
@@ -224,7 +228,7 @@ impl<A: Protocol> GroupModel<A> {
 /// Sends left in `id`'s broadcast in progress.
 fn remaining_sends<A: Protocol>(state: &GroupState<A>, id: Id) -> usize {
     state.actor_states[usize::from(id)]
-        .broadcast()
+        .broadcast_in_progress()
         .map_or(0, |b| b.to.len().saturating_sub(b.sent))
 }
 

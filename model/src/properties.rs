@@ -10,6 +10,7 @@
 //! checker decides what "quiescent" and "the end of a run" mean for a model state
 //! (`model.rs`); a live run is judged after it has drained.
 
+use crate::app::Payload;
 use crate::log::NodeLog;
 
 pub const AGREEMENT: &str = "agreement";
@@ -266,22 +267,29 @@ pub fn uniform_agreement(logs: &[NodeLog]) -> bool {
 /// Every live node is in the group, and every live node's multicasts reached every live member.
 pub fn validity(logs: &[NodeLog]) -> bool {
     let all_in = logs.iter().filter(|l| l.correct()).all(|l| l.member);
-    all_in
-        && logs
-            .iter()
-            .filter(|l| l.correct())
-            .flat_map(|l| l.multicast.iter())
-            .all(|p| {
-                logs.iter()
-                    .filter(|l| l.live_member())
-                    .all(|l| l.delivered(p))
-            })
+    all_in && undelivered(logs).next().is_none()
+}
+
+/// What stands between the logs and [`validity`]'s delivery half: each multicast of a node
+/// that has not crashed, with a live member that has not delivered it, as (sender, message,
+/// member). Traces name these as the multicasts a run lost.
+pub fn undelivered<'a>(
+    logs: &'a [NodeLog<'a>],
+) -> impl Iterator<Item = (&'a NodeLog<'a>, &'a Payload, &'a NodeLog<'a>)> + 'a {
+    logs.iter()
+        .filter(|l| l.correct())
+        .flat_map(move |sender| sender.multicast.iter().map(move |p| (sender, p)))
+        .flat_map(move |(sender, p)| {
+            logs.iter()
+                .filter(move |l| l.live_member() && !l.delivered(p))
+                .map(move |member| (sender, p, member))
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::{Event, Payload};
+    use crate::app::Event;
     use stateright::actor::Id;
     use std::borrow::Cow;
 

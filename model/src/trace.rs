@@ -166,26 +166,20 @@ fn in_flight<A: Protocol>(s: &GroupState<A>) -> Vec<String> {
     out
 }
 
+/// The multicasts a run lost, one line per message: `m1.0 (from n1), not delivered by n2`.
 fn lost<A: Protocol>(model: &GroupModel<A>, s: &GroupState<A>) -> Vec<String> {
     let logs = crate::model::logs(model, s);
-    let mut out = Vec::new();
-    for sender in logs.iter().filter(|l| l.correct()) {
-        for p in sender.multicast.iter() {
-            let missing: Vec<String> = logs
-                .iter()
-                .filter(|l| l.live_member() && !l.delivered(p))
-                .map(|l| n(l.node))
-                .collect();
-            if !missing.is_empty() {
-                out.push(format!(
-                    "{p:?} (from {}), not delivered by {}",
-                    n(sender.node),
-                    missing.join(", ")
-                ));
-            }
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (sender, p, member) in crate::properties::undelivered(&logs) {
+        let head = format!("{p:?} (from {})", n(sender.node));
+        match out.last_mut() {
+            Some((h, missing)) if *h == head => missing.push(n(member.node)),
+            _ => out.push((head, vec![n(member.node)])),
         }
     }
-    out
+    out.into_iter()
+        .map(|(head, missing)| format!("{head}, not delivered by {}", missing.join(", ")))
+        .collect()
 }
 
 fn describe<A: Protocol>(
@@ -247,7 +241,7 @@ fn describe<A: Protocol>(
             let st = &before.actor_states[i];
             let mut text = format!("{} CRASHES", n(*id));
             if st.role() == Role::Leader {
-                if let Some(bcast) = st.broadcast() {
+                if let Some(bcast) = st.broadcast_in_progress() {
                     if bcast.is_cut() {
                         text.push_str(&format!(
                             " in the middle of a broadcast, cutting it: {bcast}"
@@ -329,9 +323,11 @@ fn diff<A: Protocol>(before: &A::State, after: &A::State) -> Vec<String> {
     if after.queued() > before.queued() {
         out.push("queues it behind the broadcast in progress".to_string());
     }
-    if let Some(bcast) = after.broadcast().filter(|b| !b.is_mid()) {
+    if let Some(bcast) = after.broadcast_in_progress().filter(|b| !b.is_mid()) {
         let desc = bcast.to_string();
-        let fresh = before.broadcast().is_none_or(|was| was.to_string() != desc);
+        let fresh = before
+            .broadcast_in_progress()
+            .is_none_or(|was| was.to_string() != desc);
         if fresh {
             out.push(format!("starts broadcasting {desc}"));
         }
