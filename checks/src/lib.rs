@@ -147,7 +147,7 @@ pub fn quiescent_by_actions<A: Protocol>(
     actions.into_iter().all(|a| match &a {
         Act::Crash(_) => true,
         Act::Timeout(id, t) if t.kind() == TimerKind::Suspect => {
-            match s.actor_states[usize::from(*id)].monitors() {
+            match groupy_model::group::suspected(&*s.actor_states[usize::from(*id)], t) {
                 Some(leader) => unreliable && !s.crashed[usize::from(leader)],
                 None => m.inner.next_state(s, a).is_none(),
             }

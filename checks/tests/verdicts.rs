@@ -195,7 +195,8 @@ fn gms3_unreliable_detector_counterexample_is_a_real_split() {
     for a in &actions {
         if let ActorModelAction::Timeout(id, timer) = a {
             if timer.kind() == TimerKind::Suspect {
-                let leader = s.actor_states[usize::from(*id)].monitors();
+                let leader =
+                    groupy_model::group::suspected(&*s.actor_states[usize::from(*id)], timer);
                 assert!(leader.is_some_and(|l| !s.crashed[usize::from(l)]), "{a:?}");
             }
         }

@@ -233,6 +233,6 @@ pub(crate) fn on_timeout<A>(
         TimerKind::Mcast => on_mcast_timer(setup, id, state.to_mut(), o),
         TimerKind::Send => send_step(setup, state.to_mut(), o),
         // gms1 arms no detector; gms2 handles its own.
-        TimerKind::Suspect => {}
+        TimerKind::Suspect | TimerKind::Retransmit => {}
     }
 }

@@ -19,8 +19,12 @@ pub enum TimerKind {
     Mcast,
     /// The leader's next send of the broadcast in progress.
     Send,
-    /// The failure detector's verdict on the leader: firing means "suspect it".
+    /// The failure detector's verdict on a peer (the leader, unless the timer names another
+    /// node): firing means "suspect it".
     Suspect,
+    /// Repeat what may have been lost (gms4): a leader's unacknowledged proposals, a slave's
+    /// multicast not yet delivered, a join not yet answered.
+    Retransmit,
 }
 
 /// A protocol's timers. Timers are how a sans-I/O actor asks to be woken up: in the model any
@@ -32,6 +36,11 @@ pub trait GroupTimer: Clone + fmt::Debug + Eq + std::hash::Hash {
     /// own step and a crash can fall between two sends.
     const SEND: Self;
     fn kind(&self) -> TimerKind;
+    /// The node a `Suspect` timer is about, if the timer names it (gms4's leader monitors each
+    /// slave); `None` means the node's leader ([`Member::monitors`]).
+    fn target(&self) -> Option<Id> {
+        None
+    }
 }
 
 pub const SEND_DELAY: Range<Duration> = Duration::ZERO..Duration::ZERO;
@@ -485,6 +494,11 @@ where
         // Unreachable: a joiner's worker starts once it is in the group.
         Role::Outside => {}
     }
+}
+
+/// The node a `Suspect` timer of `node` is about: the one it names, else the node's leader.
+pub fn suspected<T: GroupTimer, S: Member>(node: &S, timer: &T) -> Option<Id> {
+    timer.target().or_else(|| node.monitors())
 }
 
 /// The peers after the leader in a view.

@@ -14,7 +14,7 @@
 
 use crate::app::Payload;
 use crate::config::{Config, CrashAt, Detector, NetworkKind, Reduce};
-use crate::group::{GroupTimer, Member, Role, Setup, TimerKind};
+use crate::group::{suspected, GroupTimer, Member, Role, Setup, TimerKind};
 use crate::log::NodeLog;
 use crate::properties::{self, When, PROPERTIES};
 use crate::protocol::Protocol;
@@ -114,7 +114,7 @@ impl<A: Protocol> GroupModel<A> {
                 if t.kind() == TimerKind::Suspect && cfg.detector == Detector::Perfect =>
             {
                 let node = &state.actor_states[usize::from(*id)];
-                match node.monitors() {
+                match suspected(&**node, t) {
                     Some(leader) => {
                         state.crashed[usize::from(leader)]
                             && (cfg.network == NetworkKind::Duplicating
@@ -332,7 +332,11 @@ impl<A: Protocol> Model for GroupModel<A> {
             Action::Actor(ActorModelAction::Timeout(id, t)) => match t.kind() {
                 TimerKind::Mcast => format!("{}'s application multicasts", n(id)),
                 TimerKind::Send => format!("{} sends the next message of its broadcast", n(id)),
-                TimerKind::Suspect => format!("{} suspects its leader", n(id)),
+                TimerKind::Suspect => match t.target() {
+                    Some(peer) => format!("{} suspects {}", n(id), n(&peer)),
+                    None => format!("{} suspects its leader", n(id)),
+                },
+                TimerKind::Retransmit => format!("{} retransmits", n(id)),
             },
             Action::Actor(ActorModelAction::Crash(id)) => format!("{} crashes", n(id)),
             Action::Actor(ActorModelAction::Drop(env)) => {
@@ -512,14 +516,14 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
         }
         for t in timers.iter() {
             let quiet = match t.kind() {
-                TimerKind::Suspect => match s.actor_states[i].monitors() {
+                TimerKind::Suspect => match suspected(&*s.actor_states[i], t) {
                     // A false suspicion: never offered (perfect) or ignored (unreliable).
                     Some(leader) if live(&leader) => true,
                     // A true one is a step, once the detector offers it.
                     Some(_) => !m.allowed(s, &Act::Timeout(id, t.clone())),
                     None => m.inner.next_state(s, Act::Timeout(id, t.clone())).is_none(),
                 },
-                TimerKind::Mcast | TimerKind::Send => false,
+                TimerKind::Mcast | TimerKind::Send | TimerKind::Retransmit => false,
             };
             if !quiet {
                 return false;

@@ -221,7 +221,7 @@ fn describe<A: Protocol>(
                     }
                 }
                 TimerKind::Suspect => {
-                    let leader = before.actor_states[i].monitors();
+                    let leader = crate::group::suspected(&*before.actor_states[i], timer);
                     let why = match leader {
                         Some(l) if before.crashed[usize::from(l)] => "crashed".to_string(),
                         Some(_) => "ALIVE: a false suspicion".to_string(),
@@ -230,9 +230,13 @@ fn describe<A: Protocol>(
                     let who = leader.map(n).unwrap_or_else(|| "?".into());
                     (
                         "suspect",
-                        format!("{} suspects its leader {who} ({why})", n(*id)),
+                        match timer.target() {
+                            Some(_) => format!("{} suspects {who} ({why})", n(*id)),
+                            None => format!("{} suspects its leader {who} ({why})", n(*id)),
+                        },
                     )
                 }
+                TimerKind::Retransmit => ("retransmit", format!("{} retransmits", n(*id))),
             };
             (i, kind, text, Some(out))
         }
