@@ -203,7 +203,7 @@ pub fn check_protocol<A: Protocol>(
     let model = GroupModel::<A>::new(cfg.clone());
     let search = &Search {
         strategy: match search.strategy {
-            Strategy::Auto if cfg.network == crate::NetworkKind::Duplicating => Strategy::Bfs,
+            Strategy::Auto if cfg.network.duplicates() => Strategy::Bfs,
             Strategy::Auto => Strategy::Dfs,
             s => s,
         },

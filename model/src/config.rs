@@ -17,6 +17,20 @@ pub enum NetworkKind {
     Lossy,
     /// Any order, and any message may be delivered more than once.
     Duplicating,
+    /// What UDP does: any order, and any message may be lost or delivered more than once.
+    Udp,
+}
+
+impl NetworkKind {
+    /// Whether the network may lose a message.
+    pub fn loses(self) -> bool {
+        matches!(self, NetworkKind::Lossy | NetworkKind::Udp)
+    }
+
+    /// Whether a message may be delivered more than once (a copy lingers in the network).
+    pub fn duplicates(self) -> bool {
+        matches!(self, NetworkKind::Duplicating | NetworkKind::Udp)
+    }
 }
 
 /// What a failure detector may tell a slave about its leader.
@@ -95,16 +109,35 @@ pub enum Mutant {
     ViewWithoutLeader,
     /// gms3: the leader adds a joiner to the view but never sends the view to it.
     ViewNotSentToJoiner,
+    /// gms4: a slave appends whatever entries arrive instead of placing them at their
+    /// position.
+    NoHoldBack,
+    /// gms4: a new leader drops the entries it never saw become stable.
+    NoViewSync,
+    /// gms4: the leader never repeats a proposal.
+    NoRetransmission,
+    /// gms4: a node never repeats its multicast (nor its join).
+    NoRetry,
+    /// gms4: a slave delivers entries as they arrive, before they are stable.
+    EarlyDelivery,
+    /// gms4: a slave takes proposals from any node, not only the leader it follows.
+    NoEpochCheck,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 6] = [
+    pub const ALL: [Mutant; 12] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
         Mutant::LifoRequests,
         Mutant::ViewWithoutLeader,
         Mutant::ViewNotSentToJoiner,
+        Mutant::NoHoldBack,
+        Mutant::NoViewSync,
+        Mutant::NoRetransmission,
+        Mutant::NoRetry,
+        Mutant::EarlyDelivery,
+        Mutant::NoEpochCheck,
     ];
 }
 
@@ -124,6 +157,9 @@ pub struct Config {
     pub crash_at: CrashAt,
     pub detector: Detector,
     pub network: NetworkKind,
+    /// At most this many messages lost in a run (`None`: any number), on a network that loses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub losses: Option<u8>,
     pub reduce: Reduce,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mutant: Option<Mutant>,
@@ -142,6 +178,7 @@ impl Default for Config {
             crash_at: CrashAt::Any,
             detector: Detector::Perfect,
             network: NetworkKind::Ordered,
+            losses: None,
             reduce: Reduce::All,
             mutant: None,
         }
@@ -207,6 +244,12 @@ impl Config {
                     .into(),
             );
         }
+        if self.losses.is_some() && !self.network.loses() {
+            return Err(format!(
+                "--losses bounds lost messages, but the {} network loses none; use --network lossy or udp",
+                self.network.name()
+            ));
+        }
         if self.crashes > self.nodes + self.joins {
             return Err(format!(
                 "--crashes {} exceeds the {} nodes in the run",
@@ -237,6 +280,9 @@ impl fmt::Display for Config {
         }
         if self.joins > 0 && self.join_via != JoinVia::Slave {
             write!(f, " join-via={}", self.join_via.name())?;
+        }
+        if let Some(l) = self.losses {
+            write!(f, " losses={l}")?;
         }
         if self.reduce != Reduce::All {
             write!(f, " reduce={}", self.reduce.name())?;
@@ -282,7 +328,8 @@ named!(NetworkKind, "network",
     NetworkKind::Ordered => "ordered" : "reliable, FIFO per sender/receiver pair only (Erlang's guarantee)",
     NetworkKind::Unordered => "unordered" : "reliable, any order",
     NetworkKind::Lossy => "lossy" : "any order, and any message may be lost",
-    NetworkKind::Duplicating => "duplicating" : "any order, and a message may be delivered again (infinite: use --fail-fast)");
+    NetworkKind::Duplicating => "duplicating" : "any order, and a message may be delivered again (infinite for gms1-gms3: use --fail-fast)",
+    NetworkKind::Udp => "udp" : "any order, any message may be lost or delivered again (UDP; see --losses)");
 named!(Detector, "failure detector",
     Detector::Perfect => "perfect" : "a leader is suspected only once it crashed and all it sent has arrived (Erlang monitors)",
     Detector::Unreliable => "unreliable" : "a leader may be suspected at any time (heartbeats over UDP)");
@@ -328,9 +375,14 @@ pub struct ModelArgs {
     /// right after a send inside a broadcast, like the assignment's crash()).
     #[arg(long, default_value = "any", value_parser = parse_named::<CrashAt>)]
     pub crash_at: CrashAt,
-    /// ordered (reliable FIFO per pair), unordered, lossy or duplicating.
+    /// ordered (reliable FIFO per pair), unordered, lossy, duplicating or udp (lossy and
+    /// duplicating).
     #[arg(long, default_value = "ordered", value_parser = parse_named::<NetworkKind>)]
     pub network: NetworkKind,
+    /// On a network that loses (lossy, udp): at most this many messages lost in a run.
+    /// Without it, any number.
+    #[arg(long, value_name = "L")]
+    pub losses: Option<u8>,
     /// perfect (only crashed leaders are suspected, after their messages arrived) or
     /// unreliable (suspicion may fire at any time).
     #[arg(long, default_value = "perfect", value_parser = parse_named::<Detector>)]
@@ -354,6 +406,7 @@ impl ModelArgs {
             crash_at: self.crash_at,
             detector: self.fd,
             network: self.network,
+            losses: self.losses,
             reduce: self.reduce,
             mutant: None,
         };

@@ -360,6 +360,20 @@ pub trait Member {
     fn discarded_duplicate(&self) -> bool {
         false
     }
+    /// Whether a leader ever repeated a proposal a slave had not acknowledged (gms4).
+    fn retransmitted(&self) -> bool {
+        false
+    }
+    /// Whether the node repeated a multicast to a leader other than the one it first sent
+    /// it to (gms4).
+    fn retried(&self) -> bool {
+        false
+    }
+    /// Whether a new leader's first proposal gave this node an entry of the previous reign it
+    /// did not hold (gms4).
+    fn gap_closed(&self) -> bool {
+        false
+    }
     /// Leader messages held back (gms3).
     fn held(&self) -> usize {
         0

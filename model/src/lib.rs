@@ -34,6 +34,7 @@ pub mod expected;
 pub mod gms1;
 pub mod gms2;
 pub mod gms3;
+pub mod gms4;
 pub mod group;
 pub mod log;
 pub mod model;

@@ -24,7 +24,10 @@ use stateright::actor::{
 use stateright::{Expectation, Model, Path, Property};
 use std::borrow::Cow;
 
-pub type GroupState<A> = ActorModelState<A>;
+/// A model state: stateright's, with the messages lost so far as its history (the loss budget,
+/// `--losses`, is an environment bound, so it is part of the state).
+pub type GroupState<A> = ActorModelState<A, Losses>;
+pub type Losses = u8;
 /// One of stateright's actions, as the actors take them.
 pub type ActorAction<A> = ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, ()>;
 pub type GroupAction<A> = Action<<A as Actor>::Msg, <A as Actor>::Timer>;
@@ -46,7 +49,7 @@ pub enum Action<M, T> {
 /// One protocol under one environment, ready for the checker or the Explorer.
 #[derive(Clone)]
 pub struct GroupModel<A: Protocol> {
-    pub inner: ActorModel<A, Config>,
+    pub inner: ActorModel<A, Config, Losses>,
     pub(crate) properties: Vec<Property<GroupModel<A>>>,
     /// Offer only actions whose `next_state` is `Some` (see `check::check_protocol`).
     pub only_transitions: bool,
@@ -65,9 +68,9 @@ impl<A: Protocol> GroupModel<A> {
             NetworkKind::Unordered | NetworkKind::Lossy => {
                 Network::new_unordered_nonduplicating([])
             }
-            NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
+            NetworkKind::Duplicating | NetworkKind::Udp => Network::new_unordered_duplicating([]),
         };
-        let lossy = if cfg.network == NetworkKind::Lossy {
+        let lossy = if cfg.network.loses() {
             LossyNetwork::Yes
         } else {
             LossyNetwork::No
@@ -78,7 +81,7 @@ impl<A: Protocol> GroupModel<A> {
             .map(|i| multicasts(Id::from(i), cfg.quota(i) as usize))
             .collect();
         GroupModel {
-            inner: ActorModel::new(cfg, ())
+            inner: ActorModel::new(cfg, 0)
                 .actors(actors)
                 .init_network(network)
                 .lossy_network(lossy)
@@ -117,13 +120,51 @@ impl<A: Protocol> GroupModel<A> {
                 match suspected(&**node, t) {
                     Some(leader) => {
                         state.crashed[usize::from(leader)]
-                            && (cfg.network == NetworkKind::Duplicating
-                                || !self.in_flight(state, leader, *id))
+                            && (cfg.network.duplicates() || !self.in_flight(state, leader, *id))
                     }
                     None => true,
                 }
             }
+            ActorModelAction::Drop(_) => cfg.losses.is_none_or(|l| state.history < l),
+            ActorModelAction::Timeout(id, t) if t.kind() == TimerKind::Retransmit => {
+                self.may_retransmit(state, *id, t)
+            }
             _ => true,
+        }
+    }
+
+    /// A retransmission timer fires only when nothing is in flight between the node and the
+    /// peers it would repeat something to, in either direction: the retransmission timeout
+    /// exceeds a round trip. (A datagram that is delayed past it and then arrives alongside its
+    /// repetition is a duplicate, which the duplicating networks explore; on them repetitions
+    /// add no new copies and the timer may fire at any time.) Without this, repetitions would
+    /// pile up copies in the network without bound.
+    fn may_retransmit(&self, state: &GroupState<A>, id: Id, timer: &A::Timer) -> bool {
+        if self.cfg().network.duplicates() {
+            return true;
+        }
+        let i = usize::from(id);
+        let mut out = stateright::actor::Out::new();
+        let mut st = Cow::Borrowed(&*state.actor_states[i]);
+        self.inner.actors[i].on_timeout(id, &mut st, timer, &mut out);
+        out.iter().all(|c| match c {
+            stateright::actor::Command::Send(dst, _) => {
+                !self.in_flight_any(state, id, *dst) && !self.in_flight_any(state, *dst, id)
+            }
+            _ => true,
+        })
+    }
+
+    /// Whether any message from `src` to `dst` is in the network.
+    fn in_flight_any(&self, state: &GroupState<A>, src: Id, dst: Id) -> bool {
+        match &state.network {
+            Network::Ordered(channels) => channels.get(&(src, dst)).is_some_and(|q| !q.is_empty()),
+            Network::UnorderedNonDuplicating(bag) => {
+                bag.keys().any(|env| env.src == src && env.dst == dst)
+            }
+            Network::UnorderedDuplicating(set, _) => {
+                set.iter().any(|env| env.src == src && env.dst == dst)
+            }
         }
     }
 }
@@ -303,11 +344,23 @@ impl<A: Protocol> Model for GroupModel<A> {
     fn next_state(&self, state: &Self::State, action: Self::Action) -> Option<Self::State> {
         let mut steps = self.expand(state, &action).into_iter();
         let first = steps.next()?;
+        let lost = matches!(first, ActorModelAction::Drop(_));
         let mut next = self.inner.next_state(state, first)?;
         for step in steps {
             next = self.inner.next_state(&next, step)?;
         }
+        // Losses are counted only when bounded: an unbounded count would make every loss a
+        // new state.
+        if lost && self.cfg().losses.is_some() {
+            next.history = next.history.saturating_add(1);
+        }
         if self.reduced() {
+            // stateright remembers the last message delivered on a duplicating network so
+            // that a delivery changing nothing else still makes a new state; nothing groupy
+            // checks reads it (notes/reductions.md).
+            if let Network::UnorderedDuplicating(_, last) = &mut next.network {
+                *last = None;
+            }
             // Also what live nodes send to the dead after the crash (a slave forwarding to
             // a leader it has not suspected yet).
             if next.crashed.iter().any(|c| *c) {
@@ -456,7 +509,8 @@ fn properties_of<A: Protocol>(cfg: &Config) -> Vec<Property<GroupModel<A>>> {
         })
         .collect();
     let suspicions = cfg.crashes > 0 || cfg.detector == Detector::Unreliable;
-    let extra_copies = cfg.network == NetworkKind::Duplicating;
+    let extra_copies = cfg.network.duplicates();
+    let losses = cfg.network.loses() && cfg.losses != Some(0);
     for &w in A::WITNESSES {
         let (reachable, condition): (bool, Condition<A>) = match w {
             properties::QUIESCENT => (true, is_quiescent::<A>),
@@ -471,6 +525,16 @@ fn properties_of<A: Protocol>(cfg: &Config) -> Vec<Property<GroupModel<A>>> {
             ),
             properties::JOIN_COMPLETED => (cfg.joins > 0, join_completed::<A>),
             properties::ALL_DELIVERED => (cfg.msgs > 0, all_delivered::<A>),
+            properties::RETRANSMITTED => (losses && cfg.nodes >= 2, retransmitted::<A>),
+            properties::GAP_CLOSED => (
+                cfg.crashes > 0 && cfg.nodes >= 3 && cfg.msgs + cfg.joins > 0,
+                gap_closed::<A>,
+            ),
+            // A slave that multicasts and is not the next leader (which queues its own).
+            properties::RETRIED => (
+                cfg.crashes > 0 && (2..cfg.actor_count()).any(|i| cfg.quota(i) > 0),
+                retried::<A>,
+            ),
             _ => (false, is_quiescent::<A>),
         };
         if reachable {
@@ -523,23 +587,33 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
                     Some(_) => !m.allowed(s, &Act::Timeout(id, t.clone())),
                     None => m.inner.next_state(s, Act::Timeout(id, t.clone())).is_none(),
                 },
-                TimerKind::Mcast | TimerKind::Send | TimerKind::Retransmit => false,
+                TimerKind::Mcast | TimerKind::Send => false,
+                // A repetition is a step unless it changes nothing (on a duplicating network
+                // the copies it sends are already there).
+                TimerKind::Retransmit => {
+                    let act = Act::Timeout(id, t.clone());
+                    !m.allowed(s, &act) || m.inner.next_state(s, act).is_none_or(|n| same(&n, s))
+                }
             };
             if !quiet {
                 return false;
             }
         }
     }
-    let lossy = m.cfg().network == NetworkKind::Lossy;
+    let cfg = m.cfg();
+    let lossy = cfg.network.loses() && cfg.losses.is_none_or(|l| s.history < l);
     // A delivery to a live node is a step unless its receiver holds the message back or, on
-    // an unordered network, it changes nothing; on the lossy network losing it is a step.
+    // an unordered network, it changes nothing (a copy received again, answered, if at all,
+    // with a copy already in flight); on a lossy network losing it is a step.
     let quiet = |src: Id, dst: Id, msg: &A::Msg| {
         let deliver = Act::Deliver {
             src,
             dst,
             msg: msg.clone(),
         };
-        !live(&dst) || m.deferred(s, &deliver) || m.inner.next_state(s, deliver).is_none()
+        !live(&dst)
+            || m.deferred(s, &deliver)
+            || m.inner.next_state(s, deliver).is_none_or(|n| same(&n, s))
     };
     match &s.network {
         Network::Ordered(channels) => channels.iter().all(|((src, dst), q)| {
@@ -565,6 +639,20 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
     }
 }
 
+/// Whether a step led back to the same state, but for the duplicating network's memory of the
+/// last message delivered.
+fn same<A: Protocol>(a: &GroupState<A>, b: &GroupState<A>) -> bool {
+    let network = match (&a.network, &b.network) {
+        (Network::UnorderedDuplicating(x, _), Network::UnorderedDuplicating(y, _)) => x == y,
+        (x, y) => x == y,
+    };
+    network
+        && a.actor_states == b.actor_states
+        && a.timers_set == b.timers_set
+        && a.crashed == b.crashed
+        && a.history == b.history
+}
+
 fn nodes<A: Protocol>(s: &GroupState<A>) -> impl Iterator<Item = (usize, &A::State, bool)> + '_ {
     s.actor_states
         .iter()
@@ -582,6 +670,18 @@ fn election_held<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
 
 fn duplicate_discarded<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
     nodes(s).any(|(_, st, _)| st.discarded_duplicate())
+}
+
+fn retransmitted<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    nodes(s).any(|(_, st, _)| st.retransmitted())
+}
+
+fn gap_closed<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    nodes(s).any(|(_, st, _)| st.gap_closed())
+}
+
+fn retried<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    nodes(s).any(|(_, st, _)| st.retried())
 }
 
 fn join_completed<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {

@@ -29,6 +29,9 @@ pub const DUPLICATE_DISCARDED: &str = "duplicate discarded";
 pub const JOIN_COMPLETED: &str = "join completed";
 pub const ALL_DELIVERED: &str = "all messages delivered";
 pub const QUIESCENT: &str = "quiescence reached";
+pub const RETRANSMITTED: &str = "lost datagram retransmitted";
+pub const GAP_CLOSED: &str = "gap closed by the view change";
+pub const RETRIED: &str = "multicast retried to the new leader";
 
 /// When a property over logs is judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,13 +133,16 @@ pub fn find(name: &str) -> Option<&'static LogProperty> {
 }
 
 /// The witnesses, in report order.
-pub const WITNESSES: [&str; 6] = [
+pub const WITNESSES: [&str; 9] = [
     QUIESCENT,
     BROADCAST_CUT,
     ELECTION_HELD,
     DUPLICATE_DISCARDED,
     JOIN_COMPLETED,
     ALL_DELIVERED,
+    RETRANSMITTED,
+    GAP_CLOSED,
+    RETRIED,
 ];
 
 /// Every property and witness name, for `--property` and `groupy list`.
@@ -152,7 +158,16 @@ pub fn describe(name: &str) -> &'static str {
     match name {
         BROADCAST_CUT => "a leader crashed after sending a message to some peers but not all",
         ELECTION_HELD => "a node other than the first leader became leader",
-        DUPLICATE_DISCARDED => "a slave discarded a message numbered below `next`",
+        DUPLICATE_DISCARDED => {
+            "a node discarded a message it already had (gms3: numbered below `next`; gms4: \
+             an entry, multicast or join it held, or a deposed leader's proposal)"
+        }
+        RETRANSMITTED => "a leader repeated a proposal that a slave had not acknowledged",
+        GAP_CLOSED => {
+            "a new leader's first proposal gave a survivor an entry of the previous reign it \
+             did not hold"
+        }
+        RETRIED => "a node repeated its multicast to a new leader after the old one died",
         JOIN_COMPLETED => "a node that started outside the group installed a view",
         ALL_DELIVERED => "every member that has not crashed delivered every multicast",
         QUIESCENT => "a state where nothing but crashes (or false suspicions) can happen",

@@ -77,6 +77,7 @@ protocols! {
     Gms3 => crate::gms3::Gms3,
     Gms3Selective => crate::gms3::Gms3Selective,
     Gms3Greedy => crate::gms3::Gms3Greedy,
+    Gms4 => crate::gms4::Gms4,
 }
 
 /// A protocol's declaration, read without its type.
@@ -152,7 +153,7 @@ mod tests {
         }
         let err = "gms9".parse::<ProtocolName>().unwrap_err();
         assert!(
-            err.contains("gms1, gms2, gms3, gms3-selective, gms3-greedy"),
+            err.contains("gms1, gms2, gms3, gms3-selective, gms3-greedy, gms4"),
             "{err}"
         );
     }

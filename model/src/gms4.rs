@@ -1,0 +1,754 @@
+//! # gms4: safe total-order multicast over a network that loses, reorders and duplicates
+//!
+//! gms3 is correct only on reliable per-pair FIFO links with a perfect failure detector, and
+//! even there a crashed leader can take to its grave a message that it (or a slave) already
+//! delivered. gms4 keeps the assignment's shape — a leader sequences, slaves forward, the
+//! first peer of the view takes over — and adds what UDP needs (`notes/gms4.md`):
+//!
+//! - **A log with positions.** The leader's messages are `propose(epoch, index, entries,
+//!   commit)`: the entries belong at positions `index..` of the group's log (multicasts and
+//!   views alike), and the first `commit` positions are *stable*. A node takes entries only at
+//!   their position (hold-back: nothing is delivered out of sequence) and delivers only stable
+//!   ones.
+//! - **Safe delivery.** The leader proposes one entry at a time and marks it stable once every
+//!   slave of its view acknowledged holding it (`ack(epoch, len, delivered)`); only then does
+//!   anyone deliver it. A delivered message is therefore held by every member that was in the
+//!   view, in particular by whoever leads next.
+//! - **Retransmission.** The leader repeats to a slave whose acks lag what it has proposed or
+//!   made stable; a node repeats its own multicast to its leader until it holds it (the
+//!   leader drops the copies it already has: a multicast is identified by sender and number).
+//!   A joiner repeats its join.
+//! - **Epochs.** A new leader numbers its reign one above the one it followed, and a reign is
+//!   named by its epoch and its leader. A slave takes proposals only from the leader it
+//!   follows; the first one of a new reign replaces whatever it held but had not delivered.
+//!   Anything a deposed leader still has in flight is recognised and ignored.
+//! - **View change.** The new leader proposes its whole log, including the entries it holds
+//!   but never saw become stable, followed by the new view: every survivor ends up holding
+//!   what anyone may have delivered before a slave's log takes anything new.
+//! - **Crashed slaves.** The leader monitors every slave and proposes a view without a slave
+//!   it suspects, so nobody waits for an acknowledgement from the dead.
+//!
+//! ## What it does not promise
+//! A wrongly suspected node (`--fd unreliable`) can lead a second group: there is no
+//! primary-partition rule (a view needing a majority of the previous one).
+
+use crate::app::{Event, Payload};
+use crate::config::Mutant;
+use crate::group::{
+    slaves, start_worker, Broadcast, Core, GroupTimer, Member, Role, Setup, Step, TimerKind,
+    MCAST_DELAY, SEND_DELAY, SUSPECT_DELAY,
+};
+use crate::properties::*;
+use crate::protocol::Protocol;
+use serde::{Deserialize, Serialize};
+use stateright::actor::{Actor, Id, Out};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+/// How long a node waits before repeating what may have been lost.
+pub const RETRANSMIT_DELAY: Range<Duration> = Duration::from_millis(50)..Duration::from_millis(50);
+
+/// gms4's messages.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Gms4Msg {
+    /// A node asks the leader to multicast its message (repeated until the node holds it).
+    Mcast(Payload),
+    /// A node outside the group asks to join (repeated until it is in).
+    Join(Id),
+    /// Leader to slave: `entries` belong at positions `index..` of the log; positions below
+    /// `commit` are stable.
+    Propose {
+        epoch: u32,
+        index: u32,
+        entries: Vec<Event>,
+        commit: u32,
+    },
+    /// Slave to leader: of this epoch's log I hold the first `len` entries and have delivered
+    /// the first `delivered`.
+    Ack {
+        epoch: u32,
+        len: u32,
+        delivered: u32,
+    },
+}
+
+impl fmt::Debug for Gms4Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gms4Msg::Mcast(p) => write!(f, "mcast({p:?})"),
+            Gms4Msg::Join(id) => write!(f, "join(n{})", usize::from(*id)),
+            Gms4Msg::Propose {
+                epoch,
+                index,
+                entries,
+                commit,
+            } => write!(
+                f,
+                "propose(e{epoch}, @{index} {entries:?}, stable {commit})"
+            ),
+            Gms4Msg::Ack {
+                epoch,
+                len,
+                delivered,
+            } => write!(f, "ack(e{epoch}, holds {len}, delivered {delivered})"),
+        }
+    }
+}
+
+/// gms4's timers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Gms4Timer {
+    Mcast,
+    Send,
+    /// The failure detector's verdict on one peer: a slave monitors its leader, the leader
+    /// every slave.
+    Suspect(Id),
+    /// Leader: repeat proposals to slaves whose acknowledgements lag.
+    Resend,
+    /// Any node: repeat its own multicasts not yet held, or its join.
+    Retry,
+}
+
+impl GroupTimer for Gms4Timer {
+    const MCAST: Self = Gms4Timer::Mcast;
+    const SEND: Self = Gms4Timer::Send;
+    fn kind(&self) -> TimerKind {
+        match self {
+            Gms4Timer::Mcast => TimerKind::Mcast,
+            Gms4Timer::Send => TimerKind::Send,
+            Gms4Timer::Suspect(_) => TimerKind::Suspect,
+            Gms4Timer::Resend | Gms4Timer::Retry => TimerKind::Retransmit,
+        }
+    }
+    fn target(&self) -> Option<Id> {
+        match self {
+            Gms4Timer::Suspect(id) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// What a leader has been asked to sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Request {
+    Mcast(Payload),
+    Join(Id),
+    /// Announce the current view (after removing a suspected slave).
+    View,
+}
+
+/// A gms4 group process with its application.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Gms4State {
+    pub core: Core<Gms4Msg>,
+    /// The epoch of the reign whose log this node holds (as leader: its own).
+    pub epoch: u32,
+    /// The leader of that reign (epochs of two leaders may carry the same number).
+    pub reign: Option<Id>,
+    /// The log after what the application was delivered: entries held but not known stable.
+    pub pending: Vec<Event>,
+    /// Leader: per slave of the view, the `len` and `delivered` it acknowledged this epoch.
+    pub acks: Vec<(Id, u32, u32)>,
+    /// Leader: requests waiting for the entry in progress to become stable.
+    pub queue: VecDeque<Request>,
+    /// This node's own multicasts not yet delivered (repeated to the leader until held).
+    pub outbox: Vec<Payload>,
+    /// The leader this node last forwarded its multicasts to.
+    pub forwarded_to: Option<Id>,
+    /// Slave: joins forwarded to the current leader (each once: the joiner repeats its join,
+    /// and a slave that forwarded every copy would flood the leader).
+    pub joins_forwarded: Vec<Id>,
+    /// Witnesses (flags, not counters, so the state space stays finite).
+    pub discarded: bool,
+    pub retransmitted: bool,
+    pub retried: bool,
+    pub gap_closed: bool,
+}
+
+impl fmt::Debug for Gms4State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}, epoch {}", self.core, self.epoch)?;
+        if !self.pending.is_empty() {
+            write!(f, ", pending {:?}", self.pending)?;
+        }
+        if self.core.role == Role::Leader {
+            write!(f, ", acks [")?;
+            for (i, (s, len, d)) in self.acks.iter().enumerate() {
+                let sep = if i > 0 { " " } else { "" };
+                write!(f, "{sep}n{}:{len}/{d}", usize::from(*s))?;
+            }
+            write!(f, "]")?;
+            if !self.queue.is_empty() {
+                write!(f, ", queued {:?}", self.queue)?;
+            }
+        }
+        if !self.outbox.is_empty() {
+            write!(f, ", outbox {:?}", self.outbox)?;
+        }
+        Ok(())
+    }
+}
+
+impl Gms4State {
+    /// Entries delivered.
+    fn delivered(&self) -> u32 {
+        self.core.worker.app.log.len() as u32
+    }
+
+    /// Entries held: delivered plus pending.
+    fn len(&self) -> u32 {
+        self.delivered() + self.pending.len() as u32
+    }
+
+    /// Whether the log (delivered or pending) holds this multicast.
+    fn holds(&self, p: &Payload) -> bool {
+        let has = |e: &Event| matches!(e, Event::Deliver(q) if q == p);
+        self.core.worker.app.log.iter().any(has) || self.pending.iter().any(has)
+    }
+
+    /// The log from position `from` on.
+    fn log_from(&self, from: u32) -> Vec<Event> {
+        let log = &self.core.worker.app.log;
+        let from = from as usize;
+        let delivered = log.get(from..).unwrap_or(&[]).iter();
+        let skip = from.saturating_sub(log.len());
+        delivered
+            .chain(self.pending.iter().skip(skip))
+            .cloned()
+            .collect()
+    }
+
+    /// The newest view in the log, delivered or pending.
+    fn newest_view(&self) -> Option<&Vec<Id>> {
+        self.pending
+            .iter()
+            .chain(self.core.worker.app.log.iter())
+            .rev()
+            .find_map(|e| match e {
+                Event::View(v) => Some(v),
+                Event::Deliver(_) => None,
+            })
+    }
+
+    /// Moves stable entries (positions below `commit`) to the application.
+    fn deliver_stable(&mut self, commit: u32) {
+        let n = commit.saturating_sub(self.delivered()) as usize;
+        let n = n.min(self.pending.len());
+        for e in self.pending.drain(..n) {
+            self.core.worker.app.deliver(e);
+        }
+        let app = &self.core.worker.app;
+        self.outbox.retain(|p| !app.messages().any(|q| q == p));
+    }
+
+    /// A slave whose acknowledgements show it lacks entries or stability.
+    fn lagging(&self) -> bool {
+        let (len, d) = (self.len(), self.delivered());
+        self.acks.iter().any(|&(_, l, del)| l < len || del < d)
+    }
+}
+
+impl Member for Gms4State {
+    type Msg = Gms4Msg;
+    fn core(&self) -> &Core<Gms4Msg> {
+        &self.core
+    }
+    fn core_mut(&mut self) -> &mut Core<Gms4Msg> {
+        &mut self.core
+    }
+    fn discarded_duplicate(&self) -> bool {
+        self.discarded
+    }
+    fn retransmitted(&self) -> bool {
+        self.retransmitted
+    }
+    fn retried(&self) -> bool {
+        self.retried
+    }
+    fn gap_closed(&self) -> bool {
+        self.gap_closed
+    }
+    fn forget(&mut self) {
+        self.core.forget();
+        self.epoch = 0;
+        self.pending.clear();
+        self.acks.clear();
+        self.queue.clear();
+        self.outbox.clear();
+        self.forwarded_to = None;
+        self.joins_forwarded.clear();
+    }
+}
+
+/// The gms4 actor.
+#[derive(Clone, Debug)]
+pub struct Gms4(pub Setup);
+
+impl Protocol for Gms4 {
+    const NAME: &'static str = "gms4";
+    const SUMMARY: &'static str =
+        "safe delivery over lossy, reordering, duplicating links: acks, retransmission, \
+         epochs, a view change that carries the new leader's log";
+    const CLAIMS: &'static [&'static str] = &[
+        AGREEMENT,
+        UNIFORM_AGREEMENT,
+        NO_DUPLICATION,
+        INTEGRITY,
+        FIFO,
+        VIEW_AGREEMENT,
+        CONVERGENCE,
+        VALIDITY,
+    ];
+    const WITNESSES: &'static [&'static str] = &[
+        QUIESCENT,
+        BROADCAST_CUT,
+        ELECTION_HELD,
+        DUPLICATE_DISCARDED,
+        JOIN_COMPLETED,
+        ALL_DELIVERED,
+        RETRANSMITTED,
+        GAP_CLOSED,
+        RETRIED,
+    ];
+    fn with_setup(setup: Setup) -> Self {
+        Gms4(setup)
+    }
+}
+
+impl Actor for Gms4 {
+    type Msg = Gms4Msg;
+    type State = Gms4State;
+    type Timer = Gms4Timer;
+    type Random = ();
+    type Storage = ();
+
+    fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> Gms4State {
+        let core = Core::start(&self.0, id);
+        let reign = core.leader();
+        let mut acks = Vec::new();
+        match core.role {
+            Role::Leader => {
+                for s in slaves(&core.view) {
+                    acks.push((s, 0, 0));
+                    o.set_timer(Gms4Timer::Suspect(s), SUSPECT_DELAY);
+                }
+                start_worker(&self.0, o);
+            }
+            Role::Slave => {
+                if let Some(leader) = core.leader() {
+                    o.set_timer(Gms4Timer::Suspect(leader), SUSPECT_DELAY);
+                }
+                start_worker(&self.0, o);
+            }
+            Role::Outside => {
+                if let Some(contact) = self.0.contact {
+                    o.send(contact, Gms4Msg::Join(id));
+                    o.set_timer(Gms4Timer::Retry, RETRANSMIT_DELAY);
+                }
+            }
+        }
+        Gms4State {
+            core,
+            epoch: 0,
+            reign,
+            pending: Vec::new(),
+            acks,
+            queue: VecDeque::new(),
+            outbox: Vec::new(),
+            forwarded_to: None,
+            joins_forwarded: Vec::new(),
+            discarded: false,
+            retransmitted: false,
+            retried: false,
+            gap_closed: false,
+        }
+    }
+
+    fn on_msg(&self, id: Id, state: &mut Cow<Gms4State>, src: Id, msg: Gms4Msg, o: &mut Out<Self>) {
+        match (state.core.role, msg) {
+            (Role::Leader, Gms4Msg::Mcast(p)) => {
+                let st = state.to_mut();
+                if st.holds(&p) || st.queue.contains(&Request::Mcast(p)) {
+                    st.discarded = true;
+                } else {
+                    st.queue.push_back(Request::Mcast(p));
+                    self.lead(st, false, o);
+                }
+            }
+            (Role::Leader, Gms4Msg::Join(j)) => {
+                let st = state.to_mut();
+                if st.core.view.contains(&j) || st.queue.contains(&Request::Join(j)) {
+                    st.discarded = true;
+                } else {
+                    st.queue.push_back(Request::Join(j));
+                    self.lead(st, false, o);
+                }
+            }
+            (
+                Role::Leader,
+                Gms4Msg::Ack {
+                    epoch,
+                    len,
+                    delivered,
+                },
+            ) if epoch == state.epoch => {
+                let st = state.to_mut();
+                if let Some(a) = st.acks.iter_mut().find(|a| a.0 == src) {
+                    a.1 = a.1.max(len);
+                    a.2 = a.2.max(delivered);
+                }
+                self.try_commit(st, o);
+                self.arm_resend(st, o);
+            }
+            // A slave forwards a join (a joiner only knows its contact), once per leader. A
+            // multicast sent to a node that does not lead is dropped: its sender repeats it to
+            // its own leader.
+            (Role::Slave, Gms4Msg::Join(j)) => {
+                let st = state.to_mut();
+                match st.core.leader() {
+                    Some(leader) if !st.joins_forwarded.contains(&j) => {
+                        st.joins_forwarded.push(j);
+                        o.send(leader, Gms4Msg::Join(j));
+                    }
+                    _ => st.discarded = true,
+                }
+            }
+            (
+                Role::Slave | Role::Outside,
+                Gms4Msg::Propose {
+                    epoch,
+                    index,
+                    entries,
+                    commit,
+                },
+            ) => self.on_propose(id, state, src, epoch, index, entries, commit, o),
+            _ => {}
+        }
+    }
+
+    fn on_timeout(&self, id: Id, state: &mut Cow<Gms4State>, timer: &Gms4Timer, o: &mut Out<Self>) {
+        match timer {
+            Gms4Timer::Mcast => self.on_mcast(id, state.to_mut(), o),
+            Gms4Timer::Send => {
+                let st = state.to_mut();
+                match st.core.seq.step() {
+                    Step::Send(dst, msg) => o.send(dst, msg),
+                    Step::Finished(_) => self.try_commit(st, o),
+                    Step::Idle => {}
+                }
+                if st.core.seq.active.is_some() {
+                    o.set_timer(Gms4Timer::Send, SEND_DELAY);
+                }
+            }
+            Gms4Timer::Suspect(peer) => self.suspect(id, state, *peer, o),
+            Gms4Timer::Resend => {
+                if state.core.role != Role::Leader || self.0.is(Mutant::NoRetransmission) {
+                    return;
+                }
+                let st = state.to_mut();
+                let (len, d) = (st.len(), st.delivered());
+                for &(s, l, del) in &st.acks {
+                    if l < len || del < d {
+                        o.send(s, self.proposal(st, del));
+                        st.retransmitted = true;
+                    }
+                }
+                self.arm_resend(st, o);
+            }
+            Gms4Timer::Retry => self.retry(id, state, o),
+        }
+    }
+}
+
+impl Gms4 {
+    /// The application issues its next multicast: into the leader's queue, or to the leader.
+    fn on_mcast(&self, id: Id, st: &mut Gms4State, o: &mut Out<Self>) {
+        let (p, more) = st.core.worker.next_mcast(id, &self.0);
+        if more {
+            o.set_timer(Gms4Timer::Mcast, MCAST_DELAY);
+        }
+        st.outbox.push(p);
+        match (st.core.role, st.core.leader()) {
+            (Role::Leader, _) => {
+                st.queue.push_back(Request::Mcast(p));
+                self.lead(st, false, o);
+            }
+            (_, Some(leader)) => {
+                o.send(leader, Gms4Msg::Mcast(p));
+                st.forwarded_to = Some(leader);
+                self.arm_retry(st, o);
+            }
+            (_, None) => {}
+        }
+    }
+
+    /// A proposal of the log from position `from` (what the slave is known to have
+    /// delivered) to the end, with what is stable.
+    fn proposal(&self, st: &Gms4State, from: u32) -> Gms4Msg {
+        Gms4Msg::Propose {
+            epoch: st.epoch,
+            index: from,
+            entries: st.log_from(from),
+            commit: st.delivered(),
+        }
+    }
+
+    /// Leader: with nothing awaiting stability and no broadcast in progress, propose the next
+    /// request, or tell slaves that lag what became stable.
+    fn lead(&self, st: &mut Gms4State, committed: bool, o: &mut Out<Self>) {
+        if !st.pending.is_empty() || st.core.seq.active.is_some() {
+            return;
+        }
+        loop {
+            let request = if self.0.is(Mutant::LifoRequests) {
+                st.queue.pop_back()
+            } else {
+                st.queue.pop_front()
+            };
+            let entry = match request {
+                None => break,
+                Some(Request::Mcast(p)) if st.holds(&p) => {
+                    st.discarded = true;
+                    continue;
+                }
+                Some(Request::Mcast(p)) => Event::Deliver(p),
+                Some(Request::Join(j)) if st.core.view.contains(&j) => continue,
+                Some(Request::Join(j)) => {
+                    st.core.view.push(j);
+                    st.acks.push((j, 0, 0));
+                    o.set_timer(Gms4Timer::Suspect(j), SUSPECT_DELAY);
+                    Event::View(st.core.view.clone())
+                }
+                Some(Request::View) if st.newest_view() == Some(&st.core.view) => continue,
+                Some(Request::View) => Event::View(st.core.view.clone()),
+            };
+            st.pending.push(entry);
+            break;
+        }
+        // A new proposal carries what became stable; without one, the commit goes alone.
+        if !st.pending.is_empty() || (committed && !st.acks.is_empty()) {
+            self.broadcast_proposal(st, o);
+        }
+    }
+
+    /// Proposes the log from the lowest position a slave is known to have delivered, to every
+    /// slave, one send per step.
+    fn broadcast_proposal(&self, st: &mut Gms4State, o: &mut Out<Self>) {
+        let from = st.acks.iter().map(|a| a.2).min().unwrap_or(st.delivered());
+        let msg = self.proposal(st, from);
+        st.core.seq.active = Some(Broadcast::new(msg, slaves(&st.core.view), None));
+        o.set_timer(Gms4Timer::Send, SEND_DELAY);
+        self.arm_resend(st, o);
+    }
+
+    /// Leader: once the broadcast is out and every slave holds every pending entry, they are
+    /// stable: deliver them and go on.
+    fn try_commit(&self, st: &mut Gms4State, o: &mut Out<Self>) {
+        if st.core.seq.active.is_some() {
+            return;
+        }
+        let len = st.len();
+        let stable = !st.pending.is_empty() && st.acks.iter().all(|a| a.1 >= len);
+        if stable {
+            st.deliver_stable(len);
+        }
+        self.lead(st, stable, o);
+    }
+
+    fn arm_resend(&self, st: &Gms4State, o: &mut Out<Self>) {
+        if st.lagging() {
+            o.set_timer(Gms4Timer::Resend, RETRANSMIT_DELAY);
+        } else {
+            o.cancel_timer(Gms4Timer::Resend);
+        }
+    }
+
+    /// Own multicasts neither delivered nor pending: lost on the way, or dropped by a view
+    /// change.
+    fn unheld<'a>(&self, st: &'a Gms4State) -> impl Iterator<Item = &'a Payload> + 'a {
+        st.outbox.iter().filter(|p| !st.holds(p))
+    }
+
+    fn arm_retry(&self, st: &Gms4State, o: &mut Out<Self>) {
+        if self.0.is(Mutant::NoRetry) {
+            return;
+        }
+        let joining = st.core.role == Role::Outside;
+        if joining || (st.core.role == Role::Slave && self.unheld(st).next().is_some()) {
+            o.set_timer(Gms4Timer::Retry, RETRANSMIT_DELAY);
+        } else {
+            o.cancel_timer(Gms4Timer::Retry);
+        }
+    }
+
+    /// Repeats the join, or the own multicasts the log does not hold, to the leader.
+    fn retry(&self, id: Id, state: &mut Cow<Gms4State>, o: &mut Out<Self>) {
+        match (state.core.role, state.core.leader()) {
+            (Role::Outside, _) => {
+                if let Some(contact) = self.0.contact {
+                    o.send(contact, Gms4Msg::Join(id));
+                }
+            }
+            (Role::Slave, Some(leader)) => {
+                let resend: Vec<Payload> = self.unheld(state).copied().collect();
+                if resend.is_empty() {
+                    return;
+                }
+                let st = state.to_mut();
+                for p in resend {
+                    o.send(leader, Gms4Msg::Mcast(p));
+                }
+                if st.forwarded_to.is_some_and(|old| old != leader) {
+                    st.retried = true;
+                }
+                st.forwarded_to = Some(leader);
+            }
+            _ => return,
+        }
+        self.arm_retry(state, o);
+    }
+
+    /// A slave (or a joiner) receives a proposal.
+    #[allow(clippy::too_many_arguments)]
+    fn on_propose(
+        &self,
+        id: Id,
+        state: &mut Cow<Gms4State>,
+        src: Id,
+        epoch: u32,
+        index: u32,
+        entries: Vec<Event>,
+        commit: u32,
+        o: &mut Out<Self>,
+    ) {
+        // A slave takes proposals only from the leader it follows: a deposed leader's are
+        // recognised by their reign and ignored (its successor repeats what it sends).
+        let follows = state.core.leader() == Some(src) || state.core.role == Role::Outside;
+        if !follows && !self.0.is(Mutant::NoEpochCheck) {
+            state.to_mut().discarded = true;
+            return;
+        }
+        let new_reign =
+            state.core.role == Role::Outside || epoch != state.epoch || state.reign != Some(src);
+        let (d, len) = (state.delivered(), state.len());
+        let ack = |len, delivered| Gms4Msg::Ack {
+            epoch,
+            len,
+            delivered,
+        };
+        if new_reign {
+            // A leader's first word in its epoch replaces whatever this node held but had not
+            // delivered; it must cover everything from what this node delivered.
+            if index > d {
+                o.send(src, ack(d, d));
+                return;
+            }
+            if state.core.role == Role::Outside
+                && !entries
+                    .iter()
+                    .any(|e| matches!(e, Event::View(v) if v.contains(&id)))
+            {
+                return;
+            }
+            let st = state.to_mut();
+            let fresh = entries.get((d - index) as usize..).unwrap_or(&[]);
+            let carried = &fresh[..fresh.len().saturating_sub(1)];
+            if st.core.role == Role::Slave && !st.pending.starts_with(carried) {
+                st.gap_closed = true;
+            }
+            st.pending = fresh.to_vec();
+            if let Some(old) = st.core.leader().filter(|&l| l != src) {
+                o.cancel_timer(Gms4Timer::Suspect(old));
+            }
+            st.epoch = epoch;
+            st.reign = Some(src);
+            st.joins_forwarded.clear();
+            if st.core.role == Role::Outside {
+                st.core.role = Role::Slave;
+                start_worker(&self.0, o);
+            }
+            o.set_timer(Gms4Timer::Suspect(src), SUSPECT_DELAY);
+        } else {
+            // The same leader: its log only grows, so anything beyond what this node holds
+            // extends it, and anything else is a copy. Hold-back: entries are taken only at
+            // their position; a proposal beyond the end leaves a gap and is not taken.
+            let st = state.to_mut();
+            if self.0.is(Mutant::NoHoldBack) {
+                st.pending.extend(entries);
+            } else if index > len {
+                o.send(src, ack(len, d));
+                return;
+            } else {
+                let end = index + entries.len() as u32;
+                if end > len {
+                    st.pending
+                        .extend_from_slice(entries.get((len - index) as usize..).unwrap_or(&[]));
+                } else if commit <= d {
+                    st.discarded = true;
+                }
+            }
+        }
+        let st = state.to_mut();
+        if self.0.is(Mutant::EarlyDelivery) {
+            let all = st.len();
+            st.deliver_stable(all);
+        } else {
+            st.deliver_stable(commit);
+        }
+        if let Some(view) = st.newest_view().filter(|v| v.first() == Some(&src)) {
+            st.core.view = view.clone();
+        }
+        o.send(src, ack(st.len(), st.delivered()));
+        self.arm_retry(st, o);
+    }
+
+    /// The failure detector reports `peer`.
+    fn suspect(&self, id: Id, state: &mut Cow<Gms4State>, peer: Id, o: &mut Out<Self>) {
+        if !state.core.view.contains(&peer) {
+            return;
+        }
+        let st = state.to_mut();
+        match st.core.role {
+            Role::Leader => {
+                st.core.view.retain(|&n| n != peer);
+                st.acks.retain(|a| a.0 != peer);
+                st.queue.push_back(Request::View);
+                self.try_commit(st, o);
+                self.arm_resend(st, o);
+            }
+            Role::Slave if st.core.leader() == Some(peer) => {
+                st.core.view.retain(|&n| n != peer);
+                st.joins_forwarded.clear();
+                match st.core.leader() {
+                    Some(first) if first == id => self.take_over(st, o),
+                    Some(next) => o.set_timer(Gms4Timer::Suspect(next), SUSPECT_DELAY),
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// This node is first in the view: it leads the next epoch. It proposes its whole log,
+    /// the entries it never saw become stable included, then the new view.
+    fn take_over(&self, st: &mut Gms4State, o: &mut Out<Self>) {
+        st.epoch += 1;
+        st.reign = st.core.leader();
+        st.core.role = Role::Leader;
+        if self.0.is(Mutant::NoViewSync) {
+            st.pending.clear();
+        }
+        st.pending.push(Event::View(st.core.view.clone()));
+        st.acks = slaves(&st.core.view).iter().map(|&s| (s, 0, 0)).collect();
+        for s in slaves(&st.core.view) {
+            o.set_timer(Gms4Timer::Suspect(s), SUSPECT_DELAY);
+        }
+        o.cancel_timer(Gms4Timer::Retry);
+        let mine: Vec<Payload> = self.unheld(st).copied().collect();
+        st.queue.extend(mine.into_iter().map(Request::Mcast));
+        self.broadcast_proposal(st, o);
+    }
+}
