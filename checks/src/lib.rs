@@ -129,19 +129,20 @@ pub fn quiescent_outcomes<A: Protocol>(
 }
 
 /// Quiescence by its definition: every action the environment offers is a crash, a false
-/// suspicion, a delivery to a crashed node, a delivery the receiver holds back, or (on an
-/// unordered network) a delivery or loss that changes nothing. The test oracle for the model's
-/// faster `is_quiescent`, which reads the same off the state.
+/// suspicion, a delivery to a crashed node, a delivery the receiver holds back, or a step that
+/// changes nothing (a copy received again on a duplicating network, a repetition of copies
+/// already in flight). The test oracle for the model's faster `is_quiescent`, which reads the
+/// same off the state.
 pub fn quiescent_by_actions<A: Protocol>(
     m: &groupy_model::GroupModel<A>,
     s: &groupy_model::model::GroupState<A>,
 ) -> bool {
-    use groupy_model::group::{GroupTimer, Member, TimerKind};
-    use groupy_model::{Detector, NetworkKind};
+    use groupy_model::group::{GroupTimer, TimerKind};
+    use groupy_model::model::same_state;
+    use groupy_model::Detector;
     use stateright::actor::ActorModelAction as Act;
     use stateright::Model;
     let unreliable = m.cfg().detector == Detector::Unreliable;
-    let ordered = m.cfg().network == NetworkKind::Ordered;
     let mut actions = Vec::new();
     m.actor_actions(s, &mut actions);
     actions.into_iter().all(|a| match &a {
@@ -154,8 +155,7 @@ pub fn quiescent_by_actions<A: Protocol>(
         }
         Act::Deliver { dst, .. } if s.crashed[usize::from(*dst)] => true,
         Act::Deliver { .. } if m.deferred(s, &a) => true,
-        Act::Deliver { .. } | Act::Drop(_) if !ordered => m.inner.next_state(s, a).is_none(),
-        _ => false,
+        _ => m.inner.next_state(s, a).is_none_or(|n| same_state(&n, s)),
     })
 }
 

@@ -7,8 +7,9 @@ use groupy_model::check::{Report, Status, Verdict};
 use groupy_model::gms1::Gms1;
 use groupy_model::gms2::Gms2;
 use groupy_model::gms3::Gms3;
+use groupy_model::gms4::Gms4;
 use groupy_model::properties::*;
-use groupy_model::{Config, Mutant};
+use groupy_model::{Config, Mutant, NetworkKind, Protocol};
 
 fn cfg(nodes: usize, msgs: usize, crashes: usize) -> Config {
     Config {
@@ -22,13 +23,19 @@ fn cfg(nodes: usize, msgs: usize, crashes: usize) -> Config {
 /// `property` holds on gms3 under `base` and is violated once `mutant` is applied; the
 /// mutant's counterexample is returned for further assertions.
 fn caught(base: Config, mutant: Mutant, property: &str) -> Report {
-    let clean = run::<Gms3>(base.clone());
+    caught_in::<Gms3>(base, mutant, property)
+}
+
+/// `property` holds on protocol `P` under `base` and is violated once `mutant` is applied.
+fn caught_in<P: Protocol>(base: Config, mutant: Mutant, property: &str) -> Report {
+    let clean = run::<P>(base.clone());
     assert_eq!(
         clean.status(property),
         Some(Status::Holds),
-        "{property} on clean gms3 {base}"
+        "{property} on clean {} {base}",
+        P::NAME
     );
-    let broken = run::<Gms3>(base.with_mutant(mutant));
+    let broken = run::<P>(base.with_mutant(mutant));
     assert_eq!(
         broken.status(property),
         Some(Status::Violated),
@@ -131,4 +138,64 @@ fn gms3_view_not_sent_to_joiner_violates_convergence_as_an_outsider() {
         "{members:?}"
     );
     complete(&r, 45);
+}
+
+// gms4: each piece of the protocol shown necessary by the property that catches its absence
+// (notes/gms4.md). The clean protocol holds the property under the same configuration.
+
+fn net(network: NetworkKind, c: Config) -> Config {
+    Config { network, ..c }
+}
+
+#[test]
+fn gms4_without_hold_back_violates_no_duplication() {
+    // A repeated proposal is appended again instead of being placed at its position.
+    let r = caught_in::<Gms4>(
+        net(NetworkKind::Duplicating, cfg(3, 2, 1)),
+        Mutant::NoHoldBack,
+        NO_DUPLICATION,
+    );
+    complete(&r, 0);
+    caught_in::<Gms4>(cfg(3, 2, 1), Mutant::NoHoldBack, AGREEMENT);
+}
+
+#[test]
+fn gms4_without_view_change_sync_violates_uniform_agreement() {
+    let r = caught_in::<Gms4>(cfg(3, 2, 1), Mutant::NoViewSync, UNIFORM_AGREEMENT);
+    complete(&r, 0);
+}
+
+#[test]
+fn gms4_without_retransmission_violates_validity() {
+    for network in [NetworkKind::Ordered, NetworkKind::Lossy] {
+        let r = caught_in::<Gms4>(
+            net(network, cfg(3, 2, 1)),
+            Mutant::NoRetransmission,
+            VALIDITY,
+        );
+        assert_eq!(r.status(CONVERGENCE), Some(Status::Violated));
+        complete(&r, 0);
+    }
+}
+
+#[test]
+fn gms4_without_retry_violates_validity() {
+    let r = caught_in::<Gms4>(
+        net(NetworkKind::Lossy, cfg(3, 2, 1)),
+        Mutant::NoRetry,
+        VALIDITY,
+    );
+    complete(&r, 0);
+}
+
+#[test]
+fn gms4_delivering_before_stability_violates_uniform_agreement() {
+    let r = caught_in::<Gms4>(cfg(3, 3, 2), Mutant::EarlyDelivery, UNIFORM_AGREEMENT);
+    complete(&r, 0);
+}
+
+#[test]
+fn gms4_taking_a_deposed_leaders_proposals_violates_uniform_agreement() {
+    let r = caught_in::<Gms4>(cfg(3, 3, 2), Mutant::NoEpochCheck, UNIFORM_AGREEMENT);
+    complete(&r, 0);
 }

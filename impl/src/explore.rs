@@ -49,7 +49,7 @@ pub fn run(args: ExploreArgs) -> u8 {
     }
     // Let the Explorer's own checker explore everything, so its Properties panel links the
     // discoveries. Not on the duplicating network: its state space is infinite.
-    if cfg.network != groupy_model::NetworkKind::Duplicating {
+    if !cfg.network.duplicates() {
         post(addr, "/.runtocompletion");
     }
     let url = format!("http://{addr}");
@@ -58,7 +58,7 @@ pub fn run(args: ExploreArgs) -> u8 {
     let mut progress = Progress::new(!args.quiet);
     let search = Search {
         max_states: Some(crate::DEFAULT_MAX_STATES),
-        fail_fast: cfg.network == groupy_model::NetworkKind::Duplicating,
+        fail_fast: cfg.network.duplicates(),
         ..Search::default()
     };
     let report = check::check(args.protocol, &cfg, &search, &mut |p| progress.update(p));

@@ -16,12 +16,13 @@ use groupy_model::{Detector, NetworkKind, ProtocolName};
 use serde::Serialize;
 
 /// The environments of the matrix, the assignment's world first.
-pub const ENVIRONMENTS: [(NetworkKind, Detector); 5] = [
+pub const ENVIRONMENTS: [(NetworkKind, Detector); 6] = [
     (NetworkKind::Ordered, Detector::Perfect),
     (NetworkKind::Ordered, Detector::Unreliable),
     (NetworkKind::Unordered, Detector::Perfect),
     (NetworkKind::Lossy, Detector::Perfect),
     (NetworkKind::Duplicating, Detector::Perfect),
+    (NetworkKind::Udp, Detector::Perfect),
 ];
 
 #[derive(Serialize)]
@@ -59,8 +60,9 @@ pub fn run(
                 Err(e) => return crate::usage_error(&e),
             };
             let row: Option<&Row> = rows.iter().find(|r| r.protocol == protocol && r.cfg == cfg);
-            // The duplicating network's state space is infinite: only a violation settles it.
-            let fail_fast = row.map_or(network == NetworkKind::Duplicating, |r| r.fail_fast);
+            // On the duplicating networks gms1-gms3's state spaces are infinite: only a
+            // violation settles them (their rows say --fail-fast; gms4's do not).
+            let fail_fast = row.map_or(network.duplicates(), |r| r.fail_fast);
             let search = Search {
                 fail_fast: search.fail_fast || fail_fast,
                 ..search.clone()

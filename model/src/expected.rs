@@ -67,6 +67,18 @@ pub fn rows(md: &str) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// The table's row lines, in order (as [`rows`] parses them).
+pub fn row_lines(md: &str) -> Vec<&str> {
+    section(md)
+        .map(|t| {
+            t.lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with("| `groupy check"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn section(md: &str) -> Result<&str, String> {
     let start = md.find(BEGIN).ok_or("no verdict-table:begin marker")? + BEGIN.len();
     let end = md[start..].find(END).ok_or("no verdict-table:end marker")? + start;

@@ -592,7 +592,8 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
                 // the copies it sends are already there).
                 TimerKind::Retransmit => {
                     let act = Act::Timeout(id, t.clone());
-                    !m.allowed(s, &act) || m.inner.next_state(s, act).is_none_or(|n| same(&n, s))
+                    !m.allowed(s, &act)
+                        || m.inner.next_state(s, act).is_none_or(|n| same_state(&n, s))
                 }
             };
             if !quiet {
@@ -613,7 +614,9 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
         };
         !live(&dst)
             || m.deferred(s, &deliver)
-            || m.inner.next_state(s, deliver).is_none_or(|n| same(&n, s))
+            || m.inner
+                .next_state(s, deliver)
+                .is_none_or(|n| same_state(&n, s))
     };
     match &s.network {
         Network::Ordered(channels) => channels.iter().all(|((src, dst), q)| {
@@ -641,7 +644,7 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
 
 /// Whether a step led back to the same state, but for the duplicating network's memory of the
 /// last message delivered.
-fn same<A: Protocol>(a: &GroupState<A>, b: &GroupState<A>) -> bool {
+pub fn same_state<A: Protocol>(a: &GroupState<A>, b: &GroupState<A>) -> bool {
     let network = match (&a.network, &b.network) {
         (Network::UnorderedDuplicating(x, _), Network::UnorderedDuplicating(y, _)) => x == y,
         (x, y) => x == y,
