@@ -204,8 +204,8 @@ pub struct EncodeError(EncodeFailure);
 enum EncodeFailure {
     /// Header, message and MAC would exceed [`MAX_DATAGRAM`].
     TooLarge,
-    /// The message's `Serialize` failed (postcard supports all of serde but
-    /// `serialize_any`-style formats' needs, e.g. sequences of unknown length).
+    /// The message's `Serialize` failed, or asked for what postcard cannot write (a
+    /// sequence whose length is not known up front).
     Serialize(postcard::Error),
 }
 
@@ -416,7 +416,7 @@ impl Replay {
     fn is_fresh(&self, sender: u32, counter: u64) -> bool {
         self.windows
             .get(&sender)
-            .map_or(true, |w| w.is_fresh(counter))
+            .is_none_or(|w| w.is_fresh(counter))
     }
 
     /// Records `counter` as seen; false if it was not fresh.
@@ -562,6 +562,12 @@ mod tests {
                 assert_eq!(rx.decode::<Gms3Msg>(&buf), Ok((sender, msg)));
             }
         }
+    }
+
+    #[test]
+    fn codec_is_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Codec>();
     }
 
     #[test]
