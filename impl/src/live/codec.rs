@@ -17,8 +17,7 @@
 //! with a key, a 32-byte BLAKE3 keyed hash over header and body ([`TAG_LEN`]).
 //!
 //! # Checks, in order
-//! Cheapest first, and nothing an unauthenticated datagram says is acted on before its MAC is
-//! verified: size ([`Dropped::Oversized`], [`Dropped::Truncated`]), magic, version and flags
+//! Cheapest first, and no state changes before the MAC is verified: size ([`Dropped::Oversized`], [`Dropped::Truncated`]), magic, version and flags
 //! ([`Dropped::BadVersion`]), group ([`Dropped::Foreign`]: a datagram of another group is
 //! dropped before its MAC is even computed), keyed-ness and MAC
 //! ([`Dropped::Unauthenticated`]), the sender's replay window ([`Dropped::Replayed`]), the
@@ -48,9 +47,10 @@
 //! than it can send datagrams (that would be a billion a second), so a restarted sender's
 //! counters are above everything its previous life sent, and receivers accept it at once
 //! without knowing it restarted. This fails only if the wall clock is stepped back by more
-//! than the time between the two starts; the new life's datagrams are then `Replayed` until
-//! the receiver forgets that sender, so a runtime that can restart nodes quickly should give a
-//! restarted node a new sender id (the model treats it as a new process anyway). A receiver
+//! than the time between the two starts; the new life's datagrams are then `Replayed` by every
+//! receiver that heard the old one, until that receiver restarts (or forgets the sender, see
+//! below), so a runtime that may restart a node under such a clock should give the restarted
+//! node a new sender id. A receiver
 //! that restarts starts with empty windows: it cannot tell a replay of a datagram sent before
 //! it started; with a key such a replay is at most a genuine old message delivered twice.
 //!
@@ -58,9 +58,10 @@
 //! heard from least recently is forgotten (only spoofed senders on an unkeyed group get there).
 //!
 //! # Hostile input
-//! [`Codec::decode`] never panics, and allocates nothing but the decoded message, which is
-//! bounded by the datagram's size: postcard pre-allocates a sequence only up to the bytes left
-//! in the input, and every element of the groupy messages takes at least one byte.
+//! [`Codec::decode`] never panics, and allocates nothing but the decoded message (and a window
+//! when a sender is first heard from). The message is bounded by the datagram's size: postcard
+//! pre-allocates a sequence only up to the bytes left in the input, and every element of the
+//! groupy messages takes at least one byte.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
