@@ -16,13 +16,15 @@ use groupy_model::{Detector, NetworkKind, ProtocolName};
 use serde::Serialize;
 
 /// The environments of the matrix, the assignment's world first.
-pub const ENVIRONMENTS: [(NetworkKind, Detector); 6] = [
+///
+/// Not the udp network: gms4 there takes minutes (its rows in notes/verdicts.md are long
+/// rows), and the matrix is the command a user runs first.
+pub const ENVIRONMENTS: [(NetworkKind, Detector); 5] = [
     (NetworkKind::Ordered, Detector::Perfect),
     (NetworkKind::Ordered, Detector::Unreliable),
     (NetworkKind::Unordered, Detector::Perfect),
     (NetworkKind::Lossy, Detector::Perfect),
     (NetworkKind::Duplicating, Detector::Perfect),
-    (NetworkKind::Udp, Detector::Perfect),
 ];
 
 #[derive(Serialize)]

@@ -247,8 +247,14 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
     const NAME: &'static str = R::NAME;
     const SUMMARY: &'static str = R::SUMMARY;
     const CLAIMS: &'static [&'static str] = SAFETY_CLAIMS;
-    /// Every witness groupy knows.
-    const WITNESSES: &'static [&'static str] = &WITNESSES;
+    const WITNESSES: &'static [&'static str] = &[
+        QUIESCENT,
+        BROADCAST_CUT,
+        ELECTION_HELD,
+        DUPLICATE_DISCARDED,
+        JOIN_COMPLETED,
+        ALL_DELIVERED,
+    ];
     fn with_setup(setup: Setup) -> Self {
         Gms3Actor(setup, PhantomData)
     }
