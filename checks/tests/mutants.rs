@@ -148,33 +148,31 @@ fn net(network: NetworkKind, c: Config) -> Config {
 }
 
 #[test]
-fn gms4_without_hold_back_violates_no_duplication() {
+fn gms4_without_hold_back_violates_no_duplication_and_agreement() {
     // A repeated proposal is appended again instead of being placed at its position.
-    let r = caught_in::<Gms4>(
-        net(NetworkKind::Duplicating, cfg(3, 2, 1)),
-        Mutant::NoHoldBack,
-        NO_DUPLICATION,
-    );
-    complete(&r, 0);
-    caught_in::<Gms4>(cfg(3, 2, 1), Mutant::NoHoldBack, AGREEMENT);
+    let r = caught_in::<Gms4>(cfg(3, 2, 1), Mutant::NoHoldBack, NO_DUPLICATION);
+    assert_eq!(r.status(AGREEMENT), Some(Status::Violated));
+    complete(&r, 68_883);
 }
 
 #[test]
 fn gms4_without_view_change_sync_violates_uniform_agreement() {
     let r = caught_in::<Gms4>(cfg(3, 2, 1), Mutant::NoViewSync, UNIFORM_AGREEMENT);
-    complete(&r, 0);
+    complete(&r, 25_638);
 }
 
 #[test]
 fn gms4_without_retransmission_violates_validity() {
-    for network in [NetworkKind::Ordered, NetworkKind::Lossy] {
+    // On the reliable network too: a new leader's first proposal reaches a slave that still
+    // follows the old leader, which ignores it.
+    for (network, states) in [(NetworkKind::Ordered, 5_028), (NetworkKind::Lossy, 44_062)] {
         let r = caught_in::<Gms4>(
             net(network, cfg(3, 2, 1)),
             Mutant::NoRetransmission,
             VALIDITY,
         );
         assert_eq!(r.status(CONVERGENCE), Some(Status::Violated));
-        complete(&r, 0);
+        complete(&r, states);
     }
 }
 
@@ -185,17 +183,17 @@ fn gms4_without_retry_violates_validity() {
         Mutant::NoRetry,
         VALIDITY,
     );
-    complete(&r, 0);
+    complete(&r, 295_379);
 }
 
 #[test]
 fn gms4_delivering_before_stability_violates_uniform_agreement() {
     let r = caught_in::<Gms4>(cfg(3, 3, 2), Mutant::EarlyDelivery, UNIFORM_AGREEMENT);
-    complete(&r, 0);
+    complete(&r, 417_793);
 }
 
 #[test]
 fn gms4_taking_a_deposed_leaders_proposals_violates_uniform_agreement() {
     let r = caught_in::<Gms4>(cfg(3, 3, 2), Mutant::NoEpochCheck, UNIFORM_AGREEMENT);
-    complete(&r, 0);
+    complete(&r, 1_334_831);
 }
