@@ -376,15 +376,19 @@ fn reductions_keep_every_verdict_witness_and_outcome() {
 fn reductions_keep_gms4s_verdicts_witnesses_and_outcomes() {
     use groupy_model::gms4::Gms4;
     use groupy_model::NetworkKind;
-    let small = [cfg(3, 1, 0, 1), cfg(2, 2, 0, 1), cfg(2, 1, 1, 0)];
-    for network in [
-        NetworkKind::Ordered,
-        NetworkKind::Unordered,
-        NetworkKind::Lossy,
-        NetworkKind::Duplicating,
-        NetworkKind::Udp,
+    // Without reductions the duplicating networks remember the last message delivered, which
+    // multiplies their states: they get the smallest configurations.
+    let ordered = [cfg(3, 1, 0, 1), cfg(2, 2, 0, 1), cfg(2, 1, 1, 0)];
+    let unordered = [cfg(3, 1, 0, 1), cfg(2, 1, 1, 0)];
+    let copies = [cfg(2, 1, 0, 1)];
+    for (network, configs) in [
+        (NetworkKind::Ordered, &ordered[..]),
+        (NetworkKind::Unordered, &unordered[..]),
+        (NetworkKind::Lossy, &unordered[..]),
+        (NetworkKind::Duplicating, &copies[..]),
+        (NetworkKind::Udp, &copies[..]),
     ] {
-        for c in &small {
+        for c in configs {
             let losses = network.loses().then_some(1);
             same_with_and_without_reductions::<Gms4>(Config {
                 network,
@@ -454,6 +458,8 @@ fn quiescence_read_off_the_state_matches_its_definition() {
                 });
                 same::<groupy_model::gms4::Gms4>(Config {
                     losses: c.network.loses().then_some(1),
+                    nodes: 2,
+                    msgs: 1,
                     ..c
                 });
             }
