@@ -198,6 +198,47 @@ fn gms3_two_crashes_violate_uniform_agreement() {
 }
 
 #[test]
+fn gms4_keeps_uniform_agreement_where_gms3_loses_it() {
+    use groupy_model::gms4::Gms4;
+    // The same bounds side by side: two crashes, two or three multicasts.
+    for c in [cfg(3, 2, 0, 2), cfg(3, 3, 0, 2)] {
+        let gms3 = run::<Gms3>(c.clone());
+        statuses(&gms3, &[UNIFORM_AGREEMENT], Status::Violated);
+        let gms4 = run::<Gms4>(c.clone());
+        assert!(gms4.complete, "{c}");
+        groupy_checks::verdict(&gms4, Verdict::Holds);
+        statuses(&gms4, &[UNIFORM_AGREEMENT, VALIDITY], Status::Holds);
+    }
+}
+
+#[test]
+fn gms4_unreliable_detector_counterexample_is_a_split_brain() {
+    use groupy_model::gms4::Gms4;
+    let cfg = Config {
+        detector: Detector::Unreliable,
+        ..Config::default()
+    };
+    let r = groupy_checks::run_until_violation::<Gms4>(cfg);
+    assert_eq!(r.verdict, Verdict::Violated);
+    let t = r
+        .properties
+        .iter()
+        .find_map(|p| p.counterexample.as_ref())
+        .expect("a counterexample");
+    // Two live nodes each lead a group of their own.
+    let leaders: Vec<_> = t
+        .nodes
+        .iter()
+        .filter(|n| !n.crashed && n.role == groupy_model::group::Role::Leader)
+        .collect();
+    assert!(leaders.len() >= 2, "{:?}", t.nodes);
+    assert!(
+        t.steps.iter().any(|s| s.text.contains("false suspicion")),
+        "the split starts with a false suspicion"
+    );
+}
+
+#[test]
 fn gms3_unreliable_detector_counterexample_is_a_real_split() {
     let cfg = Config {
         detector: Detector::Unreliable,
