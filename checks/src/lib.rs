@@ -136,7 +136,7 @@ pub fn quiescent_by_actions<A: Protocol>(
     m: &groupy_model::GroupModel<A>,
     s: &groupy_model::model::GroupState<A>,
 ) -> bool {
-    use groupy_model::group::{GroupTimer, Member, TimerKind};
+    use groupy_model::group::{GroupTimer, TimerKind};
     use groupy_model::{Detector, NetworkKind};
     use stateright::actor::ActorModelAction as Act;
     use stateright::Model;

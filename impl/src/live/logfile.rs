@@ -137,8 +137,8 @@ impl LogWriter {
     pub fn update(&mut self, log: &[Event], view: &[Id], issued: u32) -> Result<(), String> {
         // A joiner's log is replaced by the state it adopts; nothing was written before.
         self.written = self.written.min(log.len());
-        for pos in self.written..log.len() {
-            let line = match &log[pos] {
+        for (pos, event) in log.iter().enumerate().skip(self.written) {
+            let line = match event {
                 Event::Deliver(p) => Line::Deliver {
                     node: self.node,
                     pos,

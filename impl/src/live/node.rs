@@ -118,6 +118,9 @@ pub fn hex(c: [u8; 3]) -> String {
     format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
 }
 
+/// A datagram held back by `--delay`: when it is due, a tie-breaker, the peer, the bytes.
+type Delayed = (Instant, u64, usize, Vec<u8>);
+
 pub struct Node<A: Protocol> {
     id: Id,
     me: usize,
@@ -139,7 +142,7 @@ pub struct Node<A: Protocol> {
     heard: Vec<Option<Instant>>,
     next_heartbeat: Instant,
     next_resend: Instant,
-    delayed: BinaryHeap<Reverse<(Instant, u64, usize, Vec<u8>)>>,
+    delayed: BinaryHeap<Reverse<Delayed>>,
     delayed_seq: u64,
     buf: Vec<u8>,
     log: Option<LogWriter>,
