@@ -8,7 +8,7 @@
 //! logs are then judged with the model's property functions, the protocol's claims
 //! deciding the exit code.
 
-use super::node::{hex, Control, Node, NodeReport, Outcome, Status};
+use super::node::{hex, standing, Control, Node, NodeReport, Outcome, Status};
 use super::LiveArgs;
 use crate::verify::{self, Divergence, Judgement};
 use crate::{emit, Format};
@@ -260,8 +260,11 @@ impl Display {
                 } else {
                     " "
                 };
+                // Black or white lettering, whichever the block's colour leaves readable.
+                let luma = 299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b);
+                let fg = if luma > 128_000 { 30 } else { 97 };
                 line.push_str(&format!(
-                    " n{i}\x1b[48;2;{r};{g};{b}m {mark} \x1b[0m{:<5}",
+                    " n{i}\x1b[{fg};48;2;{r};{g};{b}m {mark} \x1b[0m{:<5}",
                     s.delivered
                 ));
             }
@@ -342,15 +345,7 @@ fn text(r: &RunReport, spec: &Spec) -> String {
     }
     s.push_str("\n\n  node  role     delivered  colour   datagrams in/out  resent  dropped in\n");
     for n in &r.node_reports {
-        let role = if n.crashed {
-            "CRASHED"
-        } else {
-            match n.role {
-                Some(Role::Leader) => "leader",
-                Some(Role::Slave) => "slave",
-                _ => "outside",
-            }
-        };
+        let role = standing(n.role, n.crashed);
         s.push_str(&format!(
             "  n{:<4} {:<8} {:>9}  {}  {:>8}/{:<8} {:>6}  {}\n",
             n.node,

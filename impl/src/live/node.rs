@@ -113,6 +113,16 @@ pub struct NodeReport {
     pub encode_errors: u64,
 }
 
+/// How reports name a node's standing.
+pub fn standing(role: Option<Role>, crashed: bool) -> &'static str {
+    match (crashed, role) {
+        (true, _) => "CRASHED",
+        (false, Some(Role::Leader)) => "leader",
+        (false, Some(Role::Slave)) => "slave",
+        (false, _) => "outside",
+    }
+}
+
 /// `#rrggbb`.
 pub fn hex(c: [u8; 3]) -> String {
     format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])

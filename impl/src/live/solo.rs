@@ -10,7 +10,7 @@
 //! `--duration` seconds of multicasting followed by `--drain` ms without any, so that nodes
 //! started together stop with settled logs.
 
-use super::node::{Control, Node, Options};
+use super::node::{standing, Control, Node, Options};
 use super::LiveArgs;
 use groupy_model::group::Setup;
 use groupy_model::protocol::Visit;
@@ -179,13 +179,13 @@ impl Visit for One<'_> {
         let r = &outcome.report;
         if !self.spec.quiet {
             eprintln!(
-                "node {} ({}): {} after {:.1} s, {:?}, delivered {}, colour {}, datagrams in {} \
+                "node {} ({}): {} after {:.1} s as {}, delivered {}, colour {}, datagrams in {} \
                  out {}, resent {}, dropped in: {}",
                 r.node,
                 A::NAME,
                 if r.crashed { "CRASHED" } else { "stopped" },
                 start.elapsed().as_secs_f64(),
-                r.role,
+                standing(r.role, false),
                 r.delivered,
                 r.colour,
                 r.datagrams_in,
