@@ -301,6 +301,26 @@ fn three_processes_survive_the_leaders_sigkill() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--pause` freezes the leader long enough for the slaves to suspect it: they elect node 1
+/// (a false suspicion; what gms3 then does to the old leader's log is information here).
+#[test]
+fn a_paused_leader_is_suspected_and_replaced() {
+    let _one = serial();
+    let dir = scratch("pause");
+    let d = dir.to_str().unwrap();
+    let run = groupy(&[
+        "run", "gms3", "--duration", "2", "--pause", "0:500:1000", "--log-dir", d, "--quiet",
+    ]);
+    assert!(matches!(run.status.code(), Some(0 | 1)), "{}", text(&run));
+    let views: Vec<Value> = lines(&dir, 2)
+        .into_iter()
+        .filter(|l| l["line"] == "view")
+        .collect();
+    assert_eq!(views.first().map(|v| v["view"][0].clone()), Some(1.into()), "{views:?}");
+    println!("{}", text(&run));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_arguments_name_the_valid_values() {
     let o = groupy(&["run", "gms3", "--link", "tcp"]);
