@@ -309,14 +309,26 @@ fn a_paused_leader_is_suspected_and_replaced() {
     let dir = scratch("pause");
     let d = dir.to_str().unwrap();
     let run = groupy(&[
-        "run", "gms3", "--duration", "2", "--pause", "0:500:1000", "--log-dir", d, "--quiet",
+        "run",
+        "gms3",
+        "--duration",
+        "2",
+        "--pause",
+        "0:500:1000",
+        "--log-dir",
+        d,
+        "--quiet",
     ]);
     assert!(matches!(run.status.code(), Some(0 | 1)), "{}", text(&run));
     let views: Vec<Value> = lines(&dir, 2)
         .into_iter()
         .filter(|l| l["line"] == "view")
         .collect();
-    assert_eq!(views.first().map(|v| v["view"][0].clone()), Some(1.into()), "{views:?}");
+    assert_eq!(
+        views.first().map(|v| v["view"][0].clone()),
+        Some(1.into()),
+        "{views:?}"
+    );
     println!("{}", text(&run));
     let _ = std::fs::remove_dir_all(&dir);
 }

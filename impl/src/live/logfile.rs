@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "groupy-live-log";
 pub const EXTENSION: &str = "jsonl";
+/// A bound on the multicast count a log may claim: the multicasts are rebuilt from it.
+const MAX_ISSUED: u32 = 10_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MsgId {
@@ -272,6 +274,12 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
             ));
         }
         events.push(event);
+    }
+    if issued > MAX_ISSUED {
+        return Err(format!(
+            "{}: {issued} multicasts issued, more than a log can hold ({MAX_ISSUED})",
+            path.display()
+        ));
     }
     Ok(LiveLog {
         log: NodeLog {

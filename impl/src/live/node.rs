@@ -111,6 +111,8 @@ pub struct NodeReport {
     pub held_max: usize,
     pub mailbox_overflow: u64,
     pub encode_errors: u64,
+    /// Sends to an id that is not in the address book.
+    pub unreachable: u64,
 }
 
 /// How reports name a node's standing.
@@ -522,6 +524,12 @@ where
         let peer = usize::from(dst);
         if peer == self.me {
             self.local.push_back(msg);
+            return;
+        }
+        // A node outside the address book (a view from a forged or foreign datagram could
+        // name one) cannot be reached: the message is lost, and no link state is grown for it.
+        if peer >= self.addrs.len() {
+            self.report.unreachable += 1;
             return;
         }
         match self.opts.link {
