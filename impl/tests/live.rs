@@ -333,6 +333,43 @@ fn a_paused_leader_is_suspected_and_replaced() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A view carries the whole application log a joiner adopts: after 3 s at a multicast every
+/// 2 ms per node it no longer fits a datagram, and goes in paced parts that reassemble.
+#[test]
+fn a_view_larger_than_a_datagram_goes_in_parts() {
+    let _one = serial();
+    let dir = scratch("parts");
+    let d = dir.to_str().unwrap();
+    let run = groupy(&[
+        "run",
+        "gms3",
+        "--nodes",
+        "3",
+        "--duration",
+        "3",
+        "--sleep",
+        "2",
+        "--pause",
+        "0:2500:1500",
+        "--log-dir",
+        d,
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert!(matches!(run.status.code(), Some(0 | 1)), "{}", text(&run));
+    let report: Value = serde_json::from_slice(&run.stdout).expect("json report");
+    let n1 = &report["node_reports"][1];
+    assert!(n1["sent_in_parts"].as_u64() > Some(0), "{n1}");
+    let views: Vec<Value> = lines(&dir, 2)
+        .into_iter()
+        .filter(|l| l["line"] == "view")
+        .collect();
+    assert_eq!(views.len(), 1, "node 2 never got node 1's view");
+    assert_eq!(views[0]["view"], serde_json::json!([1, 2]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_arguments_name_the_valid_values() {
     let o = groupy(&["run", "gms3", "--link", "tcp"]);

@@ -29,6 +29,84 @@ pub enum Frame<M> {
     Ack { next: u64 },
     /// The leader is alive (the failure detector's heartbeat; any frame counts as life).
     Heartbeat,
+    /// Part `index` of `count` of a frame too large for one datagram (a view carrying a long
+    /// application log): the frame as JSON, cut into pieces, reassembled by [`Reassembly`].
+    Part {
+        id: u64,
+        index: u32,
+        count: u32,
+        bytes: Vec<u8>,
+    },
+}
+
+/// The bytes of a frame carried by one part. With JSON's up-to-4 bytes per byte it still
+/// fits a datagram.
+pub const PART_BYTES: usize = 12_000;
+/// The most parts one frame may have (a frame of up to 12 MB).
+pub const MAX_PARTS: usize = 1024;
+/// Frames being reassembled at once, over all senders; past it the oldest is abandoned.
+const REASSEMBLING_MAX: usize = 64;
+/// A frame whose parts have not all come within this is abandoned (the link re-sends it whole).
+const PART_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+struct Partial {
+    parts: Vec<Option<Vec<u8>>>,
+    have: usize,
+    started: Instant,
+}
+
+/// Frames arriving in parts, per (sender, frame id).
+#[derive(Debug, Default)]
+pub struct Reassembly {
+    partial: std::collections::HashMap<(usize, u64), Partial>,
+}
+
+impl Reassembly {
+    /// Takes one part; the whole frame's bytes once its last part is in. `None` also for a
+    /// part that cannot belong to a frame (bad index or count, oversized).
+    pub fn on_part(
+        &mut self,
+        sender: usize,
+        id: u64,
+        index: u32,
+        count: u32,
+        bytes: Vec<u8>,
+        now: Instant,
+    ) -> Option<Vec<u8>> {
+        let (index, count) = (index as usize, count as usize);
+        if count == 0 || count > MAX_PARTS || index >= count || bytes.len() > PART_BYTES {
+            return None;
+        }
+        self.partial
+            .retain(|_, p| now.duration_since(p.started) < PART_TTL);
+        let key = (sender, id);
+        if !self.partial.contains_key(&key) && self.partial.len() >= REASSEMBLING_MAX {
+            let oldest = self
+                .partial
+                .iter()
+                .min_by_key(|(_, p)| p.started)
+                .map(|(k, _)| *k)?;
+            self.partial.remove(&oldest);
+        }
+        let p = self.partial.entry(key).or_insert_with(|| Partial {
+            parts: vec![None; count],
+            have: 0,
+            started: now,
+        });
+        if p.parts.len() != count {
+            return None;
+        }
+        if p.parts[index].is_none() {
+            p.parts[index] = Some(bytes);
+            p.have += 1;
+        }
+        if p.have < count {
+            return None;
+        }
+        let p = self.partial.remove(&key)?;
+        Some(p.parts.into_iter().flatten().flatten().collect())
+    }
 }
 
 /// Which link the protocol runs over.
@@ -219,6 +297,21 @@ mod tests {
         assert_eq!(l.stats.duplicates, 1);
         // Another peer's numbering is its own.
         assert_eq!(l.on_data(2, 0, "x"), (vec!["x"], 1));
+    }
+
+    #[test]
+    fn parts_reassemble_in_any_order_once() {
+        let t0 = Instant::now();
+        let whole: Vec<u8> = (0..30_000u32).map(|i| i as u8).collect();
+        let parts: Vec<Vec<u8>> = whole.chunks(PART_BYTES).map(<[u8]>::to_vec).collect();
+        let mut r = Reassembly::default();
+        assert_eq!(r.on_part(1, 7, 2, 3, parts[2].clone(), t0), None);
+        assert_eq!(r.on_part(1, 7, 2, 3, parts[2].clone(), t0), None);
+        // Another sender's frame 7 is another frame.
+        assert_eq!(r.on_part(2, 7, 0, 3, parts[0].clone(), t0), None);
+        assert_eq!(r.on_part(1, 7, 0, 3, parts[0].clone(), t0), None);
+        assert_eq!(r.on_part(1, 7, 1, 3, parts[1].clone(), t0), Some(whole));
+        assert_eq!(r.on_part(1, 8, 3, 3, vec![], t0), None, "index past count");
     }
 
     #[test]

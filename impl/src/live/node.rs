@@ -24,7 +24,7 @@
 
 use super::codec::{Codec, DropCounts, Dropped, MAX_DATAGRAM};
 use super::faults::{Dice, Fate, FaultStats, Faults};
-use super::link::{FifoLink, Frame, LinkKind, LinkStats};
+use super::link::{FifoLink, Frame, LinkKind, LinkStats, Reassembly, MAX_PARTS, PART_BYTES};
 use super::logfile::LogWriter;
 use groupy_model::group::{suspected, GroupTimer, Member, Role, TimerKind};
 use groupy_model::{NodeLog, Protocol};
@@ -55,6 +55,8 @@ pub struct Options {
     pub log_dir: Option<PathBuf>,
 }
 
+/// The gap between two parts of one frame.
+const PART_GAP: Duration = Duration::from_micros(500);
 /// A bound on the mailbox of held-back messages; past it the oldest is dropped and counted.
 const MAILBOX_MAX: usize = 100_000;
 /// How often the loop looks at the stop, drain and pause flags when nothing else is due.
@@ -113,6 +115,8 @@ pub struct NodeReport {
     pub encode_errors: u64,
     /// Sends to an id that is not in the address book.
     pub unreachable: u64,
+    /// Frames too large for one datagram, sent in parts.
+    pub sent_in_parts: u64,
 }
 
 /// How reports name a node's standing.
@@ -151,6 +155,12 @@ pub struct Node<A: Protocol> {
     /// Messages a node sends itself (none of gms1..gms3 does; kept for completeness).
     local: VecDeque<A::Msg>,
     link: FifoLink<A::Msg>,
+    parts: Reassembly,
+    part_id: u64,
+    /// The socket's mode (see [`Node::run`]).
+    nonblocking: bool,
+    /// Extra delay for the frame being transmitted (the pacing of parts).
+    spacing: Duration,
     heard: Vec<Option<Instant>>,
     next_heartbeat: Instant,
     next_resend: Instant,
@@ -208,6 +218,10 @@ where
             mailbox: VecDeque::new(),
             local: VecDeque::new(),
             link: FifoLink::new(),
+            parts: Reassembly::default(),
+            part_id: 0,
+            nonblocking: false,
+            spacing: Duration::ZERO,
             next_heartbeat: now,
             next_resend: now,
             delayed: BinaryHeap::new(),
@@ -238,12 +252,25 @@ where
             }
             let now = Instant::now();
             let wait = self.next_deadline(now).saturating_duration_since(now);
-            let wait = wait.clamp(Duration::from_micros(50), POLL);
-            if self.socket.set_read_timeout(Some(wait)).is_err() {
+            // A blocking receive's timeout is rounded up to the kernel's tick (4 ms at
+            // HZ=250): when a deadline is that close (the next send of a broadcast, a short
+            // --sleep) the loop looks at the socket without waiting and sleeps in short
+            // precise naps instead.
+            let close = wait < Duration::from_millis(5);
+            if close != self.nonblocking {
+                if self.socket.set_nonblocking(close).is_err() {
+                    break;
+                }
+                self.nonblocking = close;
+            }
+            if !close && self.socket.set_read_timeout(Some(wait.min(POLL))).is_err() {
                 break;
             }
             match self.socket.recv_from(&mut rbuf) {
                 Ok((n, from)) => self.on_datagram(&rbuf[..n.min(rbuf.len())], from),
+                Err(e) if e.kind() == ErrorKind::WouldBlock && close => {
+                    std::thread::sleep(wait.min(Duration::from_micros(250)));
+                }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 // ICMP errors from a closed peer port surface here on some systems: not ours.
                 Err(_) => {}
@@ -270,9 +297,7 @@ where
             std::thread::sleep(until - now);
         }
         let mut rbuf = vec![0u8; MAX_DATAGRAM + 1];
-        let _ = self
-            .socket
-            .set_read_timeout(Some(Duration::from_micros(50)));
+        self.nonblocking = self.socket.set_nonblocking(true).is_ok();
         for _ in 0..100_000 {
             match self.socket.recv_from(&mut rbuf) {
                 Ok((n, from)) => self.on_datagram(&rbuf[..n.min(rbuf.len())], from),
@@ -409,6 +434,10 @@ where
             return self.drops.record(&Dropped::Foreign);
         }
         self.heard[sender] = Some(Instant::now());
+        self.on_frame(sender, frame);
+    }
+
+    fn on_frame(&mut self, sender: usize, frame: Frame<A::Msg>) {
         match (frame, self.opts.link) {
             (Frame::Raw(msg), LinkKind::Raw) => self.receive(Id::from(sender), msg),
             (Frame::Data { seq, msg }, LinkKind::Fifo) => {
@@ -420,6 +449,23 @@ where
             }
             (Frame::Ack { next }, LinkKind::Fifo) => self.link.on_ack(sender, next),
             (Frame::Heartbeat, _) => {}
+            (
+                Frame::Part {
+                    id,
+                    index,
+                    count,
+                    bytes,
+                },
+                _,
+            ) => {
+                let now = Instant::now();
+                let whole = self.parts.on_part(sender, id, index, count, bytes, now);
+                match whole.map(|w| serde_json::from_slice::<Frame<A::Msg>>(&w)) {
+                    None => {}
+                    Some(Ok(Frame::Part { .. }) | Err(_)) => self.drops.record(&Dropped::Malformed),
+                    Some(Ok(frame)) => self.on_frame(sender, frame),
+                }
+            }
             // A peer on the other kind of link: misconfigured, not this group's traffic.
             _ => self.drops.record(&Dropped::Foreign),
         }
@@ -541,28 +587,15 @@ where
         }
     }
 
-    /// Encodes a frame and sends it to `peer`, through the datagram faults.
+    /// Encodes a frame and sends it to `peer`, through the datagram faults; a frame too large
+    /// for one datagram goes in parts.
     fn transmit(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
         let mut buf = std::mem::take(&mut self.buf);
         match self.codec.encode(self.me as u32, frame, &mut buf) {
-            Ok(()) => match self.dice.fate() {
-                Fate::Drop => {}
-                Fate::Send(copies, delay) => {
-                    for _ in 0..copies {
-                        if delay.is_zero() {
-                            self.send_bytes(peer, &buf);
-                        } else {
-                            self.delayed_seq += 1;
-                            self.delayed.push(Reverse((
-                                Instant::now() + delay,
-                                self.delayed_seq,
-                                peer,
-                                buf.clone(),
-                            )));
-                        }
-                    }
-                }
-            },
+            Ok(()) => self.send_with_faults(peer, &buf),
+            // Whatever the codec calls its size error: a whole frame that does not encode
+            // is tried in parts, and only a part that does not encode is an error.
+            Err(_) if !matches!(frame, Frame::Part { .. }) => self.send_in_parts(peer, frame),
             Err(e) => {
                 if self.report.encode_errors == 0 {
                     eprintln!("warning: node {} cannot send a frame: {e}", self.me);
@@ -571,6 +604,64 @@ where
             }
         }
         self.buf = buf;
+    }
+
+    fn send_in_parts(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
+        let whole = match serde_json::to_vec(frame) {
+            Ok(w) if w.len() <= PART_BYTES * MAX_PARTS => w,
+            Ok(w) => {
+                eprintln!(
+                    "warning: node {} cannot send a frame of {} bytes",
+                    self.me,
+                    w.len()
+                );
+                self.report.encode_errors += 1;
+                return;
+            }
+            Err(e) => {
+                eprintln!("warning: node {} cannot send a frame: {e}", self.me);
+                self.report.encode_errors += 1;
+                return;
+            }
+        };
+        self.part_id += 1;
+        self.report.sent_in_parts += 1;
+        let count = whole.len().div_ceil(PART_BYTES) as u32;
+        for (index, bytes) in whole.chunks(PART_BYTES).enumerate() {
+            let part = Frame::Part {
+                id: self.part_id,
+                index: index as u32,
+                count,
+                bytes: bytes.to_vec(),
+            };
+            // Paced: a burst of large datagrams would overflow the receiver's socket buffer
+            // (about 200 kB by default on Linux) and be lost whole, at every retransmission.
+            self.spacing = PART_GAP * index as u32;
+            self.transmit(peer, &part);
+        }
+        self.spacing = Duration::ZERO;
+    }
+
+    fn send_with_faults(&mut self, peer: usize, bytes: &[u8]) {
+        match self.dice.fate() {
+            Fate::Drop => {}
+            Fate::Send(copies, delay) => {
+                let delay = delay + self.spacing;
+                for _ in 0..copies {
+                    if delay.is_zero() {
+                        self.send_bytes(peer, bytes);
+                    } else {
+                        self.delayed_seq += 1;
+                        self.delayed.push(Reverse((
+                            Instant::now() + delay,
+                            self.delayed_seq,
+                            peer,
+                            bytes.to_vec(),
+                        )));
+                    }
+                }
+            }
+        }
     }
 
     fn send_bytes(&mut self, peer: usize, bytes: &[u8]) {
