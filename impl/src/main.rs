@@ -9,16 +9,14 @@
 //! - `matrix`: every protocol under each environment, compared with `notes/verdicts.md`.
 //! - `explore`: serving the Explorer for one model.
 //! - `verify`: delivery logs read from files, judged with the model's property functions.
-//! - `live`: the live group over UDP; so far its wire codec (`live::codec`).
+//! - `live`: the live group on UDP: `run` (a whole group in one process) and `node` (one
+//!   node per process), driving the very actor types the checker explores.
 //!
 //! Exit codes: 0 every claimed property holds on a complete exploration; 1 a claimed property
 //! is violated; 2 bad usage or error; 3 inconclusive (cut short, interrupted, or a witness not
 //! reached).
 
 mod explore;
-// Nothing on this branch calls the live group yet: the UDP runtime (branch `live`) will, and
-// this allow goes when it lands.
-#[allow(dead_code)]
 mod live;
 mod matrix;
 mod render;
@@ -41,10 +39,8 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Default cap on generated states. A depth-first search keeps a fingerprint per unique
-/// state (gms4 at N=3 M=3 C=2 on the unordered network: 42 M generated, 7.3 M unique, 106 MB);
-/// a breadth-first one (the duplicating networks) also its frontier: a few GiB at this cap.
-pub const DEFAULT_MAX_STATES: usize = 100_000_000;
+/// Default cap on generated states: about 10 GiB at the sizes groupy models reach.
+pub const DEFAULT_MAX_STATES: usize = 20_000_000;
 
 const CHECK_EXAMPLES: &str = "\
 Examples:
@@ -102,6 +98,98 @@ enum Command {
     /// Judge delivery logs read from files with the checker's own property functions.
     #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
+    /// Run a whole group live on loopback UDP in one process, then judge its logs.
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// Run one node of a live group as its own process.
+    #[command(after_help = NODE_HELP)]
+    Node(NodeArgs),
+}
+
+const RUN_HELP: &str = "\
+Examples:
+  groupy run gms3                              5 nodes for 10 s, colours shown live
+  groupy run gms2 --nodes 4 --crash-rate 1/100 --seed 3   the assignment's crash: out of sync?
+  groupy run gms3 --drop 0.05 --log-dir logs   lossy UDP under the fifo link; then groupy verify logs
+  groupy run gms3 --link raw --drop 0.01       gms3 on UDP as it is
+  groupy run gms3 --pause 0:2000:1000          freeze the leader for 1 s: a false suspicion
+
+Node ids 0..N are loopback sockets on ports the OS picks; node 0 leads. Every worker
+multicasts on its actor's own timer (--sleep) for --duration seconds; then the group drains
+(no new multicasts) until it is quiet, and the final logs are judged with the model's
+property functions, the protocol's claims deciding the verdict.
+Exit codes: 0 consistent, 1 a claimed property is violated, 2 bad usage or error.";
+
+const NODE_HELP: &str = "\
+Examples (three terminals):
+  groupy node gms3 --id 0 --listen 127.0.0.1:7000 --peers 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 --log-dir logs
+  groupy node gms3 --id 1 --listen 127.0.0.1:7001 --peers 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 --log-dir logs
+  groupy node gms3 --id 2 --listen 127.0.0.1:7002 --peers 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 --log-dir logs
+  then: groupy verify logs
+A joiner: list it in --peers after the first --initial K, start it with --join <a member>.
+It runs until SIGTERM/SIGINT, or --duration seconds plus --drain ms without multicasts.
+Exit codes: 0 stopped, 1 crashed (--crash-rate), 2 bad usage or error.";
+
+#[derive(Args)]
+struct RunArgs {
+    /// The protocol to run.
+    #[arg(value_enum)]
+    protocol: ProtocolName,
+    /// Nodes in the group (node 0 leads).
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Seconds of multicasting before the group drains.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    duration: f64,
+    #[command(flatten)]
+    live: live::LiveArgs,
+    /// Freeze a node: NODE:AT_MS:FOR_MS (repeatable), e.g. 0:2000:1000.
+    #[arg(long, value_parser = live::cluster::parse_pause)]
+    pause: Vec<live::cluster::Pause>,
+    /// text for people, json for machines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// No live display or progress on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// The protocol to run.
+    #[arg(value_enum)]
+    protocol: ProtocolName,
+    /// The address to listen on: this node's entry in --peers.
+    #[arg(long, value_name = "IP:PORT")]
+    listen: std::net::SocketAddr,
+    /// This node's id: its index in --peers.
+    #[arg(long)]
+    id: usize,
+    /// Every node's address, in id order, the same list for every node.
+    #[arg(
+        long,
+        value_name = "IP:PORT,...",
+        value_delimiter = ',',
+        required = true
+    )]
+    peers: Vec<std::net::SocketAddr>,
+    /// The first K peers form the initial group (default: all).
+    #[arg(long, value_name = "K")]
+    initial: Option<usize>,
+    /// Start outside the group and ask this member to join (the protocol's join).
+    #[arg(long, value_name = "IP:PORT")]
+    join: Option<std::net::SocketAddr>,
+    /// Multicast for this many seconds, drain, and stop (default: until SIGTERM/SIGINT).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// After --duration, run this long without multicasting before stopping, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 1500)]
+    drain: u64,
+    #[command(flatten)]
+    live: live::LiveArgs,
+    /// No summary on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
 }
 
 const VERIFY_HELP: &str = "\
@@ -264,6 +352,8 @@ fn main() -> ExitCode {
         Command::Completions(args) => completions(args),
         Command::Man => man(),
         Command::Verify(args) => verify::run(&args.logs, args.format),
+        Command::Run(args) => run_live(args),
+        Command::Node(args) => run_node(args),
     };
     ExitCode::from(code)
 }
@@ -413,6 +503,46 @@ fn interrupt_on_ctrl_c() -> Arc<AtomicBool> {
         eprintln!("warning: Ctrl-C will not report partial results: {e}");
     }
     flag
+}
+
+/// `groupy run`: Ctrl-C ends the multicasting phase early (the group still drains and is
+/// judged); a second one quits at once.
+fn run_live(args: RunArgs) -> u8 {
+    if !(args.duration.is_finite() && args.duration >= 0.0 && args.duration <= 86_400.0) {
+        return usage_error("--duration must be a number of seconds from 0 to 86400");
+    }
+    let spec = live::cluster::Spec {
+        protocol: args.protocol,
+        nodes: args.nodes,
+        duration: Duration::from_secs_f64(args.duration),
+        live: args.live,
+        pauses: args.pause,
+        format: args.format,
+        quiet: args.quiet,
+    };
+    live::cluster::run(spec, interrupt_on_ctrl_c())
+}
+
+/// `groupy node`: SIGTERM or SIGINT stops the node cleanly.
+fn run_node(args: NodeArgs) -> u8 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&stop);
+    if let Err(e) = ctrlc::set_handler(move || set.store(true, Ordering::SeqCst)) {
+        eprintln!("warning: SIGTERM/SIGINT will not stop the node cleanly: {e}");
+    }
+    let spec = live::solo::Spec {
+        protocol: args.protocol,
+        listen: args.listen,
+        id: args.id,
+        peers: args.peers,
+        initial: args.initial,
+        join: args.join,
+        duration: args.duration,
+        drain_ms: args.drain,
+        live: args.live,
+        quiet: args.quiet,
+    };
+    live::solo::run(spec, stop)
 }
 
 fn run_check(args: CheckArgs, given: &[String]) -> u8 {

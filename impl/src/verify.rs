@@ -1,35 +1,162 @@
 //! `groupy verify`: judge delivery logs read from files with the very property functions the
 //! checker uses on model states (`groupy_model::properties`).
 //!
-//! A log file is one node's [`NodeLog`] as JSON (`{"node": 0, "crashed": false, "member":
-//! true, "events": [...], "multicast": [...]}`, events as `{"Deliver": {"from": 1, "seq": 0,
-//! "value": 7}}` or `{"View": [0, 1, 2]}`). The logs are taken to be final (the run has
-//! drained), so the properties judged at quiescence and at the end of a run are judged on them.
+//! Two formats are read:
+//! - a `*.json` file is one node's [`NodeLog`] (`{"node": 0, "crashed": false, "member":
+//!   true, "events": [...], "multicast": [...]}`, events as `{"Deliver": {"from": 1, "seq":
+//!   0, "value": 7}}` or `{"View": [0, 1, 2]}`), as saved with a counterexample;
+//! - a `*.jsonl` file is a live node's log, JSON lines (`live::logfile`): it names the
+//!   protocol the node ran, and that protocol's claims decide the exit code (the other
+//!   properties are reported as information, as `groupy check` does).
+//!
+//! The logs are taken to be final (the run has drained), so the properties judged at
+//! quiescence and at the end of a run are judged on them. Where two logs diverge, the first
+//! differing position is printed with both entries.
 
+use crate::live::logfile;
 use crate::{emit, Format};
-use groupy_model::properties::PROPERTIES;
-use groupy_model::NodeLog;
+use groupy_model::app::Event;
+use groupy_model::properties::{When, PROPERTIES};
+use groupy_model::{NodeLog, ProtocolName};
 use serde::Serialize;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-#[derive(Serialize)]
-struct Judgement {
-    property: &'static str,
-    when: &'static str,
-    holds: bool,
-    description: &'static str,
+#[derive(Clone, Debug, Serialize)]
+pub struct Judgement {
+    pub property: &'static str,
+    pub when: &'static str,
+    pub holds: bool,
+    /// Whether it decides the verdict: claimed by the protocol (every property when the
+    /// protocol is unknown). Liveness (`validity`) never decides a live run's verdict: a run
+    /// is cut off, not infinite.
+    pub claimed: bool,
+    pub description: &'static str,
+}
+
+/// Judges `logs` with every property; `claims` (the protocol's, if known) decide whether
+/// the result is a violation.
+pub fn judge(logs: &[NodeLog], claims: Option<&[&str]>) -> (Vec<Judgement>, bool) {
+    let properties: Vec<Judgement> = PROPERTIES
+        .iter()
+        .map(|p| Judgement {
+            property: p.name,
+            when: p.when.name(),
+            holds: (p.holds)(logs),
+            claimed: match claims {
+                Some(c) => c.contains(&p.name) && p.when != When::Eventually,
+                None => true,
+            },
+            description: p.description,
+        })
+        .collect();
+    let violated = properties.iter().any(|p| p.claimed && !p.holds);
+    (properties, violated)
+}
+
+/// The property table, one line each.
+pub fn judgement_text(properties: &[Judgement]) -> String {
+    let mut s = String::from("\n");
+    for p in properties {
+        s.push_str(&format!(
+            "  {:<20} {:<13} {}{}\n",
+            p.property,
+            p.when,
+            if p.holds { "holds" } else { "VIOLATED" },
+            if p.claimed { "" } else { "  (not claimed)" }
+        ));
+    }
+    s
+}
+
+/// Where two logs first differ.
+#[derive(Clone, Debug, Serialize)]
+pub struct Divergence {
+    pub position: usize,
+    pub a: usize,
+    pub a_crashed: bool,
+    /// `None`: the log ends there.
+    pub a_entry: Option<String>,
+    pub b: usize,
+    pub b_crashed: bool,
+    pub b_entry: Option<String>,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let side = |n: usize, crashed: bool, e: &Option<String>| {
+            let who = format!("n{n}{}", if crashed { " (crashed)" } else { "" });
+            match e {
+                Some(e) => format!("{who} has {e}"),
+                None => format!("{who} has nothing"),
+            }
+        };
+        write!(
+            f,
+            "logs diverge at position {}: {}, {}",
+            self.position,
+            side(self.a, self.a_crashed, &self.a_entry),
+            side(self.b, self.b_crashed, &self.b_entry)
+        )
+    }
+}
+
+/// The first place two logs differ: two different entries at one position between two
+/// nodes that have not crashed if there is one, else between any two nodes, else a live
+/// member's log that stops short of another's.
+pub fn divergence(logs: &[NodeLog]) -> Option<Divergence> {
+    let at = |a: &NodeLog, b: &NodeLog, both: bool| -> Option<Divergence> {
+        let pos = (0..a.events.len().max(b.events.len()))
+            .find(|&i| a.events.get(i) != b.events.get(i))?;
+        let (x, y) = (a.events.get(pos), b.events.get(pos));
+        if both && (x.is_none() || y.is_none()) {
+            return None;
+        }
+        let show = |e: Option<&Event>| e.map(|e| format!("{e:?}"));
+        Some(Divergence {
+            position: pos,
+            a: usize::from(a.node),
+            a_crashed: a.crashed,
+            a_entry: show(x),
+            b: usize::from(b.node),
+            b_crashed: b.crashed,
+            b_entry: show(y),
+        })
+    };
+    let pairs = |keep: &dyn Fn(&NodeLog) -> bool, both: bool| {
+        logs.iter()
+            .enumerate()
+            .filter(|(_, a)| keep(a))
+            .find_map(|(i, a)| {
+                logs[i + 1..]
+                    .iter()
+                    .filter(|b| keep(b))
+                    .find_map(|b| at(a, b, both))
+            })
+    };
+    pairs(&|l| l.correct(), true)
+        .or_else(|| pairs(&|_| true, true))
+        .or_else(|| pairs(&|l| l.live_member(), false))
 }
 
 #[derive(Serialize)]
 struct Verification {
     files: Vec<String>,
     nodes: usize,
+    /// The protocol the live logs name, if they do.
+    protocol: Option<String>,
     properties: Vec<Judgement>,
+    divergence: Option<Divergence>,
     /// `holds` (exit 0) or `violated` (exit 1).
     verdict: &'static str,
 }
 
-/// The log files named, or every `*.json` in a directory named.
+fn is_log(f: &Path) -> bool {
+    f.extension()
+        .is_some_and(|x| x == "json" || x == logfile::EXTENSION)
+}
+
+/// The log files named, or every `*.json` and `*.jsonl` in a directory named.
 fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
@@ -38,11 +165,14 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
                 std::fs::read_dir(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
             let mut found: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                .filter(|f| is_log(f))
                 .collect();
             found.sort();
             if found.is_empty() {
-                return Err(format!("{} holds no *.json log file", p.display()));
+                return Err(format!(
+                    "{} holds no *.json or *.jsonl log file",
+                    p.display()
+                ));
             }
             out.extend(found);
         } else {
@@ -52,51 +182,70 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn read(path: &Path) -> Result<NodeLog<'static>, String> {
+/// One log file: the node's log and, for a live log, the protocol it ran.
+fn read(path: &Path) -> Result<(NodeLog<'static>, Option<String>), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
+    if path.extension().is_some_and(|x| x == logfile::EXTENSION) {
+        let live = logfile::read(path, &text)?;
+        return Ok((live.log, Some(live.protocol)));
+    }
+    let log = serde_json::from_str(&text).map_err(|e| {
         format!(
             "{} is not a node log ({e}); see groupy verify --help",
             path.display()
         )
-    })
+    })?;
+    Ok((log, None))
 }
 
 pub fn run(paths: &[PathBuf], format: Format) -> u8 {
     let result = files(paths).and_then(|files| {
-        let logs = files
+        let read = files
             .iter()
             .map(|f| read(f))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut protocols: Vec<String> = read.iter().filter_map(|(_, p)| p.clone()).collect();
+        protocols.sort();
+        protocols.dedup();
+        if protocols.len() > 1 {
+            return Err(format!(
+                "the logs come from different protocols ({})",
+                protocols.join(", ")
+            ));
+        }
+        let logs: Vec<NodeLog> = read.into_iter().map(|(l, _)| l).collect();
         let mut ids: Vec<_> = logs.iter().map(|l| l.node).collect();
         ids.sort();
         ids.dedup();
         if ids.len() != logs.len() {
             return Err("two log files name the same node".to_string());
         }
-        Ok((files, logs))
+        Ok((files, logs, protocols.pop()))
     });
-    let (files, logs) = match result {
+    let (files, logs, protocol) = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
         }
     };
-    let properties: Vec<Judgement> = PROPERTIES
-        .iter()
-        .map(|p| Judgement {
-            property: p.name,
-            when: p.when.name(),
-            holds: (p.holds)(&logs),
-            description: p.description,
-        })
-        .collect();
-    let violated = properties.iter().any(|p| !p.holds);
+    let claims = match &protocol {
+        Some(name) => match name.parse::<ProtocolName>() {
+            Ok(p) => Some(p.info().claims),
+            Err(e) => {
+                eprintln!("error: the logs name {e}");
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let (properties, violated) = judge(&logs, claims);
     let v = Verification {
         files: files.iter().map(|f| f.display().to_string()).collect(),
         nodes: logs.len(),
+        protocol,
+        divergence: divergence(&logs),
         verdict: if violated { "violated" } else { "holds" },
         properties,
     };
@@ -107,25 +256,27 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
             }
         }
         Format::Text => {
-            let mut s = format!("groupy verify: {} node logs\n\n", v.nodes);
-            for p in &v.properties {
+            let mut s = format!("groupy verify: {} node logs", v.nodes);
+            if let Some(p) = &v.protocol {
                 s.push_str(&format!(
-                    "  {:<20} {:<13} {}\n",
-                    p.property,
-                    p.when,
-                    if p.holds { "holds" } else { "VIOLATED" }
+                    " of a live {p} group (its claims decide the verdict)"
                 ));
+            }
+            s.push('\n');
+            s.push_str(&judgement_text(&v.properties));
+            if let Some(d) = &v.divergence {
+                s.push_str(&format!("\n  {d}\n"));
             }
             let broken: Vec<_> = v
                 .properties
                 .iter()
-                .filter(|p| !p.holds)
+                .filter(|p| p.claimed && !p.holds)
                 .map(|p| p.property)
                 .collect();
             s.push_str(&format!(
                 "\nsummary: {} of {} properties violated{}; exit {}\n",
                 broken.len(),
-                v.properties.len(),
+                v.properties.iter().filter(|p| p.claimed).count(),
                 if broken.is_empty() {
                     String::new()
                 } else {

@@ -17,7 +17,8 @@ pub trait Protocol:
         Random = (),
         Storage = (),
         State: Member + Send + Sync + 'static,
-        Msg: Ord + Send + Sync + 'static,
+        // Serde: the live runtime puts messages on the wire.
+        Msg: Ord + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
     > + Clone
     + Debug
     + Send

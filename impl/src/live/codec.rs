@@ -201,6 +201,14 @@ impl fmt::Display for DropCounts {
 #[derive(Debug)]
 pub struct EncodeError(EncodeFailure);
 
+#[cfg(test)]
+impl EncodeError {
+    /// Whether the message is too large for one datagram (as opposed to not serialisable).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self.0, EncodeFailure::TooLarge)
+    }
+}
+
 #[derive(Debug)]
 enum EncodeFailure {
     /// Header, message and MAC would exceed [`MAX_DATAGRAM`].
@@ -208,13 +216,6 @@ enum EncodeFailure {
     /// The message's `Serialize` failed, or asked for what postcard cannot write (a
     /// sequence whose length is not known up front).
     Serialize(postcard::Error),
-}
-
-impl EncodeError {
-    /// Whether the message is too large for one datagram (as opposed to not serialisable).
-    pub fn is_too_large(&self) -> bool {
-        matches!(self.0, EncodeFailure::TooLarge)
-    }
 }
 
 impl fmt::Display for EncodeError {

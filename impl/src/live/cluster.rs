@@ -1,0 +1,396 @@
+//! `groupy run`: a whole group on loopback in one process, one thread per node, each on its
+//! own UDP socket (ports chosen by the OS, so runs never collide). Node 0 leads; every
+//! initial member's worker multicasts on its actor's own `Mcast` timer, without a quota.
+//!
+//! A run has two phases: for `--duration` the workers multicast (under the faults asked
+//! for); then the group drains: no more multicasts, everything else goes on until no node
+//! has taken a step for longer than the failure detector needs to act (or a cap). The final
+//! logs are then judged with the model's property functions, the protocol's claims
+//! deciding the exit code.
+
+use super::node::{hex, standing, Control, Node, NodeReport, Outcome, Status};
+use super::LiveArgs;
+use crate::verify::{self, Divergence, Judgement};
+use crate::{emit, Format};
+use groupy_model::group::{Role, Setup};
+use groupy_model::protocol::Visit;
+use groupy_model::{Config, Protocol, ProtocolName};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A node paused for a while, to make the others suspect it (`--pause I:AT_MS:FOR_MS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Pause {
+    pub node: usize,
+    pub at_ms: u64,
+    pub for_ms: u64,
+}
+
+pub fn parse_pause(s: &str) -> Result<Pause, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let nums: Vec<Option<u64>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
+    match nums.as_slice() {
+        [Some(node), Some(at_ms), Some(for_ms)] => Ok(Pause {
+            node: *node as usize,
+            at_ms: *at_ms,
+            for_ms: *for_ms,
+        }),
+        _ => Err(format!(
+            "'{s}' is not a pause; write NODE:AT_MS:FOR_MS, e.g. 0:1000:800 (node 0, from 1 s \
+             into the run, for 800 ms)"
+        )),
+    }
+}
+
+/// What `groupy run` was asked.
+pub struct Spec {
+    pub protocol: ProtocolName,
+    pub nodes: usize,
+    pub duration: Duration,
+    pub live: LiveArgs,
+    pub pauses: Vec<Pause>,
+    pub format: Format,
+    pub quiet: bool,
+}
+
+#[derive(Serialize)]
+struct RunReport {
+    protocol: &'static str,
+    nodes: usize,
+    duration_s: f64,
+    drain_s: f64,
+    link: &'static str,
+    seed: u64,
+    faults: super::faults::Faults,
+    pauses: Vec<Pause>,
+    node_reports: Vec<NodeReport>,
+    properties: Vec<Judgement>,
+    divergence: Option<Divergence>,
+    /// `consistent` (exit 0) or `violated` (exit 1).
+    verdict: &'static str,
+}
+
+/// Runs the group; the exit code.
+pub fn run(spec: Spec, interrupted: Arc<AtomicBool>) -> u8 {
+    if !(1..=64).contains(&spec.nodes) {
+        return crate::usage_error("--nodes must be from 1 to 64");
+    }
+    if let Some(p) = spec.pauses.iter().find(|p| p.node >= spec.nodes) {
+        return crate::usage_error(&format!(
+            "--pause names node {}, but the nodes are 0..{}",
+            p.node,
+            spec.nodes - 1
+        ));
+    }
+    let opts = match spec.live.options(spec.protocol.name()) {
+        Ok(o) => o,
+        Err(e) => return crate::usage_error(&e),
+    };
+    let started = Instant::now();
+    let result = spec.protocol.visit(Group {
+        spec: &spec,
+        opts: &opts,
+        interrupted,
+    });
+    let (outcomes, drain) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let _ = started;
+    report(&spec, &opts, outcomes, drain)
+}
+
+struct Group<'a> {
+    spec: &'a Spec,
+    opts: &'a super::node::Options,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl Visit for Group<'_> {
+    type Output = Result<(Vec<Outcome>, Duration), String>;
+
+    fn visit<A: Protocol>(self) -> Self::Output {
+        let n = self.spec.nodes;
+        let sockets = (0..n)
+            .map(|_| UdpSocket::bind("127.0.0.1:0"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("cannot bind a loopback UDP socket: {e}"))?;
+        let addrs = sockets
+            .iter()
+            .map(|s| s.local_addr())
+            .collect::<Result<Vec<SocketAddr>, _>>()
+            .map_err(|e| format!("cannot read a socket's address: {e}"))?;
+        let cfg = Config {
+            nodes: n,
+            ..Config::default()
+        };
+        let mut controls = Vec::new();
+        let mut threads = Vec::new();
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let setup = Setup {
+                quota: u32::MAX,
+                ..Setup::for_node(&cfg, i)
+            };
+            let control = Arc::new(Control::default());
+            let node = Node::new(
+                A::with_setup(setup),
+                i,
+                socket,
+                addrs.clone(),
+                self.opts.clone(),
+                Arc::clone(&control),
+            )?;
+            let handle = std::thread::Builder::new()
+                .name(format!("node{i}"))
+                .spawn(move || node.run())
+                .map_err(|e| format!("cannot start node {i}'s thread: {e}"))?;
+            controls.push(control);
+            threads.push(handle);
+        }
+        let start = Instant::now();
+        let mut display = Display::new(self.spec, start);
+        let mut pauses = self.spec.pauses.clone();
+        // Phase 1: the workers multicast.
+        while start.elapsed() < self.spec.duration && !self.interrupted.load(Ordering::Relaxed) {
+            pauses.retain(|p| {
+                let due = start.elapsed() >= Duration::from_millis(p.at_ms);
+                if due {
+                    if let Ok(mut until) = controls[p.node].pause_until.lock() {
+                        *until = Some(Instant::now() + Duration::from_millis(p.for_ms));
+                    }
+                }
+                !due
+            });
+            display.show(&statuses(&controls), start.elapsed());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Phase 2: drain until no node steps for longer than an election takes.
+        for c in &controls {
+            c.drain.store(true, Ordering::Relaxed);
+        }
+        let quiet = self.opts.suspect_after + self.opts.heartbeat * 2 + self.opts.rto * 2;
+        let cap = quiet * 4 + Duration::from_secs(2);
+        let drain_start = Instant::now();
+        let mut last_steps = 0;
+        let mut last_change = Instant::now();
+        while drain_start.elapsed() < cap && !self.interrupted.load(Ordering::Relaxed) {
+            let st = statuses(&controls);
+            let steps: u64 = st.iter().map(|s| s.steps).sum();
+            if steps != last_steps {
+                last_steps = steps;
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= quiet {
+                break;
+            }
+            display.show(&st, start.elapsed());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let drain = drain_start.elapsed();
+        for c in &controls {
+            c.stop.store(true, Ordering::Relaxed);
+        }
+        let mut outcomes = Vec::new();
+        for (i, t) in threads.into_iter().enumerate() {
+            outcomes.push(
+                t.join()
+                    .map_err(|_| format!("node {i}'s thread panicked"))?,
+            );
+        }
+        display.show(&statuses(&controls), start.elapsed());
+        display.finish();
+        Ok((outcomes, drain))
+    }
+}
+
+fn statuses(controls: &[Arc<Control>]) -> Vec<Status> {
+    controls
+        .iter()
+        .map(|c| c.status.lock().map(|s| s.clone()).unwrap_or_default())
+        .collect()
+}
+
+/// The live view: on a terminal a line of truecolor blocks, one per node, redrawn a few times
+/// a second; otherwise a plain progress line once a second.
+struct Display {
+    tty: bool,
+    quiet: bool,
+    last: Option<Instant>,
+    started: Instant,
+}
+
+impl Display {
+    fn new(spec: &Spec, started: Instant) -> Display {
+        Display {
+            tty: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            quiet: spec.quiet,
+            last: None,
+            started,
+        }
+    }
+
+    fn show(&mut self, st: &[Status], elapsed: Duration) {
+        if self.quiet {
+            return;
+        }
+        let period = if self.tty {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(1)
+        };
+        if self.last.is_some_and(|t| t.elapsed() < period) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let mut line = String::new();
+        if self.tty {
+            line.push_str(&format!("\r\x1b[K{:>5.1}s ", elapsed.as_secs_f64()));
+            for (i, s) in st.iter().enumerate() {
+                let [r, g, b] = s.colour;
+                let mark = if s.crashed {
+                    "x"
+                } else if s.role == Some(Role::Leader) {
+                    "L"
+                } else {
+                    " "
+                };
+                // Black or white lettering, whichever the block's colour leaves readable.
+                let luma = 299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b);
+                let fg = if luma > 128_000 { 30 } else { 97 };
+                line.push_str(&format!(
+                    " n{i}\x1b[{fg};48;2;{r};{g};{b}m {mark} \x1b[0m{:<5}",
+                    s.delivered
+                ));
+            }
+        } else {
+            line.push_str(&format!("{:>5.1}s", elapsed.as_secs_f64()));
+            for (i, s) in st.iter().enumerate() {
+                let state = if s.crashed {
+                    " crashed"
+                } else if s.role == Some(Role::Leader) {
+                    " leader"
+                } else {
+                    ""
+                };
+                line.push_str(&format!("  n{i} {} {}{state}", s.delivered, hex(s.colour)));
+            }
+            line.push('\n');
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(line.as_bytes()).and_then(|_| err.flush());
+    }
+
+    fn finish(&mut self) {
+        if self.tty && !self.quiet && self.last.is_some() {
+            eprintln!();
+        }
+        let _ = self.started;
+    }
+}
+
+fn report(spec: &Spec, opts: &super::node::Options, outcomes: Vec<Outcome>, drain: Duration) -> u8 {
+    let logs: Vec<_> = outcomes.iter().map(|o| o.log.clone()).collect();
+    let info = spec.protocol.info();
+    let (properties, violated) = verify::judge(&logs, Some(info.claims));
+    let r = RunReport {
+        protocol: info.name,
+        nodes: spec.nodes,
+        duration_s: spec.duration.as_secs_f64(),
+        drain_s: drain.as_secs_f64(),
+        link: opts.link.name(),
+        seed: opts.seed,
+        faults: opts.faults,
+        pauses: spec.pauses.clone(),
+        node_reports: outcomes.into_iter().map(|o| o.report).collect(),
+        divergence: verify::divergence(&logs),
+        properties,
+        verdict: if violated { "violated" } else { "consistent" },
+    };
+    match spec.format {
+        Format::Json => {
+            if let Err(code) = crate::emit_json(&r, "run report") {
+                return code;
+            }
+        }
+        Format::Text => emit(&text(&r, spec)),
+    }
+    u8::from(violated)
+}
+
+fn text(r: &RunReport, spec: &Spec) -> String {
+    let f = &r.faults;
+    let mut s = format!(
+        "groupy run {}: {} nodes, {:.1} s + {:.1} s drain, link {}, seed {}, sleep {} ms",
+        r.protocol, r.nodes, r.duration_s, r.drain_s, r.link, r.seed, spec.live.sleep
+    );
+    if let Some(k) = f.crash_one_in {
+        s.push_str(&format!(", crash rate 1/{k}"));
+    }
+    for (name, p) in [("drop", f.drop), ("duplicate", f.duplicate)] {
+        if p > 0.0 {
+            s.push_str(&format!(", {name} {p}"));
+        }
+    }
+    if !f.delay.is_zero() {
+        s.push_str(&format!(", delay 0..={} ms", f.delay.as_millis()));
+    }
+    for p in &r.pauses {
+        s.push_str(&format!(", n{} paused {}+{} ms", p.node, p.at_ms, p.for_ms));
+    }
+    s.push_str("\n\n  node  role     delivered  colour   datagrams in/out  resent  dropped in\n");
+    for n in &r.node_reports {
+        let role = standing(n.role, n.crashed);
+        s.push_str(&format!(
+            "  n{:<4} {:<8} {:>9}  {}  {:>8}/{:<8} {:>6}  {}\n",
+            n.node,
+            role,
+            n.delivered,
+            n.colour,
+            n.datagrams_in,
+            n.datagrams_out,
+            n.link.resent,
+            n.dropped_reasons
+        ));
+    }
+    s.push_str(&verify::judgement_text(&r.properties));
+    if let Some(d) = &r.divergence {
+        s.push_str(&format!("\n  {d}\n"));
+    }
+    let live: Vec<_> = r.node_reports.iter().filter(|n| !n.crashed).collect();
+    let same_colour = live.windows(2).all(|w| w[0].colour == w[1].colour);
+    let broken: Vec<_> = r
+        .properties
+        .iter()
+        .filter(|p| p.claimed && !p.holds)
+        .map(|p| p.property)
+        .collect();
+    s.push_str(&format!(
+        "\nsummary: {} {}: {} of {} nodes live{}, {}; exit {}\n",
+        r.protocol,
+        if broken.is_empty() {
+            "CONSISTENT"
+        } else {
+            "OUT OF SYNC"
+        },
+        live.len(),
+        r.nodes,
+        if same_colour && !live.is_empty() {
+            format!(", all {} ({} delivered)", live[0].colour, live[0].delivered)
+        } else {
+            ", colours differ".to_string()
+        },
+        if broken.is_empty() {
+            "every claimed property holds".to_string()
+        } else {
+            format!("violated: {}", broken.join(", "))
+        },
+        u8::from(!broken.is_empty())
+    ));
+    s
+}

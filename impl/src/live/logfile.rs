@@ -1,0 +1,322 @@
+//! A live node's delivery log on disk: JSON lines, one per delivery, view or multicast
+//! issued, written by the runtime from the state's `App` log after each step and flushed per
+//! line (each line is one `write`), so a killed process loses at most the line it was
+//! writing. `groupy verify` reads it back into the model's [`NodeLog`] and judges it with the
+//! checker's own property functions.
+//!
+//! ```text
+//! {"line":"header","format":"groupy-live-log","version":1,"node":1,"protocol":"gms3","member":true}
+//! {"line":"deliver","node":1,"pos":0,"id":{"from":0,"seq":0},"value":1,"view":[0,1,2],"at_ms":1764601200123}
+//! {"line":"issued","node":1,"count":1}
+//! {"line":"view","node":1,"pos":1,"view":[1,2],"at_ms":1764601200456}
+//! {"line":"end","node":1,"crashed":false,"member":true,"issued":1}
+//! ```
+//!
+//! `view` on a delivery is the node's view when it was logged. A log without its `end` line is
+//! taken as a crashed node's (the process was killed). Multicasts are recorded as a count: the
+//! `k`-th multicast of node `n` is `Payload::issued_by(n, k)`, the application's own rule.
+
+use groupy_model::app::{Event, Payload};
+use groupy_model::NodeLog;
+use serde::{Deserialize, Serialize};
+use stateright::actor::Id;
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "groupy-live-log";
+pub const EXTENSION: &str = "jsonl";
+/// A bound on the multicast count a log may claim: the multicasts are rebuilt from it.
+const MAX_ISSUED: u32 = 10_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MsgId {
+    pub from: usize,
+    pub seq: u32,
+}
+
+/// One line of a live log.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "line", rename_all = "lowercase")]
+pub enum Line {
+    Header {
+        format: String,
+        version: u32,
+        node: usize,
+        protocol: String,
+        member: bool,
+    },
+    Deliver {
+        node: usize,
+        pos: usize,
+        id: MsgId,
+        value: u8,
+        view: Vec<usize>,
+        /// When it was logged, in milliseconds since the Unix epoch (for measurements only).
+        #[serde(default)]
+        at_ms: u64,
+    },
+    View {
+        node: usize,
+        pos: usize,
+        view: Vec<usize>,
+        #[serde(default)]
+        at_ms: u64,
+    },
+    Issued {
+        node: usize,
+        count: u32,
+    },
+    End {
+        node: usize,
+        crashed: bool,
+        member: bool,
+        issued: u32,
+    },
+}
+
+fn ids(v: &[Id]) -> Vec<usize> {
+    v.iter().map(|&i| usize::from(i)).collect()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The file node `node`'s log goes to in `dir`.
+pub fn path(dir: &Path, node: usize) -> PathBuf {
+    dir.join(format!("node-{node}.{EXTENSION}"))
+}
+
+/// Writes one node's log, line by line.
+pub struct LogWriter {
+    file: File,
+    node: usize,
+    /// Events of the App log already written.
+    written: usize,
+    issued: u32,
+    line: Vec<u8>,
+}
+
+impl LogWriter {
+    pub fn create(dir: &Path, node: usize, protocol: &str, member: bool) -> Result<Self, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let p = path(dir, node);
+        let file = File::create(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        let mut w = LogWriter {
+            file,
+            node,
+            written: 0,
+            issued: 0,
+            line: Vec::new(),
+        };
+        w.write(&Line::Header {
+            format: FORMAT.to_string(),
+            version: 1,
+            node,
+            protocol: protocol.to_string(),
+            member,
+        })?;
+        Ok(w)
+    }
+
+    fn write(&mut self, line: &Line) -> Result<(), String> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, line).map_err(|e| e.to_string())?;
+        self.line.push(b'\n');
+        self.file
+            .write_all(&self.line)
+            .map_err(|e| format!("cannot write node {}'s log: {e}", self.node))
+    }
+
+    /// Writes what the application log gained since the last call, and the multicast count
+    /// if it grew.
+    pub fn update(&mut self, log: &[Event], view: &[Id], issued: u32) -> Result<(), String> {
+        // A joiner's log is replaced by the state it adopts; nothing was written before.
+        self.written = self.written.min(log.len());
+        for (pos, event) in log.iter().enumerate().skip(self.written) {
+            let line = match event {
+                Event::Deliver(p) => Line::Deliver {
+                    node: self.node,
+                    pos,
+                    id: MsgId {
+                        from: usize::from(p.from),
+                        seq: p.seq,
+                    },
+                    value: p.value,
+                    view: ids(view),
+                    at_ms: now_ms(),
+                },
+                Event::View(v) => Line::View {
+                    node: self.node,
+                    pos,
+                    view: ids(v),
+                    at_ms: now_ms(),
+                },
+            };
+            self.write(&line)?;
+        }
+        self.written = log.len();
+        if issued > self.issued {
+            self.issued = issued;
+            self.write(&Line::Issued {
+                node: self.node,
+                count: issued,
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn end(&mut self, crashed: bool, member: bool) -> Result<(), String> {
+        self.write(&Line::End {
+            node: self.node,
+            crashed,
+            member,
+            issued: self.issued,
+        })
+    }
+}
+
+/// A live log read back: the node's log in the properties' shape, and the protocol it ran.
+pub struct LiveLog {
+    pub log: NodeLog<'static>,
+    pub protocol: String,
+}
+
+/// Reads a live log. A malformed last line is what a killed process may leave and is
+/// ignored; a malformed line before it is an error.
+pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut parsed = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        match serde_json::from_str::<Line>(l) {
+            Ok(line) => parsed.push(line),
+            Err(_) if i + 1 == lines.len() && i > 0 => {}
+            Err(e) => {
+                return Err(format!(
+                    "{}:{}: not a live log line ({e})",
+                    path.display(),
+                    i + 1
+                ))
+            }
+        }
+    }
+    let mut it = parsed.into_iter();
+    let Some(Line::Header {
+        format,
+        node,
+        protocol,
+        member,
+        ..
+    }) = it.next()
+    else {
+        return Err(format!("{}: no header line", path.display()));
+    };
+    if format != FORMAT {
+        return Err(format!(
+            "{}: format '{format}', not {FORMAT}",
+            path.display()
+        ));
+    }
+    let id = Id::from(node);
+    let mut events: Vec<Event> = Vec::new();
+    let mut member = member;
+    let mut crashed = true;
+    let mut issued = 0;
+    for line in it {
+        let (pos, event) = match line {
+            Line::Deliver {
+                pos, id: m, value, ..
+            } => (
+                pos,
+                Event::Deliver(Payload {
+                    from: Id::from(m.from),
+                    seq: m.seq,
+                    value,
+                }),
+            ),
+            Line::View { pos, view, .. } => {
+                let view: Vec<Id> = view.into_iter().map(Id::from).collect();
+                member |= view.contains(&id);
+                (pos, Event::View(view))
+            }
+            Line::Issued { count, .. } => {
+                issued = issued.max(count);
+                continue;
+            }
+            Line::End {
+                crashed: c,
+                member: m,
+                issued: n,
+                ..
+            } => {
+                crashed = c;
+                member |= m;
+                issued = issued.max(n);
+                continue;
+            }
+            Line::Header { .. } => {
+                return Err(format!("{}: a second header line", path.display()));
+            }
+        };
+        // A joiner's adopted state starts again at position 0.
+        events.truncate(pos);
+        if pos != events.len() {
+            return Err(format!(
+                "{}: position {pos} follows position {}",
+                path.display(),
+                events.len() as i64 - 1
+            ));
+        }
+        events.push(event);
+    }
+    if issued > MAX_ISSUED {
+        return Err(format!(
+            "{}: {issued} multicasts issued, more than a log can hold ({MAX_ISSUED})",
+            path.display()
+        ));
+    }
+    Ok(LiveLog {
+        log: NodeLog {
+            node: id,
+            crashed,
+            member,
+            events: Cow::Owned(events),
+            multicast: Cow::Owned((0..issued).map(|k| Payload::issued_by(id, k)).collect()),
+        },
+        protocol,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_logs_read_back_and_a_killed_one_is_crashed() {
+        let dir = std::env::temp_dir().join(format!("groupy-logfile-{}", std::process::id()));
+        let ids: Vec<Id> = (0..3).map(Id::from).collect();
+        let p = Payload::issued_by(Id::from(1), 0);
+        let mut w = LogWriter::create(&dir, 1, "gms3", true).unwrap();
+        let mut log = vec![Event::Deliver(p)];
+        w.update(&log, &ids, 1).unwrap();
+        log.push(Event::View(ids[1..].to_vec()));
+        w.update(&log, &ids, 1).unwrap();
+        let text = std::fs::read_to_string(path(&dir, 1)).unwrap();
+        // Killed mid-line: the half line is ignored, the node counts as crashed.
+        let killed = format!("{text}{{\"line\":\"deli");
+        let l = read(Path::new("x"), &killed).unwrap();
+        assert!(l.log.crashed && l.log.member);
+        assert_eq!(l.log.events.as_ref(), log.as_slice());
+        assert_eq!(l.log.multicast.as_ref(), &[p]);
+        w.end(false, true).unwrap();
+        let text = std::fs::read_to_string(path(&dir, 1)).unwrap();
+        assert!(!read(Path::new("x"), &text).unwrap().log.crashed);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,736 @@
+//! One live node: the event loop that drives a protocol's actor (the very type the checker
+//! explores) over a UDP socket. No protocol logic lives here: the loop decodes datagrams,
+//! calls the actor's handlers, and performs the commands they return (send, set timer,
+//! cancel timer), plus what the model leaves to its environment:
+//!
+//! - **Timers**: `Mcast` fires after `--sleep` (jittered), `Send` at once, `Retransmit` after
+//!   `--rto`; `Suspect` is the failure detector's (below).
+//! - **Selective receive**: a message the actor would only hold back
+//!   ([`Protocol::holds_back`]) waits in the mailbox, as the model leaves it in the network;
+//!   after every step the mailbox is retried, oldest first. On `fifo` links only the oldest
+//!   waiting message of each sender is eligible (the model's channels are FIFO per pair); on
+//!   `raw` any is.
+//! - **Failure detection**, once for every protocol: a leader sends a heartbeat to its view
+//!   every `--heartbeat`; any datagram from a node counts as life; an armed `Suspect` timer
+//!   fires once the node it is about ([`suspected`]) has been silent for `--suspect-after`
+//!   (counted from when the timer was armed at the earliest): the model's `unreliable`
+//!   detector, made real.
+//! - **Links** (`link.rs`) and **faults** (`faults.rs`), applied to every datagram sent.
+//!
+//! Threads and std's blocking `UdpSocket` with a read timeout, one thread per node, rather
+//! than `mio`: a node has one socket and a handful of timers, so one blocking receive whose
+//! timeout is the time to the next deadline is the whole event loop; no dependency, and the
+//! same code serves a node in its own process (`groupy node`) and N nodes in one (`groupy run`).
+
+use super::codec::{Codec, DropCounts, Dropped, MAX_DATAGRAM};
+use super::faults::{Dice, Fate, FaultStats, Faults};
+use super::link::{FifoLink, Frame, LinkKind, LinkStats, Reassembly, MAX_PARTS, PART_BYTES};
+use super::logfile::LogWriter;
+use groupy_model::group::{suspected, GroupTimer, Member, Role, TimerKind};
+use groupy_model::{NodeLog, Protocol};
+use serde::Serialize;
+use stateright::actor::{Command, Id, Out};
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How a node runs, beyond its protocol.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub sleep: Duration,
+    pub heartbeat: Duration,
+    pub suspect_after: Duration,
+    pub rto: Duration,
+    pub link: LinkKind,
+    pub faults: Faults,
+    pub seed: u64,
+    pub group_id: u32,
+    pub key: Option<[u8; 32]>,
+    pub log_dir: Option<PathBuf>,
+}
+
+/// The gap between two parts of one frame.
+const PART_GAP: Duration = Duration::from_micros(500);
+/// A bound on the mailbox of held-back messages; past it the oldest is dropped and counted.
+const MAILBOX_MAX: usize = 100_000;
+/// How often the loop looks at the stop, drain and pause flags when nothing else is due.
+const POLL: Duration = Duration::from_millis(20);
+/// At most this many timers fire between two receives, so a burst of sends cannot starve them.
+const FIRE_BURST: usize = 64;
+
+/// What a node shows while it runs (the live display reads it).
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    pub delivered: usize,
+    pub colour: [u8; 3],
+    pub role: Option<Role>,
+    pub view: Vec<usize>,
+    pub crashed: bool,
+    pub stopped: bool,
+    /// Steps taken (a drain is over when no node takes any).
+    pub steps: u64,
+}
+
+/// How the outside world steers a running node.
+#[derive(Default)]
+pub struct Control {
+    /// Stop now (clean shutdown: the log gets its `end` line).
+    pub stop: AtomicBool,
+    /// Issue no more multicasts; everything else goes on, so the group can settle.
+    pub drain: AtomicBool,
+    /// Freeze the node (no receive, no timer, no send) until then: a false suspicion.
+    pub pause_until: Mutex<Option<Instant>>,
+    pub status: Mutex<Status>,
+}
+
+/// What a node ended with.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub log: NodeLog<'static>,
+    pub report: NodeReport,
+}
+
+/// A node's counters, for the run's report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NodeReport {
+    pub node: usize,
+    pub role: Option<Role>,
+    pub delivered: usize,
+    pub colour: String,
+    pub crashed: bool,
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    pub dropped_in: u64,
+    pub dropped_reasons: String,
+    pub link: LinkStats,
+    pub faults: FaultStats,
+    pub held_max: usize,
+    pub mailbox_overflow: u64,
+    pub encode_errors: u64,
+    /// Sends to an id that is not in the address book.
+    pub unreachable: u64,
+    /// Frames too large for one datagram, sent in parts.
+    pub sent_in_parts: u64,
+}
+
+/// How reports name a node's standing.
+pub fn standing(role: Option<Role>, crashed: bool) -> &'static str {
+    match (crashed, role) {
+        (true, _) => "CRASHED",
+        (false, Some(Role::Leader)) => "leader",
+        (false, Some(Role::Slave)) => "slave",
+        (false, _) => "outside",
+    }
+}
+
+/// `#rrggbb`.
+pub fn hex(c: [u8; 3]) -> String {
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
+/// A datagram held back by `--delay`: when it is due, a tie-breaker, the peer, the bytes.
+type Delayed = (Instant, u64, usize, Vec<u8>);
+
+pub struct Node<A: Protocol> {
+    id: Id,
+    me: usize,
+    actor: A,
+    state: A::State,
+    socket: UdpSocket,
+    addrs: Vec<SocketAddr>,
+    codec: Codec,
+    opts: Options,
+    dice: Dice,
+    /// Armed timers other than `Suspect`, with their deadlines.
+    timers: Vec<(A::Timer, Instant)>,
+    /// Armed `Suspect` timers, with when each was armed.
+    suspect: Vec<(A::Timer, Instant)>,
+    mailbox: VecDeque<(Id, A::Msg)>,
+    /// Messages a node sends itself (none of gms1..gms3 does; kept for completeness).
+    local: VecDeque<A::Msg>,
+    link: FifoLink<A::Msg>,
+    parts: Reassembly,
+    part_id: u64,
+    /// The socket's mode (see [`Node::run`]).
+    nonblocking: bool,
+    /// Extra delay for the frame being transmitted (the pacing of parts).
+    spacing: Duration,
+    heard: Vec<Option<Instant>>,
+    next_heartbeat: Instant,
+    next_resend: Instant,
+    delayed: BinaryHeap<Reverse<Delayed>>,
+    delayed_seq: u64,
+    buf: Vec<u8>,
+    log: Option<LogWriter>,
+    control: Arc<Control>,
+    crashed: bool,
+    steps: u64,
+    drops: DropCounts,
+    report: NodeReport,
+}
+
+impl<A: Protocol> Node<A>
+where
+    A::Msg: Serialize + serde::de::DeserializeOwned,
+{
+    /// A node `me` of the group whose members' addresses are `addrs` (ids are indices),
+    /// on a bound socket. It starts (calls the actor's `on_start`) in [`Node::run`].
+    pub fn new(
+        actor: A,
+        me: usize,
+        socket: UdpSocket,
+        addrs: Vec<SocketAddr>,
+        opts: Options,
+        control: Arc<Control>,
+    ) -> Result<Self, String> {
+        let id = Id::from(me);
+        let mut probe = Out::new();
+        let state = actor.on_start(id, &None, &mut probe);
+        let log = match &opts.log_dir {
+            Some(dir) => Some(LogWriter::create(
+                dir,
+                me,
+                A::NAME,
+                state.role() != Role::Outside,
+            )?),
+            None => None,
+        };
+        let now = Instant::now();
+        let mut node = Node {
+            id,
+            me,
+            actor,
+            state,
+            socket,
+            heard: vec![None; addrs.len()],
+            addrs,
+            codec: Codec::new(opts.group_id, opts.key),
+            dice: Dice::new(opts.seed, me, opts.faults),
+            opts,
+            timers: Vec::new(),
+            suspect: Vec::new(),
+            mailbox: VecDeque::new(),
+            local: VecDeque::new(),
+            link: FifoLink::new(),
+            parts: Reassembly::default(),
+            part_id: 0,
+            nonblocking: false,
+            spacing: Duration::ZERO,
+            next_heartbeat: now,
+            next_resend: now,
+            delayed: BinaryHeap::new(),
+            delayed_seq: 0,
+            buf: Vec::with_capacity(2048),
+            log,
+            control,
+            crashed: false,
+            steps: 0,
+            drops: DropCounts::default(),
+            report: NodeReport {
+                node: me,
+                ..NodeReport::default()
+            },
+        };
+        // on_start's commands are performed like any step's.
+        node.apply(probe);
+        node.after_step();
+        Ok(node)
+    }
+
+    /// Runs until stopped or crashed; returns the node's log and counters.
+    pub fn run(mut self) -> Outcome {
+        let mut rbuf = vec![0u8; MAX_DATAGRAM + 1];
+        while !self.crashed && !self.control.stop.load(Ordering::Relaxed) {
+            if self.paused() {
+                continue;
+            }
+            let now = Instant::now();
+            let wait = self.next_deadline(now).saturating_duration_since(now);
+            // A blocking receive's timeout is rounded up to the kernel's tick (4 ms at
+            // HZ=250): when a deadline is that close (the next send of a broadcast, a short
+            // --sleep) the loop looks at the socket without waiting and sleeps in short
+            // precise naps instead.
+            let close = wait < Duration::from_millis(5);
+            if close != self.nonblocking {
+                if self.socket.set_nonblocking(close).is_err() {
+                    break;
+                }
+                self.nonblocking = close;
+            }
+            if !close && self.socket.set_read_timeout(Some(wait.min(POLL))).is_err() {
+                break;
+            }
+            match self.socket.recv_from(&mut rbuf) {
+                Ok((n, from)) => self.on_datagram(&rbuf[..n.min(rbuf.len())], from),
+                Err(e) if e.kind() == ErrorKind::WouldBlock && close => {
+                    std::thread::sleep(wait.min(Duration::from_micros(250)));
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                // ICMP errors from a closed peer port surface here on some systems: not ours.
+                Err(_) => {}
+            }
+            self.tick(Instant::now());
+        }
+        self.finish()
+    }
+
+    /// Sleeps through a pause; afterwards reads what piled up before anything else, as a
+    /// resumed process would find its socket full. Returns whether it paused.
+    fn paused(&mut self) -> bool {
+        let until = self
+            .control
+            .pause_until
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take());
+        let Some(until) = until else {
+            return false;
+        };
+        let now = Instant::now();
+        if until > now {
+            std::thread::sleep(until - now);
+        }
+        let mut rbuf = vec![0u8; MAX_DATAGRAM + 1];
+        self.nonblocking = self.socket.set_nonblocking(true).is_ok();
+        for _ in 0..100_000 {
+            match self.socket.recv_from(&mut rbuf) {
+                Ok((n, from)) => self.on_datagram(&rbuf[..n.min(rbuf.len())], from),
+                Err(_) => break,
+            }
+        }
+        true
+    }
+
+    fn next_deadline(&self, now: Instant) -> Instant {
+        let draining = self.control.drain.load(Ordering::Relaxed);
+        let mut next = now + POLL;
+        for (t, at) in &self.timers {
+            if !(draining && t.kind() == TimerKind::Mcast) {
+                next = next.min(*at);
+            }
+        }
+        if !self.suspect.is_empty() {
+            next = next.min(now + Duration::from_millis(5));
+        }
+        if self.state.role() == Role::Leader {
+            next = next.min(self.next_heartbeat);
+        }
+        if self.link.unacked() > 0 {
+            next = next.min(self.next_resend);
+        }
+        if let Some(Reverse((at, ..))) = self.delayed.peek() {
+            next = next.min(*at);
+        }
+        if !self.local.is_empty() {
+            next = now;
+        }
+        next
+    }
+
+    /// Everything due at `now`: timers, suspicions, heartbeats, retransmissions, delayed sends.
+    fn tick(&mut self, now: Instant) {
+        while let Some(msg) = self.local.pop_front() {
+            self.receive(self.id, msg);
+        }
+        let draining = self.control.drain.load(Ordering::Relaxed);
+        for _ in 0..FIRE_BURST {
+            if self.crashed {
+                return;
+            }
+            let due = self
+                .timers
+                .iter()
+                .enumerate()
+                .filter(|(_, (t, at))| *at <= now && !(draining && t.kind() == TimerKind::Mcast))
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(i, _)| i);
+            let Some(i) = due else { break };
+            let (timer, _) = self.timers.remove(i);
+            self.step(|a, id, st, o| a.on_timeout(id, st, &timer, o));
+            self.release();
+        }
+        self.detect(now);
+        if self.crashed {
+            return;
+        }
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now + self.opts.heartbeat;
+            if self.state.role() == Role::Leader {
+                let peers: Vec<usize> = self
+                    .state
+                    .view()
+                    .iter()
+                    .map(|&p| usize::from(p))
+                    .filter(|&p| p != self.me)
+                    .collect();
+                for p in peers {
+                    self.transmit(p, &Frame::<&A::Msg>::Heartbeat);
+                }
+            }
+        }
+        if self.opts.link == LinkKind::Fifo && now >= self.next_resend {
+            self.next_resend = now + self.opts.rto / 4;
+            let heard = self.heard.clone();
+            let due = self
+                .link
+                .due(now, self.opts.rto, self.opts.suspect_after, |p| {
+                    heard.get(p).copied().flatten()
+                });
+            for (peer, seq, msg) in due {
+                self.transmit(peer, &Frame::Data { seq, msg: &msg });
+            }
+        }
+        while let Some(Reverse((at, ..))) = self.delayed.peek() {
+            if *at > now {
+                break;
+            }
+            if let Some(Reverse((_, _, peer, bytes))) = self.delayed.pop() {
+                self.send_bytes(peer, &bytes);
+            }
+        }
+    }
+
+    /// The failure detector: fires each armed `Suspect` timer whose node has been silent for
+    /// `--suspect-after` since the later of its last datagram and the timer's arming.
+    fn detect(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.suspect.len() && !self.crashed {
+            let (timer, armed) = self.suspect[i].clone();
+            let fire = suspected(&self.state, &timer).is_some_and(|p| {
+                let p = usize::from(p);
+                let last = self
+                    .heard
+                    .get(p)
+                    .copied()
+                    .flatten()
+                    .map_or(armed, |h| h.max(armed));
+                now.saturating_duration_since(last) >= self.opts.suspect_after
+            });
+            if fire {
+                self.suspect.remove(i);
+                self.step(|a, id, st, o| a.on_timeout(id, st, &timer, o));
+                self.release();
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
+        self.report.datagrams_in += 1;
+        let (sender, frame) = match self.codec.decode::<Frame<A::Msg>>(bytes) {
+            Ok(x) => x,
+            Err(d) => return self.drops.record(&d),
+        };
+        let sender = sender as usize;
+        // Only the group's members, from where they are: anything else is foreign.
+        if sender == self.me || self.addrs.get(sender) != Some(&from) {
+            return self.drops.record(&Dropped::Foreign);
+        }
+        self.heard[sender] = Some(Instant::now());
+        self.on_frame(sender, frame);
+    }
+
+    fn on_frame(&mut self, sender: usize, frame: Frame<A::Msg>) {
+        match (frame, self.opts.link) {
+            (Frame::Raw(msg), LinkKind::Raw) => self.receive(Id::from(sender), msg),
+            (Frame::Data { seq, msg }, LinkKind::Fifo) => {
+                let (ready, next) = self.link.on_data(sender, seq, msg);
+                self.transmit(sender, &Frame::<&A::Msg>::Ack { next });
+                for msg in ready {
+                    self.receive(Id::from(sender), msg);
+                }
+            }
+            (Frame::Ack { next }, LinkKind::Fifo) => self.link.on_ack(sender, next),
+            (Frame::Heartbeat, _) => {}
+            (
+                Frame::Part {
+                    id,
+                    index,
+                    count,
+                    bytes,
+                },
+                _,
+            ) => {
+                let now = Instant::now();
+                let whole = self.parts.on_part(sender, id, index, count, bytes, now);
+                match whole.map(|w| serde_json::from_slice::<Frame<A::Msg>>(&w)) {
+                    None => {}
+                    Some(Ok(Frame::Part { .. }) | Err(_)) => self.drops.record(&Dropped::Malformed),
+                    Some(Ok(frame)) => self.on_frame(sender, frame),
+                }
+            }
+            // A peer on the other kind of link: misconfigured, not this group's traffic.
+            _ => self.drops.record(&Dropped::Foreign),
+        }
+    }
+
+    /// A protocol message arrives: held back in the mailbox, or handled, then the mailbox
+    /// retried.
+    fn receive(&mut self, src: Id, msg: A::Msg) {
+        if self.crashed {
+            return;
+        }
+        let queued_behind =
+            self.opts.link == LinkKind::Fifo && self.mailbox.iter().any(|(s, _)| *s == src);
+        if queued_behind || self.actor.holds_back(self.id, &self.state, src, &msg) {
+            if self.mailbox.len() >= MAILBOX_MAX {
+                self.mailbox.pop_front();
+                self.report.mailbox_overflow += 1;
+            }
+            self.mailbox.push_back((src, msg));
+            self.report.held_max = self.report.held_max.max(self.mailbox.len());
+            return;
+        }
+        self.step(|a, id, st, o| a.on_msg(id, st, src, msg, o));
+        self.release();
+    }
+
+    /// Handles, oldest first, every held-back message the actor now takes, until none is.
+    fn release(&mut self) {
+        while !self.crashed {
+            let fifo = self.opts.link == LinkKind::Fifo;
+            let mut seen: Vec<Id> = Vec::new();
+            let mut found = None;
+            for (i, (src, msg)) in self.mailbox.iter().enumerate() {
+                if fifo && seen.contains(src) {
+                    continue;
+                }
+                seen.push(*src);
+                if !self.actor.holds_back(self.id, &self.state, *src, msg) {
+                    found = Some(i);
+                    break;
+                }
+            }
+            let Some((src, msg)) = found.and_then(|i| self.mailbox.remove(i)) else {
+                return;
+            };
+            self.step(|a, id, st, o| a.on_msg(id, st, src, msg, o));
+        }
+    }
+
+    /// One step of the actor: run a handler on the state, keep the new state, perform its
+    /// commands, log what the application was delivered.
+    fn step(&mut self, f: impl FnOnce(&A, Id, &mut Cow<A::State>, &mut Out<A>)) {
+        let mut out = Out::new();
+        let mut cow = Cow::Borrowed(&self.state);
+        f(&self.actor, self.id, &mut cow, &mut out);
+        if let Cow::Owned(s) = cow {
+            self.state = s;
+        }
+        self.steps += 1;
+        self.apply(out);
+        self.after_step();
+    }
+
+    fn apply(&mut self, out: Out<A>) {
+        let now = Instant::now();
+        for cmd in out {
+            if self.crashed {
+                return;
+            }
+            match cmd {
+                Command::Send(dst, msg) => {
+                    self.send(dst, msg, now);
+                    if self.state.mid_broadcast() && self.dice.crash() {
+                        self.crash();
+                    }
+                }
+                Command::SetTimer(timer, _range) => {
+                    self.timers.retain(|(t, _)| *t != timer);
+                    self.suspect.retain(|(t, _)| *t != timer);
+                    let at = match timer.kind() {
+                        TimerKind::Mcast => now + self.dice.jitter(self.opts.sleep),
+                        TimerKind::Send => now,
+                        TimerKind::Retransmit => now + self.opts.rto,
+                        TimerKind::Suspect => {
+                            self.suspect.push((timer, now));
+                            continue;
+                        }
+                    };
+                    self.timers.push((timer, at));
+                }
+                Command::CancelTimer(timer) => {
+                    self.timers.retain(|(t, _)| *t != timer);
+                    self.suspect.retain(|(t, _)| *t != timer);
+                }
+                // Protocols have no random choices and no storage (`Protocol`'s bounds).
+                Command::ChooseRandom(..) | Command::Save(_) => {}
+            }
+        }
+    }
+
+    fn send(&mut self, dst: Id, msg: A::Msg, now: Instant) {
+        let peer = usize::from(dst);
+        if peer == self.me {
+            self.local.push_back(msg);
+            return;
+        }
+        // A node outside the address book (a view from a forged or foreign datagram could
+        // name one) cannot be reached: the message is lost, and no link state is grown for it.
+        if peer >= self.addrs.len() {
+            self.report.unreachable += 1;
+            return;
+        }
+        match self.opts.link {
+            LinkKind::Raw => self.transmit(peer, &Frame::Raw(&msg)),
+            LinkKind::Fifo => {
+                let seq = self.link.send(peer, msg.clone(), now);
+                self.transmit(peer, &Frame::Data { seq, msg: &msg });
+            }
+        }
+    }
+
+    /// Encodes a frame and sends it to `peer`, through the datagram faults; a frame too large
+    /// for one datagram goes in parts.
+    fn transmit(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
+        let mut buf = std::mem::take(&mut self.buf);
+        match self.codec.encode(self.me as u32, frame, &mut buf) {
+            Ok(()) => self.send_with_faults(peer, &buf),
+            // Whatever the codec calls its size error: a whole frame that does not encode
+            // is tried in parts, and only a part that does not encode is an error.
+            Err(_) if !matches!(frame, Frame::Part { .. }) => self.send_in_parts(peer, frame),
+            Err(e) => {
+                if self.report.encode_errors == 0 {
+                    eprintln!("warning: node {} cannot send a frame: {e}", self.me);
+                }
+                self.report.encode_errors += 1;
+            }
+        }
+        self.buf = buf;
+    }
+
+    fn send_in_parts(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
+        let whole = match serde_json::to_vec(frame) {
+            Ok(w) if w.len() <= PART_BYTES * MAX_PARTS => w,
+            Ok(w) => {
+                eprintln!(
+                    "warning: node {} cannot send a frame of {} bytes",
+                    self.me,
+                    w.len()
+                );
+                self.report.encode_errors += 1;
+                return;
+            }
+            Err(e) => {
+                eprintln!("warning: node {} cannot send a frame: {e}", self.me);
+                self.report.encode_errors += 1;
+                return;
+            }
+        };
+        self.part_id += 1;
+        self.report.sent_in_parts += 1;
+        let count = whole.len().div_ceil(PART_BYTES) as u32;
+        for (index, bytes) in whole.chunks(PART_BYTES).enumerate() {
+            let part = Frame::Part {
+                id: self.part_id,
+                index: index as u32,
+                count,
+                bytes: bytes.to_vec(),
+            };
+            // Paced: a burst of large datagrams would overflow the receiver's socket buffer
+            // (about 200 kB by default on Linux) and be lost whole, at every retransmission.
+            self.spacing = PART_GAP * index as u32;
+            self.transmit(peer, &part);
+        }
+        self.spacing = Duration::ZERO;
+    }
+
+    fn send_with_faults(&mut self, peer: usize, bytes: &[u8]) {
+        match self.dice.fate() {
+            Fate::Drop => {}
+            Fate::Send(copies, delay) => {
+                let delay = delay + self.spacing;
+                for _ in 0..copies {
+                    if delay.is_zero() {
+                        self.send_bytes(peer, bytes);
+                    } else {
+                        self.delayed_seq += 1;
+                        self.delayed.push(Reverse((
+                            Instant::now() + delay,
+                            self.delayed_seq,
+                            peer,
+                            bytes.to_vec(),
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_bytes(&mut self, peer: usize, bytes: &[u8]) {
+        if let Some(addr) = self.addrs.get(peer) {
+            self.report.datagrams_out += 1;
+            // A full socket buffer or an unreachable peer is a lost datagram, as UDP's are.
+            let _ = self.socket.send_to(bytes, addr);
+        }
+    }
+
+    /// Fail-stop: the node's loop stops for good; its log ends with a crash mark.
+    fn crash(&mut self) {
+        self.crashed = true;
+    }
+
+    fn after_step(&mut self) {
+        let app = self.state.app();
+        if let Some(w) = &mut self.log {
+            let res = w.update(&app.log, self.state.view(), self.state.worker().issued);
+            if let Err(e) = res {
+                eprintln!("warning: {e}; node {} stops logging", self.me);
+                self.log = None;
+            }
+        }
+        if let Ok(mut s) = self.control.status.lock() {
+            s.delivered = app.messages().count();
+            s.colour = app.colour();
+            s.role = Some(self.state.role());
+            s.view = self.state.view().iter().map(|&i| usize::from(i)).collect();
+            s.crashed = self.crashed;
+            s.steps = self.steps;
+        }
+    }
+
+    fn finish(mut self) -> Outcome {
+        if let Some(w) = &mut self.log {
+            if let Err(e) = w.end(self.crashed, self.state.role() != Role::Outside) {
+                eprintln!("warning: {e}");
+            }
+        }
+        if let Ok(mut s) = self.control.status.lock() {
+            s.crashed = self.crashed;
+            s.stopped = true;
+        }
+        let app = self.state.app();
+        let issued = self.state.worker().issued;
+        let id = self.id;
+        let mut report = self.report;
+        report.role = Some(self.state.role());
+        report.delivered = app.messages().count();
+        report.colour = hex(app.colour());
+        report.crashed = self.crashed;
+        report.dropped_in = self.drops.total();
+        report.dropped_reasons = self.drops.to_string();
+        report.link = self.link.stats;
+        report.faults = self.dice.stats;
+        Outcome {
+            log: NodeLog {
+                node: id,
+                crashed: self.crashed,
+                member: self.state.role() != Role::Outside,
+                events: Cow::Owned(app.log.clone()),
+                multicast: Cow::Owned(
+                    (0..issued)
+                        .map(|k| groupy_model::app::Payload::issued_by(id, k))
+                        .collect(),
+                ),
+            },
+            report,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `groupy node`: one node as its own process, so a group can span processes and hosts.
+//!
+//! Node ids are indices in `--peers` (the same list, in the same order, for every node). The
+//! first `--initial K` peers (all by default) form the initial group, led by the first; a
+//! node started with `--join IP:PORT` starts outside it and asks that member to let it in
+//! (the protocol's join, `Setup::contact`): its id must be one of the peers after the first K,
+//! so every member already knows where to send to it.
+//!
+//! It runs until SIGTERM or SIGINT (a clean stop: its log gets its `end` line), or for
+//! `--duration` seconds of multicasting followed by `--drain` ms without any, so that nodes
+//! started together stop with settled logs.
+
+use super::node::{standing, Control, Node, Options};
+use super::LiveArgs;
+use groupy_model::group::Setup;
+use groupy_model::protocol::Visit;
+use groupy_model::{Config, Protocol, ProtocolName};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Spec {
+    pub protocol: ProtocolName,
+    pub listen: SocketAddr,
+    pub id: usize,
+    pub peers: Vec<SocketAddr>,
+    pub initial: Option<usize>,
+    pub join: Option<SocketAddr>,
+    pub duration: Option<f64>,
+    pub drain_ms: u64,
+    pub live: LiveArgs,
+    pub quiet: bool,
+}
+
+/// Runs the node; the exit code (0 stopped cleanly, 1 crashed by `--crash-rate`, 2 error).
+pub fn run(spec: Spec, stop: Arc<AtomicBool>) -> u8 {
+    let k = spec.initial.unwrap_or(spec.peers.len());
+    if spec.id >= spec.peers.len() {
+        return crate::usage_error(&format!(
+            "--id {} is not an index in --peers (0..{})",
+            spec.id,
+            spec.peers.len().saturating_sub(1)
+        ));
+    }
+    if k == 0 || k > spec.peers.len() {
+        return crate::usage_error("--initial must be from 1 to the number of --peers");
+    }
+    if spec.peers[spec.id] != spec.listen {
+        return crate::usage_error(&format!(
+            "--listen {} is not --peers' entry {} ({}): the peers must list each node's address \
+             as the others reach it",
+            spec.listen, spec.id, spec.peers[spec.id]
+        ));
+    }
+    let contact = match spec.join {
+        None if spec.id >= k => {
+            return crate::usage_error(&format!(
+                "node {} is not among the first {k} (--initial) peers: start it with --join",
+                spec.id
+            ))
+        }
+        None => None,
+        Some(_) if spec.id < k => {
+            return crate::usage_error(&format!(
+                "node {} is in the initial group (the first {k} peers): it cannot --join",
+                spec.id
+            ))
+        }
+        Some(addr) => match spec.peers[..k].iter().position(|p| *p == addr) {
+            Some(c) => Some(c),
+            None => {
+                return crate::usage_error(&format!(
+                    "--join {addr} is not one of the initial group's --peers"
+                ))
+            }
+        },
+    };
+    if spec.duration.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+        return crate::usage_error("--duration must be a number of seconds above 0");
+    }
+    let opts = match spec.live.options(spec.protocol.name()) {
+        Ok(o) => o,
+        Err(e) => return crate::usage_error(&e),
+    };
+    let socket = match UdpSocket::bind(spec.listen) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", spec.listen);
+            return 2;
+        }
+    };
+    let cfg = Config {
+        nodes: k,
+        joins: spec.peers.len() - k,
+        ..Config::default()
+    };
+    let setup = match contact {
+        Some(c) => Setup {
+            view: None,
+            contact: Some(c.into()),
+            quota: u32::MAX,
+            mutant: None,
+        },
+        None => Setup {
+            quota: u32::MAX,
+            ..Setup::for_node(&cfg, spec.id)
+        },
+    };
+    spec.protocol.visit(One {
+        spec: &spec,
+        setup,
+        socket,
+        opts,
+        stop,
+    })
+}
+
+struct One<'a> {
+    spec: &'a Spec,
+    setup: Setup,
+    socket: UdpSocket,
+    opts: Options,
+    stop: Arc<AtomicBool>,
+}
+
+impl Visit for One<'_> {
+    type Output = u8;
+
+    fn visit<A: Protocol>(self) -> u8 {
+        let control = Arc::new(Control::default());
+        let node = match Node::new(
+            A::with_setup(self.setup),
+            self.spec.id,
+            self.socket,
+            self.spec.peers.clone(),
+            self.opts,
+            Arc::clone(&control),
+        ) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        };
+        let handle = match std::thread::Builder::new()
+            .name(format!("node{}", self.spec.id))
+            .spawn(move || node.run())
+        {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("error: cannot start the node's thread: {e}");
+                return 2;
+            }
+        };
+        let start = Instant::now();
+        let duration = self.spec.duration.map(Duration::from_secs_f64);
+        let drain = Duration::from_millis(self.spec.drain_ms);
+        loop {
+            let stopped = control.status.lock().map(|s| s.stopped).unwrap_or(true);
+            if stopped || self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Some(d) = duration {
+                if start.elapsed() >= d {
+                    control.drain.store(true, Ordering::Relaxed);
+                }
+                if start.elapsed() >= d + drain {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        control.stop.store(true, Ordering::Relaxed);
+        let Ok(outcome) = handle.join() else {
+            eprintln!("error: the node's thread panicked");
+            return 2;
+        };
+        let r = &outcome.report;
+        if !self.spec.quiet {
+            eprintln!(
+                "node {} ({}): {} after {:.1} s as {}, delivered {}, colour {}, datagrams in {} \
+                 out {}, resent {}, dropped in: {}",
+                r.node,
+                A::NAME,
+                if r.crashed { "CRASHED" } else { "stopped" },
+                start.elapsed().as_secs_f64(),
+                standing(r.role, false),
+                r.delivered,
+                r.colour,
+                r.datagrams_in,
+                r.datagrams_out,
+                r.link.resent,
+                r.dropped_reasons
+            );
+        }
+        u8::from(r.crashed)
+    }
+}

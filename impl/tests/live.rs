@@ -1,0 +1,396 @@
+//! The live group on loopback UDP: `groupy run` and `groupy node` drive the checker's own
+//! actors, and `groupy verify` judges their logs with the checker's own properties.
+//!
+//! Each test takes a few seconds, on 127.0.0.1 only, on ports the OS picks. They run one at
+//! a time (a lock): the failure detector's timing should not depend on how many other groups
+//! share the machine's two cores.
+
+use serde_json::Value;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn groupy(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_groupy"))
+        .args(args)
+        .output()
+        .expect("groupy runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("groupy-live-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The lines of a node's live log.
+fn lines(dir: &Path, node: usize) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join(format!("node-{node}.jsonl"))).expect("log");
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The messages a node delivered, in order, as (from, seq).
+fn delivered(dir: &Path, node: usize) -> Vec<(u64, u64)> {
+    lines(dir, node)
+        .iter()
+        .filter(|l| l["line"] == "deliver")
+        .map(|l| {
+            let id = &l["id"];
+            (id["from"].as_u64().unwrap(), id["seq"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+fn verify(dir: &Path) -> Output {
+    groupy(&["verify", dir.to_str().unwrap()])
+}
+
+#[test]
+fn gms3_on_fifo_links_delivers_one_sequence_everywhere() {
+    let _one = serial();
+    let dir = scratch("gms3");
+    let d = dir.to_str().unwrap();
+    let run = groupy(&["run", "gms3", "--duration", "2", "--log-dir", d, "--quiet"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let first = delivered(&dir, 0);
+    assert!(first.len() > 20, "only {} delivered", first.len());
+    for n in 1..5 {
+        assert_eq!(delivered(&dir, n), first, "node {n}");
+    }
+    let v = verify(&dir);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    assert!(text(&v).contains("live gms3 group"), "{}", text(&v));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn gms2_goes_out_of_sync_when_leaders_crash_mid_broadcast() {
+    let _one = serial();
+    let mut outcomes = Vec::new();
+    for seed in ["1", "2", "3", "4"] {
+        let dir = scratch(&format!("gms2-{seed}"));
+        let d = dir.to_str().unwrap();
+        let run = groupy(&[
+            "run",
+            "gms2",
+            "--duration",
+            "2",
+            "--crash-rate",
+            "1/20",
+            "--seed",
+            seed,
+            "--log-dir",
+            d,
+            "--quiet",
+        ]);
+        let v = verify(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        // What the run concluded from its threads' logs, verify concludes from the files.
+        assert_eq!(
+            run.status.code(),
+            v.status.code(),
+            "{}{}",
+            text(&run),
+            text(&v)
+        );
+        if v.status.code() == Some(1) {
+            assert!(text(&v).contains("agreement"), "{}", text(&v));
+            assert!(
+                text(&v).contains("logs diverge at position"),
+                "{}",
+                text(&v)
+            );
+            return;
+        }
+        outcomes.push((seed, text(&run)));
+    }
+    panic!("no seed put gms2 out of sync: {outcomes:#?}");
+}
+
+#[test]
+fn gms3_on_fifo_links_stays_consistent_under_five_percent_loss() {
+    let _one = serial();
+    let dir = scratch("gms3-drop");
+    let d = dir.to_str().unwrap();
+    let run = groupy(&[
+        "run",
+        "gms3",
+        "--duration",
+        "2",
+        "--drop",
+        "0.05",
+        "--seed",
+        "5",
+        "--log-dir",
+        d,
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let report: Value = serde_json::from_slice(&run.stdout).expect("json report");
+    let nodes = report["node_reports"].as_array().expect("node reports");
+    let resent: u64 = nodes
+        .iter()
+        .map(|n| n["link"]["resent"].as_u64().unwrap())
+        .sum();
+    let dropped: u64 = nodes
+        .iter()
+        .map(|n| n["faults"]["dropped"].as_u64().unwrap())
+        .sum();
+    assert!(
+        dropped > 0 && resent > 0,
+        "dropped {dropped}, resent {resent}"
+    );
+    let colours: Vec<_> = nodes.iter().map(|n| n["colour"].clone()).collect();
+    assert!(colours.windows(2).all(|w| w[0] == w[1]), "{colours:?}");
+    let v = verify(&dir);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An idle group (the workers' first multicast is far off) for `secs`: the leader's heartbeats
+/// alone must keep every slave from suspecting it.
+fn idle_group_suspects_nobody(secs: &str) {
+    let dir = scratch(&format!("idle-{secs}"));
+    let d = dir.to_str().unwrap();
+    let run = groupy(&[
+        "run",
+        "gms3",
+        "--duration",
+        secs,
+        "--sleep",
+        "100000000",
+        "--log-dir",
+        d,
+        "--quiet",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    for n in 0..5 {
+        let views = lines(&dir, n)
+            .iter()
+            .filter(|l| l["line"] == "view")
+            .count();
+        assert_eq!(views, 0, "node {n} installed a view: a false suspicion");
+    }
+    assert!(text(&run).contains("n0    leader"), "{}", text(&run));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_idle_group_suspects_nobody_for_3_seconds() {
+    let _one = serial();
+    idle_group_suspects_nobody("3");
+}
+
+#[test]
+#[ignore = "takes a minute: cargo test --release -p groupy --test live -- --ignored"]
+fn an_idle_group_suspects_nobody_for_60_seconds() {
+    let _one = serial();
+    idle_group_suspects_nobody("60");
+}
+
+/// Three `groupy node` processes form a group and multicast; the leader's process is
+/// SIGKILLed; the survivors' heartbeat detector elects node 1, multicasting goes on, and
+/// their logs (the killed node's too, cut where it died) verify.
+#[test]
+fn three_processes_survive_the_leaders_sigkill() {
+    let _one = serial();
+    let dir = scratch("procs");
+    let d = dir.to_str().unwrap().to_string();
+    // Ports the OS hands out, released just before the nodes bind them.
+    let ports: Vec<u16> = {
+        let socks: Vec<UdpSocket> = (0..3)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        socks
+            .iter()
+            .map(|s| s.local_addr().unwrap().port())
+            .collect()
+    };
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let peers = addrs.join(",");
+    let mut nodes: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_groupy"))
+                .args([
+                    "node",
+                    "gms3",
+                    "--id",
+                    &i.to_string(),
+                    "--listen",
+                    &addrs[i],
+                    "--peers",
+                    &peers,
+                    "--log-dir",
+                    &d,
+                    "--sleep",
+                    "50",
+                    "--duration",
+                    "4",
+                    "--drain",
+                    "1500",
+                    "--quiet",
+                ])
+                .spawn()
+                .expect("groupy node starts")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = delivered(&dir, 1).len();
+    nodes[0].kill().expect("SIGKILL the leader");
+    let killed = Instant::now();
+    let killed_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let _ = nodes[0].wait();
+    // The first delivery after the new view, at node 2 (a slave of the new leader).
+    let mut view_ms = None;
+    let mut next_ms = None;
+    while killed.elapsed() < Duration::from_secs(3) && next_ms.is_none() {
+        for l in lines(&dir, 2) {
+            let at = l["at_ms"].as_u64().unwrap_or(0);
+            if l["line"] == "view" && at >= killed_ms && view_ms.is_none() {
+                view_ms = Some(at);
+            }
+            if l["line"] == "deliver" && view_ms.is_some_and(|v| at >= v) {
+                next_ms = Some(at);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (Some(view_ms), Some(next_ms)) = (view_ms, next_ms) else {
+        panic!("no new view and delivery at node 2 within 3 s of the kill");
+    };
+    println!(
+        "leader SIGKILLed: new view at node 2 after {} ms, next delivery after {} ms \
+         (--suspect-after 500, --heartbeat 100)",
+        view_ms - killed_ms,
+        next_ms - killed_ms
+    );
+    for (i, n) in nodes.iter_mut().enumerate().skip(1) {
+        let status = n.wait().expect("node exits");
+        assert_eq!(status.code(), Some(0), "node {i}");
+    }
+    assert!(before > 0, "nothing delivered before the kill");
+    let survivors = delivered(&dir, 1);
+    assert!(survivors.len() > before, "nothing delivered after the kill");
+    assert_eq!(delivered(&dir, 2), survivors);
+    let v = verify(&dir);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--pause` freezes the leader long enough for the slaves to suspect it: they elect node 1
+/// (a false suspicion; what gms3 then does to the old leader's log is information here).
+#[test]
+fn a_paused_leader_is_suspected_and_replaced() {
+    let _one = serial();
+    let dir = scratch("pause");
+    let d = dir.to_str().unwrap();
+    let run = groupy(&[
+        "run",
+        "gms3",
+        "--duration",
+        "2",
+        "--pause",
+        "0:500:1000",
+        "--log-dir",
+        d,
+        "--quiet",
+    ]);
+    assert!(matches!(run.status.code(), Some(0 | 1)), "{}", text(&run));
+    let views: Vec<Value> = lines(&dir, 2)
+        .into_iter()
+        .filter(|l| l["line"] == "view")
+        .collect();
+    assert_eq!(
+        views.first().map(|v| v["view"][0].clone()),
+        Some(1.into()),
+        "{views:?}"
+    );
+    println!("{}", text(&run));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A view carries the whole application log a joiner adopts: after 3 s at a multicast every
+/// 2 ms per node it no longer fits a datagram, and goes in paced parts that reassemble.
+#[test]
+fn a_view_larger_than_a_datagram_goes_in_parts() {
+    let _one = serial();
+    let dir = scratch("parts");
+    let d = dir.to_str().unwrap();
+    let run = groupy(&[
+        "run",
+        "gms3",
+        "--nodes",
+        "3",
+        "--duration",
+        "3",
+        "--sleep",
+        "2",
+        "--pause",
+        "0:2500:1500",
+        "--log-dir",
+        d,
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert!(matches!(run.status.code(), Some(0 | 1)), "{}", text(&run));
+    let report: Value = serde_json::from_slice(&run.stdout).expect("json report");
+    let n1 = &report["node_reports"][1];
+    assert!(n1["sent_in_parts"].as_u64() > Some(0), "{n1}");
+    let views: Vec<Value> = lines(&dir, 2)
+        .into_iter()
+        .filter(|l| l["line"] == "view")
+        .collect();
+    assert_eq!(views.len(), 1, "node 2 never got node 1's view");
+    assert_eq!(views[0]["view"], serde_json::json!([1, 2]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_arguments_name_the_valid_values() {
+    let o = groupy(&["run", "gms3", "--link", "tcp"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("fifo, raw"), "{}", text(&o));
+    let o = groupy(&["run", "gms3", "--crash-rate", "1/x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("1/K"), "{}", text(&o));
+    let o = groupy(&["run", "gms9"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("gms3"), "{}", text(&o));
+    let o = groupy(&[
+        "node",
+        "gms3",
+        "--id",
+        "3",
+        "--listen",
+        "127.0.0.1:9",
+        "--peers",
+        "127.0.0.1:9",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("not an index in --peers"), "{}", text(&o));
+}
