@@ -11,7 +11,7 @@
 //!   waiting message of each sender is eligible (the model's channels are FIFO per pair); on
 //!   `raw` any is.
 //! - **Failure detection**, once for every protocol: a leader sends a heartbeat to its view
-//!   every `--heartbeat`; any datagram from a node counts as life; an armed `Suspect` timer
+//!   every `--heartbeat`, a slave to its leader; any datagram from a node counts as life; an armed `Suspect` timer
 //!   fires once the node it is about ([`suspected`]) has been silent for `--suspect-after`
 //!   (counted from when the timer was armed at the earliest): the model's `unreliable`
 //!   detector, made real.
@@ -361,17 +361,17 @@ where
         }
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + self.opts.heartbeat;
-            if self.state.role() == Role::Leader {
-                let peers: Vec<usize> = self
-                    .state
-                    .view()
-                    .iter()
-                    .map(|&p| usize::from(p))
-                    .filter(|&p| p != self.me)
-                    .collect();
-                for p in peers {
-                    self.transmit(p, &Frame::<&A::Msg>::Heartbeat);
-                }
+            // Whoever may suspect this node hears from it: a leader's slaves monitor it, and
+            // a leader may monitor its slaves (gms4). A slave heartbeats only its leader.
+            let view = self.state.view();
+            let peers: Vec<usize> = match self.state.role() {
+                Role::Leader => view.iter().map(|&p| usize::from(p)).collect(),
+                Role::Slave => view.first().map(|&p| usize::from(p)).into_iter().collect(),
+                Role::Outside => Vec::new(),
+            };
+            let me = self.me;
+            for p in peers.into_iter().filter(|&p| p != me) {
+                self.transmit(p, &Frame::<&A::Msg>::Heartbeat);
             }
         }
         if self.opts.link == LinkKind::Fifo && now >= self.next_resend {
