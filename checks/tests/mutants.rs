@@ -197,3 +197,15 @@ fn gms4_taking_a_deposed_leaders_proposals_violates_uniform_agreement() {
     let r = caught_in::<Gms4>(cfg(3, 3, 2), Mutant::NoEpochCheck, UNIFORM_AGREEMENT);
     complete(&r, 1_334_831);
 }
+
+#[test]
+fn gms4_sequencing_in_arrival_order_violates_fifo() {
+    // A slave's two multicasts overtake each other on the way to the leader.
+    let c = Config {
+        network: NetworkKind::Unordered,
+        senders: groupy_model::Senders::Slaves,
+        ..cfg(3, 3, 0)
+    };
+    let r = caught_in::<Gms4>(c, Mutant::NoSenderOrder, FIFO);
+    complete(&r, 1_593_962);
+}

@@ -122,10 +122,12 @@ pub enum Mutant {
     EarlyDelivery,
     /// gms4: a slave takes proposals from any node, not only the leader it follows.
     NoEpochCheck,
+    /// gms4: the leader sequences a sender's multicasts in arrival order, not issue order.
+    NoSenderOrder,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 12] = [
+    pub const ALL: [Mutant; 13] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
@@ -138,6 +140,7 @@ impl Mutant {
         Mutant::NoRetry,
         Mutant::EarlyDelivery,
         Mutant::NoEpochCheck,
+        Mutant::NoSenderOrder,
     ];
 }
 

@@ -209,6 +209,21 @@ impl Gms4State {
         self.core.worker.app.log.iter().any(has) || self.pending.iter().any(has)
     }
 
+    /// The number of the next multicast of `sender` to sequence: how many of its multicasts
+    /// the log holds or the leader has queued (they are taken in order).
+    fn next_from(&self, sender: Id) -> u32 {
+        let log = self.core.worker.app.log.iter().chain(&self.pending);
+        let held = log
+            .filter(|e| matches!(e, Event::Deliver(p) if p.from == sender))
+            .count();
+        let queued = self
+            .queue
+            .iter()
+            .filter(|r| matches!(r, Request::Mcast(p) if p.from == sender))
+            .count();
+        (held + queued) as u32
+    }
+
     /// The log from position `from` on.
     fn log_from(&self, from: u32) -> Vec<Event> {
         let log = &self.core.worker.app.log;
@@ -369,11 +384,19 @@ impl Actor for Gms4 {
 
     fn on_msg(&self, id: Id, state: &mut Cow<Gms4State>, src: Id, msg: Gms4Msg, o: &mut Out<Self>) {
         match (state.core.role, msg) {
+            // A sender's multicasts are taken in the order it issued them (FIFO): an earlier one
+            // is a copy, a later one came first over a reordering network and is dropped (the
+            // sender repeats both, in order).
             (Role::Leader, Gms4Msg::Mcast(p)) => {
-                let st = state.to_mut();
-                if st.holds(&p) || st.queue.contains(&Request::Mcast(p)) {
-                    st.discarded = true;
-                } else {
+                let copy = state.holds(&p) || state.queue.contains(&Request::Mcast(p));
+                let expected = match self.0.is(Mutant::NoSenderOrder) {
+                    true => p.seq,
+                    false => state.next_from(p.from),
+                };
+                if copy || p.seq < expected {
+                    state.to_mut().discarded = true;
+                } else if p.seq == expected {
+                    let st = state.to_mut();
                     st.queue.push_back(Request::Mcast(p));
                     self.lead(st, false, o);
                 }
