@@ -241,7 +241,7 @@ struct CheckArgs {
     /// text for people, json (one object) for machines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// auto (depth-first, or breadth-first on the infinite duplicating network), bfs, dfs or
+    /// auto (depth-first, or breadth-first with --fail-fast on the duplicating networks), bfs, dfs or
     /// simulation (random paths; never complete, so at best inconclusive). Counterexamples of
     /// claimed properties are reported shortest whatever the strategy.
     #[arg(long, default_value = "auto", value_parser = parse_strategy)]

@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 pub enum Strategy {
     /// Depth-first where the state space is finite (1.8x faster than breadth-first and an
     /// order of magnitude less memory here; counterexamples are still reported shortest, by a
-    /// breadth-first search of their own), breadth-first on the duplicating network, whose
-    /// infinite space a depth-first search could wander forever.
+    /// breadth-first search of their own), breadth-first with `--fail-fast` on a network
+    /// where copies linger (gms1-gms3's infinite spaces there, which a depth-first search
+    /// could wander forever).
     Auto,
     Bfs,
     Dfs,
@@ -203,7 +204,10 @@ pub fn check_protocol<A: Protocol>(
     let model = GroupModel::<A>::new(cfg.clone());
     let search = &Search {
         strategy: match search.strategy {
-            Strategy::Auto if cfg.network.duplicates() => Strategy::Bfs,
+            // An infinite space (gms1-gms3 where copies linger) is searched for its first
+            // violation (--fail-fast), breadth first so that it is found; a finite one (gms4's)
+            // depth first, which keeps only fingerprints.
+            Strategy::Auto if cfg.network.duplicates() && search.fail_fast => Strategy::Bfs,
             Strategy::Auto => Strategy::Dfs,
             s => s,
         },
