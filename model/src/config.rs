@@ -469,9 +469,9 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_valid_ones() {
-        let err = "udp".parse::<NetworkKind>().unwrap_err();
+        let err = "tcp".parse::<NetworkKind>().unwrap_err();
         assert!(
-            err.contains("ordered, unordered, lossy, duplicating"),
+            err.contains("ordered, unordered, lossy, duplicating, udp"),
             "{err}"
         );
         assert_eq!("LOSSY".parse::<NetworkKind>(), Ok(NetworkKind::Lossy));
@@ -479,6 +479,25 @@ mod tests {
             .parse::<Detector>()
             .unwrap_err()
             .contains("perfect, unreliable"));
+    }
+
+    #[test]
+    fn a_loss_budget_needs_a_network_that_loses() {
+        let ordered = Config {
+            losses: Some(1),
+            ..Config::default()
+        };
+        let err = ordered.validate().unwrap_err();
+        assert!(err.contains("lossy or udp"), "{err}");
+        for network in [NetworkKind::Lossy, NetworkKind::Udp] {
+            let ok = Config {
+                network,
+                ..ordered.clone()
+            };
+            assert!(ok.validate().is_ok(), "{network:?}");
+        }
+        assert!(NetworkKind::Udp.loses() && NetworkKind::Udp.duplicates());
+        assert!(!NetworkKind::Unordered.loses() && !NetworkKind::Lossy.duplicates());
     }
 
     #[test]
