@@ -22,7 +22,7 @@
 //! timeout is the time to the next deadline is the whole event loop; no dependency, and the
 //! same code serves a node in its own process (`groupy node`) and N nodes in one (`groupy run`).
 
-use super::codec::{Codec, DropCounts, Dropped, MAX_DATAGRAM};
+use super::codec::{Codec, DropCounts, Dropped};
 use super::faults::{Dice, Fate, FaultStats, Faults};
 use super::link::{FifoLink, Frame, LinkKind, LinkStats, Reassembly, MAX_PARTS, PART_BYTES};
 use super::logfile::LogWriter;
@@ -55,6 +55,8 @@ pub struct Options {
     pub log_dir: Option<PathBuf>,
 }
 
+/// Room for the largest UDP datagram (65,507 bytes over IPv4), and one byte to spare.
+const RECV_BUF: usize = 65_536;
 /// The gap between two parts of one frame.
 const PART_GAP: Duration = Duration::from_micros(500);
 /// A bound on the mailbox of held-back messages; past it the oldest is dropped and counted.
@@ -245,7 +247,7 @@ where
 
     /// Runs until stopped or crashed; returns the node's log and counters.
     pub fn run(mut self) -> Outcome {
-        let mut rbuf = vec![0u8; MAX_DATAGRAM + 1];
+        let mut rbuf = vec![0u8; RECV_BUF];
         while !self.crashed && !self.control.stop.load(Ordering::Relaxed) {
             if self.paused() {
                 continue;
@@ -296,7 +298,7 @@ where
         if until > now {
             std::thread::sleep(until - now);
         }
-        let mut rbuf = vec![0u8; MAX_DATAGRAM + 1];
+        let mut rbuf = vec![0u8; RECV_BUF];
         self.nonblocking = self.socket.set_nonblocking(true).is_ok();
         for _ in 0..100_000 {
             match self.socket.recv_from(&mut rbuf) {
@@ -598,7 +600,7 @@ where
             Err(_) if !matches!(frame, Frame::Part { .. }) => self.send_in_parts(peer, frame),
             Err(e) => {
                 if self.report.encode_errors == 0 {
-                    eprintln!("warning: node {} cannot send a frame: {e}", self.me);
+                    eprintln!("warning: node {} cannot send a frame: {e:?}", self.me);
                 }
                 self.report.encode_errors += 1;
             }
