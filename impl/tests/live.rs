@@ -370,6 +370,52 @@ fn a_view_larger_than_a_datagram_goes_in_parts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// SIGTERM stops a node cleanly: exit 0, and its log ends with an `end` line (not crashed).
+#[test]
+fn sigterm_stops_a_node_cleanly() {
+    let _one = serial();
+    let dir = scratch("sigterm");
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut node = Command::new(env!("CARGO_BIN_EXE_groupy"))
+        .args([
+            "node",
+            "gms3",
+            "--id",
+            "0",
+            "--listen",
+            &addr,
+            "--peers",
+            &addr,
+            "--log-dir",
+            dir.to_str().unwrap(),
+            "--quiet",
+        ])
+        .spawn()
+        .expect("groupy node starts");
+    std::thread::sleep(Duration::from_millis(700));
+    let term = Command::new("kill")
+        .args(["-TERM", &node.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    let status = node.wait().expect("node exits");
+    assert_eq!(status.code(), Some(0));
+    let log = lines(&dir, 0);
+    let end = log.last().expect("a log");
+    assert_eq!(end["line"], "end", "{end}");
+    assert_eq!(end["crashed"], false);
+    assert!(
+        log.iter().any(|l| l["line"] == "deliver"),
+        "a lone leader delivers its own"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_arguments_name_the_valid_values() {
     let o = groupy(&["run", "gms3", "--link", "tcp"]);
