@@ -177,12 +177,10 @@ pub struct Node<A: Protocol> {
     report: NodeReport,
 }
 
-impl<A: Protocol> Node<A>
-where
-    A::Msg: Serialize + serde::de::DeserializeOwned,
-{
-    /// A node `me` of the group whose members' addresses are `addrs` (ids are indices),
-    /// on a bound socket. It starts (calls the actor's `on_start`) in [`Node::run`].
+impl<A: Protocol> Node<A> {
+    /// A node `me` of the group whose members' addresses are `addrs` (ids are indices), on a
+    /// bound socket. The actor starts here (`on_start`, its commands performed: a joiner's
+    /// request goes out at once); [`Node::run`] then drives it.
     pub fn new(
         actor: A,
         me: usize,
