@@ -370,6 +370,77 @@ fn a_view_larger_than_a_datagram_goes_in_parts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A `groupy node` started with `--join` asks a slave of a running 2-node group to let it in
+/// (the protocol's join, forwarded to the leader); it adopts the group's log and view, then
+/// multicasts like the others; the three logs verify.
+#[test]
+fn a_node_process_joins_a_running_group() {
+    let _one = serial();
+    let dir = scratch("join");
+    let d = dir.to_str().unwrap().to_string();
+    let ports: Vec<u16> = {
+        let socks: Vec<UdpSocket> = (0..3)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        socks
+            .iter()
+            .map(|s| s.local_addr().unwrap().port())
+            .collect()
+    };
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let peers = addrs.join(",");
+    let node = |i: usize, extra: &[&str], secs: &str| {
+        Command::new(env!("CARGO_BIN_EXE_groupy"))
+            .args([
+                "node",
+                "gms3",
+                "--id",
+                &i.to_string(),
+                "--listen",
+                &addrs[i],
+                "--peers",
+                &peers,
+                "--initial",
+                "2",
+                "--log-dir",
+                &d,
+                "--duration",
+                secs,
+                "--drain",
+                "1000",
+                "--quiet",
+            ])
+            .args(extra)
+            .spawn()
+            .expect("groupy node starts")
+    };
+    let mut members = vec![node(0, &[], "3"), node(1, &[], "3")];
+    std::thread::sleep(Duration::from_millis(800));
+    let mut joiner = node(2, &["--join", &addrs[1]], "2");
+    for n in members.iter_mut().chain([&mut joiner]) {
+        assert_eq!(n.wait().expect("node exits").code(), Some(0));
+    }
+    let joined = lines(&dir, 2);
+    let view = joined
+        .iter()
+        .find(|l| l["line"] == "view")
+        .expect("the joiner's view");
+    assert_eq!(view["view"], serde_json::json!([0, 1, 2]));
+    assert!(
+        view["pos"].as_u64() > Some(0),
+        "the adopted log comes first: {view}"
+    );
+    let own = delivered(&dir, 2)
+        .into_iter()
+        .filter(|(from, _)| *from == 2)
+        .count();
+    assert!(own > 0, "the joiner's own multicasts were delivered");
+    assert_eq!(delivered(&dir, 0), delivered(&dir, 2));
+    let v = verify(&dir);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// SIGTERM stops a node cleanly: exit 0, and its log ends with an `end` line (not crashed).
 #[test]
 fn sigterm_stops_a_node_cleanly() {
