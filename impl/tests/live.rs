@@ -414,7 +414,7 @@ fn a_node_process_joins_a_running_group() {
             .spawn()
             .expect("groupy node starts")
     };
-    let mut members = vec![node(0, &[], "3"), node(1, &[], "3")];
+    let mut members = [node(0, &[], "3"), node(1, &[], "3")];
     std::thread::sleep(Duration::from_millis(800));
     let mut joiner = node(2, &["--join", &addrs[1]], "2");
     for n in members.iter_mut().chain([&mut joiner]) {
