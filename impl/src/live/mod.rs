@@ -165,6 +165,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_key_is_32_raw_bytes_or_64_hex_digits() {
+        let dir = std::env::temp_dir().join(format!("groupy-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let raw = dir.join("raw");
+        std::fs::write(&raw, [7u8; 32]).unwrap();
+        assert_eq!(read_key(&raw), Ok([7u8; 32]));
+        let hex = dir.join("hex");
+        std::fs::write(&hex, format!("{}\n", "0a".repeat(32))).unwrap();
+        assert_eq!(read_key(&hex), Ok([10u8; 32]));
+        std::fs::write(&hex, "0g".repeat(32)).unwrap();
+        assert!(read_key(&hex).unwrap_err().contains("64 hex digits"));
+        assert!(read_key(&dir.join("missing"))
+            .unwrap_err()
+            .contains("cannot read"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn flags_parse_and_name_the_valid_values() {
         assert_eq!(parse_crash_rate("1/100"), Ok(100));
         assert_eq!(parse_crash_rate("7"), Ok(7));
