@@ -30,7 +30,7 @@ pub struct LiveArgs {
     /// The worker's sleep between two multicasts, in ms (each drawn from SLEEP/2..=3*SLEEP/2).
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub sleep: u64,
-    /// A leader's heartbeat period, in ms.
+    /// The heartbeat period (a leader to its view, a slave to its leader), in ms.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub heartbeat: u64,
     /// A slave suspects its leader once it has been silent this long, in ms.

@@ -11,7 +11,8 @@
 //!   waiting message of each sender is eligible (the model's channels are FIFO per pair); on
 //!   `raw` any is.
 //! - **Failure detection**, once for every protocol: a leader sends a heartbeat to its view
-//!   every `--heartbeat`; any datagram from a node counts as life; an armed `Suspect` timer
+//!   every `--heartbeat`, and a slave to its leader (gms4's leader monitors its slaves);
+//!   any datagram from a node counts as life; an armed `Suspect` timer
 //!   fires once the node it is about ([`suspected`]) has been silent for `--suspect-after`
 //!   (counted from when the timer was armed at the earliest): the model's `unreliable`
 //!   detector, made real.
@@ -318,7 +319,7 @@ impl<A: Protocol> Node<A> {
         if !self.suspect.is_empty() {
             next = next.min(now + Duration::from_millis(5));
         }
-        if self.state.role() == Role::Leader {
+        if self.state.role() != Role::Outside {
             next = next.min(self.next_heartbeat);
         }
         if self.link.unacked() > 0 {
@@ -361,17 +362,8 @@ impl<A: Protocol> Node<A> {
         }
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + self.opts.heartbeat;
-            if self.state.role() == Role::Leader {
-                let peers: Vec<usize> = self
-                    .state
-                    .view()
-                    .iter()
-                    .map(|&p| usize::from(p))
-                    .filter(|&p| p != self.me)
-                    .collect();
-                for p in peers {
-                    self.transmit(p, &Frame::<&A::Msg>::Heartbeat);
-                }
+            for p in self.watchers() {
+                self.transmit(p, &Frame::<&A::Msg>::Heartbeat);
             }
         }
         if self.opts.link == LinkKind::Fifo && now >= self.next_resend {
@@ -393,6 +385,18 @@ impl<A: Protocol> Node<A> {
             if let Some(Reverse((_, _, peer, bytes))) = self.delayed.pop() {
                 self.send_bytes(peer, &bytes);
             }
+        }
+    }
+
+    /// Who may be watching this node, so gets its heartbeats: a leader's slaves (they
+    /// monitor it), and a slave's leader (gms4's leader monitors each slave; for gms1..gms3,
+    /// whose leaders watch nobody, it is one small datagram per period that nothing reads).
+    fn watchers(&self) -> Vec<usize> {
+        let view = self.state.view().iter().map(|&p| usize::from(p));
+        match self.state.role() {
+            Role::Leader => view.filter(|&p| p != self.me).collect(),
+            Role::Slave => view.take(1).filter(|&p| p != self.me).collect(),
+            Role::Outside => Vec::new(),
         }
     }
 
