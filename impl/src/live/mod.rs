@@ -33,7 +33,8 @@ pub struct LiveArgs {
     /// The heartbeat period (a leader to its view, a slave to its leader), in ms.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub heartbeat: u64,
-    /// A slave suspects its leader once it has been silent this long, in ms.
+    /// A node suspects the node it monitors (a slave its leader) once that node has been
+    /// silent this long, in ms.
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub suspect_after: u64,
     /// The fifo link's retransmission timeout (and gms4's Retransmit timer), in ms.
@@ -62,7 +63,8 @@ pub struct LiveArgs {
     /// Where each node writes its delivery log (node-<id>.jsonl), for `groupy verify`.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
-    /// A 32-byte key (raw, or 64 hex digits) that authenticates the group's datagrams.
+    /// A 32-byte key (raw, or 64 hex digits) that authenticates the group's datagrams. (Read
+    /// and checked, but ignored by the stand-in codec until the codec branch lands.)
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
     /// The group's id on the wire: datagrams of another group are dropped as foreign.
