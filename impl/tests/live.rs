@@ -501,6 +501,48 @@ fn sigterm_stops_a_node_cleanly() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Garbage, truncated and foreign datagrams are dropped and counted; the node goes on.
+#[test]
+fn junk_datagrams_are_dropped_and_counted() {
+    let _one = serial();
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let node = Command::new(env!("CARGO_BIN_EXE_groupy"))
+        .args([
+            "node",
+            "gms3",
+            "--id",
+            "0",
+            "--listen",
+            &addr,
+            "--peers",
+            &addr,
+            "--duration",
+            "1",
+            "--drain",
+            "200",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("groupy node starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut long = b"GRPY".to_vec();
+    long.extend([0xff; 200]);
+    for datagram in [&b"hi"[..], &[0u8; 64][..], &long[..], &[0xffu8; 2000][..]] {
+        junk.send_to(datagram, &addr).unwrap();
+    }
+    let out = node.wait_with_output().expect("node exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("dropped in: "), "{stderr}");
+    assert!(!stderr.contains("dropped in: none"), "{stderr}");
+}
+
 #[test]
 fn bad_arguments_name_the_valid_values() {
     let o = groupy(&["run", "gms3", "--link", "tcp"]);
