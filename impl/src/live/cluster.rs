@@ -90,7 +90,12 @@ pub fn run(spec: Spec, interrupted: Arc<AtomicBool>) -> u8 {
         Ok(o) => o,
         Err(e) => return crate::usage_error(&e),
     };
-    let started = Instant::now();
+    if let Some(dir) = &opts.log_dir {
+        if let Err(e) = clear_logs(dir, spec.nodes) {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    }
     let result = spec.protocol.visit(Group {
         spec: &spec,
         opts: &opts,
@@ -103,8 +108,32 @@ pub fn run(spec: Spec, interrupted: Arc<AtomicBool>) -> u8 {
             return 2;
         }
     };
-    let _ = started;
     report(&spec, &opts, outcomes, drain)
+}
+
+/// A run replaces the logs of an earlier one in the same directory: the files of nodes this
+/// run does not have (an earlier, larger group's) are removed, or `groupy verify` would judge
+/// them with this run's.
+fn clear_logs(dir: &std::path::Path, nodes: usize) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("node-"))
+            .and_then(|n| n.strip_suffix(&format!(".{}", super::logfile::EXTENSION)))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if id >= nodes {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| format!("cannot remove {}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 struct Group<'a> {

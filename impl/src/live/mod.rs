@@ -31,10 +31,11 @@ pub struct LiveArgs {
     /// The worker's sleep between two multicasts, in ms (each drawn from SLEEP/2..=3*SLEEP/2).
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub sleep: u64,
-    /// A leader's heartbeat period, in ms.
+    /// The heartbeat period (a leader to its view, a slave to its leader), in ms.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub heartbeat: u64,
-    /// A slave suspects its leader once it has been silent this long, in ms.
+    /// A node suspects the node it monitors (a slave its leader) once that node has been
+    /// silent this long, in ms.
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub suspect_after: u64,
     /// The fifo link's retransmission timeout (and gms4's Retransmit timer), in ms.
@@ -63,7 +64,8 @@ pub struct LiveArgs {
     /// Where each node writes its delivery log (node-<id>.jsonl), for `groupy verify`.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
-    /// A 32-byte key (raw, or 64 hex digits) that authenticates the group's datagrams.
+    /// A 32-byte key (raw, or 64 hex digits): every datagram carries a keyed MAC (BLAKE3), and
+    /// one without a valid MAC (a stranger's) is dropped as unauthenticated.
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
     /// The group's id on the wire: datagrams of another group are dropped as foreign.
@@ -164,6 +166,24 @@ impl LiveArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_32_raw_bytes_or_64_hex_digits() {
+        let dir = std::env::temp_dir().join(format!("groupy-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let raw = dir.join("raw");
+        std::fs::write(&raw, [7u8; 32]).unwrap();
+        assert_eq!(read_key(&raw), Ok([7u8; 32]));
+        let hex = dir.join("hex");
+        std::fs::write(&hex, format!("{}\n", "0a".repeat(32))).unwrap();
+        assert_eq!(read_key(&hex), Ok([10u8; 32]));
+        std::fs::write(&hex, "0g".repeat(32)).unwrap();
+        assert!(read_key(&hex).unwrap_err().contains("64 hex digits"));
+        assert!(read_key(&dir.join("missing"))
+            .unwrap_err()
+            .contains("cannot read"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn flags_parse_and_name_the_valid_values() {

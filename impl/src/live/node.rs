@@ -11,7 +11,8 @@
 //!   waiting message of each sender is eligible (the model's channels are FIFO per pair); on
 //!   `raw` any is.
 //! - **Failure detection**, once for every protocol: a leader sends a heartbeat to its view
-//!   every `--heartbeat`, a slave to its leader; any datagram from a node counts as life; an armed `Suspect` timer
+//!   every `--heartbeat`, and a slave to its leader (gms4's leader monitors its slaves);
+//!   any datagram from a node counts as life; an armed `Suspect` timer
 //!   fires once the node it is about ([`suspected`]) has been silent for `--suspect-after`
 //!   (counted from when the timer was armed at the earliest): the model's `unreliable`
 //!   detector, made real.
@@ -22,7 +23,7 @@
 //! timeout is the time to the next deadline is the whole event loop; no dependency, and the
 //! same code serves a node in its own process (`groupy node`) and N nodes in one (`groupy run`).
 
-use super::codec::{Codec, DropCounts, Dropped, MAX_DATAGRAM};
+use super::codec::{Codec, DropCounts, Dropped};
 use super::faults::{Dice, Fate, FaultStats, Faults};
 use super::link::{FifoLink, Frame, LinkKind, LinkStats, Reassembly, MAX_PARTS, PART_BYTES};
 use super::logfile::LogWriter;
@@ -55,6 +56,8 @@ pub struct Options {
     pub log_dir: Option<PathBuf>,
 }
 
+/// Room for the largest UDP datagram (65,507 bytes over IPv4), and one byte to spare.
+const RECV_BUF: usize = 65_536;
 /// The gap between two parts of one frame.
 const PART_GAP: Duration = Duration::from_micros(500);
 /// A bound on the mailbox of held-back messages; past it the oldest is dropped and counted.
@@ -175,12 +178,10 @@ pub struct Node<A: Protocol> {
     report: NodeReport,
 }
 
-impl<A: Protocol> Node<A>
-where
-    A::Msg: Serialize + serde::de::DeserializeOwned,
-{
-    /// A node `me` of the group whose members' addresses are `addrs` (ids are indices),
-    /// on a bound socket. It starts (calls the actor's `on_start`) in [`Node::run`].
+impl<A: Protocol> Node<A> {
+    /// A node `me` of the group whose members' addresses are `addrs` (ids are indices), on a
+    /// bound socket. The actor starts here (`on_start`, its commands performed: a joiner's
+    /// request goes out at once); [`Node::run`] then drives it.
     pub fn new(
         actor: A,
         me: usize,
@@ -245,7 +246,7 @@ where
 
     /// Runs until stopped or crashed; returns the node's log and counters.
     pub fn run(mut self) -> Outcome {
-        let mut rbuf = vec![0u8; MAX_DATAGRAM + 1];
+        let mut rbuf = vec![0u8; RECV_BUF];
         while !self.crashed && !self.control.stop.load(Ordering::Relaxed) {
             if self.paused() {
                 continue;
@@ -296,7 +297,7 @@ where
         if until > now {
             std::thread::sleep(until - now);
         }
-        let mut rbuf = vec![0u8; MAX_DATAGRAM + 1];
+        let mut rbuf = vec![0u8; RECV_BUF];
         self.nonblocking = self.socket.set_nonblocking(true).is_ok();
         for _ in 0..100_000 {
             match self.socket.recv_from(&mut rbuf) {
@@ -318,7 +319,7 @@ where
         if !self.suspect.is_empty() {
             next = next.min(now + Duration::from_millis(5));
         }
-        if self.state.role() == Role::Leader {
+        if self.state.role() != Role::Outside {
             next = next.min(self.next_heartbeat);
         }
         if self.link.unacked() > 0 {
@@ -361,16 +362,7 @@ where
         }
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + self.opts.heartbeat;
-            // Whoever may suspect this node hears from it: a leader's slaves monitor it, and
-            // a leader may monitor its slaves (gms4). A slave heartbeats only its leader.
-            let view = self.state.view();
-            let peers: Vec<usize> = match self.state.role() {
-                Role::Leader => view.iter().map(|&p| usize::from(p)).collect(),
-                Role::Slave => view.first().map(|&p| usize::from(p)).into_iter().collect(),
-                Role::Outside => Vec::new(),
-            };
-            let me = self.me;
-            for p in peers.into_iter().filter(|&p| p != me) {
+            for p in self.watchers() {
                 self.transmit(p, &Frame::<&A::Msg>::Heartbeat);
             }
         }
@@ -393,6 +385,18 @@ where
             if let Some(Reverse((_, _, peer, bytes))) = self.delayed.pop() {
                 self.send_bytes(peer, &bytes);
             }
+        }
+    }
+
+    /// Who may be watching this node, so gets its heartbeats: a leader's slaves (they
+    /// monitor it), and a slave's leader (gms4's leader monitors each slave; for gms1..gms3,
+    /// whose leaders watch nobody, it is one small datagram per period that nothing reads).
+    fn watchers(&self) -> Vec<usize> {
+        let view = self.state.view().iter().map(|&p| usize::from(p));
+        match self.state.role() {
+            Role::Leader => view.filter(|&p| p != self.me).collect(),
+            Role::Slave => view.take(1).filter(|&p| p != self.me).collect(),
+            Role::Outside => Vec::new(),
         }
     }
 
@@ -598,7 +602,7 @@ where
             Err(_) if !matches!(frame, Frame::Part { .. }) => self.send_in_parts(peer, frame),
             Err(e) => {
                 if self.report.encode_errors == 0 {
-                    eprintln!("warning: node {} cannot send a frame: {e}", self.me);
+                    eprintln!("warning: node {} cannot send a frame: {e:?}", self.me);
                 }
                 self.report.encode_errors += 1;
             }
