@@ -567,3 +567,72 @@ fn bad_arguments_name_the_valid_values() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("not an index in --peers"), "{}", text(&o));
 }
+
+/// A stranger without the group's key cannot get in: its join is dropped as unauthenticated,
+/// no view names it, and the members stay consistent.
+#[test]
+fn a_stranger_without_the_key_changes_no_view_and_no_delivery() {
+    let _one = serial();
+    let dir = scratch("stranger");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap().to_string();
+    let key = dir.join("group.key");
+    let other = dir.join("stranger.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    std::fs::write(&other, [9u8; 32]).unwrap();
+    let ports: Vec<u16> = {
+        let socks: Vec<UdpSocket> = (0..3)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        socks
+            .iter()
+            .map(|s| s.local_addr().unwrap().port())
+            .collect()
+    };
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let peers = addrs.join(",");
+    let node = |i: usize, key: &Path, log: Option<&str>, extra: &[&str], secs: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_groupy"));
+        c.args([
+            "node",
+            "gms3",
+            "--id",
+            &i.to_string(),
+            "--listen",
+            &addrs[i],
+        ])
+        .args(["--peers", &peers, "--initial", "2", "--duration", secs])
+        .args(["--drain", "1000", "--key-file", key.to_str().unwrap()])
+        .args(extra)
+        .stderr(std::process::Stdio::piped());
+        if let Some(dir) = log {
+            c.args(["--log-dir", dir]);
+        }
+        c.spawn().expect("groupy node starts")
+    };
+    let members = [
+        node(0, &key, Some(&d), &[], "3"),
+        node(1, &key, Some(&d), &[], "3"),
+    ];
+    std::thread::sleep(Duration::from_millis(800));
+    let stranger = node(2, &other, None, &["--join", &addrs[1]], "2");
+    let _ = stranger.wait_with_output();
+    let mut dropped = String::new();
+    for m in members {
+        let out = m.wait_with_output().expect("node exits");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        dropped.push_str(&stderr);
+    }
+    assert!(dropped.contains("unauthenticated"), "{dropped}");
+    for n in 0..2 {
+        for l in lines(&dir, n).iter().filter(|l| l["line"] == "view") {
+            assert_eq!(l["view"], serde_json::json!([0, 1]), "{l}");
+        }
+    }
+    assert!(!delivered(&dir, 0).is_empty());
+    assert_eq!(delivered(&dir, 0), delivered(&dir, 1));
+    let v = verify(&dir);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let _ = std::fs::remove_dir_all(&dir);
+}
