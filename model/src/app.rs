@@ -24,7 +24,13 @@ impl Payload {
     /// The value the application attaches to its `seq`-th multicast. Deterministic so that
     /// `integrity` can recognise a message nobody multicast (or one whose value was altered).
     pub fn issued_by(from: Id, seq: u32) -> Payload {
-        let value = (usize::from(from) as u32 * 5 + seq * 3 + 1) % 20 + 1;
+        // Wrapping: a live node's counter, or a fuzzed datagram's, can be anything.
+        let value = (usize::from(from) as u64)
+            .wrapping_mul(5)
+            .wrapping_add(u64::from(seq) * 3)
+            .wrapping_add(1)
+            % 20
+            + 1;
         Payload {
             from,
             seq,
