@@ -10,7 +10,14 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const PROTOCOLS: [&str; 5] = ["gms1", "gms2", "gms3", "gms3-selective", "gms3-greedy"];
+const PROTOCOLS: [&str; 6] = [
+    "gms1",
+    "gms2",
+    "gms3",
+    "gms3-selective",
+    "gms3-greedy",
+    "gms4",
+];
 const NETWORKS: [&str; 4] = ["ordered", "unordered", "lossy", "duplicating"];
 
 /// `groupy` with the given arguments, killed if it runs longer than a minute.
