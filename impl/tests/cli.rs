@@ -131,7 +131,17 @@ fn validate_trace(t: &Value, nodes: u64) {
         assert!(uint_of(s, "node") < nodes, "step node out of range: {s}");
         let kind = str_of(s, "kind");
         assert!(
-            ["receive", "mcast", "send", "local", "suspect", "crash", "drop"].contains(&kind),
+            [
+                "receive",
+                "mcast",
+                "send",
+                "local",
+                "suspect",
+                "retransmit",
+                "crash",
+                "drop"
+            ]
+            .contains(&kind),
             "unknown step kind {kind:?}"
         );
         assert!(!str_of(s, "text").is_empty());

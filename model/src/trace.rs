@@ -42,7 +42,7 @@ pub struct TraceStep {
     /// reduced model runs a whole broadcast, or a broadcast cut by a crash, as one step.
     pub model_step: usize,
     pub node: usize,
-    /// `receive`, `mcast`, `send`, `local`, `suspect`, `crash` or `drop`.
+    /// `receive`, `mcast`, `send`, `local`, `suspect`, `retransmit`, `crash` or `drop`.
     pub kind: &'static str,
     pub text: String,
     /// What the step did: deliveries, sends, role changes.
