@@ -68,6 +68,10 @@ pub struct LiveArgs {
     /// one without a valid MAC (a stranger's) is dropped as unauthenticated.
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// A frame whose datagram would exceed this many bytes is sent in parts. UDP allows
+    /// 65,507; on a real network 1400 avoids IP fragmentation. At least 1200.
+    #[arg(long, value_name = "BYTES", default_value_t = codec::MAX_DATAGRAM)]
+    pub max_datagram: usize,
     /// The group's id on the wire: datagrams of another group are dropped as foreign.
     #[arg(long, default_value_t = 1)]
     pub group_id: u32,
@@ -140,6 +144,12 @@ impl LiveArgs {
                 self.suspect_after, self.heartbeat
             );
         }
+        if !(1200..=codec::MAX_DATAGRAM).contains(&self.max_datagram) {
+            return Err(format!(
+                "--max-datagram must be between 1200 and {} bytes",
+                codec::MAX_DATAGRAM
+            ));
+        }
         let key = self.key_file.as_deref().map(read_key).transpose()?;
         Ok(node::Options {
             sleep: ms(self.sleep),
@@ -159,6 +169,7 @@ impl LiveArgs {
             group_id: self.group_id,
             key,
             log_dir: self.log_dir.clone(),
+            max_datagram: self.max_datagram,
         })
     }
 }

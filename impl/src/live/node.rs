@@ -54,6 +54,8 @@ pub struct Options {
     pub group_id: u32,
     pub key: Option<[u8; 32]>,
     pub log_dir: Option<PathBuf>,
+    /// A frame whose datagram would be larger goes in parts (`--max-datagram`).
+    pub max_datagram: usize,
 }
 
 /// Room for the largest UDP datagram (65,507 bytes over IPv4), and one byte to spare.
@@ -595,11 +597,15 @@ impl<A: Protocol> Node<A> {
     /// for one datagram goes in parts.
     fn transmit(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
         let mut buf = std::mem::take(&mut self.buf);
+        let part = matches!(frame, Frame::Part { .. });
         match self.codec.encode(self.me as u32, frame, &mut buf) {
-            Ok(()) => self.send_with_faults(peer, &buf),
+            Ok(()) if part || buf.len() <= self.opts.max_datagram => {
+                self.send_with_faults(peer, &buf)
+            }
+            Ok(()) => self.send_in_parts(peer, frame),
             // Whatever the codec calls its size error: a whole frame that does not encode
             // is tried in parts, and only a part that does not encode is an error.
-            Err(_) if !matches!(frame, Frame::Part { .. }) => self.send_in_parts(peer, frame),
+            Err(_) if !part => self.send_in_parts(peer, frame),
             Err(e) => {
                 if self.report.encode_errors == 0 {
                     eprintln!("warning: node {} cannot send a frame: {e:?}", self.me);
