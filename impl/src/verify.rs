@@ -54,6 +54,15 @@ pub fn judge(logs: &[NodeLog], claims: Option<&[&str]>) -> (Vec<Judgement>, bool
     (properties, violated)
 }
 
+/// The claimed properties that fail, by name.
+pub fn broken_claims(properties: &[Judgement]) -> Vec<&'static str> {
+    properties
+        .iter()
+        .filter(|p| p.claimed && !p.holds)
+        .map(|p| p.property)
+        .collect()
+}
+
 /// The property table, one line each.
 pub fn judgement_text(properties: &[Judgement]) -> String {
     let mut s = String::from("\n");
@@ -267,12 +276,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
             if let Some(d) = &v.divergence {
                 s.push_str(&format!("\n  {d}\n"));
             }
-            let broken: Vec<_> = v
-                .properties
-                .iter()
-                .filter(|p| p.claimed && !p.holds)
-                .map(|p| p.property)
-                .collect();
+            let broken = broken_claims(&v.properties);
             s.push_str(&format!(
                 "\nsummary: {} of {} properties violated{}; exit {}\n",
                 broken.len(),

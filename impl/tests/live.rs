@@ -59,6 +59,17 @@ fn delivered(dir: &Path, node: usize) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// `n` loopback addresses with ports free at the time of asking.
+fn free_addrs(n: usize) -> Vec<String> {
+    let socks: Vec<UdpSocket> = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    socks
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.local_addr().unwrap().port()))
+        .collect()
+}
+
 fn verify(dir: &Path) -> Output {
     groupy(&["verify", dir.to_str().unwrap()])
 }
@@ -231,16 +242,7 @@ fn three_processes_survive_the_leaders_sigkill() {
     let dir = scratch("procs");
     let d = dir.to_str().unwrap().to_string();
     // Ports the OS hands out, released just before the nodes bind them.
-    let ports: Vec<u16> = {
-        let socks: Vec<UdpSocket> = (0..3)
-            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-            .collect();
-        socks
-            .iter()
-            .map(|s| s.local_addr().unwrap().port())
-            .collect()
-    };
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let addrs = free_addrs(3);
     let peers = addrs.join(",");
     let mut nodes: Vec<_> = (0..3)
         .map(|i| {
@@ -396,16 +398,7 @@ fn a_node_process_joins_a_running_group() {
     let _one = serial();
     let dir = scratch("join");
     let d = dir.to_str().unwrap().to_string();
-    let ports: Vec<u16> = {
-        let socks: Vec<UdpSocket> = (0..3)
-            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-            .collect();
-        socks
-            .iter()
-            .map(|s| s.local_addr().unwrap().port())
-            .collect()
-    };
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let addrs = free_addrs(3);
     let peers = addrs.join(",");
     let node = |i: usize, extra: &[&str], secs: &str| {
         Command::new(env!("CARGO_BIN_EXE_groupy"))
@@ -584,16 +577,7 @@ fn a_stranger_without_the_key_changes_no_view_and_no_delivery() {
     let other = dir.join("stranger.key");
     std::fs::write(&key, [7u8; 32]).unwrap();
     std::fs::write(&other, [9u8; 32]).unwrap();
-    let ports: Vec<u16> = {
-        let socks: Vec<UdpSocket> = (0..3)
-            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-            .collect();
-        socks
-            .iter()
-            .map(|s| s.local_addr().unwrap().port())
-            .collect()
-    };
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let addrs = free_addrs(3);
     let peers = addrs.join(",");
     let node = |i: usize, key: &Path, log: Option<&str>, extra: &[&str], secs: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_groupy"));

@@ -247,14 +247,7 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
     const NAME: &'static str = R::NAME;
     const SUMMARY: &'static str = R::SUMMARY;
     const CLAIMS: &'static [&'static str] = SAFETY_CLAIMS;
-    const WITNESSES: &'static [&'static str] = &[
-        QUIESCENT,
-        BROADCAST_CUT,
-        ELECTION_HELD,
-        DUPLICATE_DISCARDED,
-        JOIN_COMPLETED,
-        ALL_DELIVERED,
-    ];
+    const WITNESSES: &'static [&'static str] = CORE_WITNESSES;
     fn with_setup(setup: Setup) -> Self {
         Gms3Actor(setup, PhantomData)
     }

@@ -133,6 +133,10 @@ pub fn find(name: &str) -> Option<&'static LogProperty> {
 }
 
 /// The witnesses, in report order.
+/// The witnesses every version up to gms3 can reach; gms4 adds the last three of
+/// [`WITNESSES`].
+pub const CORE_WITNESSES: &[&str] = WITNESSES.split_at(6).0;
+
 pub const WITNESSES: [&str; 9] = [
     QUIESCENT,
     BROADCAST_CUT,

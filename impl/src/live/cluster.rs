@@ -393,12 +393,7 @@ fn text(r: &RunReport, spec: &Spec) -> String {
     }
     let live: Vec<_> = r.node_reports.iter().filter(|n| !n.crashed).collect();
     let same_colour = live.windows(2).all(|w| w[0].colour == w[1].colour);
-    let broken: Vec<_> = r
-        .properties
-        .iter()
-        .filter(|p| p.claimed && !p.holds)
-        .map(|p| p.property)
-        .collect();
+    let broken = verify::broken_claims(&r.properties);
     s.push_str(&format!(
         "\nsummary: {} {}: {} of {} nodes live{}, {}; exit {}\n",
         r.protocol,
