@@ -31,4 +31,5 @@ experiment "gms3, N=5, raw links, 1% drop" gms3 --nodes 5 --link raw --drop 0.01
 # old leader's last message to be overtaken: --delay reorders), and gms4 on raw UDP with loss,
 # duplicates and reordering on top of the crashes.
 experiment "gms3-greedy, N=5, fifo, 5 ms delay" gms3-greedy --nodes 5 --delay 5
+experiment "gms3, N=5, fifo, 5 ms delay" gms3 --nodes 5 --delay 5
 experiment "gms4, N=5, raw, 5% drop, 5% dup, 5 ms" gms4 --nodes 5 --drop 0.05 --duplicate 0.05 --delay 5
