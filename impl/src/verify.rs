@@ -72,7 +72,12 @@ pub fn judgement_text(properties: &[Judgement]) -> String {
             p.property,
             p.when,
             if p.holds { "holds" } else { "VIOLATED" },
-            if p.claimed { "" } else { "  (not claimed)" }
+            match (p.claimed, p.when == When::Eventually.name()) {
+                (true, _) => "",
+                // A live run is cut off, not infinite: liveness is reported, never decisive.
+                (false, true) => "  (liveness: reported, not judged)",
+                (false, false) => "  (not claimed)",
+            }
         ));
     }
     s
