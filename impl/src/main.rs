@@ -436,9 +436,11 @@ fn list(args: ListArgs) -> u8 {
             s.push_str(
                 "\nProperties (claimed ones decide the exit code; --property NAME shows one):\n",
             );
+            let width = listing.properties.iter().map(|p| p.name.len()).max();
+            let width = width.unwrap_or(0);
             for p in &listing.properties {
                 s.push_str(&format!(
-                    "  {:<23} {:<13} {}\n",
+                    "  {:<width$} {:<13} {}\n",
                     p.name, p.kind, p.description
                 ));
             }
