@@ -12,7 +12,9 @@
 //! - [`cluster`]: `groupy run`: a whole group on loopback in one process, shown live, its
 //!   logs judged at the end with the model's property functions.
 //! - [`solo`]: `groupy node`: one node as its own process.
+//! - [`bench`]: `groupy bench`: the live group measured against raw UDP in the same run.
 
+pub mod bench;
 pub mod cluster;
 pub mod codec;
 pub mod faults;
@@ -159,6 +161,8 @@ impl LiveArgs {
             group_id: self.group_id,
             key,
             log_dir: self.log_dir.clone(),
+            window: None,
+            timing: false,
         })
     }
 }
