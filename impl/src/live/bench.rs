@@ -162,6 +162,8 @@ pub struct RunSpec {
     pub heartbeat: Duration,
     pub suspect_after: Duration,
     pub rto: Duration,
+    /// The runtime's `--batch`: a turn's frames to one peer in one datagram.
+    pub batch: bool,
 }
 
 impl RunSpec {
@@ -177,6 +179,7 @@ impl RunSpec {
             heartbeat: Duration::from_millis(100),
             suspect_after: Duration::from_millis(500),
             rto: Duration::from_millis(50),
+            batch: false,
         }
     }
 }
@@ -246,6 +249,7 @@ impl Visit for Group<'_> {
                 _ => None,
             },
             timing: true,
+            batch: spec.batch,
         };
         let cfg = Config {
             nodes: n,
@@ -571,13 +575,18 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
     }
     // Throughput, saturating workers.
     let mut max_rate = HashMap::new();
+    let modes = [(false, ""), (true, ", batched")];
     for (p, link) in spec
         .protocols()
         .into_iter()
         .filter(|_| spec.wants("throughput"))
     {
-        for &n in &spec.nodes {
-            progress(&format!("{} N={n} throughput", p.name()));
+        for (n, (batch, mode)) in spec
+            .nodes
+            .iter()
+            .flat_map(|&n| modes.iter().map(move |m| (n, *m)))
+        {
+            progress(&format!("{} N={n} throughput{mode}", p.name()));
             let mut rs = RunSpec::new(
                 p,
                 n,
@@ -587,6 +596,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
                 },
             );
             rs.link = Some(link);
+            rs.batch = batch;
             let mut per_msg = Vec::new();
             let (v, bad, violated) = repeat(&rs, reps, |r| {
                 let delivered = r.throughput * rs.duration.as_secs_f64();
@@ -596,10 +606,10 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
                 Some(r.throughput)
             })?;
             let m = median(v);
-            max_rate.insert((p, n), m);
+            max_rate.insert((p, n, batch), m);
             figs.push(Figure {
                 figure: format!(
-                    "{} ({}) N={n} throughput, delivered at all",
+                    "{} ({}) N={n} throughput{mode}, delivered at all",
                     p.name(),
                     link.name()
                 ),
@@ -613,7 +623,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             });
             figs.push(Figure {
                 figure: format!(
-                    "{} ({}) N={n} datagrams sent per multicast",
+                    "{} ({}) N={n} datagrams sent per multicast{mode}",
                     p.name(),
                     link.name()
                 ),
@@ -634,19 +644,29 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
         .filter(|_| spec.wants("latency"))
     {
         for &n in &spec.nodes {
-            let half = max_rate.get(&(p, n)).copied().unwrap_or(0.0) * 0.5;
-            let loads = [
-                ("low load (sleep 50 ms)", Duration::from_millis(50)),
-                (
-                    "~50% of max",
-                    // n workers, each one multicast per sleep on average.
-                    Duration::from_secs_f64(if half > 0.0 { n as f64 / half } else { 0.05 }),
-                ),
-            ];
-            for (name, sleep) in loads {
+            let mut loads = vec![(
+                "low load (sleep 50 ms)".to_string(),
+                Duration::from_millis(50),
+                false,
+            )];
+            // At half the maximum measured in the same mode (when it was measured): n
+            // workers, each one multicast per sleep on average.
+            for (batch, mode) in modes {
+                if let Some(half) = max_rate.get(&(p, n, batch)).map(|m| m * 0.5) {
+                    if half > 0.0 {
+                        loads.push((
+                            format!("~50% of max ({half:.0}/s){mode}"),
+                            Duration::from_secs_f64(n as f64 / half),
+                            batch,
+                        ));
+                    }
+                }
+            }
+            for (name, sleep, batch) in loads {
                 progress(&format!("{} N={n} latency, {name}", p.name()));
                 let mut rs = RunSpec::new(p, n, spec.secs(2.0, 1.0), Load::Sleep(sleep));
                 rs.link = Some(link);
+                rs.batch = batch;
                 let mut p99s = Vec::new();
                 let (p50s, bad, violated) = repeat(&rs, reps, |r| {
                     p99s.push(quantile(&r.latencies, 0.99)?.as_secs_f64() * 1e6);

@@ -37,7 +37,14 @@ pub enum Frame<M> {
         count: u32,
         bytes: Vec<u8>,
     },
+    /// Several frames to one peer in one datagram (`--batch`), each encoded on its own
+    /// (postcard), taken apart in order by the receiver: the protocol sees the same
+    /// messages, in the same order, and a lost datagram loses them all, as UDP would.
+    Batch(Vec<Vec<u8>>),
 }
+
+/// A batch is sent once it holds this many bytes of frames (or at the end of the loop's turn).
+pub const BATCH_BYTES: usize = 1_200;
 
 /// The bytes of a frame carried by one part. With JSON's up-to-4 bytes per byte it still
 /// fits a datagram.

@@ -70,6 +70,10 @@ pub struct LiveArgs {
     /// one without a valid MAC (a stranger's) is dropped as unauthenticated.
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// Frames to one peer made in one turn of the node's loop go in one datagram (up to
+    /// about 1.2 kB): fewer datagrams, fewer wake-ups, under load.
+    #[arg(long)]
+    pub batch: bool,
     /// The group's id on the wire: datagrams of another group are dropped as foreign.
     #[arg(long, default_value_t = 1)]
     pub group_id: u32,
@@ -163,6 +167,7 @@ impl LiveArgs {
             log_dir: self.log_dir.clone(),
             window: None,
             timing: false,
+            batch: self.batch,
         })
     }
 }

@@ -25,7 +25,9 @@
 
 use super::codec::{Codec, DropCounts, Dropped};
 use super::faults::{Dice, Fate, FaultStats, Faults};
-use super::link::{FifoLink, Frame, LinkKind, LinkStats, Reassembly, MAX_PARTS, PART_BYTES};
+use super::link::{
+    FifoLink, Frame, LinkKind, LinkStats, Reassembly, BATCH_BYTES, MAX_PARTS, PART_BYTES,
+};
 use super::logfile::LogWriter;
 use groupy_model::app::Event;
 use groupy_model::group::{suspected, GroupTimer, Member, Role, TimerKind};
@@ -62,6 +64,8 @@ pub struct Options {
     pub window: Option<u32>,
     /// Record when each multicast was issued and each log event happened (`groupy bench`).
     pub timing: bool,
+    /// Frames to one peer made in one turn of the loop go in one datagram (`Frame::Batch`).
+    pub batch: bool,
 }
 
 /// When things happened at a node (with [`Options::timing`]): the `k`-th multicast it
@@ -82,6 +86,8 @@ const MAILBOX_MAX: usize = 100_000;
 const POLL: Duration = Duration::from_millis(20);
 /// At most this many timers fire between two receives, so a burst of sends cannot starve them.
 const FIRE_BURST: usize = 64;
+/// With `--batch`, at most this many datagrams are read in one turn of the loop.
+const RECV_BURST: usize = 32;
 /// A fifo link's acknowledgements are cumulative, so they are coalesced: sent once the
 /// socket has nothing more to read, or this long after the first one owed.
 const ACK_DELAY: Duration = Duration::from_millis(1);
@@ -215,6 +221,8 @@ pub struct Node<A: Protocol> {
     /// Cumulative acknowledgements owed (fifo link), per peer, and since when.
     ack_owed: Vec<Option<u64>>,
     ack_since: Option<Instant>,
+    /// With `--batch`: the frames waiting for the end of the turn, per peer, and their bytes.
+    batches: Vec<(Vec<Vec<u8>>, usize)>,
 }
 
 impl<A: Protocol> Node<A> {
@@ -283,6 +291,7 @@ impl<A: Protocol> Node<A> {
             timing: None,
             ack_owed: Vec::new(),
             ack_since: None,
+            batches: Vec::new(),
         };
         set_recv_buffer(&node.socket, RCVBUF);
         if node.opts.timing {
@@ -291,6 +300,7 @@ impl<A: Protocol> Node<A> {
         // on_start's commands are performed like any step's.
         node.apply(probe);
         node.after_step();
+        node.flush_batches();
         Ok(node)
     }
 
@@ -322,7 +332,19 @@ impl<A: Protocol> Node<A> {
                 break;
             }
             match self.socket.recv_from(&mut rbuf) {
-                Ok((n, from)) => self.on_datagram(&rbuf[..n.min(rbuf.len())], from),
+                Ok((n, from)) => {
+                    self.on_datagram(&rbuf[..n.min(rbuf.len())], from);
+                    // With --batch, a busy node (its socket non-blocking) reads what else
+                    // is queued before its timers fire, so one turn's sends share datagrams.
+                    if self.opts.batch && self.nonblocking {
+                        for _ in 1..RECV_BURST {
+                            let Ok((n, from)) = self.socket.recv_from(&mut rbuf) else {
+                                break;
+                            };
+                            self.on_datagram(&rbuf[..n.min(rbuf.len())], from);
+                        }
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock && close => {
                     // Nothing more to read: what is owed goes now.
                     if self.ack_since.is_some() {
@@ -336,6 +358,7 @@ impl<A: Protocol> Node<A> {
                 Err(_) => {}
             }
             self.tick(Instant::now());
+            self.flush_batches();
         }
         self.finish()
     }
@@ -364,6 +387,7 @@ impl<A: Protocol> Node<A> {
                 Err(_) => break,
             }
         }
+        self.flush_batches();
         true
     }
 
@@ -392,8 +416,14 @@ impl<A: Protocol> Node<A> {
                 next = next.min(*at);
             }
         }
-        if !self.suspect.is_empty() {
-            next = next.min(now + Duration::from_millis(5));
+        // Each armed `Suspect` timer is due when its node will have been silent for
+        // `--suspect-after` (later, if the node is heard from meanwhile: recomputed each turn).
+        for (timer, armed) in &self.suspect {
+            if let Some(p) = suspected(&*self.state, timer) {
+                let heard = self.heard.get(usize::from(p)).copied().flatten();
+                let last = heard.map_or(*armed, |h| h.max(*armed));
+                next = next.min(last + self.opts.suspect_after);
+            }
         }
         if self.state.role() != Role::Outside {
             next = next.min(self.next_heartbeat);
@@ -427,7 +457,12 @@ impl<A: Protocol> Node<A> {
                 .timers
                 .iter()
                 .enumerate()
-                .filter(|(_, (t, at))| *at <= now && !(held && t.kind() == TimerKind::Mcast))
+                .filter(|(_, (t, at))| {
+                    // A `Send` timer re-armed by a step of this burst is due "at once", though
+                    // its instant is after `now`: a broadcast's sends go in one turn.
+                    (*at <= now || t.kind() == TimerKind::Send)
+                        && !(held && t.kind() == TimerKind::Mcast)
+                })
                 .min_by_key(|(_, (_, at))| *at)
                 .map(|(i, _)| i);
             let Some(i) = due else { break };
@@ -554,6 +589,16 @@ impl<A: Protocol> Node<A> {
                     None => {}
                     Some(Ok(Frame::Part { .. }) | Err(_)) => self.drops.record(&Dropped::Malformed),
                     Some(Ok(frame)) => self.on_frame(sender, frame),
+                }
+            }
+            (Frame::Batch(items), _) => {
+                for item in items {
+                    match postcard::from_bytes::<Frame<A::Msg>>(&item) {
+                        Ok(Frame::Batch(_) | Frame::Part { .. }) | Err(_) => {
+                            self.drops.record(&Dropped::Malformed)
+                        }
+                        Ok(frame) => self.on_frame(sender, frame),
+                    }
                 }
             }
             // A peer on the other kind of link: misconfigured, not this group's traffic.
@@ -687,6 +732,13 @@ impl<A: Protocol> Node<A> {
     /// Encodes a frame and sends it to `peer`, through the datagram faults; a frame too large
     /// for one datagram goes in parts.
     fn transmit(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
+        if self.opts.batch && !matches!(frame, Frame::Part { .. } | Frame::Batch(_)) {
+            if let Ok(bytes) = postcard::to_allocvec(frame) {
+                if bytes.len() < BATCH_BYTES {
+                    return self.batch(peer, bytes);
+                }
+            }
+        }
         let mut buf = std::mem::take(&mut self.buf);
         match self.codec.encode(self.me as u32, frame, &mut buf) {
             Ok(()) => self.send_with_faults(peer, &buf),
@@ -701,6 +753,35 @@ impl<A: Protocol> Node<A> {
             }
         }
         self.buf = buf;
+    }
+
+    /// Adds an encoded frame to `peer`'s batch, sent when full or at the end of the turn.
+    fn batch(&mut self, peer: usize, bytes: Vec<u8>) {
+        if self.batches.len() <= peer {
+            self.batches.resize_with(peer + 1, Default::default);
+        }
+        if self.batches[peer].1 + bytes.len() > BATCH_BYTES {
+            self.flush_batch(peer);
+        }
+        let b = &mut self.batches[peer];
+        b.1 += bytes.len() + 2;
+        b.0.push(bytes);
+    }
+
+    fn flush_batch(&mut self, peer: usize) {
+        let Some((items, _)) = self.batches.get_mut(peer).map(std::mem::take) else {
+            return;
+        };
+        if !items.is_empty() {
+            self.transmit(peer, &Frame::Batch(items));
+        }
+    }
+
+    /// Sends every batch (the end of the loop's turn: nothing is held across a wait).
+    fn flush_batches(&mut self) {
+        for peer in 0..self.batches.len() {
+            self.flush_batch(peer);
+        }
     }
 
     fn send_in_parts(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
