@@ -136,7 +136,7 @@ struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "3,5")]
     nodes: Vec<usize>,
     /// A saturating worker's window: at most this many of its own multicasts undelivered.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 64)]
     window: u32,
     /// Only these parts, comma-separated: throughput, latency, failover, idle (the bound is
     /// always measured).

@@ -299,11 +299,19 @@ impl Visit for Group<'_> {
         let mut last = u64::MAX;
         let mut since = Instant::now();
         while end.elapsed() < cap {
-            let steps: u64 = controls
+            let st: Vec<_> = controls
                 .iter()
-                .map(|c| c.status.lock().map_or(0, |s| s.steps))
-                .sum();
-            if steps != last {
+                .filter_map(|c| c.status.lock().ok().map(|s| s.clone()))
+                .collect();
+            let steps: u64 = st.iter().map(|s| s.steps).sum();
+            // Settled: the live nodes have delivered as many messages, and nobody steps.
+            let live: Vec<usize> = st
+                .iter()
+                .filter(|s| !s.crashed)
+                .map(|s| s.delivered)
+                .collect();
+            let level = live.windows(2).all(|w| w[0] == w[1]);
+            if steps != last || !level {
                 last = steps;
                 since = Instant::now();
             } else if since.elapsed() >= quiet {
