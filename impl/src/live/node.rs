@@ -572,7 +572,11 @@ impl<A: Protocol> Node<A> {
                     self.receive(Id::from(sender), msg);
                 }
             }
-            (Frame::Ack { next }, LinkKind::Fifo) => self.link.on_ack(sender, next),
+            (Frame::Ack { next }, LinkKind::Fifo) => {
+                if let Some((seq, msg)) = self.link.on_ack(sender, next, Instant::now()) {
+                    self.transmit(sender, &Frame::Data { seq, msg: &msg });
+                }
+            }
             (Frame::Heartbeat, _) => {}
             (
                 Frame::Part {
