@@ -191,6 +191,12 @@ pub struct FifoLink<M> {
     pub stats: LinkStats,
 }
 
+impl<M: Clone> Default for FifoLink<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<M: Clone> FifoLink<M> {
     pub fn new() -> Self {
         FifoLink {
