@@ -293,9 +293,12 @@ impl Visit for Group<'_> {
         for c in &controls {
             c.drain.store(true, Ordering::Relaxed);
         }
-        // Drain until no node steps for a while (heartbeats are not steps), or a cap.
+        // Drain until no node steps for a while (heartbeats are not steps) and the live nodes
+        // have delivered as many messages, or a cap: the properties judged at quiescence need
+        // it, and a slave that fell behind under saturation catches up at the link's
+        // retransmission rate (seconds, after 10^5 messages).
         let quiet = spec.heartbeat * 2 + spec.rto * 2;
-        let cap = spec.suspect_after * 2 + Duration::from_secs(2);
+        let cap = spec.suspect_after * 2 + Duration::from_secs(10);
         let mut last = u64::MAX;
         let mut since = Instant::now();
         while end.elapsed() < cap {
