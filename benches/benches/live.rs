@@ -77,7 +77,14 @@ fn throughput(c: &mut Criterion) {
     ] {
         for n in nodes() {
             for batch in [false, true] {
-                let mut spec = RunSpec::new(p, n, run_secs(), Load::Saturate { window: 64 });
+                let mut spec = RunSpec::new(
+                    p,
+                    n,
+                    run_secs(),
+                    Load::Saturate {
+                        window: if p == ProtocolName::Gms4 { 1 } else { 64 },
+                    },
+                );
                 spec.link = Some(link);
                 spec.batch = batch;
                 let name = format!(
