@@ -113,7 +113,7 @@ enum Command {
 
 const BENCH_HELP: &str = "\
 Examples:
-  groupy bench --quick          about a minute: 3 short runs of each figure
+  groupy bench --quick          about 3 minutes: 3 short runs of each figure
   groupy bench --nodes 3,5,9    the groups measured (the bound is measured for each N)
 
 Each figure is the median of --reps runs, next to the bound it is measured against, measured
@@ -126,7 +126,7 @@ Exit codes: 0 every run consistent, 1 a run violated a claimed property, 2 error
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Shorter runs (about a minute in all).
+    /// Shorter runs (about 3 minutes in all on 2 cores).
     #[arg(long)]
     quick: bool,
     /// Repetitions of each run (the median is shown).
