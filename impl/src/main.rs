@@ -17,6 +17,7 @@
 //! reached).
 
 mod explore;
+mod judge;
 mod live;
 mod matrix;
 mod render;
@@ -104,6 +105,53 @@ enum Command {
     /// Run one node of a live group as its own process.
     #[command(after_help = NODE_HELP)]
     Node(NodeArgs),
+    /// Benchmark the live group on loopback against the raw-UDP bound measured in the same
+    /// run: throughput, latency, failover, false suspicions; every run's logs judged.
+    #[command(after_help = BENCH_HELP)]
+    Bench(BenchArgs),
+}
+
+const BENCH_HELP: &str = "\
+Examples:
+  groupy bench --quick          about 3 minutes: 3 short runs of each figure
+  groupy bench --nodes 3,5,9    the groups measured (the bound is measured for each N)
+
+Each figure is the median of --reps runs, next to the bound it is measured against, measured
+in the same run: throughput against the sequencer bound (raw UDP fan-out from one sender to
+N-1 receivers, 64-byte datagrams, divided by N-1), latency against the raw UDP round trip
+(p50), failover against --suspect-after. gms3 runs on fifo links, gms4 on raw UDP; every
+run's delivery logs are judged with the model's property functions, and a run that violates
+a claimed property is reported as FAILED whatever its speed.
+Exit codes: 0 every run consistent, 1 a run violated a claimed property, 2 error.";
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Shorter runs (about 3 minutes in all on 2 cores).
+    #[arg(long)]
+    quick: bool,
+    /// Repetitions of each run (the median is shown).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Group sizes, comma-separated (each from 2 to 64).
+    #[arg(long, value_delimiter = ',', default_value = "3,5")]
+    nodes: Vec<usize>,
+    /// A saturating worker's window: at most this many of its own multicasts undelivered.
+    #[arg(long, default_value_t = 64)]
+    window: u32,
+    /// The same for gms4 (stop-and-wait: a deeper window only queues at its leader and
+    /// makes its slaves retry; 1 measured best, against 4, 16, 64).
+    #[arg(long, default_value_t = 1)]
+    gms4_window: u32,
+    /// Only these parts, comma-separated: throughput, latency, failover, idle (the bound is
+    /// always measured).
+    #[arg(long, value_delimiter = ',', value_parser = ["throughput", "latency", "failover", "idle"])]
+    only: Vec<String>,
+    /// Only these protocols, comma-separated: gms3 (fifo links), gms4 (raw UDP).
+    #[arg(long, value_delimiter = ',', value_parser = ["gms3", "gms4"])]
+    protocol: Vec<String>,
+    /// text or json.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 const RUN_HELP: &str = "\
@@ -354,6 +402,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args.logs, args.format),
         Command::Run(args) => run_live(args),
         Command::Node(args) => run_node(args),
+        Command::Bench(args) => run_bench(args),
     };
     ExitCode::from(code)
 }
@@ -523,6 +572,53 @@ fn run_live(args: RunArgs) -> u8 {
         quiet: args.quiet,
     };
     live::cluster::run(spec, interrupt_on_ctrl_c())
+}
+
+/// `groupy bench`: the table, or its figures as JSON.
+fn run_bench(args: BenchArgs) -> u8 {
+    if args.nodes.is_empty() || args.nodes.iter().any(|n| !(2..=64).contains(n)) {
+        return usage_error("--nodes takes group sizes from 2 to 64, e.g. 3,5");
+    }
+    let spec = live::bench::BenchSpec {
+        nodes: args.nodes,
+        reps: args.reps.max(1),
+        quick: args.quick,
+        window: args.window,
+        gms4_window: args.gms4_window,
+        only: args.only,
+        protocols: args.protocol,
+    };
+    let started = std::time::Instant::now();
+    let figs = match live::bench::run_bench(&spec, |what| eprintln!("  running: {what}")) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let failed = figs.iter().any(|f| f.violated_runs > 0);
+    match args.format {
+        Format::Json => {
+            if let Err(code) = emit_json(&figs, "figures") {
+                return code;
+            }
+        }
+        Format::Text => emit(&format!(
+            "groupy bench{}: {} repetitions, loopback, {} cores, {:.0} s\n\n{}\nsummary: {}; exit {}\n",
+            if spec.quick { " --quick" } else { "" },
+            spec.reps,
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            started.elapsed().as_secs_f64(),
+            live::bench::table(&figs),
+            if failed {
+                "a run violated a claimed property (FAILED above)"
+            } else {
+                "every run's logs consistent"
+            },
+            u8::from(failed)
+        )),
+    }
+    u8::from(failed)
 }
 
 /// `groupy node`: SIGTERM or SIGINT stops the node cleanly.

@@ -16,52 +16,13 @@
 use crate::live::logfile;
 use crate::{emit, Format};
 use groupy_model::app::Event;
-use groupy_model::properties::{When, PROPERTIES};
 use groupy_model::{NodeLog, ProtocolName};
 use serde::Serialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Judgement {
-    pub property: &'static str,
-    pub when: &'static str,
-    pub holds: bool,
-    /// Whether it decides the verdict: claimed by the protocol (every property when the
-    /// protocol is unknown). Liveness (`validity`) never decides a live run's verdict: a run
-    /// is cut off, not infinite.
-    pub claimed: bool,
-    pub description: &'static str,
-}
-
-/// Judges `logs` with every property; `claims` (the protocol's, if known) decide whether
-/// the result is a violation.
-pub fn judge(logs: &[NodeLog], claims: Option<&[&str]>) -> (Vec<Judgement>, bool) {
-    let properties: Vec<Judgement> = PROPERTIES
-        .iter()
-        .map(|p| Judgement {
-            property: p.name,
-            when: p.when.name(),
-            holds: (p.holds)(logs),
-            claimed: match claims {
-                Some(c) => c.contains(&p.name) && p.when != When::Eventually,
-                None => true,
-            },
-            description: p.description,
-        })
-        .collect();
-    let violated = properties.iter().any(|p| p.claimed && !p.holds);
-    (properties, violated)
-}
-
-/// The claimed properties that fail, by name.
-pub fn broken_claims(properties: &[Judgement]) -> Vec<&'static str> {
-    properties
-        .iter()
-        .filter(|p| p.claimed && !p.holds)
-        .map(|p| p.property)
-        .collect()
-}
+pub use crate::judge::{broken_claims, judge, Judgement};
+use groupy_model::properties::When;
 
 /// The property table, one line each.
 pub fn judgement_text(properties: &[Judgement]) -> String {

@@ -624,3 +624,64 @@ fn a_stranger_without_the_key_changes_no_view_and_no_delivery() {
     assert_eq!(v.status.code(), Some(0), "{}", text(&v));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--batch`: a turn's frames to one peer share a datagram; on fifo links and on raw UDP the
+/// group stays consistent, and the logs `groupy verify` reads agree.
+#[test]
+fn batched_frames_keep_gms3_and_gms4_consistent() {
+    let _one = serial();
+    for (protocol, link) in [("gms3", "fifo"), ("gms4", "raw")] {
+        let dir = scratch(&format!("batch-{protocol}"));
+        let d = dir.to_str().unwrap();
+        let run = groupy(&[
+            "run",
+            protocol,
+            "--nodes",
+            "3",
+            "--duration",
+            "1",
+            "--sleep",
+            "1",
+            "--batch",
+            "--link",
+            link,
+            "--suspect-after",
+            "1500",
+            "--log-dir",
+            d,
+            "--quiet",
+        ]);
+        assert_eq!(run.status.code(), Some(0), "{protocol}: {}", text(&run));
+        let first = delivered(&dir, 0);
+        assert!(
+            first.len() > 20,
+            "{protocol}: only {} delivered",
+            first.len()
+        );
+        for n in 1..3 {
+            assert_eq!(delivered(&dir, n), first, "{protocol}: node {n}");
+        }
+        let v = verify(&dir);
+        assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `groupy bench` prints its table: the bound measured in the run, each figure's ratio.
+#[test]
+fn groupy_bench_prints_figures_against_the_bound() {
+    let _one = serial();
+    let run = groupy(&[
+        "bench", "--quick", "--reps", "1", "--only", "idle", "--nodes", "3",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let out = String::from_utf8_lossy(&run.stdout);
+    for want in [
+        "raw UDP round trip p50",
+        "sequencer bound N=3",
+        "false suspicions",
+        "every run's logs consistent",
+    ] {
+        assert!(out.contains(want), "{want} missing from:\n{out}");
+    }
+}

@@ -12,6 +12,7 @@
 
 use crate::app::Payload;
 use crate::log::NodeLog;
+use std::collections::{HashMap, HashSet};
 
 pub const AGREEMENT: &str = "agreement";
 pub const UNIFORM_TOTAL_ORDER: &str = "uniform_total_order";
@@ -180,7 +181,21 @@ pub fn describe(name: &str) -> &'static str {
 }
 
 // The functions below run on every state the checker visits: they iterate, they do not
-// allocate (logs are short, so quadratic scans beat building sets).
+// allocate (logs are short, so quadratic scans beat building sets). Live runs' logs are
+// long (a benchmark's hold 10^5 messages): past `LONG` events in all, the quadratic ones
+// build hash sets instead, the same property computed another way (a test compares both).
+
+/// Events in all the logs above which the quadratic properties use hash sets.
+const LONG: usize = 512;
+
+fn long(logs: &[NodeLog]) -> bool {
+    logs.iter().map(|l| l.events.len()).sum::<usize>() > LONG
+}
+
+/// The messages a log delivered, as a set (for the long logs' way).
+fn delivered_set<'a>(l: &'a NodeLog) -> HashSet<&'a Payload> {
+    l.messages().collect()
+}
 
 /// Two sequences are prefix-related: one is a prefix of the other.
 fn prefix_related<'a, T: PartialEq + 'a>(
@@ -222,6 +237,16 @@ pub fn uniform_total_order(logs: &[NodeLog]) -> bool {
 }
 
 pub fn no_duplication(logs: &[NodeLog]) -> bool {
+    no_duplication_by(logs, long(logs))
+}
+
+fn no_duplication_by(logs: &[NodeLog], hashed: bool) -> bool {
+    if hashed {
+        return logs.iter().all(|l| {
+            let mut seen = HashSet::new();
+            l.messages().all(|p| seen.insert(p))
+        });
+    }
     logs.iter().all(|l| {
         l.messages()
             .enumerate()
@@ -232,12 +257,37 @@ pub fn no_duplication(logs: &[NodeLog]) -> bool {
 /// Every delivered message is one some application multicast: same sender, position and
 /// value. A joiner's multicasts count like anyone's.
 pub fn integrity(logs: &[NodeLog]) -> bool {
+    integrity_by(logs, long(logs))
+}
+
+fn integrity_by(logs: &[NodeLog], hashed: bool) -> bool {
+    if hashed {
+        let issued: HashSet<&Payload> = logs.iter().flat_map(|l| l.multicast.iter()).collect();
+        return logs
+            .iter()
+            .flat_map(|l| l.messages())
+            .all(|p| issued.contains(p));
+    }
     logs.iter()
         .flat_map(|l| l.messages())
         .all(|p| logs.iter().any(|l| l.multicast.contains(p)))
 }
 
 pub fn fifo(logs: &[NodeLog]) -> bool {
+    fifo_by(logs, long(logs))
+}
+
+fn fifo_by(logs: &[NodeLog], hashed: bool) -> bool {
+    if hashed {
+        // Every pair in order is each sender's sequence numbers never decreasing.
+        return logs.iter().all(|l| {
+            let mut last = HashMap::new();
+            l.messages().all(|p| {
+                let prev = last.insert(p.from, p.seq);
+                prev.is_none_or(|s| s <= p.seq)
+            })
+        });
+    }
     logs.iter().all(|l| {
         l.messages().enumerate().all(|(i, a)| {
             l.messages()
@@ -276,6 +326,21 @@ pub fn converged(logs: &[NodeLog]) -> bool {
 /// Hadzilacos & Toueg's uniform agreement, on the logs a run ended with: whatever any node
 /// delivered (a crashed one included), every live member delivered.
 pub fn uniform_agreement(logs: &[NodeLog]) -> bool {
+    uniform_agreement_by(logs, long(logs))
+}
+
+fn uniform_agreement_by(logs: &[NodeLog], hashed: bool) -> bool {
+    if hashed {
+        let members: Vec<HashSet<&Payload>> = logs
+            .iter()
+            .filter(|l| l.live_member())
+            .map(delivered_set)
+            .collect();
+        return logs
+            .iter()
+            .flat_map(|l| l.messages())
+            .all(|p| members.iter().all(|m| m.contains(p)));
+    }
     logs.iter().flat_map(|l| l.messages()).all(|p| {
         logs.iter()
             .filter(|l| l.live_member())
@@ -285,7 +350,24 @@ pub fn uniform_agreement(logs: &[NodeLog]) -> bool {
 
 /// Every live node is in the group, and every live node's multicasts reached every live member.
 pub fn validity(logs: &[NodeLog]) -> bool {
+    validity_by(logs, long(logs))
+}
+
+fn validity_by(logs: &[NodeLog], hashed: bool) -> bool {
     let all_in = logs.iter().filter(|l| l.correct()).all(|l| l.member);
+    if hashed {
+        let members: Vec<HashSet<&Payload>> = logs
+            .iter()
+            .filter(|l| l.live_member())
+            .map(delivered_set)
+            .collect();
+        return all_in
+            && logs
+                .iter()
+                .filter(|l| l.correct())
+                .flat_map(|l| l.multicast.iter())
+                .all(|p| members.iter().all(|m| m.contains(p)));
+    }
     all_in && undelivered(logs).next().is_none()
 }
 
@@ -396,6 +478,50 @@ mod tests {
             ..joiner
         }];
         assert!(!validity(&outside));
+    }
+
+    /// The long logs' way (hash sets) and the short logs' (scans) agree, on random logs
+    /// with duplicates, reorderings, crashes, outsiders and forged payloads.
+    #[test]
+    fn hashed_and_scanned_properties_agree() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |k: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % k
+        };
+        type Prop = fn(&[NodeLog], bool) -> bool;
+        let props: [(&str, Prop); 5] = [
+            ("no_duplication", no_duplication_by),
+            ("integrity", integrity_by),
+            ("fifo", fifo_by),
+            ("uniform_agreement", uniform_agreement_by),
+            ("validity", validity_by),
+        ];
+        for _ in 0..3000 {
+            let n = 1 + next(3) as usize;
+            let logs: Vec<NodeLog> = (0..n)
+                .map(|i| {
+                    let len = next(6);
+                    let events = (0..len)
+                        .map(|_| {
+                            let mut p = m(next(n as u64) as usize, next(3) as u32);
+                            if next(20) == 0 {
+                                p.value = p.value.wrapping_add(1);
+                            }
+                            d(p)
+                        })
+                        .collect();
+                    let mut l = log(i, next(4) == 0, next(5) != 0, events);
+                    l.multicast = Cow::Owned((0..next(4) as u32).map(|k| m(i, k)).collect());
+                    l
+                })
+                .collect();
+            for (name, f) in props {
+                assert_eq!(f(&logs, true), f(&logs, false), "{name} on {logs:?}");
+            }
+        }
     }
 
     #[test]

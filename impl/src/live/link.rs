@@ -37,7 +37,14 @@ pub enum Frame<M> {
         count: u32,
         bytes: Vec<u8>,
     },
+    /// Several frames to one peer in one datagram (`--batch`), each encoded on its own
+    /// (postcard), taken apart in order by the receiver: the protocol sees the same
+    /// messages, in the same order, and a lost datagram loses them all, as UDP would.
+    Batch(Vec<Vec<u8>>),
 }
+
+/// A batch is sent once it holds this many bytes of frames (or at the end of the loop's turn).
+pub const BATCH_BYTES: usize = 1_200;
 
 /// The bytes of a frame carried by one part. With JSON's up-to-4 bytes per byte it still
 /// fits a datagram.
@@ -148,7 +155,17 @@ struct Outbound<M> {
     next_seq: u64,
     /// Sent, not yet acknowledged, oldest first: (seq, message, when last sent).
     unacked: VecDeque<(u64, M, Instant)>,
+    /// The last acknowledgement's `next`, and how many acknowledgements repeated it.
+    last_ack: u64,
+    dup_acks: u32,
 }
+
+/// Acknowledgements that repeat the same `next` while frames after it keep arriving mean
+/// that frame was lost: after this many it is re-sent at once (TCP's fast retransmit), not
+/// after `--rto`.
+const DUP_ACKS: u32 = 3;
+/// ... but not more often than this per peer.
+const FAST_RESEND_GAP: Duration = Duration::from_millis(2);
 
 /// The receiving half of a `fifo` link from one peer.
 #[derive(Debug)]
@@ -174,6 +191,12 @@ pub struct FifoLink<M> {
     pub stats: LinkStats,
 }
 
+impl<M: Clone> Default for FifoLink<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<M: Clone> FifoLink<M> {
     pub fn new() -> Self {
         FifoLink {
@@ -188,6 +211,8 @@ impl<M: Clone> FifoLink<M> {
             self.out.resize_with(peer + 1, || Outbound {
                 next_seq: 0,
                 unacked: VecDeque::new(),
+                last_ack: 0,
+                dup_acks: 0,
             });
         }
         &mut self.out[peer]
@@ -214,11 +239,31 @@ impl<M: Clone> FifoLink<M> {
     }
 
     /// `peer` acknowledged everything below `next`.
-    pub fn on_ack(&mut self, peer: usize, next: u64) {
+    /// Takes an acknowledgement; the frame to re-send at once, if the acknowledgements say
+    /// it was lost (see [`DUP_ACKS`]).
+    pub fn on_ack(&mut self, peer: usize, next: u64, now: Instant) -> Option<(u64, M)> {
         let out = self.out(peer);
         while out.unacked.front().is_some_and(|(seq, _, _)| *seq < next) {
             out.unacked.pop_front();
         }
+        if next == out.last_ack {
+            out.dup_acks += 1;
+        } else {
+            out.last_ack = next;
+            out.dup_acks = 0;
+        }
+        let front = out.unacked.front_mut()?;
+        if out.dup_acks < DUP_ACKS
+            || front.0 != next
+            || now.duration_since(front.2) < FAST_RESEND_GAP
+        {
+            return None;
+        }
+        out.dup_acks = 0;
+        front.2 = now;
+        let resend = (front.0, front.1.clone());
+        self.stats.resent += 1;
+        Some(resend)
     }
 
     /// A `Data` frame from `peer`: the messages now deliverable in order (possibly none), and
@@ -326,12 +371,31 @@ mod tests {
         assert!(l.due(t0 + ms(10), ms(50), ms(500), heard).is_empty());
         let due = l.due(t0 + ms(60), ms(50), ms(500), heard);
         assert_eq!(due.len(), 3);
-        l.on_ack(1, 2);
+        assert_eq!(l.on_ack(1, 2, t0), None);
         assert_eq!(l.unacked(), 1);
         // Silent for longer than 500 ms: only the oldest, once per 500 ms.
         l.send(1, "d", t0);
         let due = l.due(t0 + ms(600), ms(50), ms(500), heard);
         assert_eq!(due, vec![(1, 2, "c")]);
         assert!(l.due(t0 + ms(700), ms(50), ms(500), heard).is_empty());
+    }
+
+    #[test]
+    fn repeated_acks_resend_the_lost_frame_at_once() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut l = FifoLink::new();
+        for m in ["a", "b", "c", "d", "e"] {
+            l.send(1, m, t0);
+        }
+        // "a" arrived, "b" was lost, "c", "d", "e" arrive: the receiver acks next=1 four times.
+        assert_eq!(l.on_ack(1, 1, t0 + ms(1)), None);
+        assert_eq!(l.on_ack(1, 1, t0 + ms(3)), None);
+        assert_eq!(l.on_ack(1, 1, t0 + ms(3)), None);
+        assert_eq!(l.on_ack(1, 1, t0 + ms(3)), Some((1, "b")));
+        // Not again at once.
+        assert_eq!(l.on_ack(1, 1, t0 + ms(3)), None);
+        assert_eq!(l.on_ack(1, 5, t0 + ms(4)), None);
+        assert_eq!(l.unacked(), 0);
     }
 }

@@ -12,7 +12,9 @@
 //! - [`cluster`]: `groupy run`: a whole group on loopback in one process, shown live, its
 //!   logs judged at the end with the model's property functions.
 //! - [`solo`]: `groupy node`: one node as its own process.
+//! - [`bench`]: `groupy bench`: the live group measured against raw UDP in the same run.
 
+pub mod bench;
 pub mod cluster;
 pub mod codec;
 pub mod faults;
@@ -72,6 +74,10 @@ pub struct LiveArgs {
     /// 65,507; on a real network 1400 avoids IP fragmentation. At least 1200.
     #[arg(long, value_name = "BYTES", default_value_t = codec::MAX_DATAGRAM)]
     pub max_datagram: usize,
+    /// Frames to one peer made in one turn of the node's loop go in one datagram (up to
+    /// about 1.2 kB): fewer datagrams, fewer wake-ups, under load.
+    #[arg(long)]
+    pub batch: bool,
     /// The group's id on the wire: datagrams of another group are dropped as foreign.
     #[arg(long, default_value_t = 1)]
     pub group_id: u32,
@@ -170,6 +176,9 @@ impl LiveArgs {
             key,
             log_dir: self.log_dir.clone(),
             max_datagram: self.max_datagram,
+            window: None,
+            timing: false,
+            batch: self.batch,
         })
     }
 }

@@ -25,8 +25,11 @@
 
 use super::codec::{Codec, DropCounts, Dropped};
 use super::faults::{Dice, Fate, FaultStats, Faults};
-use super::link::{FifoLink, Frame, LinkKind, LinkStats, Reassembly, MAX_PARTS, PART_BYTES};
+use super::link::{
+    FifoLink, Frame, LinkKind, LinkStats, Reassembly, BATCH_BYTES, MAX_PARTS, PART_BYTES,
+};
 use super::logfile::LogWriter;
+use groupy_model::app::Event;
 use groupy_model::group::{suspected, GroupTimer, Member, Role, TimerKind};
 use groupy_model::{NodeLog, Protocol};
 use serde::Serialize;
@@ -56,6 +59,23 @@ pub struct Options {
     pub log_dir: Option<PathBuf>,
     /// A frame whose datagram would be larger goes in parts (`--max-datagram`).
     pub max_datagram: usize,
+    /// Saturating worker (`groupy bench`): the `Mcast` timer fires as soon as it is armed,
+    /// but only while fewer than this many of the node's own multicasts are issued and not
+    /// yet delivered back to it (a window, so a queue cannot grow without bound). `None`:
+    /// the timer keeps its `--sleep`.
+    pub window: Option<u32>,
+    /// Record when each multicast was issued and each log event happened (`groupy bench`).
+    pub timing: bool,
+    /// Frames to one peer made in one turn of the loop go in one datagram (`Frame::Batch`).
+    pub batch: bool,
+}
+
+/// When things happened at a node (with [`Options::timing`]): the `k`-th multicast it
+/// issued, and each event of its application log, by position.
+#[derive(Clone, Debug, Default)]
+pub struct Timing {
+    pub issued: Vec<Instant>,
+    pub events: Vec<Instant>,
 }
 
 /// Room for the largest UDP datagram (65,507 bytes over IPv4), and one byte to spare.
@@ -68,6 +88,15 @@ const MAILBOX_MAX: usize = 100_000;
 const POLL: Duration = Duration::from_millis(20);
 /// At most this many timers fire between two receives, so a burst of sends cannot starve them.
 const FIRE_BURST: usize = 64;
+/// With `--batch`, at most this many datagrams are read in one turn of the loop.
+const RECV_BURST: usize = 32;
+/// A fifo link's acknowledgements are cumulative, so they are coalesced: sent once the
+/// socket has nothing more to read, or this long after the first one owed.
+const ACK_DELAY: Duration = Duration::from_millis(1);
+/// The receive buffer asked for (the kernel caps it at `net.core.rmem_max`): the default
+/// (about 200 kB, a few hundred small datagrams once the kernel's overhead is counted)
+/// overflows whenever a node on a busy machine is descheduled for a few milliseconds.
+const RCVBUF: i32 = 4 << 20;
 
 /// What a node shows while it runs (the live display reads it).
 #[derive(Clone, Debug, Default)]
@@ -91,6 +120,8 @@ pub struct Control {
     pub drain: AtomicBool,
     /// Freeze the node (no receive, no timer, no send) until then: a false suspicion.
     pub pause_until: Mutex<Option<Instant>>,
+    /// Crash now (fail-stop, as `--crash-rate` does): a leader killed in `groupy bench`.
+    pub crash: AtomicBool,
     pub status: Mutex<Status>,
 }
 
@@ -99,6 +130,8 @@ pub struct Control {
 pub struct Outcome {
     pub log: NodeLog<'static>,
     pub report: NodeReport,
+    /// With [`Options::timing`].
+    pub timing: Option<Timing>,
 }
 
 /// A node's counters, for the run's report.
@@ -146,7 +179,9 @@ pub struct Node<A: Protocol> {
     id: Id,
     me: usize,
     actor: A,
-    state: A::State,
+    /// Always `Cow::Owned`, so a handler's `to_mut()` is free: a borrowed state would be
+    /// cloned whole (its delivery log included) at every step that changes it.
+    state: Cow<'static, A::State>,
     socket: UdpSocket,
     addrs: Vec<SocketAddr>,
     codec: Codec,
@@ -178,6 +213,18 @@ pub struct Node<A: Protocol> {
     steps: u64,
     drops: DropCounts,
     report: NodeReport,
+    /// Log events already counted into the status (delivered, own delivered, colour), so a
+    /// step costs what it adds, not the log's length.
+    counted: usize,
+    delivered: usize,
+    own_delivered: u32,
+    colour: [u8; 3],
+    timing: Option<Timing>,
+    /// Cumulative acknowledgements owed (fifo link), per peer, and since when.
+    ack_owed: Vec<Option<u64>>,
+    ack_since: Option<Instant>,
+    /// With `--batch`: the frames waiting for the end of the turn, per peer, and their bytes.
+    batches: Vec<(Vec<Vec<u8>>, usize)>,
 }
 
 impl<A: Protocol> Node<A> {
@@ -209,7 +256,7 @@ impl<A: Protocol> Node<A> {
             id,
             me,
             actor,
-            state,
+            state: Cow::Owned(state),
             socket,
             heard: vec![None; addrs.len()],
             addrs,
@@ -239,10 +286,23 @@ impl<A: Protocol> Node<A> {
                 node: me,
                 ..NodeReport::default()
             },
+            counted: 0,
+            delivered: 0,
+            own_delivered: 0,
+            colour: [0; 3],
+            timing: None,
+            ack_owed: Vec::new(),
+            ack_since: None,
+            batches: Vec::new(),
         };
+        set_recv_buffer(&node.socket, RCVBUF);
+        if node.opts.timing {
+            node.timing = Some(Timing::default());
+        }
         // on_start's commands are performed like any step's.
         node.apply(probe);
         node.after_step();
+        node.flush_batches();
         Ok(node)
     }
 
@@ -250,6 +310,10 @@ impl<A: Protocol> Node<A> {
     pub fn run(mut self) -> Outcome {
         let mut rbuf = vec![0u8; RECV_BUF];
         while !self.crashed && !self.control.stop.load(Ordering::Relaxed) {
+            if self.control.crash.load(Ordering::Relaxed) {
+                self.crash();
+                break;
+            }
             if self.paused() {
                 continue;
             }
@@ -270,15 +334,33 @@ impl<A: Protocol> Node<A> {
                 break;
             }
             match self.socket.recv_from(&mut rbuf) {
-                Ok((n, from)) => self.on_datagram(&rbuf[..n.min(rbuf.len())], from),
+                Ok((n, from)) => {
+                    self.on_datagram(&rbuf[..n.min(rbuf.len())], from);
+                    // With --batch, a busy node (its socket non-blocking) reads what else
+                    // is queued before its timers fire, so one turn's sends share datagrams.
+                    if self.opts.batch && self.nonblocking {
+                        for _ in 1..RECV_BURST {
+                            let Ok((n, from)) = self.socket.recv_from(&mut rbuf) else {
+                                break;
+                            };
+                            self.on_datagram(&rbuf[..n.min(rbuf.len())], from);
+                        }
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock && close => {
-                    std::thread::sleep(wait.min(Duration::from_micros(250)));
+                    // Nothing more to read: what is owed goes now.
+                    if self.ack_since.is_some() {
+                        self.flush_acks();
+                    } else {
+                        std::thread::sleep(wait.min(Duration::from_micros(250)));
+                    }
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 // ICMP errors from a closed peer port surface here on some systems: not ours.
                 Err(_) => {}
             }
             self.tick(Instant::now());
+            self.flush_batches();
         }
         self.finish()
     }
@@ -307,19 +389,43 @@ impl<A: Protocol> Node<A> {
                 Err(_) => break,
             }
         }
+        self.flush_batches();
         true
     }
 
+    /// Whether the worker's `Mcast` timer waits: the group drains, or a saturating worker's
+    /// window is full.
+    fn mcast_held(&self) -> bool {
+        self.control.drain.load(Ordering::Relaxed)
+            || self.opts.window.is_some_and(|w| {
+                // A sequencer delivers its own multicasts at once: its window is the fifo
+                // link's, the frames its slaves have not acknowledged yet.
+                let peers = self.addrs.len().saturating_sub(1).max(1);
+                self.state
+                    .worker()
+                    .issued
+                    .saturating_sub(self.own_delivered)
+                    >= w
+                    || self.link.unacked() >= 4 * w as usize * peers
+            })
+    }
+
     fn next_deadline(&self, now: Instant) -> Instant {
-        let draining = self.control.drain.load(Ordering::Relaxed);
+        let held = self.mcast_held();
         let mut next = now + POLL;
         for (t, at) in &self.timers {
-            if !(draining && t.kind() == TimerKind::Mcast) {
+            if !(held && t.kind() == TimerKind::Mcast) {
                 next = next.min(*at);
             }
         }
-        if !self.suspect.is_empty() {
-            next = next.min(now + Duration::from_millis(5));
+        // Each armed `Suspect` timer is due when its node will have been silent for
+        // `--suspect-after` (later, if the node is heard from meanwhile: recomputed each turn).
+        for (timer, armed) in &self.suspect {
+            if let Some(p) = suspected(&*self.state, timer) {
+                let heard = self.heard.get(usize::from(p)).copied().flatten();
+                let last = heard.map_or(*armed, |h| h.max(*armed));
+                next = next.min(last + self.opts.suspect_after);
+            }
         }
         if self.state.role() != Role::Outside {
             next = next.min(self.next_heartbeat);
@@ -329,6 +435,9 @@ impl<A: Protocol> Node<A> {
         }
         if let Some(Reverse((at, ..))) = self.delayed.peek() {
             next = next.min(*at);
+        }
+        if let Some(t) = self.ack_since {
+            next = next.min(t + ACK_DELAY);
         }
         if !self.local.is_empty() {
             next = now;
@@ -341,16 +450,21 @@ impl<A: Protocol> Node<A> {
         while let Some(msg) = self.local.pop_front() {
             self.receive(self.id, msg);
         }
-        let draining = self.control.drain.load(Ordering::Relaxed);
         for _ in 0..FIRE_BURST {
             if self.crashed {
                 return;
             }
+            let held = self.mcast_held();
             let due = self
                 .timers
                 .iter()
                 .enumerate()
-                .filter(|(_, (t, at))| *at <= now && !(draining && t.kind() == TimerKind::Mcast))
+                .filter(|(_, (t, at))| {
+                    // A `Send` timer re-armed by a step of this burst is due "at once", though
+                    // its instant is after `now`: a broadcast's sends go in one turn.
+                    (*at <= now || t.kind() == TimerKind::Send)
+                        && !(held && t.kind() == TimerKind::Mcast)
+                })
                 .min_by_key(|(_, (_, at))| *at)
                 .map(|(i, _)| i);
             let Some(i) = due else { break };
@@ -361,6 +475,9 @@ impl<A: Protocol> Node<A> {
         self.detect(now);
         if self.crashed {
             return;
+        }
+        if self.ack_since.is_some_and(|t| now >= t + ACK_DELAY) {
+            self.flush_acks();
         }
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + self.opts.heartbeat;
@@ -408,7 +525,7 @@ impl<A: Protocol> Node<A> {
         let mut i = 0;
         while i < self.suspect.len() && !self.crashed {
             let (timer, armed) = self.suspect[i].clone();
-            let fire = suspected(&self.state, &timer).is_some_and(|p| {
+            let fire = suspected(&*self.state, &timer).is_some_and(|p| {
                 let p = usize::from(p);
                 let last = self
                     .heard
@@ -448,12 +565,20 @@ impl<A: Protocol> Node<A> {
             (Frame::Raw(msg), LinkKind::Raw) => self.receive(Id::from(sender), msg),
             (Frame::Data { seq, msg }, LinkKind::Fifo) => {
                 let (ready, next) = self.link.on_data(sender, seq, msg);
-                self.transmit(sender, &Frame::<&A::Msg>::Ack { next });
+                if self.ack_owed.len() <= sender {
+                    self.ack_owed.resize(sender + 1, None);
+                }
+                self.ack_owed[sender] = Some(next);
+                self.ack_since.get_or_insert_with(Instant::now);
                 for msg in ready {
                     self.receive(Id::from(sender), msg);
                 }
             }
-            (Frame::Ack { next }, LinkKind::Fifo) => self.link.on_ack(sender, next),
+            (Frame::Ack { next }, LinkKind::Fifo) => {
+                if let Some((seq, msg)) = self.link.on_ack(sender, next, Instant::now()) {
+                    self.transmit(sender, &Frame::Data { seq, msg: &msg });
+                }
+            }
             (Frame::Heartbeat, _) => {}
             (
                 Frame::Part {
@@ -472,8 +597,28 @@ impl<A: Protocol> Node<A> {
                     Some(Ok(frame)) => self.on_frame(sender, frame),
                 }
             }
+            (Frame::Batch(items), _) => {
+                for item in items {
+                    match postcard::from_bytes::<Frame<A::Msg>>(&item) {
+                        Ok(Frame::Batch(_) | Frame::Part { .. }) | Err(_) => {
+                            self.drops.record(&Dropped::Malformed)
+                        }
+                        Ok(frame) => self.on_frame(sender, frame),
+                    }
+                }
+            }
             // A peer on the other kind of link: misconfigured, not this group's traffic.
             _ => self.drops.record(&Dropped::Foreign),
+        }
+    }
+
+    /// Sends the acknowledgements owed, one cumulative `Ack` per peer.
+    fn flush_acks(&mut self) {
+        self.ack_since = None;
+        for peer in 0..self.ack_owed.len() {
+            if let Some(next) = self.ack_owed[peer].take() {
+                self.transmit(peer, &Frame::<&A::Msg>::Ack { next });
+            }
         }
     }
 
@@ -485,7 +630,7 @@ impl<A: Protocol> Node<A> {
         }
         let queued_behind =
             self.opts.link == LinkKind::Fifo && self.mailbox.iter().any(|(s, _)| *s == src);
-        if queued_behind || self.actor.holds_back(self.id, &self.state, src, &msg) {
+        if queued_behind || self.actor.holds_back(self.id, &*self.state, src, &msg) {
             if self.mailbox.len() >= MAILBOX_MAX {
                 self.mailbox.pop_front();
                 self.report.mailbox_overflow += 1;
@@ -509,7 +654,7 @@ impl<A: Protocol> Node<A> {
                     continue;
                 }
                 seen.push(*src);
-                if !self.actor.holds_back(self.id, &self.state, *src, msg) {
+                if !self.actor.holds_back(self.id, &*self.state, *src, msg) {
                     found = Some(i);
                     break;
                 }
@@ -525,11 +670,7 @@ impl<A: Protocol> Node<A> {
     /// commands, log what the application was delivered.
     fn step(&mut self, f: impl FnOnce(&A, Id, &mut Cow<A::State>, &mut Out<A>)) {
         let mut out = Out::new();
-        let mut cow = Cow::Borrowed(&self.state);
-        f(&self.actor, self.id, &mut cow, &mut out);
-        if let Cow::Owned(s) = cow {
-            self.state = s;
-        }
+        f(&self.actor, self.id, &mut self.state, &mut out);
         self.steps += 1;
         self.apply(out);
         self.after_step();
@@ -552,6 +693,7 @@ impl<A: Protocol> Node<A> {
                     self.timers.retain(|(t, _)| *t != timer);
                     self.suspect.retain(|(t, _)| *t != timer);
                     let at = match timer.kind() {
+                        TimerKind::Mcast if self.opts.window.is_some() => now,
                         TimerKind::Mcast => now + self.dice.jitter(self.opts.sleep),
                         TimerKind::Send => now,
                         TimerKind::Retransmit => now + self.opts.rto,
@@ -596,6 +738,13 @@ impl<A: Protocol> Node<A> {
     /// Encodes a frame and sends it to `peer`, through the datagram faults; a frame too large
     /// for one datagram goes in parts.
     fn transmit(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
+        if self.opts.batch && !matches!(frame, Frame::Part { .. } | Frame::Batch(_)) {
+            if let Ok(bytes) = postcard::to_allocvec(frame) {
+                if bytes.len() < BATCH_BYTES {
+                    return self.batch(peer, bytes);
+                }
+            }
+        }
         let mut buf = std::mem::take(&mut self.buf);
         let part = matches!(frame, Frame::Part { .. });
         match self.codec.encode(self.me as u32, frame, &mut buf) {
@@ -614,6 +763,35 @@ impl<A: Protocol> Node<A> {
             }
         }
         self.buf = buf;
+    }
+
+    /// Adds an encoded frame to `peer`'s batch, sent when full or at the end of the turn.
+    fn batch(&mut self, peer: usize, bytes: Vec<u8>) {
+        if self.batches.len() <= peer {
+            self.batches.resize_with(peer + 1, Default::default);
+        }
+        if self.batches[peer].1 + bytes.len() > BATCH_BYTES {
+            self.flush_batch(peer);
+        }
+        let b = &mut self.batches[peer];
+        b.1 += bytes.len() + 2;
+        b.0.push(bytes);
+    }
+
+    fn flush_batch(&mut self, peer: usize) {
+        let Some((items, _)) = self.batches.get_mut(peer).map(std::mem::take) else {
+            return;
+        };
+        if !items.is_empty() {
+            self.transmit(peer, &Frame::Batch(items));
+        }
+    }
+
+    /// Sends every batch (the end of the loop's turn: nothing is held across a wait).
+    fn flush_batches(&mut self) {
+        for peer in 0..self.batches.len() {
+            self.flush_batch(peer);
+        }
     }
 
     fn send_in_parts(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
@@ -689,6 +867,34 @@ impl<A: Protocol> Node<A> {
 
     fn after_step(&mut self) {
         let app = self.state.app();
+        let log = &app.log;
+        let now = Instant::now();
+        let new_view = log
+            .get(self.counted..)
+            .is_some_and(|new| new.iter().any(|e| matches!(e, Event::View(_))));
+        if log.len() < self.counted || new_view {
+            // A log may be adopted whole with a view (a joiner's): count it again. Views
+            // are rare, so this costs little.
+            self.counted = 0;
+            self.delivered = 0;
+            self.own_delivered = 0;
+            self.colour = [0; 3];
+        }
+        for e in &log[self.counted..] {
+            if let Event::Deliver(p) = e {
+                self.delivered += 1;
+                self.own_delivered += u32::from(p.from == self.id);
+                let [r, g, b] = self.colour;
+                self.colour = [g, b, r.wrapping_add(p.value)];
+            }
+        }
+        self.counted = log.len();
+        if let Some(t) = &mut self.timing {
+            t.events.truncate(log.len());
+            t.events.resize(log.len(), now);
+            let issued = self.state.worker().issued as usize;
+            t.issued.resize(issued.max(t.issued.len()), now);
+        }
         if let Some(w) = &mut self.log {
             let res = w.update(&app.log, self.state.view(), self.state.worker().issued);
             if let Err(e) = res {
@@ -697,8 +903,8 @@ impl<A: Protocol> Node<A> {
             }
         }
         if let Ok(mut s) = self.control.status.lock() {
-            s.delivered = app.messages().count();
-            s.colour = app.colour();
+            s.delivered = self.delivered;
+            s.colour = self.colour;
             s.role = Some(self.state.role());
             s.view = self.state.view().iter().map(|&i| usize::from(i)).collect();
             s.crashed = self.crashed;
@@ -741,6 +947,27 @@ impl<A: Protocol> Node<A> {
                 ),
             },
             report,
+            timing: self.timing,
         }
     }
 }
+
+/// Asks for a larger receive buffer (best effort: on failure the kernel's default stays).
+#[cfg(unix)]
+fn set_recv_buffer(socket: &UdpSocket, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a pointer to a live c_int,
+    // on a descriptor the socket owns for the duration of the call.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            std::ptr::from_ref(&bytes).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn set_recv_buffer(_socket: &UdpSocket, _bytes: i32) {}

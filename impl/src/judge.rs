@@ -1,0 +1,48 @@
+//! The judgement of delivery logs with the checker's own property functions: shared by
+//! `groupy verify`, `groupy run` and `groupy bench` (and the criterion bench, through the
+//! library).
+
+use groupy_model::properties::{When, PROPERTIES};
+use groupy_model::NodeLog;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Judgement {
+    pub property: &'static str,
+    pub when: &'static str,
+    pub holds: bool,
+    /// Whether it decides the verdict: claimed by the protocol (every property when the
+    /// protocol is unknown). Liveness (`validity`) never decides a live run's verdict: a run
+    /// is cut off, not infinite.
+    pub claimed: bool,
+    pub description: &'static str,
+}
+
+/// Judges `logs` with every property; `claims` (the protocol's, if known) decide whether
+/// the result is a violation.
+pub fn judge(logs: &[NodeLog], claims: Option<&[&str]>) -> (Vec<Judgement>, bool) {
+    let properties: Vec<Judgement> = PROPERTIES
+        .iter()
+        .map(|p| Judgement {
+            property: p.name,
+            when: p.when.name(),
+            holds: (p.holds)(logs),
+            claimed: match claims {
+                Some(c) => c.contains(&p.name) && p.when != When::Eventually,
+                None => true,
+            },
+            description: p.description,
+        })
+        .collect();
+    let violated = properties.iter().any(|p| p.claimed && !p.holds);
+    (properties, violated)
+}
+
+/// The claimed properties that fail, by name.
+pub fn broken_claims(properties: &[Judgement]) -> Vec<&'static str> {
+    properties
+        .iter()
+        .filter(|p| p.claimed && !p.holds)
+        .map(|p| p.property)
+        .collect()
+}

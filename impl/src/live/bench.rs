@@ -1,0 +1,813 @@
+//! Benchmarks of the live group, each against the raw-UDP bound measured in the same run
+//! (issue 14). Used by `groupy bench` (one table) and by the criterion bench
+//! `benches/benches/live.rs` (through the `groupy` library).
+//!
+//! - **The bound**: [`fanout`], one sender to N−1 receivers on loopback, 64-byte datagrams as
+//!   fast as `send_to` goes; a sequencer that sends each multicast once to each slave can do
+//!   at most that rate divided by N−1. [`round_trip`]: a 64-byte ping-pong between two threads.
+//! - **The group**: [`run_group`] runs N nodes in one process (the runtime of `groupy run`,
+//!   the very actor types the checker explores) under a [`Load`], optionally kills the
+//!   leader, drains, and judges every node's delivery log with the model's property
+//!   functions ([`judge`]): a run that loses order is reported as violated, whatever its
+//!   speed. Timestamps come from the runtime ([`super::node::Timing`]): when each multicast
+//!   was issued, when each node logged each event.
+
+use super::faults::Faults;
+use super::link::LinkKind;
+use super::node::{Control, Node, Options, Outcome};
+use crate::judge::judge;
+use groupy_model::app::Event;
+use groupy_model::group::Setup;
+use groupy_model::protocol::Visit;
+use groupy_model::{Config, Protocol, ProtocolName};
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The payload of the raw-UDP bound's datagrams.
+pub const PAYLOAD: usize = 64;
+
+fn loopback() -> io::Result<UdpSocket> {
+    UdpSocket::bind("127.0.0.1:0")
+}
+
+/// One sender to `receivers` receivers (each on its own thread) on loopback, 64-byte
+/// datagrams round-robin as fast as `send_to` returns, for `dur`. Returns the datagrams
+/// received per second, summed over the receivers (what is lost to a full receive buffer
+/// does not count).
+pub fn fanout(receivers: usize, dur: Duration) -> io::Result<f64> {
+    let sender = loopback()?;
+    let socks = (0..receivers.max(1))
+        .map(|_| loopback())
+        .collect::<io::Result<Vec<_>>>()?;
+    let addrs = socks
+        .iter()
+        .map(|s| s.local_addr())
+        .collect::<io::Result<Vec<SocketAddr>>>()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    for s in socks {
+        s.set_read_timeout(Some(Duration::from_millis(10)))?;
+        let (stop, received) = (Arc::clone(&stop), Arc::clone(&received));
+        threads.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if s.recv_from(&mut buf).is_ok() {
+                    n += 1;
+                }
+            }
+            received.fetch_add(n, Ordering::Relaxed);
+        }));
+    }
+    let payload = [7u8; PAYLOAD];
+    let start = Instant::now();
+    'send: loop {
+        for _ in 0..16 {
+            for a in &addrs {
+                let _ = sender.send_to(&payload, a);
+            }
+        }
+        if start.elapsed() >= dur {
+            break 'send;
+        }
+    }
+    let elapsed = start.elapsed();
+    // What is still queued at the receivers was sent in time: let them read it.
+    std::thread::sleep(Duration::from_millis(20));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(received.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64())
+}
+
+/// `samples` round trips of a 64-byte datagram between two sockets on two threads (after a
+/// few unmeasured ones), sorted.
+pub fn round_trip(samples: usize) -> io::Result<Vec<Duration>> {
+    let a = loopback()?;
+    let b = loopback()?;
+    let (a_addr, b_addr) = (a.local_addr()?, b.local_addr()?);
+    a.set_read_timeout(Some(Duration::from_secs(1)))?;
+    b.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, _)) = b.recv_from(&mut buf) {
+            if buf[0] == 0 {
+                break;
+            }
+            let _ = b.send_to(&buf[..n], a_addr);
+        }
+    });
+    let ping = [1u8; PAYLOAD];
+    let mut buf = [0u8; 2048];
+    let mut times = Vec::with_capacity(samples);
+    for i in 0..samples + 20 {
+        let t = Instant::now();
+        a.send_to(&ping, b_addr)?;
+        a.recv_from(&mut buf)?;
+        if i >= 20 {
+            times.push(t.elapsed());
+        }
+    }
+    let _ = a.send_to(&[0u8; PAYLOAD], b_addr);
+    let _ = echo.join();
+    times.sort();
+    Ok(times)
+}
+
+/// The value at quantile `q` (0..=1) of sorted values.
+pub fn quantile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    Some(sorted[i.min(sorted.len() - 1)])
+}
+
+/// The median of some figures (the lower middle one of an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    quantile(&v, 0.5).unwrap_or(f64::NAN)
+}
+
+/// How the workers multicast.
+#[derive(Clone, Copy, Debug)]
+pub enum Load {
+    /// As fast as the runtime lets them: the `Mcast` timer fires at once while fewer than
+    /// `window` of the worker's own multicasts are undelivered back to it.
+    Saturate { window: u32 },
+    /// The worker's sleep between two multicasts (drawn from SLEEP/2..=3·SLEEP/2).
+    Sleep(Duration),
+    /// No multicasts at all (the detector's heartbeats only).
+    Idle,
+}
+
+/// One live run of a group in this process.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub protocol: ProtocolName,
+    pub nodes: usize,
+    /// The multicasting phase (a drain follows).
+    pub duration: Duration,
+    pub load: Load,
+    /// Default: the protocol's (`fifo`, `raw` for gms4).
+    pub link: Option<LinkKind>,
+    /// Crash node 0 (the leader) this long into the run.
+    pub kill_leader_at: Option<Duration>,
+    pub heartbeat: Duration,
+    pub suspect_after: Duration,
+    pub rto: Duration,
+    /// The runtime's `--batch`: a turn's frames to one peer in one datagram.
+    pub batch: bool,
+}
+
+impl RunSpec {
+    /// A run at the runtime's defaults (`--heartbeat 100 --suspect-after 500 --rto 50`).
+    pub fn new(protocol: ProtocolName, nodes: usize, duration: Duration, load: Load) -> Self {
+        RunSpec {
+            protocol,
+            nodes,
+            duration,
+            load,
+            link: None,
+            kill_leader_at: None,
+            heartbeat: Duration::from_millis(100),
+            suspect_after: Duration::from_millis(500),
+            rto: Duration::from_millis(50),
+            batch: false,
+        }
+    }
+}
+
+/// What a run measured.
+#[derive(Clone, Debug, Default)]
+pub struct RunResult {
+    /// Multicasts delivered by every live node within the multicasting phase (the first
+    /// tenth left out as warm-up), per second.
+    pub throughput: f64,
+    /// Issue to delivered-by-every-live-node, for the multicasts issued in the measured part
+    /// of the multicasting phase, sorted.
+    pub latencies: Vec<Duration>,
+    /// Claimed properties the drained logs violate (empty: consistent).
+    pub violated: Vec<&'static str>,
+    /// Leader killed → every survivor has delivered a multicast in a view without it.
+    pub failover: Option<Duration>,
+    /// Multicasts the live nodes issued that no live node delivered (after the drain).
+    pub lost: usize,
+    /// Views installed after the start (an idle group's are false suspicions).
+    pub new_views: usize,
+    /// Datagrams sent by all nodes.
+    pub datagrams: u64,
+}
+
+/// Runs a group, drains it, judges its logs.
+pub fn run_group(spec: &RunSpec) -> Result<RunResult, String> {
+    spec.protocol.visit(Group(spec))
+}
+
+struct Group<'a>(&'a RunSpec);
+
+impl Visit for Group<'_> {
+    type Output = Result<RunResult, String>;
+
+    fn visit<A: Protocol>(self) -> Self::Output {
+        let spec = self.0;
+        let n = spec.nodes;
+        if !(1..=64).contains(&n) {
+            return Err("a group has 1 to 64 nodes".into());
+        }
+        let sockets = (0..n)
+            .map(|_| loopback())
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(|e| format!("cannot bind a loopback UDP socket: {e}"))?;
+        let addrs = sockets
+            .iter()
+            .map(|s| s.local_addr())
+            .collect::<io::Result<Vec<SocketAddr>>>()
+            .map_err(|e| format!("cannot read a socket's address: {e}"))?;
+        let opts = Options {
+            sleep: match spec.load {
+                Load::Sleep(d) => d,
+                _ => Duration::from_millis(100),
+            },
+            heartbeat: spec.heartbeat,
+            suspect_after: spec.suspect_after,
+            rto: spec.rto,
+            link: spec.link.unwrap_or_else(|| LinkKind::default_for(A::NAME)),
+            faults: Faults::default(),
+            seed: 0,
+            group_id: 1,
+            key: None,
+            log_dir: None,
+            max_datagram: crate::live::codec::MAX_DATAGRAM,
+            window: match spec.load {
+                Load::Saturate { window } => Some(window.max(1)),
+                _ => None,
+            },
+            timing: true,
+            batch: spec.batch,
+        };
+        let cfg = Config {
+            nodes: n,
+            ..Config::default()
+        };
+        let mut controls = Vec::new();
+        let mut threads = Vec::new();
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let setup = Setup {
+                quota: u32::MAX,
+                ..Setup::for_node(&cfg, i)
+            };
+            let control = Arc::new(Control::default());
+            if matches!(spec.load, Load::Idle) {
+                control.drain.store(true, Ordering::Relaxed);
+            }
+            let node = Node::new(
+                A::with_setup(setup),
+                i,
+                socket,
+                addrs.clone(),
+                opts.clone(),
+                Arc::clone(&control),
+            )?;
+            let handle = std::thread::Builder::new()
+                .name(format!("node{i}"))
+                .spawn(move || node.run())
+                .map_err(|e| format!("cannot start node {i}'s thread: {e}"))?;
+            controls.push(control);
+            threads.push(handle);
+        }
+        let start = Instant::now();
+        let mut killed = None;
+        if let Some(at) = spec.kill_leader_at.filter(|at| *at < spec.duration) {
+            std::thread::sleep(at);
+            controls[0].crash.store(true, Ordering::Relaxed);
+            killed = Some(Instant::now());
+        }
+        std::thread::sleep(spec.duration.saturating_sub(start.elapsed()));
+        let end = Instant::now();
+        for c in &controls {
+            c.drain.store(true, Ordering::Relaxed);
+        }
+        // Drain until no node steps for a while (heartbeats are not steps) and the live nodes
+        // have delivered as many messages, or a cap: the properties judged at quiescence need
+        // it, and a slave that fell behind under saturation catches up at the link's
+        // retransmission rate (seconds, after 10^5 messages).
+        let quiet = spec.heartbeat * 2 + spec.rto * 2;
+        let cap = spec.suspect_after * 2 + Duration::from_secs(10);
+        let mut last = u64::MAX;
+        let mut since = Instant::now();
+        while end.elapsed() < cap {
+            let st: Vec<_> = controls
+                .iter()
+                .filter_map(|c| c.status.lock().ok().map(|s| s.clone()))
+                .collect();
+            let steps: u64 = st.iter().map(|s| s.steps).sum();
+            // Settled: the live nodes have delivered as many messages, and nobody steps.
+            let live: Vec<usize> = st
+                .iter()
+                .filter(|s| !s.crashed)
+                .map(|s| s.delivered)
+                .collect();
+            let level = live.windows(2).all(|w| w[0] == w[1]);
+            if steps != last || !level {
+                last = steps;
+                since = Instant::now();
+            } else if since.elapsed() >= quiet {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for c in &controls {
+            c.stop.store(true, Ordering::Relaxed);
+        }
+        let mut outcomes = Vec::new();
+        for (i, t) in threads.into_iter().enumerate() {
+            outcomes.push(
+                t.join()
+                    .map_err(|_| format!("node {i}'s thread panicked"))?,
+            );
+        }
+        if std::env::var_os("GROUPY_BENCH_DEBUG").is_some() {
+            // The runtime's counters per node, for finding what limits a figure.
+            eprintln!(
+                "{} N={n} {:?}: drain {:.2} s",
+                A::NAME,
+                spec.load,
+                end.elapsed().as_secs_f64()
+            );
+            for o in &outcomes {
+                eprintln!("  {}", serde_json::to_string(&o.report).unwrap_or_default());
+            }
+        }
+        Ok(measure(spec, A::CLAIMS, &outcomes, start, end, killed))
+    }
+}
+
+/// The figures of a finished run, from its logs and timestamps.
+fn measure(
+    spec: &RunSpec,
+    claims: &[&str],
+    outcomes: &[Outcome],
+    start: Instant,
+    end: Instant,
+    killed: Option<Instant>,
+) -> RunResult {
+    let logs: Vec<_> = outcomes.iter().map(|o| o.log.clone()).collect();
+    let (judgements, _) = judge(&logs, Some(claims));
+    let violated = judgements
+        .iter()
+        .filter(|j| j.claimed && !j.holds)
+        .map(|j| j.property)
+        .collect();
+    let live: Vec<&Outcome> = outcomes.iter().filter(|o| !o.log.crashed).collect();
+    // Each multicast: how many live nodes delivered it, and when the last one did.
+    let mut seen: HashMap<(usize, u32), (usize, Instant)> = HashMap::new();
+    let mut failover: Option<Duration> = killed.map(|_| Duration::ZERO);
+    let mut new_views = 0;
+    for o in &live {
+        let Some(t) = &o.timing else { continue };
+        let mut views_here = 0;
+        let mut first_in_new_view = None;
+        let mut in_new_view = false;
+        for (pos, e) in o.log.events.iter().enumerate() {
+            let at = t.events.get(pos).copied().unwrap_or(end);
+            match e {
+                Event::Deliver(p) => {
+                    let k = seen.entry((usize::from(p.from), p.seq)).or_insert((0, at));
+                    k.0 += 1;
+                    k.1 = k.1.max(at);
+                    if in_new_view && first_in_new_view.is_none() {
+                        first_in_new_view = Some(at);
+                    }
+                }
+                Event::View(v) => {
+                    if at > start {
+                        views_here += 1;
+                    }
+                    in_new_view = killed.is_some() && !v.iter().any(|&i| usize::from(i) == 0);
+                }
+            }
+        }
+        new_views = new_views.max(views_here);
+        if let (Some(k), Some(f)) = (killed, failover) {
+            failover = first_in_new_view.map(|at| f.max(at.saturating_duration_since(k)));
+        }
+    }
+    let warm = start + spec.duration / 10;
+    let window = end.saturating_duration_since(warm).as_secs_f64();
+    let mut all = 0usize;
+    let mut latencies = Vec::new();
+    for ((from, seq), (count, last)) in &seen {
+        if *count < live.len() {
+            continue;
+        }
+        if *last >= warm && *last <= end {
+            all += 1;
+        }
+        let issued = outcomes
+            .get(*from)
+            .and_then(|o| o.timing.as_ref())
+            .and_then(|t| t.issued.get(*seq as usize).copied());
+        if let Some(at) = issued.filter(|at| *at >= warm && *at <= end) {
+            latencies.push(last.saturating_duration_since(at));
+        }
+    }
+    latencies.sort();
+    // Lost: issued by a live node, delivered by no live node.
+    let lost = live
+        .iter()
+        .map(|o| {
+            let me = usize::from(o.log.node);
+            (0..o.log.multicast.len() as u32)
+                .filter(|k| !seen.contains_key(&(me, *k)))
+                .count()
+        })
+        .sum();
+    RunResult {
+        throughput: if window > 0.0 {
+            all as f64 / window
+        } else {
+            0.0
+        },
+        latencies,
+        violated,
+        failover,
+        lost,
+        new_views,
+        datagrams: outcomes.iter().map(|o| o.report.datagrams_out).sum(),
+    }
+}
+
+/// What `groupy bench` measures: the protocols' runs, their repetitions and lengths.
+#[derive(Clone, Debug)]
+pub struct BenchSpec {
+    pub nodes: Vec<usize>,
+    pub reps: usize,
+    pub quick: bool,
+    /// The saturating workers' window of undelivered own multicasts, gms3's.
+    pub window: u32,
+    /// gms4's: its leader takes one log entry at a time, so a deeper window only queues
+    /// requests (each checked against the log and queue) and makes slaves retry them.
+    pub gms4_window: u32,
+    /// Only these parts (`throughput`, `latency`, `failover`, `idle`; the bound is always
+    /// measured); empty: all.
+    pub only: Vec<String>,
+    /// Only these protocols (`gms3`, `gms4`); empty: both.
+    pub protocols: Vec<String>,
+}
+
+impl BenchSpec {
+    fn wants(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == part)
+    }
+
+    fn protocols(&self) -> Vec<(ProtocolName, LinkKind)> {
+        PROTOCOLS
+            .into_iter()
+            .filter(|(p, _)| {
+                self.protocols.is_empty() || self.protocols.iter().any(|q| q == p.name())
+            })
+            .collect()
+    }
+
+    fn secs(&self, full: f64, quick: f64) -> Duration {
+        Duration::from_secs_f64(if self.quick { quick } else { full })
+    }
+}
+
+/// One line of the table.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Figure {
+    pub figure: String,
+    pub median: f64,
+    pub unit: &'static str,
+    /// The bound it is measured against, in the same unit (measured in the same run).
+    pub bound: Option<f64>,
+    pub bound_name: &'static str,
+    /// Runs whose logs violated a claimed property, of all runs for this figure.
+    pub violated_runs: usize,
+    pub runs: usize,
+    pub violated: Vec<&'static str>,
+}
+
+impl Figure {
+    pub fn ratio(&self) -> Option<f64> {
+        self.bound.filter(|b| *b > 0.0).map(|b| self.median / b)
+    }
+}
+
+/// Repeats a run, collecting one figure per run and whether each was consistent.
+fn repeat(
+    spec: &RunSpec,
+    reps: usize,
+    mut f: impl FnMut(&RunResult) -> Option<f64>,
+) -> Result<(Vec<f64>, usize, Vec<&'static str>), String> {
+    let mut values = Vec::new();
+    let mut bad = 0;
+    let mut violated = Vec::new();
+    for _ in 0..reps {
+        let r = run_group(spec)?;
+        if !r.violated.is_empty() {
+            bad += 1;
+            for v in &r.violated {
+                if !violated.contains(v) {
+                    violated.push(*v);
+                }
+            }
+        }
+        if let Some(v) = f(&r) {
+            values.push(v);
+        }
+    }
+    Ok((values, bad, violated))
+}
+
+/// The protocols benchmarked, each on its own link: gms3 needs the fifo link, gms4 runs on
+/// raw UDP.
+pub const PROTOCOLS: [(ProtocolName, LinkKind); 2] = [
+    (ProtocolName::Gms3, LinkKind::Fifo),
+    (ProtocolName::Gms4, LinkKind::Raw),
+];
+
+/// Runs every benchmark; `progress` is told what runs (one line each).
+pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec<Figure>, String> {
+    let mut figs = Vec::new();
+    let reps = spec.reps.max(1);
+    let io = |e: io::Error| format!("raw UDP bound: {e}");
+    // The bounds, measured first, in the same run.
+    progress("raw UDP round trip");
+    let mut rtts = Vec::new();
+    for _ in 0..reps {
+        let t = round_trip(2000).map_err(io)?;
+        rtts.push(quantile(&t, 0.5).unwrap_or_default().as_secs_f64() * 1e6);
+    }
+    let rtt = median(rtts);
+    figs.push(Figure {
+        figure: "raw UDP round trip p50 (64 B)".into(),
+        median: rtt,
+        unit: "µs",
+        bound: None,
+        bound_name: "",
+        violated_runs: 0,
+        runs: reps,
+        violated: vec![],
+    });
+    let mut bound = HashMap::new();
+    for &n in &spec.nodes {
+        progress(&format!("raw UDP fan-out to {} receivers", n - 1));
+        let mut rates = Vec::new();
+        for _ in 0..reps {
+            rates.push(fanout(n - 1, spec.secs(1.0, 0.5)).map_err(io)?);
+        }
+        let rate = median(rates);
+        bound.insert(n, rate / (n - 1) as f64);
+        figs.push(Figure {
+            figure: format!("raw UDP fan-out, 1 → {} (64 B)", n - 1),
+            median: rate,
+            unit: "dgram/s",
+            bound: None,
+            bound_name: "",
+            violated_runs: 0,
+            runs: reps,
+            violated: vec![],
+        });
+        figs.push(Figure {
+            figure: format!("sequencer bound N={n} (fan-out / {})", n - 1),
+            median: rate / (n - 1) as f64,
+            unit: "msg/s",
+            bound: None,
+            bound_name: "",
+            violated_runs: 0,
+            runs: reps,
+            violated: vec![],
+        });
+    }
+    // Throughput, saturating workers.
+    let mut max_rate = HashMap::new();
+    let modes = [(false, ""), (true, ", batched")];
+    for (p, link) in spec
+        .protocols()
+        .into_iter()
+        .filter(|_| spec.wants("throughput"))
+    {
+        for (n, (batch, mode)) in spec
+            .nodes
+            .iter()
+            .flat_map(|&n| modes.iter().map(move |m| (n, *m)))
+        {
+            progress(&format!("{} N={n} throughput{mode}", p.name()));
+            let mut rs = RunSpec::new(
+                p,
+                n,
+                spec.secs(3.0, 1.0),
+                Load::Saturate {
+                    window: if p == ProtocolName::Gms4 {
+                        spec.gms4_window
+                    } else {
+                        spec.window
+                    },
+                },
+            );
+            rs.link = Some(link);
+            rs.batch = batch;
+            let mut per_msg = Vec::new();
+            let (v, bad, violated) = repeat(&rs, reps, |r| {
+                let delivered = r.throughput * rs.duration.as_secs_f64();
+                if delivered > 0.0 {
+                    per_msg.push(r.datagrams as f64 / delivered);
+                }
+                Some(r.throughput)
+            })?;
+            let m = median(v);
+            max_rate.insert((p, n, batch), m);
+            figs.push(Figure {
+                figure: format!(
+                    "{} ({}) N={n} throughput{mode}, delivered at all",
+                    p.name(),
+                    link.name()
+                ),
+                median: m,
+                unit: "msg/s",
+                bound: bound.get(&n).copied(),
+                bound_name: "sequencer bound",
+                violated_runs: bad,
+                runs: reps,
+                violated,
+            });
+            figs.push(Figure {
+                figure: format!(
+                    "{} ({}) N={n} datagrams sent per multicast{mode}",
+                    p.name(),
+                    link.name()
+                ),
+                median: median(per_msg),
+                unit: "dgram",
+                bound: None,
+                bound_name: "",
+                violated_runs: 0,
+                runs: reps,
+                violated: vec![],
+            });
+        }
+    }
+    // Latency, multicast → delivered by all: low load, then ~50% of the maximum.
+    for (p, link) in spec
+        .protocols()
+        .into_iter()
+        .filter(|_| spec.wants("latency"))
+    {
+        for &n in &spec.nodes {
+            let mut loads = vec![(
+                "low load (sleep 50 ms)".to_string(),
+                Duration::from_millis(50),
+                false,
+            )];
+            // At half the maximum measured in the same mode (when it was measured): n
+            // workers, each one multicast per sleep on average.
+            for (batch, mode) in modes {
+                if let Some(half) = max_rate.get(&(p, n, batch)).map(|m| m * 0.5) {
+                    if half > 0.0 {
+                        loads.push((
+                            format!("~50% of max ({half:.0}/s){mode}"),
+                            Duration::from_secs_f64(n as f64 / half),
+                            batch,
+                        ));
+                    }
+                }
+            }
+            for (name, sleep, batch) in loads {
+                progress(&format!("{} N={n} latency, {name}", p.name()));
+                let mut rs = RunSpec::new(p, n, spec.secs(2.0, 1.0), Load::Sleep(sleep));
+                rs.link = Some(link);
+                rs.batch = batch;
+                let mut p99s = Vec::new();
+                let (p50s, bad, violated) = repeat(&rs, reps, |r| {
+                    p99s.push(quantile(&r.latencies, 0.99)?.as_secs_f64() * 1e6);
+                    Some(quantile(&r.latencies, 0.5)?.as_secs_f64() * 1e6)
+                })?;
+                for (q, v) in [("p50", p50s), ("p99", p99s)] {
+                    figs.push(Figure {
+                        figure: format!("{} ({}) N={n} latency {q}, {name}", p.name(), link.name()),
+                        median: median(v),
+                        unit: "µs",
+                        bound: Some(rtt),
+                        bound_name: "raw RTT p50",
+                        violated_runs: bad,
+                        runs: reps,
+                        violated: violated.clone(),
+                    });
+                }
+            }
+        }
+    }
+    // Failover: the leader killed mid-run, at the default detector settings.
+    let n = spec.nodes.iter().copied().max().unwrap_or(5);
+    for (p, link) in spec
+        .protocols()
+        .into_iter()
+        .filter(|_| spec.wants("failover"))
+    {
+        progress(&format!("{} N={n} failover", p.name()));
+        let mut rs = RunSpec::new(
+            p,
+            n,
+            spec.secs(2.5, 2.0),
+            Load::Sleep(Duration::from_millis(10)),
+        );
+        rs.link = Some(link);
+        rs.kill_leader_at = Some(Duration::from_millis(800));
+        let mut lost = Vec::new();
+        let (v, bad, violated) = repeat(&rs, reps, |r| {
+            lost.push(r.lost as f64);
+            Some(r.failover?.as_secs_f64() * 1e3)
+        })?;
+        let failed = reps - v.len();
+        figs.push(Figure {
+            figure: format!(
+                "{} ({}) N={n} leader killed → delivery in new view at all{}",
+                p.name(),
+                link.name(),
+                if failed > 0 {
+                    format!(" ({failed} runs without one)")
+                } else {
+                    String::new()
+                }
+            ),
+            median: median(v),
+            unit: "ms",
+            bound: Some(rs.suspect_after.as_secs_f64() * 1e3),
+            bound_name: "--suspect-after",
+            violated_runs: bad,
+            runs: reps,
+            violated: violated.clone(),
+        });
+        figs.push(Figure {
+            figure: format!(
+                "{} ({}) N={n} multicasts lost per leader kill",
+                p.name(),
+                link.name()
+            ),
+            median: median(lost),
+            unit: "msg",
+            bound: None,
+            bound_name: "",
+            violated_runs: bad,
+            runs: reps,
+            violated,
+        });
+    }
+    // False suspicions of an idle group.
+    for (p, link) in spec.protocols().into_iter().filter(|_| spec.wants("idle")) {
+        progress(&format!("{} N={n} idle", p.name()));
+        let mut rs = RunSpec::new(p, n, spec.secs(3.0, 1.5), Load::Idle);
+        rs.link = Some(link);
+        let (v, bad, violated) = repeat(&rs, reps, |r| Some(r.new_views as f64))?;
+        figs.push(Figure {
+            figure: format!(
+                "{} ({}) N={n} false suspicions (views), idle {:.1} s",
+                p.name(),
+                link.name(),
+                rs.duration.as_secs_f64()
+            ),
+            median: median(v),
+            unit: "views",
+            bound: None,
+            bound_name: "",
+            violated_runs: bad,
+            runs: reps,
+            violated,
+        });
+    }
+    Ok(figs)
+}
+
+/// The table `groupy bench` prints.
+pub fn table(figs: &[Figure]) -> String {
+    let mut s = String::from(
+        "  figure                                                         median        unit     ratio  to\n",
+    );
+    for f in figs {
+        let ratio = f.ratio().map_or("-".to_string(), |r| format!("{r:.2}×"));
+        let mut line = format!(
+            "  {:<62} {:>12.1}  {:<8} {:>6}  {}",
+            f.figure, f.median, f.unit, ratio, f.bound_name
+        );
+        if f.violated_runs > 0 {
+            line.push_str(&format!(
+                "  FAILED: {} of {} runs violated {}",
+                f.violated_runs,
+                f.runs,
+                f.violated.join(", ")
+            ));
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
