@@ -349,8 +349,9 @@ fn a_paused_leader_is_suspected_and_replaced() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A view carries the whole application log a joiner adopts: after 3 s at a multicast every
-/// 2 ms per node it no longer fits a datagram, and goes in paced parts that reassemble.
+/// A view carries the whole application log a joiner adopts: after 1.5 s at a multicast every
+/// 2 ms per node it no longer fits a 1200-byte datagram (`--max-datagram`), and goes in paced
+/// parts that reassemble.
 #[test]
 fn a_view_larger_than_a_datagram_goes_in_parts() {
     let _one = serial();
