@@ -78,8 +78,9 @@ pub const MAX_DATAGRAM: usize = 65_507;
 /// The first two bytes of every groupy datagram.
 pub const MAGIC: [u8; 2] = *b"GY";
 
-/// The wire version this codec writes and accepts.
-pub const VERSION: u8 = 1;
+/// The wire version this codec writes and accepts. 2: the link layer's frames gained
+/// `Batch`, which a version-1 node would take for a malformed body.
+pub const VERSION: u8 = 2;
 
 /// Bytes before the message: magic, version, flags, group, sender, counter.
 pub const HEADER_LEN: usize = 20;
@@ -589,7 +590,7 @@ mod tests {
         let buf = encoded(&tx, 0x0d0c_0b0a, &Gms3Msg::Join(Id::from(1)));
         assert_eq!(
             buf[..HEADER_LEN],
-            [b'G', b'Y', 1, 1, 1, 2, 3, 4, 10, 11, 12, 13, 1, 2, 3, 4, 5, 6, 7, 8]
+            [b'G', b'Y', VERSION, 1, 1, 2, 3, 4, 10, 11, 12, 13, 1, 2, 3, 4, 5, 6, 7, 8]
         );
     }
 
