@@ -192,9 +192,19 @@ fn long(logs: &[NodeLog]) -> bool {
     logs.iter().map(|l| l.events.len()).sum::<usize>() > LONG
 }
 
-/// The messages a log delivered, as a set (for the long logs' way).
-fn delivered_set<'a>(l: &'a NodeLog) -> HashSet<&'a Payload> {
-    l.messages().collect()
+/// Whether every live member delivered a message: by scanning their logs, or (the long logs'
+/// way) by looking it up in a set of each member's deliveries, built once.
+fn delivered_by_every_member<'a>(
+    logs: &'a [NodeLog<'a>],
+    hashed: bool,
+) -> impl Fn(&Payload) -> bool + 'a {
+    let members = || logs.iter().filter(|l| l.live_member());
+    let sets: Option<Vec<HashSet<&Payload>>> =
+        hashed.then(|| members().map(|l| l.messages().collect()).collect());
+    move |p| match &sets {
+        Some(sets) => sets.iter().all(|delivered| delivered.contains(p)),
+        None => members().all(|l| l.delivered(p)),
+    }
 }
 
 /// Two sequences are prefix-related: one is a prefix of the other.
@@ -330,22 +340,8 @@ pub fn uniform_agreement(logs: &[NodeLog]) -> bool {
 }
 
 fn uniform_agreement_by(logs: &[NodeLog], hashed: bool) -> bool {
-    if hashed {
-        let members: Vec<HashSet<&Payload>> = logs
-            .iter()
-            .filter(|l| l.live_member())
-            .map(delivered_set)
-            .collect();
-        return logs
-            .iter()
-            .flat_map(|l| l.messages())
-            .all(|p| members.iter().all(|m| m.contains(p)));
-    }
-    logs.iter().flat_map(|l| l.messages()).all(|p| {
-        logs.iter()
-            .filter(|l| l.live_member())
-            .all(|l| l.delivered(p))
-    })
+    let everywhere = delivered_by_every_member(logs, hashed);
+    logs.iter().flat_map(|l| l.messages()).all(everywhere)
 }
 
 /// Every live node is in the group, and every live node's multicasts reached every live member.
@@ -355,20 +351,13 @@ pub fn validity(logs: &[NodeLog]) -> bool {
 
 fn validity_by(logs: &[NodeLog], hashed: bool) -> bool {
     let all_in = logs.iter().filter(|l| l.correct()).all(|l| l.member);
-    if hashed {
-        let members: Vec<HashSet<&Payload>> = logs
+    let everywhere = delivered_by_every_member(logs, hashed);
+    all_in
+        && logs
             .iter()
-            .filter(|l| l.live_member())
-            .map(delivered_set)
-            .collect();
-        return all_in
-            && logs
-                .iter()
-                .filter(|l| l.correct())
-                .flat_map(|l| l.multicast.iter())
-                .all(|p| members.iter().all(|m| m.contains(p)));
-    }
-    all_in && undelivered(logs).next().is_none()
+            .filter(|l| l.correct())
+            .flat_map(|l| l.multicast.iter())
+            .all(everywhere)
 }
 
 /// What stands between the logs and [`validity`]'s delivery half: each multicast of a node
