@@ -14,12 +14,11 @@
 
 use super::faults::Faults;
 use super::link::LinkKind;
-use super::node::{Control, Node, Options, Outcome};
+use super::node::{start_group, Options, Outcome};
 use crate::judge::judge;
 use groupy_model::app::Event;
-use groupy_model::group::Setup;
 use groupy_model::protocol::Visit;
-use groupy_model::{Config, Protocol, ProtocolName};
+use groupy_model::{Protocol, ProtocolName};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -221,15 +220,6 @@ impl Visit for Group<'_> {
         if !(1..=64).contains(&n) {
             return Err("a group has 1 to 64 nodes".into());
         }
-        let sockets = (0..n)
-            .map(|_| loopback())
-            .collect::<io::Result<Vec<_>>>()
-            .map_err(|e| format!("cannot bind a loopback UDP socket: {e}"))?;
-        let addrs = sockets
-            .iter()
-            .map(|s| s.local_addr())
-            .collect::<io::Result<Vec<SocketAddr>>>()
-            .map_err(|e| format!("cannot read a socket's address: {e}"))?;
         let opts = Options {
             sleep: match spec.load {
                 Load::Sleep(d) => d,
@@ -252,36 +242,12 @@ impl Visit for Group<'_> {
             timing: true,
             batch: spec.batch,
         };
-        let cfg = Config {
-            nodes: n,
-            ..Config::default()
-        };
-        let mut controls = Vec::new();
-        let mut threads = Vec::new();
-        for (i, socket) in sockets.into_iter().enumerate() {
-            let setup = Setup {
-                quota: u32::MAX,
-                ..Setup::for_node(&cfg, i)
-            };
-            let control = Arc::new(Control::default());
-            if matches!(spec.load, Load::Idle) {
+        let idle = matches!(spec.load, Load::Idle);
+        let (controls, threads) = start_group::<A>(n, &opts, |control| {
+            if idle {
                 control.drain.store(true, Ordering::Relaxed);
             }
-            let node = Node::new(
-                A::with_setup(setup),
-                i,
-                socket,
-                addrs.clone(),
-                opts.clone(),
-                Arc::clone(&control),
-            )?;
-            let handle = std::thread::Builder::new()
-                .name(format!("node{i}"))
-                .spawn(move || node.run())
-                .map_err(|e| format!("cannot start node {i}'s thread: {e}"))?;
-            controls.push(control);
-            threads.push(handle);
-        }
+        })?;
         let start = Instant::now();
         let mut killed = None;
         if let Some(at) = spec.kill_leader_at.filter(|at| *at < spec.duration) {

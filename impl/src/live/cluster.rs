@@ -8,16 +8,15 @@
 //! logs are then judged with the model's property functions, the protocol's claims
 //! deciding the exit code.
 
-use super::node::{hex, standing, Control, Node, NodeReport, Outcome, Status};
+use super::node::{hex, standing, start_group, Control, NodeReport, Outcome, Status};
 use super::LiveArgs;
 use crate::verify::{self, Divergence, Judgement};
 use crate::{emit, Format};
-use groupy_model::group::{Role, Setup};
+use groupy_model::group::Role;
 use groupy_model::protocol::Visit;
-use groupy_model::{Config, Protocol, ProtocolName};
+use groupy_model::{Protocol, ProtocolName};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
-use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,43 +145,7 @@ impl Visit for Group<'_> {
     type Output = Result<(Vec<Outcome>, Duration), String>;
 
     fn visit<A: Protocol>(self) -> Self::Output {
-        let n = self.spec.nodes;
-        let sockets = (0..n)
-            .map(|_| UdpSocket::bind("127.0.0.1:0"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("cannot bind a loopback UDP socket: {e}"))?;
-        let addrs = sockets
-            .iter()
-            .map(|s| s.local_addr())
-            .collect::<Result<Vec<SocketAddr>, _>>()
-            .map_err(|e| format!("cannot read a socket's address: {e}"))?;
-        let cfg = Config {
-            nodes: n,
-            ..Config::default()
-        };
-        let mut controls = Vec::new();
-        let mut threads = Vec::new();
-        for (i, socket) in sockets.into_iter().enumerate() {
-            let setup = Setup {
-                quota: u32::MAX,
-                ..Setup::for_node(&cfg, i)
-            };
-            let control = Arc::new(Control::default());
-            let node = Node::new(
-                A::with_setup(setup),
-                i,
-                socket,
-                addrs.clone(),
-                self.opts.clone(),
-                Arc::clone(&control),
-            )?;
-            let handle = std::thread::Builder::new()
-                .name(format!("node{i}"))
-                .spawn(move || node.run())
-                .map_err(|e| format!("cannot start node {i}'s thread: {e}"))?;
-            controls.push(control);
-            threads.push(handle);
-        }
+        let (controls, threads) = start_group::<A>(self.spec.nodes, self.opts, |_| {})?;
         let start = Instant::now();
         let mut display = Display::new(self.spec, start);
         let mut pauses = self.spec.pauses.clone();

@@ -42,6 +42,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How a node runs, beyond its protocol.
@@ -76,6 +77,57 @@ pub struct Options {
 pub struct Timing {
     pub issued: Vec<Instant>,
     pub events: Vec<Instant>,
+}
+
+/// A started group: each node's control, and its thread (which returns its outcome).
+pub type Started = (Vec<Arc<Control>>, Vec<JoinHandle<Outcome>>);
+
+/// Starts `n` nodes of protocol `A` on loopback, one thread each, as `groupy run` and
+/// `groupy bench` do: node `i` has the setup of node `i` of an `n`-node group, with no limit
+/// on its multicasts. `prepare` sees each node's control before its thread starts.
+pub fn start_group<A: Protocol>(
+    n: usize,
+    opts: &Options,
+    prepare: impl Fn(&Control),
+) -> Result<Started, String> {
+    let sockets = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot bind a loopback UDP socket: {e}"))?;
+    let addrs = sockets
+        .iter()
+        .map(|s| s.local_addr())
+        .collect::<Result<Vec<SocketAddr>, _>>()
+        .map_err(|e| format!("cannot read a socket's address: {e}"))?;
+    let cfg = groupy_model::Config {
+        nodes: n,
+        ..groupy_model::Config::default()
+    };
+    let mut controls = Vec::new();
+    let mut threads = Vec::new();
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let setup = groupy_model::group::Setup {
+            quota: u32::MAX,
+            ..groupy_model::group::Setup::for_node(&cfg, i)
+        };
+        let control = Arc::new(Control::default());
+        prepare(&control);
+        let node = Node::new(
+            A::with_setup(setup),
+            i,
+            socket,
+            addrs.clone(),
+            opts.clone(),
+            Arc::clone(&control),
+        )?;
+        let handle = std::thread::Builder::new()
+            .name(format!("node{i}"))
+            .spawn(move || node.run())
+            .map_err(|e| format!("cannot start node {i}'s thread: {e}"))?;
+        controls.push(control);
+        threads.push(handle);
+    }
+    Ok((controls, threads))
 }
 
 /// Room for the largest UDP datagram (65,507 bytes over IPv4), and one byte to spare.
