@@ -4,7 +4,7 @@
 //! the HOLDS verdict, so a fast run that proves nothing fails.
 //!
 //! `GROUPY_BENCH_QUICK=1` keeps only the (4,3,2) pairs (a few seconds each);
-//! `GROUPY_BENCH_LONG=1` adds (5,3,2) with crashes anywhere (~25 s per sample).
+//! `GROUPY_BENCH_LONG=1` adds (4,3,2) with one join (~9 s per sample).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use groupy_model::check::{check, Search, Verdict};
@@ -27,8 +27,8 @@ fn gms3(nodes: usize, crash_at: CrashAt, reduce: Reduce) -> Config {
 
 fn name(cfg: &Config) -> String {
     format!(
-        "gms3/N={},M=3,C=2,crash-at={:?},reduce={:?}",
-        cfg.nodes, cfg.crash_at, cfg.reduce
+        "gms3/N={},M=3,J={},C=2,crash-at={:?},reduce={:?}",
+        cfg.nodes, cfg.joins, cfg.crash_at, cfg.reduce
     )
     .to_lowercase()
 }
@@ -43,9 +43,13 @@ fn checker(c: &mut Criterion) {
     }
     if !quick {
         configs.push(gms3(5, CrashAt::Bcast, Reduce::All));
+        configs.push(gms3(5, CrashAt::Any, Reduce::All));
     }
     if long {
-        configs.push(gms3(5, CrashAt::Any, Reduce::All));
+        configs.push(Config {
+            joins: 1,
+            ..gms3(4, CrashAt::Any, Reduce::All)
+        });
     }
     let mut g = c.benchmark_group("check");
     g.sample_size(10);

@@ -51,19 +51,19 @@ fn caught_in<P: Protocol>(base: Config, mutant: Mutant, property: &str) -> Repor
 #[test]
 fn gms3_without_resend_violates_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::NoResend, AGREEMENT);
-    complete(&r, 470);
+    complete(&r, 335);
 }
 
 #[test]
 fn gms3_without_duplicate_discard_violates_no_duplication() {
     let r = caught(cfg(3, 2, 1), Mutant::NoDuplicateDiscard, NO_DUPLICATION);
-    complete(&r, 584);
+    complete(&r, 424);
 }
 
 #[test]
 fn gms3_off_by_one_seq_violates_integrity() {
     let r = caught(cfg(3, 2, 1), Mutant::OffByOneSeq, INTEGRITY);
-    complete(&r, 576);
+    complete(&r, 416);
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn gms3_lifo_requests_violates_fifo() {
 #[test]
 fn gms3_view_without_leader_violates_view_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::ViewWithoutLeader, VIEW_AGREEMENT);
-    complete(&r, 571);
+    complete(&r, 416);
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn gms3_without_resend_violates_convergence_where_agreement_cannot_see_it() {
     // prefix-related; only at quiescence does the missing message show.
     let r = caught(cfg(3, 1, 1), Mutant::NoResend, CONVERGENCE);
     assert_eq!(r.status(AGREEMENT), Some(Status::Holds));
-    complete(&r, 67);
+    complete(&r, 53);
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn gms3_view_not_sent_to_joiner_violates_convergence_as_an_outsider() {
         members.windows(2).all(|w| w[0].log == w[1].log),
         "{members:?}"
     );
-    complete(&r, 45);
+    complete(&r, 32);
 }
 
 // gms4: each piece of the protocol shown necessary by the property that catches its absence

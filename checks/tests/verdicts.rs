@@ -413,6 +413,18 @@ fn reductions_keep_every_verdict_witness_and_outcome() {
     }
 }
 
+/// gms3 claims its slaves' deliveries from their leader independent
+/// (`Protocol::takes_independently`): cross-checked where that reduction meets two crashes,
+/// a join and a cut broadcast together, with a leader that has followers to spare.
+#[test]
+fn independent_deliveries_keep_gms3s_verdicts_and_outcomes_at_larger_bounds() {
+    for crash_at in [groupy_model::CrashAt::Any, groupy_model::CrashAt::Bcast] {
+        for c in [cfg(4, 2, 0, 2), cfg(3, 2, 1, 2)] {
+            same_with_and_without_reductions::<Gms3>(Config { crash_at, ..c });
+        }
+    }
+}
+
 #[test]
 fn reductions_keep_gms4s_verdicts_witnesses_and_outcomes() {
     use groupy_model::gms4::Gms4;

@@ -178,6 +178,8 @@ pub trait Reading: Clone + fmt::Debug + Send + Sync + 'static {
     /// Whether taking one message can make a held-back one takeable (a number-based
     /// reading: `next` moved).
     const RELEASE_AFTER_TAKING: bool = false;
+    /// Whether a slave takes leader messages only from the leader it follows.
+    const FROM_LEADER_ONLY: bool = false;
 }
 
 /// Take leader messages only from the leader followed; hold back the others. The fix the
@@ -190,6 +192,7 @@ impl Reading for Filter {
     const SUMMARY: &'static str =
         "sequence numbers, re-send of the last message; a slave takes leader messages only \
          from the leader it follows";
+    const FROM_LEADER_ONLY: bool = true;
     fn takes(st: &Gms3State, src: Id, _: &Gms3Msg) -> bool {
         st.core.leader() == Some(src)
     }
@@ -261,6 +264,21 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
             (Role::Outside, Gms3Msg::Msg(..)) => true,
             _ => false,
         }
+    }
+
+    /// A slave that takes leader messages only from its leader, taking a message from it
+    /// that keeps it as leader: its other steps before it (multicasting, forwarding a request
+    /// to its leader) read only whom it follows, and an election needs the leader's messages
+    /// to have arrived.
+    fn takes_independently(&self, _: Id, st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool {
+        R::FROM_LEADER_ONLY
+            && st.core.role == Role::Slave
+            && st.core.leader() == Some(src)
+            && match msg {
+                Gms3Msg::Msg(..) => true,
+                Gms3Msg::View(_, view, _) => view.first() == Some(&src),
+                Gms3Msg::Mcast(_) | Gms3Msg::Join(_) => false,
+            }
     }
 }
 

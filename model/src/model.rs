@@ -260,9 +260,52 @@ impl<A: Protocol> GroupModel<A> {
         }
     }
 
+    /// A delivery that commutes with every other node's steps until it is taken, if there is
+    /// one: its index in `raw`, and whether its receiver may crash before taking it (then all
+    /// the receiver's steps must be explored, not this one alone). The environment's part is
+    /// FIFO links and a perfect detector; the protocol's, that taking the message commutes
+    /// with the receiver's other steps ([`Protocol::takes_independently`]).
+    fn independent_delivery(
+        &self,
+        state: &GroupState<A>,
+        raw: &[ActorAction<A>],
+    ) -> Option<(usize, bool)> {
+        let cfg = self.cfg();
+        if cfg.network != NetworkKind::Ordered || cfg.detector != Detector::Perfect {
+            return None;
+        }
+        let i = raw.iter().position(|a| match a {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let i = usize::from(*dst);
+                !state.crashed[i]
+                    && self.inner.actors[i].takes_independently(
+                        *dst,
+                        &state.actor_states[i],
+                        *src,
+                        msg,
+                    )
+            }
+            _ => false,
+        })?;
+        let may_crash = raw.contains(&ActorModelAction::Crash(actor_of(&raw[i])));
+        Some((i, may_crash))
+    }
+
     /// Whether the crash budget allows one more crash.
     fn may_crash(&self, state: &GroupState<A>) -> bool {
         state.crashed.iter().filter(|c| **c).count() < self.cfg().crashes
+    }
+}
+
+/// The node an actor action is a step of (the receiver, for a delivery or a loss).
+fn actor_of<M, T>(a: &ActorModelAction<M, T, ()>) -> Id {
+    match a {
+        ActorModelAction::Deliver { dst, .. } => *dst,
+        ActorModelAction::Drop(env) => env.dst,
+        ActorModelAction::Timeout(id, _)
+        | ActorModelAction::Crash(id)
+        | ActorModelAction::Recover(id) => *id,
+        ActorModelAction::SelectRandom { actor, .. } => *actor,
     }
 }
 
@@ -315,7 +358,21 @@ impl<A: Protocol> Model for GroupModel<A> {
         // notes/reductions.md), and its broadcast is one step: run to the end, or crash
         // after each of its sends.
         let Some(&leader) = self.broadcasting(state, &raw).iter().min() else {
-            actions.extend(raw.into_iter().map(Action::Actor));
+            // A slave's delivery from its leader that commutes with everything else is, on
+            // its own, a sufficient set of steps to explore (notes/reductions.md, 6).
+            match self.independent_delivery(state, &raw) {
+                Some((i, false)) => actions.push(Action::Actor(raw.swap_remove(i))),
+                // The receiver may crash first: every step of the receiver.
+                Some((i, true)) => {
+                    let node = actor_of(&raw[i]);
+                    actions.extend(
+                        raw.into_iter()
+                            .filter(|a| actor_of(a) == node)
+                            .map(Action::Actor),
+                    )
+                }
+                None => actions.extend(raw.into_iter().map(Action::Actor)),
+            }
             return;
         };
         for a in raw {

@@ -42,6 +42,25 @@ pub trait Protocol:
     fn holds_back(&self, _id: Id, _state: &Self::State, _src: Id, _msg: &Self::Msg) -> bool {
         false
     }
+
+    /// For the model's partial-order reduction only (`notes/reductions.md`, 6): whether this
+    /// node takes `msg` from `src` now, and taking it commutes with every other step the node
+    /// can take before it, given that links are FIFO (what `src` sends later queues behind
+    /// `msg`) and the detector is perfect (`src` is not suspected while `msg` is on its way).
+    /// True for a slave taking a message from the leader it follows when it takes leader
+    /// messages from no one else, that message does not change whom it follows, and its other
+    /// steps (multicasting, forwarding requests) read only whom it follows. Claiming it wrongly
+    /// loses interleavings; the cross-check in `checks/` compares every verdict and outcome
+    /// with `--reduce none`.
+    fn takes_independently(
+        &self,
+        _id: Id,
+        _state: &Self::State,
+        _src: Id,
+        _msg: &Self::Msg,
+    ) -> bool {
+        false
+    }
 }
 
 /// Something to do with a protocol's actor type, chosen by name at run time.
