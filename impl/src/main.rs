@@ -294,12 +294,12 @@ struct CheckArgs {
     /// claimed properties are reported shortest whatever the strategy.
     #[arg(long, default_value = "auto", value_parser = parse_strategy)]
     strategy: Strategy,
-    /// Checker threads. One by default: on this project's 2-core machine stateright's
-    /// multi-threaded search was 20% slower than one thread (notes/reductions.md).
+    /// Checker threads. Default: the available cores, or one with --fail-fast (where the
+    /// search stops, and so the states it counts, would depend on the threads' timing).
     /// Counterexamples are reported shortest either way: groupy searches for them again,
     /// breadth first, on one thread.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    threads: u16,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     /// Stop after this many seconds (the result is then inconclusive unless a claimed
     /// property was already violated).
     #[arg(long, allow_negative_numbers = true)]
@@ -663,7 +663,7 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
     }
     let search = Search {
         strategy: args.strategy,
-        threads: usize::from(args.threads),
+        threads: args.threads.map_or(0, usize::from),
         timeout: args.timeout.map(Duration::from_secs_f64),
         max_states: (args.max_states > 0).then_some(args.max_states),
         max_depth: args.max_depth.map(|d| d as usize),

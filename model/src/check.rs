@@ -53,6 +53,7 @@ impl FromStr for Strategy {
 #[derive(Clone, Debug)]
 pub struct Search {
     pub strategy: Strategy,
+    /// Checker threads; 0 for the available cores (one with `fail_fast`).
     pub threads: usize,
     pub timeout: Option<Duration>,
     pub max_states: Option<usize>,
@@ -221,7 +222,13 @@ pub fn check_protocol<A: Protocol>(
         only_transitions: search.strategy == Strategy::Simulation,
         ..model.clone()
     };
-    let threads = search.threads.max(1);
+    // 0: the available cores, but one thread when the search stops at the first violation
+    // (where it stops, and so the states it counted, would depend on the threads' timing).
+    let threads = match search.threads {
+        0 if search.fail_fast => 1,
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     // stateright looks at its deadline only between batches of work (simulating: between
     // paths), which a lone BFS/DFS worker never reaches: with a timeout, run two workers so
     // that they do stop. `drive` holds the deadline itself too, and reports on time.
