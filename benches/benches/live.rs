@@ -12,10 +12,15 @@
 //! N=3 and 5 (a few minutes).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use groupy::live::bench::{fanout, quantile, round_trip, run_group, Load, RunSpec};
+use groupy::live::bench::{
+    fanout, paced_round_trip, quantile, round_trip, run_group, Load, RunSpec,
+};
 use groupy::live::link::LinkKind;
 use groupy_model::ProtocolName;
 use std::time::Duration;
+
+/// A low-load worker's sleep between multicasts.
+const LOW_LOAD: Duration = Duration::from_millis(20);
 
 fn quick() -> bool {
     std::env::var_os("GROUPY_BENCH_QUICK").is_some()
@@ -50,6 +55,14 @@ fn bound(c: &mut Criterion) {
     }
     g.bench_function("round-trip-64B", |b| {
         b.iter_custom(|iters| round_trip(iters as usize).expect("round trip").iter().sum())
+    });
+    // The bound of the low-load latency below: one ping per LOW_LOAD (varied by half), each
+    // from idle as a low-load multicast is; a sample is the p50 of at most 25 of them.
+    g.bench_function("round-trip-64B-paced", |b| {
+        b.iter_custom(|iters| {
+            let t = paced_round_trip(iters.min(25) as usize, LOW_LOAD).expect("round trip");
+            quantile(&t, 0.5).unwrap_or_default() * iters as u32
+        })
     });
     g.finish();
 }
@@ -111,7 +124,7 @@ fn latency(c: &mut Criterion) {
         (ProtocolName::Gms4, LinkKind::Raw),
     ] {
         for n in nodes() {
-            let mut spec = RunSpec::new(p, n, run_secs(), Load::Sleep(Duration::from_millis(20)));
+            let mut spec = RunSpec::new(p, n, run_secs(), Load::Sleep(LOW_LOAD));
             spec.link = Some(link);
             g.bench_function(format!("{}-{}-N{n}-p50", p.name(), link.name()), |b| {
                 b.iter_custom(|iters| {
