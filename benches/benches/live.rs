@@ -56,8 +56,8 @@ fn bound(c: &mut Criterion) {
     g.bench_function("round-trip-64B", |b| {
         b.iter_custom(|iters| round_trip(iters as usize).expect("round trip").iter().sum())
     });
-    // The bound of the low-load latency below: one ping per LOW_LOAD (varied by half), each
-    // from idle as a low-load multicast is; a sample is the p50 of at most 25 of them.
+    // For context beside the low-load latency below: one ping per LOW_LOAD (varied by half),
+    // each after a silence as a low-load multicast is; a sample is the p50 of at most 25.
     g.bench_function("round-trip-64B-paced", |b| {
         b.iter_custom(|iters| {
             let t = paced_round_trip(iters.min(25) as usize, LOW_LOAD).expect("round trip");
