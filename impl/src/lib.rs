@@ -1,7 +1,7 @@
-//! The parts of `groupy` a benchmark drives from outside the binary: the live node and its
-//! link, codec, faults and delivery log, the benchmarks of the live group (`live::bench`),
-//! and the judgement of logs with the model's property functions. The binary (`main.rs`)
-//! compiles the same files as its own modules, with the command line around them.
+//! The live runtime, which the binary (`main.rs`) and the benchmarks drive: the live node
+//! and its link, codec, faults and delivery log, the benchmarks of the live group
+//! (`live::bench`), and the judgement of logs with the model's property functions. The
+//! binary adds the command line around them (`live/mod.rs`: `groupy run`, `groupy node`).
 
 pub mod judge;
 

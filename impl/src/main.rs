@@ -17,7 +17,7 @@
 //! reached).
 
 mod explore;
-mod judge;
+use groupy::judge;
 mod live;
 mod matrix;
 mod render;

@@ -14,13 +14,10 @@
 //! - [`solo`]: `groupy node`: one node as its own process.
 //! - [`bench`]: `groupy bench`: the live group measured against raw UDP in the same run.
 
-pub mod bench;
+// The runtime itself is the library's (`lib.rs`), compiled once; the commands around it are
+// the binary's.
+pub use groupy::live::{bench, codec, faults, link, logfile, node};
 pub mod cluster;
-pub mod codec;
-pub mod faults;
-pub mod link;
-pub mod logfile;
-pub mod node;
 pub mod solo;
 
 use clap::Args;
