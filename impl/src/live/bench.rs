@@ -480,6 +480,20 @@ pub struct Figure {
 }
 
 impl Figure {
+    /// A figure with no bound of its own and no run judged (the bound itself, a count).
+    fn plain(figure: String, median: f64, unit: &'static str, runs: usize) -> Figure {
+        Figure {
+            figure,
+            median,
+            unit,
+            bound: None,
+            bound_name: "",
+            violated_runs: 0,
+            runs,
+            violated: vec![],
+        }
+    }
+
     pub fn ratio(&self) -> Option<f64> {
         self.bound.filter(|b| *b > 0.0).map(|b| self.median / b)
     }
@@ -528,47 +542,34 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
     let io = |e: io::Error| format!("raw UDP bound: {e}");
     // The bounds, measured first, in the same run.
     progress("raw UDP round trip");
+    let p50 = |t: Vec<Duration>| quantile(&t, 0.5).unwrap_or_default().as_secs_f64() * 1e6;
     let mut rtts = Vec::new();
     for _ in 0..reps {
-        let t = round_trip(2000).map_err(io)?;
-        rtts.push(quantile(&t, 0.5).unwrap_or_default().as_secs_f64() * 1e6);
+        rtts.push(p50(round_trip(2000).map_err(io)?));
     }
     let rtt = median(rtts);
+    figs.push(Figure::plain(
+        "raw UDP round trip p50 (64 B)".into(),
+        rtt,
+        "µs",
+        reps,
+    ));
     // For context: a low-load multicast starts after 25-75 ms of silence, as this ping
     // does; on this project's virtual machine the two round trips differ by up to 20x, in
     // either direction, from run to run (notes/performance.md).
-    let mut paced = None;
     if spec.wants("latency") {
         progress("raw UDP round trip, one per 25-75 ms");
+        let samples = if spec.quick { 30 } else { 60 };
         let mut rtts = Vec::new();
         for _ in 0..reps {
-            let samples = if spec.quick { 30 } else { 60 };
-            let t = paced_round_trip(samples, LOW_LOAD_SLEEP).map_err(io)?;
-            rtts.push(quantile(&t, 0.5).unwrap_or_default().as_secs_f64() * 1e6);
+            rtts.push(p50(paced_round_trip(samples, LOW_LOAD_SLEEP).map_err(io)?));
         }
-        paced = Some(median(rtts));
-    }
-    figs.push(Figure {
-        figure: "raw UDP round trip p50 (64 B)".into(),
-        median: rtt,
-        unit: "µs",
-        bound: None,
-        bound_name: "",
-        violated_runs: 0,
-        runs: reps,
-        violated: vec![],
-    });
-    if let Some(paced) = paced {
-        figs.push(Figure {
-            figure: "raw UDP round trip p50 (64 B), one per 25-75 ms".into(),
-            median: paced,
-            unit: "µs",
-            bound: None,
-            bound_name: "",
-            violated_runs: 0,
-            runs: reps,
-            violated: vec![],
-        });
+        figs.push(Figure::plain(
+            "raw UDP round trip p50 (64 B), one per 25-75 ms".into(),
+            median(rtts),
+            "µs",
+            reps,
+        ));
     }
     let mut bound = HashMap::new();
     for &n in &spec.nodes {
@@ -579,26 +580,18 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
         }
         let rate = median(rates);
         bound.insert(n, rate / (n - 1) as f64);
-        figs.push(Figure {
-            figure: format!("raw UDP fan-out, 1 → {} (64 B)", n - 1),
-            median: rate,
-            unit: "dgram/s",
-            bound: None,
-            bound_name: "",
-            violated_runs: 0,
-            runs: reps,
-            violated: vec![],
-        });
-        figs.push(Figure {
-            figure: format!("sequencer bound N={n} (fan-out / {})", n - 1),
-            median: rate / (n - 1) as f64,
-            unit: "msg/s",
-            bound: None,
-            bound_name: "",
-            violated_runs: 0,
-            runs: reps,
-            violated: vec![],
-        });
+        figs.push(Figure::plain(
+            format!("raw UDP fan-out, 1 → {} (64 B)", n - 1),
+            rate,
+            "dgram/s",
+            reps,
+        ));
+        figs.push(Figure::plain(
+            format!("sequencer bound N={n} (fan-out / {})", n - 1),
+            rate / (n - 1) as f64,
+            "msg/s",
+            reps,
+        ));
     }
     // Throughput, saturating workers.
     let mut max_rate = HashMap::new();
@@ -652,20 +645,16 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
                 runs: reps,
                 violated,
             });
-            figs.push(Figure {
-                figure: format!(
+            figs.push(Figure::plain(
+                format!(
                     "{} ({}) N={n} datagrams sent per multicast{mode}",
                     p.name(),
                     link.name()
                 ),
-                median: median(per_msg),
-                unit: "dgram",
-                bound: None,
-                bound_name: "",
-                violated_runs: 0,
-                runs: reps,
-                violated: vec![],
-            });
+                median(per_msg),
+                "dgram",
+                reps,
+            ));
         }
     }
     // Latency, multicast → delivered by all: low load, then ~50% of the maximum.
