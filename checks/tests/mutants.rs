@@ -76,7 +76,7 @@ fn gms3_lifo_requests_violates_fifo() {
 #[test]
 fn gms3_view_without_leader_violates_view_agreement() {
     let r = caught(cfg(3, 2, 1), Mutant::ViewWithoutLeader, VIEW_AGREEMENT);
-    complete(&r, 416);
+    complete(&r, 571);
 }
 
 #[test]

@@ -175,9 +175,6 @@ pub trait Reading: Clone + fmt::Debug + Send + Sync + 'static {
     const SUMMARY: &'static str;
     /// Whether a slave takes this leader message now.
     fn takes(st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool;
-    /// Whether taking one message can make a held-back one takeable (a number-based
-    /// reading: `next` moved).
-    const RELEASE_AFTER_TAKING: bool = false;
     /// Whether a slave takes leader messages only from the leader it follows.
     const FROM_LEADER_ONLY: bool = false;
 }
@@ -209,7 +206,6 @@ impl Reading for Selective {
     const NAME: &'static str = "gms3-selective";
     const SUMMARY: &'static str =
         "gms3 with the Erlang skeleton's selective receive: only message `next` is taken";
-    const RELEASE_AFTER_TAKING: bool = true;
     fn takes(st: &Gms3State, _: Id, msg: &Gms3Msg) -> bool {
         match msg {
             Gms3Msg::Msg(n, _) => *n <= st.next,
@@ -270,8 +266,15 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
     /// that keeps it as leader: its other steps before it (multicasting, forwarding a request
     /// to its leader) read only whom it follows, and an election needs the leader's messages
     /// to have arrived.
+    ///
+    /// It rests on views listing their leader first: a slave then changes whom it follows
+    /// only by a view of its leader or by an election after its leader crashed, so a node
+    /// that forwards requests to it exists only after its leader crashed. `ViewWithoutLeader`
+    /// breaks that (a slave can follow another slave while the leader lives), so that mutant
+    /// claims nothing.
     fn takes_independently(&self, _: Id, st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool {
         R::FROM_LEADER_ONLY
+            && !self.0.is(Mutant::ViewWithoutLeader)
             && st.core.role == Role::Slave
             && st.core.leader() == Some(src)
             && match msg {
@@ -326,9 +329,11 @@ impl<R: Reading> Actor for Gms3Actor<R> {
                 if R::takes(state, src, &msg) {
                     let st = state.to_mut();
                     self.handle_leader_msg(st, msg);
-                    if R::RELEASE_AFTER_TAKING {
-                        self.release_held(st);
-                    }
+                    // Like Erlang's receive, which looks at the whole mailbox each time: what
+                    // the node took may make a held message takeable (`next` moved, or, in a
+                    // mutant, a re-delivered view changed whom it follows), as it does in the
+                    // live runtime's mailbox and in the reduced model's network.
+                    self.release_held(st);
                 } else {
                     hold(state, src, msg);
                 }
