@@ -808,3 +808,30 @@ pub fn table(figs: &[Figure]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_sorted_values() {
+        let v = [1, 2, 3, 4, 5];
+        assert_eq!(quantile(&v, 0.0), Some(1));
+        assert_eq!(quantile(&v, 0.5), Some(3));
+        assert_eq!(quantile(&v, 1.0), Some(5));
+        assert_eq!(quantile::<u32>(&[], 0.5), None);
+    }
+
+    #[test]
+    fn round_trips_are_sorted_and_the_paced_ones_wait_between_pings() {
+        let t = round_trip(50).expect("loopback round trip");
+        assert_eq!(t.len(), 50);
+        assert!(t.windows(2).all(|w| w[0] <= w[1]));
+        // 2 unmeasured + 5 measured pings, each after at least half the gap.
+        let gap = Duration::from_millis(4);
+        let start = Instant::now();
+        let t = paced_round_trip(5, gap).expect("loopback round trip");
+        assert_eq!(t.len(), 5);
+        assert!(start.elapsed() >= gap / 2 * 7, "{:?}", start.elapsed());
+    }
+}
