@@ -79,8 +79,9 @@ pub const MAX_DATAGRAM: usize = 65_507;
 pub const MAGIC: [u8; 2] = *b"GY";
 
 /// The wire version this codec writes and accepts. 2: the link layer's frames gained
-/// `Batch`, which a version-1 node would take for a malformed body.
-pub const VERSION: u8 = 2;
+/// `Batch`, which a version-1 node would take for a malformed body. 3: a frame sent in
+/// `Part`s is postcard inside, as every other body, not JSON.
+pub const VERSION: u8 = 3;
 
 /// Bytes before the message: magic, version, flags, group, sender, counter.
 pub const HEADER_LEN: usize = 20;

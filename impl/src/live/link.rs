@@ -30,7 +30,7 @@ pub enum Frame<M> {
     /// The leader is alive (the failure detector's heartbeat; any frame counts as life).
     Heartbeat,
     /// Part `index` of `count` of a frame too large for one datagram (a view carrying a long
-    /// application log): the frame as JSON, cut into pieces, reassembled by [`Reassembly`].
+    /// application log): the frame in postcard, cut into pieces, reassembled by [`Reassembly`].
     Part {
         id: u64,
         index: u32,

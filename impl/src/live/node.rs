@@ -643,7 +643,7 @@ impl<A: Protocol> Node<A> {
             ) => {
                 let now = Instant::now();
                 let whole = self.parts.on_part(sender, id, index, count, bytes, now);
-                match whole.map(|w| serde_json::from_slice::<Frame<A::Msg>>(&w)) {
+                match whole.map(|w| postcard::from_bytes::<Frame<A::Msg>>(&w)) {
                     None => {}
                     Some(Ok(Frame::Part { .. }) | Err(_)) => self.drops.record(&Dropped::Malformed),
                     Some(Ok(frame)) => self.on_frame(sender, frame),
@@ -847,7 +847,7 @@ impl<A: Protocol> Node<A> {
     }
 
     fn send_in_parts(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
-        let whole = match serde_json::to_vec(frame) {
+        let whole = match postcard::to_allocvec(frame) {
             Ok(w) if w.len() <= PART_BYTES * MAX_PARTS => w,
             Ok(w) => {
                 eprintln!(
