@@ -14,7 +14,7 @@
 
 use super::faults::Faults;
 use super::link::LinkKind;
-use super::node::{start_group, Options, Outcome};
+use super::node::{start_group, stop_group, Options, Outcome};
 use crate::judge::judge;
 use groupy_model::app::Event;
 use groupy_model::protocol::Visit;
@@ -306,16 +306,7 @@ impl Visit for Group<'_> {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        for c in &controls {
-            c.stop.store(true, Ordering::Relaxed);
-        }
-        let mut outcomes = Vec::new();
-        for (i, t) in threads.into_iter().enumerate() {
-            outcomes.push(
-                t.join()
-                    .map_err(|_| format!("node {i}'s thread panicked"))?,
-            );
-        }
+        let outcomes = stop_group((controls, threads))?;
         if std::env::var_os("GROUPY_BENCH_DEBUG").is_some() {
             // The runtime's counters per node, for finding what limits a figure.
             eprintln!(

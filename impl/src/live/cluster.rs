@@ -8,7 +8,7 @@
 //! logs are then judged with the model's property functions, the protocol's claims
 //! deciding the exit code.
 
-use super::node::{hex, standing, start_group, Control, NodeReport, Outcome, Status};
+use super::node::{hex, standing, start_group, stop_group, Control, NodeReport, Outcome, Status};
 use super::LiveArgs;
 use crate::verify::{self, Divergence, Judgement};
 use crate::{emit, Format};
@@ -185,16 +185,7 @@ impl Visit for Group<'_> {
             std::thread::sleep(Duration::from_millis(20));
         }
         let drain = drain_start.elapsed();
-        for c in &controls {
-            c.stop.store(true, Ordering::Relaxed);
-        }
-        let mut outcomes = Vec::new();
-        for (i, t) in threads.into_iter().enumerate() {
-            outcomes.push(
-                t.join()
-                    .map_err(|_| format!("node {i}'s thread panicked"))?,
-            );
-        }
+        let outcomes = stop_group((controls.clone(), threads))?;
         display.show(&statuses(&controls), start.elapsed());
         display.finish();
         Ok((outcomes, drain))

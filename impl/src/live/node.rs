@@ -130,6 +130,19 @@ pub fn start_group<A: Protocol>(
     Ok((controls, threads))
 }
 
+/// Stops every node of a group [`start_group`] started and collects their outcomes, in node
+/// order.
+pub fn stop_group((controls, threads): Started) -> Result<Vec<Outcome>, String> {
+    for c in &controls {
+        c.stop.store(true, Ordering::Relaxed);
+    }
+    threads
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.join().map_err(|_| format!("node {i}'s thread panicked")))
+        .collect()
+}
+
 /// Room for the largest UDP datagram (65,507 bytes over IPv4), and one byte to spare.
 const RECV_BUF: usize = 65_536;
 /// The gap between two parts of one frame.
