@@ -157,15 +157,7 @@ impl<A: Protocol> GroupModel<A> {
 
     /// Whether any message from `src` to `dst` is in the network.
     fn in_flight_any(&self, state: &GroupState<A>, src: Id, dst: Id) -> bool {
-        match &state.network {
-            Network::Ordered(channels) => channels.get(&(src, dst)).is_some_and(|q| !q.is_empty()),
-            Network::UnorderedNonDuplicating(bag) => {
-                bag.keys().any(|env| env.src == src && env.dst == dst)
-            }
-            Network::UnorderedDuplicating(set, _) => {
-                set.iter().any(|env| env.src == src && env.dst == dst)
-            }
-        }
+        any_message(state, src, dst, |_| true)
     }
 }
 
@@ -242,22 +234,10 @@ impl<A: Protocol> GroupModel<A> {
 
     /// Whether a message from `src` to `dst` is still on its way. One that `dst` holds back
     /// has arrived (it waits in `dst`'s mailbox, which the reduced model keeps in the network).
-    ///
-    /// Not `Network::iter_all`: in stateright 0.31 its ordered-network iterator never advances
-    /// past the head of a channel, so it loops forever once a channel holds a message.
     fn in_flight(&self, state: &GroupState<A>, src: Id, dst: Id) -> bool {
-        let waiting = |msg: &A::Msg| !(self.reduced() && self.holds_back(state, src, dst, msg));
-        match &state.network {
-            Network::Ordered(channels) => channels
-                .get(&(src, dst))
-                .is_some_and(|q| q.iter().any(waiting)),
-            Network::UnorderedNonDuplicating(bag) => bag
-                .keys()
-                .any(|env| env.src == src && env.dst == dst && waiting(&env.msg)),
-            Network::UnorderedDuplicating(set, _) => set
-                .iter()
-                .any(|env| env.src == src && env.dst == dst && waiting(&env.msg)),
-        }
+        any_message(state, src, dst, |msg| {
+            !(self.reduced() && self.holds_back(state, src, dst, msg))
+        })
     }
 
     /// A delivery that commutes with every other node's steps until it is taken, if there is
@@ -294,6 +274,29 @@ impl<A: Protocol> GroupModel<A> {
     /// Whether the crash budget allows one more crash.
     fn may_crash(&self, state: &GroupState<A>) -> bool {
         state.crashed.iter().filter(|c| **c).count() < self.cfg().crashes
+    }
+}
+
+/// Whether the network holds a message from `src` to `dst` that satisfies `pred`.
+///
+/// Not `Network::iter_all`: in stateright 0.31 its ordered-network iterator never advances
+/// past the head of a channel, so it loops forever once a channel holds a message.
+fn any_message<A: Protocol>(
+    state: &GroupState<A>,
+    src: Id,
+    dst: Id,
+    pred: impl Fn(&A::Msg) -> bool,
+) -> bool {
+    match &state.network {
+        Network::Ordered(channels) => channels
+            .get(&(src, dst))
+            .is_some_and(|q| q.iter().any(pred)),
+        Network::UnorderedNonDuplicating(bag) => bag
+            .keys()
+            .any(|env| env.src == src && env.dst == dst && pred(&env.msg)),
+        Network::UnorderedDuplicating(set, _) => set
+            .iter()
+            .any(|env| env.src == src && env.dst == dst && pred(&env.msg)),
     }
 }
 
@@ -386,13 +389,7 @@ impl<A: Protocol> Model for GroupModel<A> {
                         actions.extend((1..=left).map(|k| Action::Cut(leader, k)));
                     }
                 }
-                ActorModelAction::Timeout(id, _) | ActorModelAction::Crash(id) if *id == leader => {
-                    actions.push(Action::Actor(a))
-                }
-                ActorModelAction::Deliver { dst, .. } if *dst == leader => {
-                    actions.push(Action::Actor(a))
-                }
-                ActorModelAction::Drop(env) if env.dst == leader => actions.push(Action::Actor(a)),
+                _ if actor_of(&a) == leader => actions.push(Action::Actor(a)),
                 _ => {}
             }
         }
