@@ -10,8 +10,9 @@
 //!   views alike), and the first `commit` positions are *stable*. A node takes entries only at
 //!   their position (hold-back: nothing is delivered out of sequence) and delivers only stable
 //!   ones.
-//! - **Safe delivery.** The leader proposes one entry at a time and marks it stable once every
-//!   slave of its view acknowledged holding it (`ack(epoch, len, delivered)`); only then does
+//! - **Safe delivery.** The leader proposes what it was asked to sequence (everything queued
+//!   since its last proposal, in one message) and marks it stable once every slave of its
+//!   view acknowledged holding it (`ack(epoch, len, delivered)`); only then does
 //!   anyone deliver it. A delivered message is therefore held by every member that was in the
 //!   view, in particular by whoever leads next.
 //! - **Retransmission.** The leader repeats to a slave whose acks lag what it has proposed or
@@ -43,7 +44,7 @@ use crate::protocol::Protocol;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
@@ -140,6 +141,30 @@ pub enum Request {
     View,
 }
 
+/// What a gms4 node needs to know of its delivered log without reading all of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LogIndex {
+    /// Per sender: how many of its multicasts were delivered, and whether they are exactly its
+    /// first ones in order (numbers `0..count`), so that one is delivered iff its number is
+    /// below the count. Only a mutant breaks that; then `holds` reads the log.
+    senders: BTreeMap<Id, (u32, bool)>,
+    /// The position of the newest delivered view.
+    newest_view: Option<u32>,
+}
+
+impl LogIndex {
+    fn add(&mut self, at: u32, e: &Event) {
+        match e {
+            Event::Deliver(p) => {
+                let (count, in_order) = self.senders.entry(p.from).or_insert((0, true));
+                *in_order &= p.seq == *count;
+                *count += 1;
+            }
+            Event::View(_) => self.newest_view = Some(at),
+        }
+    }
+}
+
 /// A gms4 group process with its application.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Gms4State {
@@ -161,6 +186,9 @@ pub struct Gms4State {
     /// Slave: joins forwarded to the current leader (each once: the joiner repeats its join,
     /// and a slave that forwarded every copy would flood the leader).
     pub joins_forwarded: Vec<Id>,
+    /// An index of the delivered log (a function of it, so it adds no state): without it a
+    /// live node scans its whole history for every request and every proposal.
+    pub index: LogIndex,
     /// Witnesses (flags, not counters, so the state space stays finite).
     pub discarded: bool,
     pub retransmitted: bool,
@@ -206,14 +234,21 @@ impl Gms4State {
     /// Whether the log (delivered or pending) holds this multicast.
     fn holds(&self, p: &Payload) -> bool {
         let has = |e: &Event| matches!(e, Event::Deliver(q) if q == p);
-        self.core.worker.app.log.iter().any(has) || self.pending.iter().any(has)
+        let delivered = match self.index.senders.get(&p.from) {
+            None => false,
+            Some(&(count, true)) => p.seq < count,
+            Some(_) => self.core.worker.app.log.iter().any(has),
+        };
+        delivered || self.pending.iter().any(has)
     }
 
     /// The number of the next multicast of `sender` to sequence: how many of its multicasts
     /// the log holds or the leader has queued (they are taken in order).
     fn next_from(&self, sender: Id) -> u32 {
-        let log = self.core.worker.app.log.iter().chain(&self.pending);
-        let held = log
+        let delivered = self.index.senders.get(&sender).map_or(0, |s| s.0 as usize);
+        let pending = self
+            .pending
+            .iter()
             .filter(|e| matches!(e, Event::Deliver(p) if p.from == sender))
             .count();
         let queued = self
@@ -221,7 +256,7 @@ impl Gms4State {
             .iter()
             .filter(|r| matches!(r, Request::Mcast(p) if p.from == sender))
             .count();
-        (held + queued) as u32
+        (delivered + pending + queued) as u32
     }
 
     /// The log from position `from` on.
@@ -238,14 +273,17 @@ impl Gms4State {
 
     /// The newest view in the log, delivered or pending.
     fn newest_view(&self) -> Option<&Vec<Id>> {
-        self.pending
-            .iter()
-            .chain(self.core.worker.app.log.iter())
-            .rev()
-            .find_map(|e| match e {
+        fn view(e: &Event) -> Option<&Vec<Id>> {
+            match e {
                 Event::View(v) => Some(v),
                 Event::Deliver(_) => None,
-            })
+            }
+        }
+        let delivered = self.index.newest_view.and_then(|at| {
+            let e = self.core.worker.app.log.get(at as usize)?;
+            view(e)
+        });
+        self.pending.iter().rev().find_map(view).or(delivered)
     }
 
     /// Moves stable entries (positions below `commit`) to the application.
@@ -253,10 +291,14 @@ impl Gms4State {
         let n = commit.saturating_sub(self.delivered()) as usize;
         let n = n.min(self.pending.len());
         for e in self.pending.drain(..n) {
+            if let Event::Deliver(p) = &e {
+                // Only a node's own undelivered multicasts are in its outbox.
+                self.outbox.retain(|q| q != p);
+            }
+            let at = self.core.worker.app.log.len() as u32;
+            self.index.add(at, &e);
             self.core.worker.app.deliver(e);
         }
-        let app = &self.core.worker.app;
-        self.outbox.retain(|p| !app.messages().any(|q| q == p));
     }
 
     /// A slave whose acknowledgements show it lacks entries or stability.
@@ -367,6 +409,7 @@ impl Actor for Gms4 {
             outbox: Vec::new(),
             forwarded_to: None,
             joins_forwarded: Vec::new(),
+            index: LogIndex::default(),
             discarded: false,
             retransmitted: false,
             retried: false,
@@ -511,8 +554,9 @@ impl Gms4 {
         }
     }
 
-    /// Leader: with nothing awaiting stability and no broadcast in progress, propose the next
-    /// request, or tell slaves that lag what became stable.
+    /// Leader: with nothing awaiting stability and no broadcast in progress, propose every
+    /// queued request at once (one round of acks makes them all stable: under load a round
+    /// carries many), or tell slaves that lag what became stable.
     fn lead(&self, st: &mut Gms4State, committed: bool, o: &mut Out<Self>) {
         if !st.pending.is_empty() || st.core.seq.active.is_some() {
             return;
@@ -541,7 +585,6 @@ impl Gms4 {
                 Some(Request::View) => Event::View(st.core.view.clone()),
             };
             st.pending.push(entry);
-            break;
         }
         // A new proposal carries what became stable; without one, the commit goes alone.
         if !st.pending.is_empty() || (committed && !st.acks.is_empty()) {
@@ -549,10 +592,13 @@ impl Gms4 {
         }
     }
 
-    /// Proposes the log from the lowest position a slave is known to have delivered, to every
-    /// slave, one send per step.
+    /// Proposes the log from the lowest position a slave is known to hold, to every slave, one
+    /// send per step. (From what it *delivered* would repeat the last round's entries in
+    /// every proposal: a slave learns their stability only from the next one.) A slave this
+    /// epoch has not heard from counts as holding nothing, so a new reign's first proposal
+    /// covers everything a slave may have delivered.
     fn broadcast_proposal(&self, st: &mut Gms4State, o: &mut Out<Self>) {
-        let from = st.acks.iter().map(|a| a.2).min().unwrap_or(st.delivered());
+        let from = st.acks.iter().map(|a| a.1).min().unwrap_or(st.delivered());
         let msg = self.proposal(st, from);
         st.core.seq.active = Some(Broadcast::new(msg, slaves(&st.core.view), None));
         o.set_timer(Gms4Timer::Send, SEND_DELAY);
