@@ -138,10 +138,6 @@ struct BenchArgs {
     /// A saturating worker's window: at most this many of its own multicasts undelivered.
     #[arg(long, default_value_t = 64)]
     window: u32,
-    /// The same for gms4 (stop-and-wait: a deeper window only queues at its leader and
-    /// makes its slaves retry; 1 measured best, against 4, 16, 64).
-    #[arg(long, default_value_t = 1)]
-    gms4_window: u32,
     /// Only these parts, comma-separated: throughput, latency, failover, idle (the bound is
     /// always measured).
     #[arg(long, value_delimiter = ',', value_parser = ["throughput", "latency", "failover", "idle"])]
@@ -584,7 +580,6 @@ fn run_bench(args: BenchArgs) -> u8 {
         reps: args.reps.max(1),
         quick: args.quick,
         window: args.window,
-        gms4_window: args.gms4_window,
         only: args.only,
         protocols: args.protocol,
     };

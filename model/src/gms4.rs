@@ -592,13 +592,13 @@ impl Gms4 {
         }
     }
 
-    /// Proposes the log from the lowest position a slave is known to hold, to every slave, one
-    /// send per step. (From what it *delivered* would repeat the last round's entries in
-    /// every proposal: a slave learns their stability only from the next one.) A slave this
-    /// epoch has not heard from counts as holding nothing, so a new reign's first proposal
-    /// covers everything a slave may have delivered.
+    /// Proposes the log from the lowest position a slave is known to have delivered, to every
+    /// slave, one send per step. (So a proposal repeats the last round's entries, whose
+    /// stability a slave learns only from it. Proposing from what slaves *hold* would not,
+    /// but it multiplies the distinct proposals a duplicating network keeps: 3.3× the
+    /// states on `duplicating` and 3.7× on `udp` at N=3 M=2 C=1.)
     fn broadcast_proposal(&self, st: &mut Gms4State, o: &mut Out<Self>) {
-        let from = st.acks.iter().map(|a| a.1).min().unwrap_or(st.delivered());
+        let from = st.acks.iter().map(|a| a.2).min().unwrap_or(st.delivered());
         let msg = self.proposal(st, from);
         st.core.seq.active = Some(Broadcast::new(msg, slaves(&st.core.view), None));
         o.set_timer(Gms4Timer::Send, SEND_DELAY);

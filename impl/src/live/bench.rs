@@ -424,11 +424,8 @@ pub struct BenchSpec {
     pub nodes: Vec<usize>,
     pub reps: usize,
     pub quick: bool,
-    /// The saturating workers' window of undelivered own multicasts, gms3's.
+    /// The saturating workers' window of undelivered own multicasts.
     pub window: u32,
-    /// gms4's: its leader takes one log entry at a time, so a deeper window only queues
-    /// requests (each checked against the log and queue) and makes slaves retry them.
-    pub gms4_window: u32,
     /// Only these parts (`throughput`, `latency`, `failover`, `idle`; the bound is always
     /// measured); empty: all.
     pub only: Vec<String>,
@@ -603,11 +600,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
                 n,
                 spec.secs(3.0, 1.0),
                 Load::Saturate {
-                    window: if p == ProtocolName::Gms4 {
-                        spec.gms4_window
-                    } else {
-                        spec.window
-                    },
+                    window: spec.window,
                 },
             );
             rs.link = Some(link);

@@ -18,10 +18,11 @@
 //!   detector, made real.
 //! - **Links** (`link.rs`) and **faults** (`faults.rs`), applied to every datagram sent.
 //!
-//! Threads and std's blocking `UdpSocket` with a read timeout, one thread per node, rather
-//! than `mio`: a node has one socket and a handful of timers, so one blocking receive whose
-//! timeout is the time to the next deadline is the whole event loop; no dependency, and the
-//! same code serves a node in its own process (`groupy node`) and N nodes in one (`groupy run`).
+//! Threads and std's `UdpSocket`, one thread per node, rather than `mio`: a node has one
+//! socket and a handful of timers, so "read what is there, else wait until the socket is
+//! readable or the next deadline" is the whole event loop (the wait is one `ppoll`, precise
+//! to the microsecond); no dependency, and the same code serves a node in its own process
+//! (`groupy node`) and N nodes in one (`groupy run`).
 
 use super::codec::{Codec, DropCounts, Dropped};
 use super::faults::{Dice, Fate, FaultStats, Faults};
@@ -262,8 +263,6 @@ pub struct Node<A: Protocol> {
     link: FifoLink<A::Msg>,
     parts: Reassembly,
     part_id: u64,
-    /// The socket's mode (see [`Node::run`]).
-    nonblocking: bool,
     /// Extra delay for the frame being transmitted (the pacing of parts).
     spacing: Duration,
     heard: Vec<Option<Instant>>,
@@ -335,7 +334,6 @@ impl<A: Protocol> Node<A> {
             link: FifoLink::new(),
             parts: Reassembly::default(),
             part_id: 0,
-            nonblocking: false,
             spacing: Duration::ZERO,
             next_heartbeat: now,
             next_resend: now,
@@ -361,6 +359,9 @@ impl<A: Protocol> Node<A> {
             batches: Vec::new(),
         };
         set_recv_buffer(&node.socket, RCVBUF);
+        node.socket
+            .set_nonblocking(true)
+            .map_err(|e| format!("cannot make the node's socket non-blocking: {e}"))?;
         if node.opts.timing {
             node.timing = Some(Timing::default());
         }
@@ -382,28 +383,15 @@ impl<A: Protocol> Node<A> {
             if self.paused() {
                 continue;
             }
-            let now = Instant::now();
-            let wait = self.next_deadline(now).saturating_duration_since(now);
-            // A blocking receive's timeout is rounded up to the kernel's tick (4 ms at
-            // HZ=250): when a deadline is that close (the next send of a broadcast, a short
-            // --sleep) the loop looks at the socket without waiting and sleeps in short
-            // precise naps instead.
-            let close = wait < Duration::from_millis(5);
-            if close != self.nonblocking {
-                if self.socket.set_nonblocking(close).is_err() {
-                    break;
-                }
-                self.nonblocking = close;
-            }
-            if !close && self.socket.set_read_timeout(Some(wait.min(POLL))).is_err() {
-                break;
-            }
+            // The socket never blocks: a busy node reads without waiting, an idle one waits
+            // in `wait_readable`, whose timeout (unlike a blocking receive's, rounded up to
+            // the kernel's tick) wakes it at its deadline and not up to 4 ms later.
             match self.socket.recv_from(&mut rbuf) {
                 Ok((n, from)) => {
                     self.on_datagram(&rbuf[..n.min(rbuf.len())], from);
-                    // With --batch, a busy node (its socket non-blocking) reads what else
-                    // is queued before its timers fire, so one turn's sends share datagrams.
-                    if self.opts.batch && self.nonblocking {
+                    // With --batch, a node reads what else is queued before its timers
+                    // fire, so one turn's sends share datagrams.
+                    if self.opts.batch {
                         for _ in 1..RECV_BURST {
                             let Ok((n, from)) = self.socket.recv_from(&mut rbuf) else {
                                 break;
@@ -412,15 +400,18 @@ impl<A: Protocol> Node<A> {
                         }
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock && close => {
-                    // Nothing more to read: what is owed goes now.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    // Nothing more to read: what is owed goes now; then wait for a datagram
+                    // or the next deadline.
                     if self.ack_since.is_some() {
                         self.flush_acks();
-                    } else {
-                        std::thread::sleep(wait.min(Duration::from_micros(250)));
+                    }
+                    let now = Instant::now();
+                    let wait = self.next_deadline(now).saturating_duration_since(now);
+                    if !wait.is_zero() {
+                        wait_readable(&self.socket, wait.min(POLL));
                     }
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 // ICMP errors from a closed peer port surface here on some systems: not ours.
                 Err(_) => {}
             }
@@ -447,7 +438,6 @@ impl<A: Protocol> Node<A> {
             std::thread::sleep(until - now);
         }
         let mut rbuf = vec![0u8; RECV_BUF];
-        self.nonblocking = self.socket.set_nonblocking(true).is_ok();
         for _ in 0..100_000 {
             match self.socket.recv_from(&mut rbuf) {
                 Ok((n, from)) => self.on_datagram(&rbuf[..n.min(rbuf.len())], from),
@@ -1036,3 +1026,30 @@ fn set_recv_buffer(socket: &UdpSocket, bytes: i32) {
 
 #[cfg(not(unix))]
 fn set_recv_buffer(_socket: &UdpSocket, _bytes: i32) {}
+
+/// Waits until the socket is readable or `timeout` has passed, whichever is first (a signal
+/// or an error ends the wait early: the caller's loop looks again).
+#[cfg(target_os = "linux")]
+fn wait_readable(socket: &UdpSocket, timeout: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: ppoll reads one pollfd (and writes its revents) through a pointer to a live
+    // local, and reads the timespec; the descriptor is the socket's, open for the call.
+    unsafe {
+        libc::ppoll(&mut fd, 1, &ts, std::ptr::null());
+    }
+}
+
+/// Elsewhere: short naps (std has no readiness wait for a `UdpSocket`).
+#[cfg(not(target_os = "linux"))]
+fn wait_readable(_socket: &UdpSocket, timeout: Duration) {
+    std::thread::sleep(timeout.min(Duration::from_micros(250)));
+}
