@@ -437,6 +437,7 @@ impl<A: Protocol> Node<A> {
                     let now = Instant::now();
                     let wait = self.next_deadline(now).saturating_duration_since(now);
                     if wait.is_zero() {
+                        // A deadline is due: the timers first.
                     } else if traffic.heavy(now) {
                         // Under load, a short nap lets datagrams pile up and be read in one
                         // go: waking for each one cost gms3 a third of its throughput.
