@@ -113,20 +113,22 @@ enum Command {
 
 const BENCH_HELP: &str = "\
 Examples:
-  groupy bench --quick          about 3 minutes: 3 short runs of each figure
+  groupy bench --quick          about 2.5 minutes: 3 short runs of each figure
   groupy bench --nodes 3,5,9    the groups measured (the bound is measured for each N)
 
 Each figure is the median of --reps runs, next to the bound it is measured against, measured
 in the same run: throughput against the sequencer bound (raw UDP fan-out from one sender to
 N-1 receivers, 64-byte datagrams, divided by N-1), latency against the raw UDP round trip
-(p50), failover against --suspect-after. gms3 runs on fifo links, gms4 on raw UDP; every
-run's delivery logs are judged with the model's property functions, and a run that violates
-a claimed property is reported as FAILED whatever its speed.
+(p50) with its two threads pinned to two CPUs (also shown: on one CPU, and unpinned; on a
+virtual machine they can differ twentyfold), failover against --suspect-after. gms3 runs on
+fifo links, gms4 on raw UDP; every run's delivery logs are judged with the model's property
+functions, and a run that violates a claimed property is reported as FAILED whatever its
+speed.
 Exit codes: 0 every run consistent, 1 a run violated a claimed property, 2 error.";
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Shorter runs (about 3 minutes in all on 2 cores).
+    /// Shorter runs (about 2.5 minutes in all on 2 cores).
     #[arg(long)]
     quick: bool,
     /// Repetitions of each run (the median is shown).
