@@ -153,6 +153,23 @@ pub struct LogIndex {
 }
 
 impl LogIndex {
+    /// Whether `log` (the one this index was built from) holds `p`.
+    fn holds(&self, p: &Payload, log: &[Event]) -> bool {
+        match self.senders.get(&p.from) {
+            None => false,
+            Some(&(count, true)) => p.seq < count,
+            Some(_) => log.contains(&Event::Deliver(*p)),
+        }
+    }
+
+    /// The newest view of `log` (the one this index was built from).
+    fn newest_view<'a>(&self, log: &'a [Event]) -> Option<&'a Vec<Id>> {
+        match log.get(self.newest_view? as usize)? {
+            Event::View(v) => Some(v),
+            Event::Deliver(_) => None,
+        }
+    }
+
     fn add(&mut self, at: u32, e: &Event) {
         match e {
             Event::Deliver(p) => {
@@ -234,12 +251,7 @@ impl Gms4State {
     /// Whether the log (delivered or pending) holds this multicast.
     fn holds(&self, p: &Payload) -> bool {
         let has = |e: &Event| matches!(e, Event::Deliver(q) if q == p);
-        let delivered = match self.index.senders.get(&p.from) {
-            None => false,
-            Some(&(count, true)) => p.seq < count,
-            Some(_) => self.core.worker.app.log.iter().any(has),
-        };
-        delivered || self.pending.iter().any(has)
+        self.index.holds(p, &self.core.worker.app.log) || self.pending.iter().any(has)
     }
 
     /// The number of the next multicast of `sender` to sequence: how many of its multicasts
@@ -272,18 +284,13 @@ impl Gms4State {
     }
 
     /// The newest view in the log, delivered or pending.
-    fn newest_view(&self) -> Option<&Vec<Id>> {
-        fn view(e: &Event) -> Option<&Vec<Id>> {
-            match e {
-                Event::View(v) => Some(v),
-                Event::Deliver(_) => None,
-            }
-        }
-        let delivered = self.index.newest_view.and_then(|at| {
-            let e = self.core.worker.app.log.get(at as usize)?;
-            view(e)
-        });
-        self.pending.iter().rev().find_map(view).or(delivered)
+    fn newest_view<'a>(&'a self) -> Option<&'a Vec<Id>> {
+        let view = |e: &'a Event| match e {
+            Event::View(v) => Some(v),
+            Event::Deliver(_) => None,
+        };
+        let pending = self.pending.iter().rev().find_map(view);
+        pending.or_else(|| self.index.newest_view(&self.core.worker.app.log))
     }
 
     /// Moves stable entries (positions below `commit`) to the application.
@@ -811,5 +818,52 @@ impl Gms4 {
         let mine: Vec<Payload> = self.unheld(st).copied().collect();
         st.queue.extend(mine.into_iter().map(Request::Mcast));
         self.broadcast_proposal(st, o);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index answers what a scan of the log would, for logs in each sender's order and
+    /// out of it (as the `NoSenderOrder` mutant delivers).
+    #[test]
+    fn the_log_index_agrees_with_a_scan_of_the_log() {
+        let m = |from: usize, seq| Payload::issued_by(Id::from(from), seq);
+        let view = |ids: &[usize]| Event::View(ids.iter().map(|&i| Id::from(i)).collect());
+        let logs = [
+            vec![],
+            vec![view(&[0, 1, 2])],
+            vec![
+                Event::Deliver(m(1, 0)),
+                view(&[0, 1]),
+                Event::Deliver(m(1, 1)),
+            ],
+            vec![
+                Event::Deliver(m(1, 1)),
+                Event::Deliver(m(2, 0)),
+                view(&[0, 2]),
+            ],
+            vec![view(&[0]), Event::Deliver(m(1, 0)), Event::Deliver(m(1, 2))],
+            vec![Event::Deliver(m(1, 0)), Event::Deliver(m(1, 0))],
+        ];
+        for log in logs {
+            let mut index = LogIndex::default();
+            for (at, e) in log.iter().enumerate() {
+                index.add(at as u32, e);
+            }
+            for from in 0..3 {
+                for seq in 0..4 {
+                    let p = m(from, seq);
+                    let scan = log.contains(&Event::Deliver(p));
+                    assert_eq!(index.holds(&p, &log), scan, "{p:?} in {log:?}");
+                }
+            }
+            let newest = log.iter().rev().find_map(|e| match e {
+                Event::View(v) => Some(v),
+                Event::Deliver(_) => None,
+            });
+            assert_eq!(index.newest_view(&log), newest, "{log:?}");
+        }
     }
 }
