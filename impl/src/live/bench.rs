@@ -727,7 +727,8 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
         .filter(|_| spec.wants("latency"))
     {
         for &n in &spec.nodes {
-            let mut loads = vec![("low load (sleep 50 ms)".to_string(), LOW_LOAD_SLEEP, false)];
+            let low = format!("low load (sleep {} ms)", LOW_LOAD_SLEEP.as_millis());
+            let mut loads = vec![(low, LOW_LOAD_SLEEP, false)];
             // At half the maximum measured in the same mode (when it was measured): n
             // workers, each one multicast per sleep on average.
             for (batch, mode) in modes {

@@ -160,6 +160,16 @@ const NAP: Duration = Duration::from_micros(250);
 /// multicast brings a node a handful (gms4's leader at N=5: the request and four acks).
 const HEAVY: u32 = 16;
 
+/// With `--batch`, at most this many datagrams are read in one turn of the loop.
+const RECV_BURST: u32 = 32;
+/// A fifo link's acknowledgements are cumulative, so they are coalesced: sent once the
+/// socket has nothing more to read, or this long after the first one owed.
+const ACK_DELAY: Duration = Duration::from_millis(1);
+/// The receive buffer asked for (the kernel caps it at `net.core.rmem_max`): the default
+/// (about 200 kB, a few hundred small datagrams once the kernel's overhead is counted)
+/// overflows whenever a node on a busy machine is descheduled for a few milliseconds.
+const RCVBUF: i32 = 4 << 20;
+
 /// How many datagrams a node read in its last whole millisecond.
 #[derive(Default)]
 struct Traffic {
@@ -179,15 +189,6 @@ impl Traffic {
         self.heavy
     }
 }
-/// With `--batch`, at most this many datagrams are read in one turn of the loop.
-const RECV_BURST: usize = 32;
-/// A fifo link's acknowledgements are cumulative, so they are coalesced: sent once the
-/// socket has nothing more to read, or this long after the first one owed.
-const ACK_DELAY: Duration = Duration::from_millis(1);
-/// The receive buffer asked for (the kernel caps it at `net.core.rmem_max`): the default
-/// (about 200 kB, a few hundred small datagrams once the kernel's overhead is counted)
-/// overflows whenever a node on a busy machine is descheduled for a few milliseconds.
-const RCVBUF: i32 = 4 << 20;
 
 /// What a node shows while it runs (the live display reads it).
 #[derive(Clone, Debug, Default)]
@@ -412,22 +413,11 @@ impl<A: Protocol> Node<A> {
             // The socket never blocks: a busy node reads without waiting, an idle one waits
             // in `wait_readable`, whose timeout (unlike a blocking receive's, rounded up to
             // the kernel's tick) wakes it at its deadline and not up to 4 ms later.
-            match self.socket.recv_from(&mut rbuf) {
-                Ok((n, from)) => {
-                    traffic.count += 1;
-                    self.on_datagram(&rbuf[..n.min(rbuf.len())], from);
-                    // With --batch, a node reads what else is queued before its timers
-                    // fire, so one turn's sends share datagrams.
-                    if self.opts.batch {
-                        for _ in 1..RECV_BURST {
-                            let Ok((n, from)) = self.socket.recv_from(&mut rbuf) else {
-                                break;
-                            };
-                            traffic.count += 1;
-                            self.on_datagram(&rbuf[..n.min(rbuf.len())], from);
-                        }
-                    }
-                }
+            // With --batch, a node reads what else is queued before its timers fire, so one
+            // turn's sends share datagrams.
+            let burst = if self.opts.batch { RECV_BURST } else { 1 };
+            match self.read_queued(&mut rbuf, burst) {
+                Ok(read) => traffic.count += read,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     // Nothing more to read: what is owed goes now; then wait for a datagram
                     // or the next deadline.
@@ -473,14 +463,26 @@ impl<A: Protocol> Node<A> {
             std::thread::sleep(until - now);
         }
         let mut rbuf = vec![0u8; RECV_BUF];
-        for _ in 0..100_000 {
-            match self.socket.recv_from(&mut rbuf) {
-                Ok((n, from)) => self.on_datagram(&rbuf[..n.min(rbuf.len())], from),
+        let _ = self.read_queued(&mut rbuf, 100_000);
+        self.flush_batches();
+        true
+    }
+
+    /// Reads and handles up to `max` datagrams already queued at the socket. Returns how many,
+    /// or the first read's error when there was none (`WouldBlock`: the socket is empty).
+    fn read_queued(&mut self, rbuf: &mut [u8], max: u32) -> std::io::Result<u32> {
+        let mut read = 0;
+        while read < max {
+            match self.socket.recv_from(rbuf) {
+                Ok((n, from)) => {
+                    read += 1;
+                    self.on_datagram(&rbuf[..n.min(rbuf.len())], from);
+                }
+                Err(e) if read == 0 => return Err(e),
                 Err(_) => break,
             }
         }
-        self.flush_batches();
-        true
+        Ok(read)
     }
 
     /// Whether the worker's `Mcast` timer waits: the group drains, or a saturating worker's
