@@ -15,7 +15,6 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use groupy::live::bench::{
     fanout, pinned_round_trip, quantile, round_trip, run_group, Load, RunSpec,
 };
-use groupy::live::link::LinkKind;
 use groupy_model::ProtocolName;
 use std::time::Duration;
 
@@ -90,10 +89,8 @@ fn throughput(c: &mut Criterion) {
     g.sample_size(10).warm_up_time(Duration::from_millis(1));
     g.measurement_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(1));
-    for (p, link) in [
-        (ProtocolName::Gms3, LinkKind::Fifo),
-        (ProtocolName::Gms4, LinkKind::Raw),
-    ] {
+    for p in ProtocolName::benchmarked() {
+        let link = p.descriptor().link;
         for n in nodes() {
             for batch in [false, true] {
                 let mut spec = RunSpec::new(p, n, run_secs(), Load::Saturate { window: 64 });
@@ -118,10 +115,8 @@ fn latency(c: &mut Criterion) {
     let mut g = c.benchmark_group("live-latency-low-load");
     g.sample_size(10).warm_up_time(Duration::from_millis(1));
     g.measurement_time(Duration::from_secs(1));
-    for (p, link) in [
-        (ProtocolName::Gms3, LinkKind::Fifo),
-        (ProtocolName::Gms4, LinkKind::Raw),
-    ] {
+    for p in ProtocolName::benchmarked() {
+        let link = p.descriptor().link;
         for n in nodes() {
             let mut spec = RunSpec::new(p, n, run_secs(), Load::Sleep(LOW_LOAD));
             spec.link = Some(link);

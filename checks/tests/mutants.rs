@@ -33,7 +33,7 @@ fn caught_in<P: Protocol>(base: Config, mutant: Mutant, property: &str) -> Repor
         clean.status(property),
         Some(Status::Holds),
         "{property} on clean {} {base}",
-        P::NAME
+        P::DESCRIPTOR.name
     );
     let broken = run::<P>(base.with_mutant(mutant));
     assert_eq!(

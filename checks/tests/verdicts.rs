@@ -15,6 +15,7 @@ use groupy_model::gms3::{Gms3, Gms3Greedy};
 use groupy_model::group::{GroupTimer, Member, TimerKind};
 use groupy_model::model::is_quiescent;
 use groupy_model::properties::*;
+use groupy_model::witness;
 use groupy_model::{Config, Detector, GroupModel, JoinVia, Senders};
 use stateright::actor::ActorModelAction;
 
@@ -284,7 +285,7 @@ fn gms3_joiner_that_multicasts_holds() {
     assert_eq!(r.verdict, Verdict::Holds);
     statuses(&r, &[INTEGRITY, FIFO, AGREEMENT], Status::Holds);
     let t = r
-        .property(ALL_DELIVERED)
+        .property(witness::ALL_DELIVERED.name)
         .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("the witness has a path");
     assert!(t.steps.iter().any(|s| s.kind == "mcast" && s.node == 2));
@@ -313,7 +314,7 @@ fn a_join_through_the_leader_completes() {
     };
     let r = run::<Gms3>(cfg);
     assert_eq!(r.verdict, Verdict::Holds);
-    statuses(&r, &[JOIN_COMPLETED], Status::Witnessed);
+    statuses(&r, &[witness::JOIN_COMPLETED.name], Status::Witnessed);
 }
 
 // ---- the reductions, cross-checked (notes/reductions.md) ----

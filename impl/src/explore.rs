@@ -4,7 +4,7 @@
 use crate::render::{self, Progress};
 use crate::ExploreArgs;
 use groupy_model::check::{self, Search, Status};
-use groupy_model::protocol::Visit;
+use groupy_model::registry::Visit;
 use groupy_model::{Config, GroupModel, Protocol};
 use stateright::Model;
 use std::io::{Read, Write};

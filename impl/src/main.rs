@@ -144,8 +144,8 @@ struct BenchArgs {
     /// always measured).
     #[arg(long, value_delimiter = ',', value_parser = ["throughput", "latency", "failover", "idle"])]
     only: Vec<String>,
-    /// Only these protocols, comma-separated: gms3 (fifo links), gms4 (raw UDP).
-    #[arg(long, value_delimiter = ',', value_parser = ["gms3", "gms4"])]
+    /// Only these protocols, comma-separated (each runs on the link it is built for).
+    #[arg(long, value_delimiter = ',', value_parser = benchmarked_protocols())]
     protocol: Vec<String>,
     /// text or json.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -424,9 +424,15 @@ fn entries<T: groupy_model::config::Named>(flag: &'static str) -> Vec<Entry> {
         .collect()
 }
 
+/// The values `groupy bench --protocol` takes: the protocols whose descriptor says they are
+/// benchmarked.
+fn benchmarked_protocols() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(ProtocolName::benchmarked().map(|p| p.name()))
+}
+
 #[derive(serde::Serialize)]
 struct Listing {
-    protocols: Vec<groupy_model::protocol::Info>,
+    protocols: Vec<groupy_model::Descriptor>,
     properties: Vec<Entry>,
     environment: Vec<Entry>,
 }
@@ -434,10 +440,11 @@ struct Listing {
 /// `groupy list`: the protocols with what each claims, the properties and witnesses with
 /// their meaning, and the environment's values, all read from the code that checks them.
 fn list(args: ListArgs) -> u8 {
-    use groupy_model::properties::{self, PROPERTIES, WITNESSES};
+    use groupy_model::properties::PROPERTIES;
+    use groupy_model::witness::WITNESSES;
     use groupy_model::{CrashAt, Detector, JoinVia, NetworkKind, Reduce, Senders};
     let listing = Listing {
-        protocols: ProtocolName::ALL.iter().map(|p| p.info()).collect(),
+        protocols: ProtocolName::ALL.iter().map(|p| p.descriptor()).collect(),
         properties: PROPERTIES
             .iter()
             .map(|p| Entry {
@@ -446,9 +453,9 @@ fn list(args: ListArgs) -> u8 {
                 description: p.description,
             })
             .chain(WITNESSES.iter().map(|w| Entry {
-                name: w,
+                name: w.name,
                 kind: "sometimes",
-                description: properties::describe(w),
+                description: w.description,
             }))
             .collect(),
         environment: [
@@ -474,10 +481,17 @@ fn list(args: ListArgs) -> u8 {
             for i in &listing.protocols {
                 s.push_str(&format!("  {:<15} {}\n", i.name, i.summary));
                 s.push_str(&format!("  {:<15} claims: {}\n", "", i.claims.join(", ")));
+                let witnesses: Vec<_> = i.witnesses.iter().map(|w| w.name).collect();
                 s.push_str(&format!(
                     "  {:<15} witnesses: {}\n",
                     "",
-                    i.witnesses.join(", ")
+                    witnesses.join(", ")
+                ));
+                s.push_str(&format!(
+                    "  {:<15} runs live on the {} link{}\n",
+                    "",
+                    i.link.name(),
+                    if i.benchmarked { "; benchmarked" } else { "" }
                 ));
             }
             s.push_str(

@@ -207,7 +207,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
     };
     let claims = match &protocol {
         Some(name) => match name.parse::<ProtocolName>() {
-            Ok(p) => Some(p.info().claims),
+            Ok(p) => Some(p.descriptor().claims),
             Err(e) => {
                 eprintln!("error: the logs name {e}");
                 return 2;

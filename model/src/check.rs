@@ -7,7 +7,8 @@
 
 use crate::model::{self, GroupAction, GroupModel, GroupState};
 use crate::properties;
-use crate::protocol::{Protocol, ProtocolName, Visit};
+use crate::protocol::Protocol;
+use crate::registry::{ProtocolName, Visit};
 use crate::trace::{self, Trace};
 use crate::Config;
 use serde::Serialize;
@@ -254,7 +255,7 @@ pub fn check_protocol<A: Protocol>(
         let claimed = model
             .properties()
             .iter()
-            .filter(|p| p.expectation != Expectation::Sometimes && A::CLAIMS.contains(&p.name))
+            .filter(|p| p.expectation != Expectation::Sometimes && A::DESCRIPTOR.claims(p.name))
             .map(|p| p.name)
             .collect();
         builder = builder.finish_when(HasDiscoveries::AnyOf(claimed));
@@ -295,7 +296,7 @@ pub fn check_protocol<A: Protocol>(
     };
 
     let fail_fast_hit =
-        search.fail_fast && run.discoveries.iter().any(|(n, _)| A::CLAIMS.contains(n));
+        search.fail_fast && run.discoveries.iter().any(|(n, _)| A::DESCRIPTOR.claims(n));
     let cut_short = cut_short.or_else(|| {
         fail_fast_hit.then(|| "stopped at the first violation of a claimed property".to_string())
     });
@@ -317,7 +318,7 @@ pub fn check_protocol<A: Protocol>(
         .filter(|p| {
             !run.interrupted
                 && p.expectation == Expectation::Always
-                && A::CLAIMS.contains(&p.name)
+                && A::DESCRIPTOR.claims(p.name)
                 && run.discoveries.iter().any(|(n, _)| *n == p.name)
         })
         .map(|p| (p.name, p.condition))
@@ -380,7 +381,7 @@ pub fn check_protocol<A: Protocol>(
         Verdict::Holds
     };
     Report {
-        protocol: A::NAME,
+        protocol: A::DESCRIPTOR.name,
         config: cfg.clone(),
         strategy: search.strategy,
         complete: cut_short.is_none(),

@@ -92,58 +92,6 @@ pub enum JoinVia {
     Leader,
 }
 
-/// A deliberately broken protocol variant, used by `checks/` to show that each property can
-/// fail. Not reachable from the CLI: users check protocols, not mutants.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Mutant {
-    /// gms3: the new leader does not re-send the last message.
-    NoResend,
-    /// gms3: slaves do not discard messages numbered below `next`.
-    NoDuplicateDiscard,
-    /// all: the application numbers its multicasts from 1 instead of 0.
-    OffByOneSeq,
-    /// all: the leader serves queued requests newest first.
-    LifoRequests,
-    /// gms3: the new leader leaves itself out of the view it multicasts.
-    ViewWithoutLeader,
-    /// gms3: the leader adds a joiner to the view but never sends the view to it.
-    ViewNotSentToJoiner,
-    /// gms4: a slave appends whatever entries arrive instead of placing them at their
-    /// position.
-    NoHoldBack,
-    /// gms4: a new leader drops the entries it never saw become stable.
-    NoViewSync,
-    /// gms4: the leader never repeats a proposal.
-    NoRetransmission,
-    /// gms4: a node never repeats its multicast (nor its join).
-    NoRetry,
-    /// gms4: a slave delivers entries as they arrive, before they are stable.
-    EarlyDelivery,
-    /// gms4: a slave takes proposals from any node, not only the leader it follows.
-    NoEpochCheck,
-    /// gms4: the leader sequences a sender's multicasts in arrival order, not issue order.
-    NoSenderOrder,
-}
-
-impl Mutant {
-    pub const ALL: [Mutant; 13] = [
-        Mutant::NoResend,
-        Mutant::NoDuplicateDiscard,
-        Mutant::OffByOneSeq,
-        Mutant::LifoRequests,
-        Mutant::ViewWithoutLeader,
-        Mutant::ViewNotSentToJoiner,
-        Mutant::NoHoldBack,
-        Mutant::NoViewSync,
-        Mutant::NoRetransmission,
-        Mutant::NoRetry,
-        Mutant::EarlyDelivery,
-        Mutant::NoEpochCheck,
-        Mutant::NoSenderOrder,
-    ];
-}
-
 /// One point of the environment grid.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Config {
@@ -164,8 +112,9 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub losses: Option<u8>,
     pub reduce: Reduce,
+    #[cfg(feature = "mutants")]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mutant: Option<Mutant>,
+    pub mutant: Option<crate::mutant::Mutant>,
 }
 
 impl Default for Config {
@@ -183,6 +132,7 @@ impl Default for Config {
             network: NetworkKind::Ordered,
             losses: None,
             reduce: Reduce::All,
+            #[cfg(feature = "mutants")]
             mutant: None,
         }
     }
@@ -221,7 +171,8 @@ impl Config {
         self.nodes + self.joins
     }
 
-    pub fn with_mutant(mut self, mutant: Mutant) -> Self {
+    #[cfg(feature = "mutants")]
+    pub fn with_mutant(mut self, mutant: crate::mutant::Mutant) -> Self {
         self.mutant = Some(mutant);
         self
     }
@@ -290,6 +241,7 @@ impl fmt::Display for Config {
         if self.reduce != Reduce::All {
             write!(f, " reduce={}", self.reduce.name())?;
         }
+        #[cfg(feature = "mutants")]
         if let Some(m) = self.mutant {
             write!(f, " mutant={m:?}")?;
         }
@@ -411,6 +363,7 @@ impl ModelArgs {
             network: self.network,
             losses: self.losses,
             reduce: self.reduce,
+            #[cfg(feature = "mutants")]
             mutant: None,
         };
         cfg.validate()?;

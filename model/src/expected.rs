@@ -8,7 +8,7 @@
 
 use crate::check::{Report, Status, Verdict};
 use crate::config::ModelArgs;
-use crate::protocol::ProtocolName;
+use crate::registry::ProtocolName;
 use crate::Config;
 use clap::Parser;
 

@@ -28,7 +28,8 @@ use crate::group::{
     Job, Member, Role, Sequencing, Setup, TimerKind,
 };
 use crate::properties::*;
-use crate::protocol::Protocol;
+use crate::protocol::{Descriptor, Link, Protocol};
+use crate::witness::{ALL_DELIVERED, BROADCAST_CUT, JOIN_COMPLETED, QUIESCENT};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -122,21 +123,23 @@ impl Sequencing for Gms1State {
 pub struct Gms1(pub Setup);
 
 impl Protocol for Gms1 {
-    const NAME: &'static str = "gms1";
-    const SUMMARY: &'static str =
-        "leader multicasts, joins through the leader; no failure handling";
-    /// With no failure handling to excuse a lost multicast, gms1 also claims `validity`.
-    const CLAIMS: &'static [&'static str] = &[
-        AGREEMENT,
-        NO_DUPLICATION,
-        INTEGRITY,
-        FIFO,
-        VIEW_AGREEMENT,
-        CONVERGENCE,
-        VALIDITY,
-    ];
-    const WITNESSES: &'static [&'static str] =
-        &[QUIESCENT, BROADCAST_CUT, JOIN_COMPLETED, ALL_DELIVERED];
+    const DESCRIPTOR: Descriptor = Descriptor {
+        name: "gms1",
+        summary: "leader multicasts, joins through the leader; no failure handling",
+        // With no failure handling to excuse a lost multicast, gms1 also claims `validity`.
+        claims: &[
+            AGREEMENT,
+            NO_DUPLICATION,
+            INTEGRITY,
+            FIFO,
+            VIEW_AGREEMENT,
+            CONVERGENCE,
+            VALIDITY,
+        ],
+        witnesses: &[&QUIESCENT, &BROADCAST_CUT, &JOIN_COMPLETED, &ALL_DELIVERED],
+        link: Link::Fifo,
+        benchmarked: false,
+    };
     fn with_setup(setup: Setup) -> Self {
         Gms1(setup)
     }

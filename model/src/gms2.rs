@@ -21,7 +21,8 @@ use crate::group::{
     slaves, submit, Broadcast, GroupTimer, Job, Role, Setup, TimerKind, SUSPECT_DELAY,
 };
 use crate::properties::*;
-use crate::protocol::Protocol;
+use crate::protocol::{Descriptor, Link, Protocol};
+use crate::witness::{ALL_DELIVERED, BROADCAST_CUT, ELECTION_HELD, JOIN_COMPLETED, QUIESCENT};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -63,16 +64,20 @@ pub const SAFETY_CLAIMS: &[&str] = &[
 ];
 
 impl Protocol for Gms2 {
-    const NAME: &'static str = "gms2";
-    const SUMMARY: &'static str = "slaves monitor the leader and elect the first peer";
-    const CLAIMS: &'static [&'static str] = SAFETY_CLAIMS;
-    const WITNESSES: &'static [&'static str] = &[
-        QUIESCENT,
-        BROADCAST_CUT,
-        ELECTION_HELD,
-        JOIN_COMPLETED,
-        ALL_DELIVERED,
-    ];
+    const DESCRIPTOR: Descriptor = Descriptor {
+        name: "gms2",
+        summary: "slaves monitor the leader and elect the first peer",
+        claims: SAFETY_CLAIMS,
+        witnesses: &[
+            &QUIESCENT,
+            &BROADCAST_CUT,
+            &ELECTION_HELD,
+            &JOIN_COMPLETED,
+            &ALL_DELIVERED,
+        ],
+        link: Link::Fifo,
+        benchmarked: false,
+    };
     fn with_setup(setup: Setup) -> Self {
         Gms2(setup)
     }

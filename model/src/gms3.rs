@@ -42,14 +42,16 @@
 //! that then crashes is lost (no `validity`).
 
 use crate::app::{App, Event, Payload, ViewList};
-use crate::config::Mutant;
 use crate::gms2::{Gms2Timer, SAFETY_CLAIMS};
 use crate::group::{
-    on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg, Job,
+    on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg, Job, Mark,
     Member, Role, Sequencing, Setup, SUSPECT_DELAY,
 };
-use crate::properties::*;
-use crate::protocol::Protocol;
+use crate::protocol::{Descriptor, Link, Protocol};
+use crate::witness::{
+    Witness, ALL_DELIVERED, BROADCAST_CUT, DUPLICATE_DISCARDED, ELECTION_HELD, JOIN_COMPLETED,
+    QUIESCENT,
+};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -90,9 +92,6 @@ pub struct Gms3State {
     pub next: u32,
     /// Slave: the last message or view received from the leader.
     pub last: Option<Gms3Msg>,
-    /// Whether this node ever discarded a message as a duplicate. A flag, not a counter: on
-    /// the duplicating network a counter would make the state space infinite.
-    pub discarded: bool,
     /// Leader messages from a node this slave does not (yet) follow, or that reached it
     /// before it joined, in arrival order.
     pub held: Vec<(Id, Gms3Msg)>,
@@ -101,7 +100,7 @@ pub struct Gms3State {
 impl fmt::Debug for Gms3State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}, next {}", self.core, self.next)?;
-        if self.discarded {
+        if self.core.marks.has(Mark::DuplicateDiscarded) {
             write!(f, ", has discarded a duplicate")?;
         }
         if !self.held.is_empty() {
@@ -123,9 +122,6 @@ impl Member for Gms3State {
         (self.core.role == Role::Slave)
             .then(|| self.core.leader())
             .flatten()
-    }
-    fn discarded_duplicate(&self) -> bool {
-        self.discarded
     }
     fn held(&self) -> usize {
         self.held.len()
@@ -152,7 +148,7 @@ impl Sequencing for Gms3State {
             Job::Join(p) => {
                 core.view.push(p);
                 let mut to = slaves(&core.view);
-                if setup.is(Mutant::ViewNotSentToJoiner) {
+                if mutant!(setup, ViewNotSentToJoiner) {
                     to.retain(|&peer| peer != p);
                 }
                 Broadcast::new(
@@ -177,6 +173,8 @@ pub trait Reading: Clone + fmt::Debug + Send + Sync + 'static {
     fn takes(st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool;
     /// Whether a slave takes leader messages only from the leader it follows.
     const FROM_LEADER_ONLY: bool = false;
+    /// Whether `groupy bench` measures it: only the reading that is proved.
+    const BENCHMARKED: bool = false;
 }
 
 /// Take leader messages only from the leader followed; hold back the others. The fix the
@@ -186,6 +184,7 @@ pub struct Filter;
 
 impl Reading for Filter {
     const NAME: &'static str = "gms3";
+    const BENCHMARKED: bool = true;
     const SUMMARY: &'static str =
         "sequence numbers, re-send of the last message; a slave takes leader messages only \
          from the leader it follows";
@@ -242,11 +241,25 @@ pub type Gms3Selective = Gms3Actor<Selective>;
 /// gms3 as design notes and many implementations read it. Broken.
 pub type Gms3Greedy = Gms3Actor<Greedy>;
 
+/// What every reading of gms3 can reach: gms2's witnesses and a duplicate discarded.
+const WITNESSES: &[&Witness] = &[
+    &QUIESCENT,
+    &BROADCAST_CUT,
+    &ELECTION_HELD,
+    &DUPLICATE_DISCARDED,
+    &JOIN_COMPLETED,
+    &ALL_DELIVERED,
+];
+
 impl<R: Reading> Protocol for Gms3Actor<R> {
-    const NAME: &'static str = R::NAME;
-    const SUMMARY: &'static str = R::SUMMARY;
-    const CLAIMS: &'static [&'static str] = SAFETY_CLAIMS;
-    const WITNESSES: &'static [&'static str] = CORE_WITNESSES;
+    const DESCRIPTOR: Descriptor = Descriptor {
+        name: R::NAME,
+        summary: R::SUMMARY,
+        claims: SAFETY_CLAIMS,
+        witnesses: WITNESSES,
+        link: Link::Fifo,
+        benchmarked: R::BENCHMARKED,
+    };
     fn with_setup(setup: Setup) -> Self {
         Gms3Actor(setup, PhantomData)
     }
@@ -274,7 +287,7 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
     /// claims nothing.
     fn takes_independently(&self, _: Id, st: &Gms3State, src: Id, msg: &Gms3Msg) -> bool {
         R::FROM_LEADER_ONLY
-            && !self.0.is(Mutant::ViewWithoutLeader)
+            && !mutant!(self.0, ViewWithoutLeader)
             && st.core.role == Role::Slave
             && st.core.leader() == Some(src)
             && match msg {
@@ -310,7 +323,6 @@ impl<R: Reading> Actor for Gms3Actor<R> {
             next: if core.role == Role::Outside { 0 } else { 1 },
             core,
             last,
-            discarded: false,
             held: Vec::new(),
         }
     }
@@ -381,10 +393,10 @@ impl<R: Reading> Gms3Actor<R> {
     /// `next`, else deliver it and remember it as `last`.
     fn handle_leader_msg(&self, st: &mut Gms3State, msg: Gms3Msg) {
         use Gms3Msg::*;
-        let discard = !self.0.is(Mutant::NoDuplicateDiscard);
+        let discard = !mutant!(self.0, NoDuplicateDiscard);
         match msg {
             Msg(n, _) | View(n, _, _) if n < st.next && discard => {
-                st.discarded = true;
+                st.core.marks.set(Mark::DuplicateDiscarded);
             }
             Msg(n, p) => {
                 st.core.worker.app.deliver(Event::Deliver(p));
@@ -424,12 +436,12 @@ impl<R: Reading> Gms3Actor<R> {
                 st.core.role = Role::Leader;
                 st.core.view = view.clone();
                 if let Some(last) = st.last.take() {
-                    if !self.0.is(Mutant::NoResend) {
+                    if !mutant!(self.0, NoResend) {
                         let resend = Broadcast::new(last, rest.clone(), None);
                         st.core.seq.queue.push_back(Job::Ready(resend));
                     }
                 }
-                let announced = if self.0.is(Mutant::ViewWithoutLeader) {
+                let announced = if mutant!(self.0, ViewWithoutLeader) {
                     rest.clone()
                 } else {
                     view.clone()

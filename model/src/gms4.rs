@@ -34,13 +34,13 @@
 //! primary-partition rule (a view needing a majority of the previous one).
 
 use crate::app::{Event, Payload};
-use crate::config::Mutant;
 use crate::group::{
-    slaves, start_worker, Broadcast, Core, GroupTimer, Member, Role, Setup, Step, TimerKind,
+    slaves, start_worker, Broadcast, Core, GroupTimer, Mark, Member, Role, Setup, Step, TimerKind,
     MCAST_DELAY, SEND_DELAY, SUSPECT_DELAY,
 };
 use crate::properties::*;
-use crate::protocol::Protocol;
+use crate::protocol::{Descriptor, Link, Protocol};
+use crate::witness::WITNESSES;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -206,11 +206,6 @@ pub struct Gms4State {
     /// An index of the delivered log (a function of it, so it adds no state): without it a
     /// live node scans its whole history for every request and every proposal.
     pub index: LogIndex,
-    /// Witnesses (flags, not counters, so the state space stays finite).
-    pub discarded: bool,
-    pub retransmitted: bool,
-    pub retried: bool,
-    pub gap_closed: bool,
 }
 
 impl fmt::Debug for Gms4State {
@@ -323,18 +318,6 @@ impl Member for Gms4State {
     fn core_mut(&mut self) -> &mut Core<Gms4Msg> {
         &mut self.core
     }
-    fn discarded_duplicate(&self) -> bool {
-        self.discarded
-    }
-    fn retransmitted(&self) -> bool {
-        self.retransmitted
-    }
-    fn retried(&self) -> bool {
-        self.retried
-    }
-    fn gap_closed(&self) -> bool {
-        self.gap_closed
-    }
     fn forget(&mut self) {
         self.core.forget();
         self.epoch = 0;
@@ -352,23 +335,27 @@ impl Member for Gms4State {
 pub struct Gms4(pub Setup);
 
 impl Protocol for Gms4 {
-    const NAME: &'static str = "gms4";
-    const SUMMARY: &'static str =
-        "safe delivery over lossy, reordering, duplicating links: acks, retransmission, \
-         epochs, a view change that carries the new leader's log";
-    const CLAIMS: &'static [&'static str] = &[
-        AGREEMENT,
-        UNIFORM_AGREEMENT,
-        NO_DUPLICATION,
-        INTEGRITY,
-        FIFO,
-        VIEW_AGREEMENT,
-        CONVERGENCE,
-        VALIDITY,
-    ];
-    /// Every witness groupy knows: the core ones, a retransmission, a gap closed by a view
-    /// change, a multicast retried to a new leader.
-    const WITNESSES: &'static [&'static str] = &WITNESSES;
+    const DESCRIPTOR: Descriptor = Descriptor {
+        name: "gms4",
+        summary: "safe delivery over lossy, reordering, duplicating links: acks, \
+                  retransmission, epochs, a view change that carries the new leader's log",
+        claims: &[
+            AGREEMENT,
+            UNIFORM_AGREEMENT,
+            NO_DUPLICATION,
+            INTEGRITY,
+            FIFO,
+            VIEW_AGREEMENT,
+            CONVERGENCE,
+            VALIDITY,
+        ],
+        // Every witness groupy knows: the core ones, a retransmission, a gap closed by a view
+        // change, a multicast retried to a new leader.
+        witnesses: &WITNESSES,
+        // Built for what UDP does.
+        link: Link::Raw,
+        benchmarked: true,
+    };
     fn with_setup(setup: Setup) -> Self {
         Gms4(setup)
     }
@@ -417,10 +404,6 @@ impl Actor for Gms4 {
             forwarded_to: None,
             joins_forwarded: Vec::new(),
             index: LogIndex::default(),
-            discarded: false,
-            retransmitted: false,
-            retried: false,
-            gap_closed: false,
         }
     }
 
@@ -431,12 +414,12 @@ impl Actor for Gms4 {
             // sender repeats both, in order).
             (Role::Leader, Gms4Msg::Mcast(p)) => {
                 let copy = state.holds(&p) || state.queue.contains(&Request::Mcast(p));
-                let expected = match self.0.is(Mutant::NoSenderOrder) {
+                let expected = match mutant!(self.0, NoSenderOrder) {
                     true => p.seq,
                     false => state.next_from(p.from),
                 };
                 if copy || p.seq < expected {
-                    state.to_mut().discarded = true;
+                    state.to_mut().core.marks.set(Mark::DuplicateDiscarded);
                 } else if p.seq == expected {
                     let st = state.to_mut();
                     st.queue.push_back(Request::Mcast(p));
@@ -446,7 +429,7 @@ impl Actor for Gms4 {
             (Role::Leader, Gms4Msg::Join(j)) => {
                 let st = state.to_mut();
                 if st.core.view.contains(&j) || st.queue.contains(&Request::Join(j)) {
-                    st.discarded = true;
+                    st.core.marks.set(Mark::DuplicateDiscarded);
                 } else {
                     st.queue.push_back(Request::Join(j));
                     self.lead(st, false, o);
@@ -478,7 +461,7 @@ impl Actor for Gms4 {
                         st.joins_forwarded.push(j);
                         o.send(leader, Gms4Msg::Join(j));
                     }
-                    _ => st.discarded = true,
+                    _ => st.core.marks.set(Mark::DuplicateDiscarded),
                 }
             }
             (
@@ -510,7 +493,7 @@ impl Actor for Gms4 {
             }
             Gms4Timer::Suspect(peer) => self.suspect(id, state, *peer, o),
             Gms4Timer::Resend => {
-                if state.core.role != Role::Leader || self.0.is(Mutant::NoRetransmission) {
+                if state.core.role != Role::Leader || mutant!(self.0, NoRetransmission) {
                     return;
                 }
                 let st = state.to_mut();
@@ -518,7 +501,7 @@ impl Actor for Gms4 {
                 for &(s, l, del) in &st.acks {
                     if l < len || del < d {
                         o.send(s, self.proposal(st, del));
-                        st.retransmitted = true;
+                        st.core.marks.set(Mark::Retransmitted);
                     }
                 }
                 self.arm_resend(st, o);
@@ -569,7 +552,7 @@ impl Gms4 {
             return;
         }
         loop {
-            let request = if self.0.is(Mutant::LifoRequests) {
+            let request = if mutant!(self.0, LifoRequests) {
                 st.queue.pop_back()
             } else {
                 st.queue.pop_front()
@@ -577,7 +560,7 @@ impl Gms4 {
             let entry = match request {
                 None => break,
                 Some(Request::Mcast(p)) if st.holds(&p) => {
-                    st.discarded = true;
+                    st.core.marks.set(Mark::DuplicateDiscarded);
                     continue;
                 }
                 Some(Request::Mcast(p)) => Event::Deliver(p),
@@ -641,7 +624,7 @@ impl Gms4 {
     }
 
     fn arm_retry(&self, st: &Gms4State, o: &mut Out<Self>) {
-        if self.0.is(Mutant::NoRetry) {
+        if mutant!(self.0, NoRetry) {
             return;
         }
         let joining = st.core.role == Role::Outside;
@@ -670,7 +653,7 @@ impl Gms4 {
                     o.send(leader, Gms4Msg::Mcast(p));
                 }
                 if st.forwarded_to.is_some_and(|old| old != leader) {
-                    st.retried = true;
+                    st.core.marks.set(Mark::Retried);
                 }
                 st.forwarded_to = Some(leader);
             }
@@ -695,8 +678,8 @@ impl Gms4 {
         // A slave takes proposals only from the leader it follows: a deposed leader's are
         // recognised by their reign and ignored (its successor repeats what it sends).
         let follows = state.core.leader() == Some(src) || state.core.role == Role::Outside;
-        if !follows && !self.0.is(Mutant::NoEpochCheck) {
-            state.to_mut().discarded = true;
+        if !follows && !mutant!(self.0, NoEpochCheck) {
+            state.to_mut().core.marks.set(Mark::DuplicateDiscarded);
             return;
         }
         let new_reign =
@@ -725,7 +708,7 @@ impl Gms4 {
             let fresh = entries.get((d - index) as usize..).unwrap_or(&[]);
             let carried = &fresh[..fresh.len().saturating_sub(1)];
             if st.core.role == Role::Slave && !st.pending.starts_with(carried) {
-                st.gap_closed = true;
+                st.core.marks.set(Mark::GapClosed);
             }
             st.pending = fresh.to_vec();
             if let Some(old) = st.core.leader().filter(|&l| l != src) {
@@ -744,7 +727,7 @@ impl Gms4 {
             // extends it, and anything else is a copy. Hold-back: entries are taken only at
             // their position; a proposal beyond the end leaves a gap and is not taken.
             let st = state.to_mut();
-            if self.0.is(Mutant::NoHoldBack) {
+            if mutant!(self.0, NoHoldBack) {
                 st.pending.extend(entries);
             } else if index > len {
                 o.send(src, ack(len, d));
@@ -755,12 +738,12 @@ impl Gms4 {
                     st.pending
                         .extend_from_slice(entries.get((len - index) as usize..).unwrap_or(&[]));
                 } else if commit <= d {
-                    st.discarded = true;
+                    st.core.marks.set(Mark::DuplicateDiscarded);
                 }
             }
         }
         let st = state.to_mut();
-        if self.0.is(Mutant::EarlyDelivery) {
+        if mutant!(self.0, EarlyDelivery) {
             let all = st.len();
             st.deliver_stable(all);
         } else {
@@ -806,7 +789,7 @@ impl Gms4 {
         st.epoch += 1;
         st.reign = st.core.leader();
         st.core.role = Role::Leader;
-        if self.0.is(Mutant::NoViewSync) {
+        if mutant!(self.0, NoViewSync) {
             st.pending.clear();
         }
         st.pending.push(Event::View(st.core.view.clone()));

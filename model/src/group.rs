@@ -2,7 +2,7 @@
 //! leader's *basic multicast*, which sends one message per step so that a crash can cut it.
 
 use crate::app::{App, Event, Payload, ViewList};
-use crate::config::{Config, Mutant};
+use crate::config::Config;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::collections::VecDeque;
@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 /// What a timer is for, as the environment and the traces see it. Each protocol has its own
-/// timer type (gms1 has no detector; gms4 will add retransmission and heartbeats) and says
+/// timer type (gms1 has no detector; gms4 adds retransmission) and says
 /// which kind each of its timers is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerKind {
@@ -66,7 +66,8 @@ pub struct Setup {
     pub contact: Option<Id>,
     /// How many multicasts this node's application issues.
     pub quota: u32,
-    pub mutant: Option<Mutant>,
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::mutant::Mutant>,
 }
 
 impl Setup {
@@ -79,11 +80,25 @@ impl Setup {
             view: inside.then(|| members.clone()),
             contact: (!inside).then(|| Id::from(cfg.contact())),
             quota: cfg.quota(i),
+            #[cfg(feature = "mutants")]
             mutant: cfg.mutant,
         }
     }
 
-    pub fn is(&self, mutant: Mutant) -> bool {
+    /// A node that starts outside any group and asks `contact` to let it in (a live node
+    /// started with `--join`).
+    pub fn joiner(contact: Id, quota: u32) -> Setup {
+        Setup {
+            view: None,
+            contact: Some(contact),
+            quota,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
+    }
+
+    #[cfg(feature = "mutants")]
+    pub fn is(&self, mutant: crate::mutant::Mutant) -> bool {
         self.mutant == Some(mutant)
     }
 
@@ -113,7 +128,7 @@ impl fmt::Debug for Worker {
 impl Worker {
     /// The application's next multicast, and whether another one is due after it.
     pub fn next_mcast(&mut self, id: Id, setup: &Setup) -> (Payload, bool) {
-        let seq = if setup.is(Mutant::OffByOneSeq) {
+        let seq = if mutant!(setup, OffByOneSeq) {
             self.issued + 1
         } else {
             self.issued
@@ -230,14 +245,10 @@ pub enum Step<M> {
 }
 
 impl<M: Clone> Sequencer<M> {
-    pub fn is_idle(&self) -> bool {
-        self.active.is_none() && self.queue.is_empty()
-    }
-
     /// Takes the next job, oldest first (newest first in the `LifoRequests` mutant, which
     /// breaks FIFO order).
     pub fn next_job(&mut self, setup: &Setup) -> Option<Job<M>> {
-        if setup.is(Mutant::LifoRequests) {
+        if mutant!(setup, LifoRequests) {
             self.queue.pop_back()
         } else {
             self.queue.pop_front()
@@ -260,6 +271,43 @@ impl<M: Clone> Sequencer<M> {
     }
 }
 
+/// Something a node did that a witness looks for ([`crate::witness`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// It discarded a message it already had.
+    DuplicateDiscarded = 1,
+    /// As leader, it repeated a proposal a slave had not acknowledged.
+    Retransmitted = 2,
+    /// It repeated a multicast to a leader other than the one it first sent it to.
+    Retried = 4,
+    /// A new leader's first proposal gave it an entry of the previous reign it did not hold.
+    GapClosed = 8,
+}
+
+/// The [`Mark`]s a node has earned: flags, not counters, so the state space stays finite.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Marks(u8);
+
+impl Marks {
+    pub fn set(&mut self, mark: Mark) {
+        self.0 |= mark as u8;
+    }
+
+    pub fn has(self, mark: Mark) -> bool {
+        self.0 & mark as u8 != 0
+    }
+}
+
+impl fmt::Debug for Marks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Mark::*;
+        let set = [DuplicateDiscarded, Retransmitted, Retried, GapClosed]
+            .into_iter()
+            .filter(|m| self.has(*m));
+        f.debug_set().entries(set).finish()
+    }
+}
+
 /// What every version's group process holds: where it stands, its peer list, its application
 /// and (as leader) its sequencer. A version's state is this plus what the version adds.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -270,6 +318,8 @@ pub struct Core<M> {
     pub worker: Worker,
     /// Leader only: the request queue and the broadcast in progress.
     pub seq: Sequencer<M>,
+    /// What the witnesses look for; a crash keeps them.
+    pub marks: Marks,
 }
 
 impl<M: fmt::Debug> fmt::Debug for Core<M> {
@@ -296,6 +346,7 @@ impl<M: fmt::Debug> Core<M> {
             view: setup.view.clone().unwrap_or_default(),
             worker: Worker::default(),
             seq: Sequencer::default(),
+            marks: Marks::default(),
         }
     }
 
@@ -356,23 +407,9 @@ pub trait Member {
     type Msg: fmt::Debug;
     fn core(&self) -> &Core<Self::Msg>;
     fn core_mut(&mut self) -> &mut Core<Self::Msg>;
-    /// Whether the node ever discarded a message as a duplicate (gms3 and later).
-    fn discarded_duplicate(&self) -> bool {
-        false
-    }
-    /// Whether a leader ever repeated a proposal a slave had not acknowledged (gms4).
-    fn retransmitted(&self) -> bool {
-        false
-    }
-    /// Whether the node repeated a multicast to a leader other than the one it first sent
-    /// it to (gms4).
-    fn retried(&self) -> bool {
-        false
-    }
-    /// Whether a new leader's first proposal gave this node an entry of the previous reign it
-    /// did not hold (gms4).
-    fn gap_closed(&self) -> bool {
-        false
+    /// What the node did that the witnesses look for.
+    fn marks(&self) -> Marks {
+        self.core().marks
     }
     /// Leader messages held back (gms3).
     fn held(&self) -> usize {

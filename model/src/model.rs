@@ -16,8 +16,9 @@ use crate::app::Payload;
 use crate::config::{Config, CrashAt, Detector, NetworkKind, Reduce};
 use crate::group::{suspected, GroupTimer, Member, Role, Setup, TimerKind};
 use crate::log::NodeLog;
-use crate::properties::{self, When, PROPERTIES};
+use crate::properties::{When, PROPERTIES};
 use crate::protocol::Protocol;
+use crate::witness::{self, NodeView, Shown, WITNESSES};
 use stateright::actor::{
     Actor, ActorModel, ActorModelAction, ActorModelState, Id, LossyNetwork, Network,
 };
@@ -98,7 +99,7 @@ impl<A: Protocol> GroupModel<A> {
 
     /// Whether a property is one this protocol promises.
     pub fn claims(name: &str) -> bool {
-        A::CLAIMS.contains(&name)
+        A::DESCRIPTOR.claims(name)
     }
 
     /// The environment's filter over stateright's actions (see the module doc).
@@ -562,40 +563,48 @@ fn properties_of<A: Protocol>(cfg: &Config) -> Vec<Property<GroupModel<A>>> {
             When::Always | When::AtQuiescence => Property::always(p.name, condition),
         })
         .collect();
-    let suspicions = cfg.crashes > 0 || cfg.detector == Detector::Unreliable;
-    let extra_copies = cfg.network.duplicates();
-    let losses = cfg.network.loses() && cfg.losses != Some(0);
-    for &w in A::WITNESSES {
-        let (reachable, condition): (bool, Condition<A>) = match w {
-            properties::QUIESCENT => (true, is_quiescent::<A>),
-            properties::BROADCAST_CUT => (
-                cfg.crashes > 0 && cfg.nodes >= 3 && cfg.msgs + cfg.joins > 0,
-                broadcast_cut::<A>,
-            ),
-            properties::ELECTION_HELD => (suspicions && cfg.nodes >= 2, election_held::<A>),
-            properties::DUPLICATE_DISCARDED => (
-                (suspicions && cfg.nodes >= 3) || extra_copies,
-                duplicate_discarded::<A>,
-            ),
-            properties::JOIN_COMPLETED => (cfg.joins > 0, join_completed::<A>),
-            properties::ALL_DELIVERED => (cfg.msgs > 0, all_delivered::<A>),
-            properties::RETRANSMITTED => (losses && cfg.nodes >= 2, retransmitted::<A>),
-            properties::GAP_CLOSED => (
-                cfg.crashes > 0 && cfg.nodes >= 3 && cfg.msgs + cfg.joins > 0,
-                gap_closed::<A>,
-            ),
-            // A slave that multicasts and is not the next leader (which queues its own).
-            properties::RETRIED => (
-                cfg.crashes > 0 && (2..cfg.actor_count()).any(|i| cfg.quota(i) > 0),
-                retried::<A>,
-            ),
-            _ => (false, is_quiescent::<A>),
-        };
-        if reachable {
-            list.push(Property::sometimes(w, condition));
+    for w in A::DESCRIPTOR.witnesses {
+        let condition = witness::index(w).map(|i| shows::<A>()[i]);
+        if let Some(condition) = condition.filter(|_| (w.reachable)(cfg)) {
+            list.push(Property::sometimes(w.name, condition));
         }
     }
     list
+}
+
+/// Witness `I` of [`WITNESSES`] shown in a model state.
+fn shows_witness<A: Protocol, const I: usize>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    match WITNESSES[I].shown {
+        Shown::Quiescence => is_quiescent(m, s),
+        Shown::Nodes(shown) => shown(m.cfg(), &mut node_views(s)),
+    }
+}
+
+/// One condition per entry of [`WITNESSES`] (stateright takes plain `fn` pointers).
+fn shows<A: Protocol>() -> [Condition<A>; WITNESSES.len()] {
+    [
+        shows_witness::<A, 0>,
+        shows_witness::<A, 1>,
+        shows_witness::<A, 2>,
+        shows_witness::<A, 3>,
+        shows_witness::<A, 4>,
+        shows_witness::<A, 5>,
+        shows_witness::<A, 6>,
+        shows_witness::<A, 7>,
+        shows_witness::<A, 8>,
+    ]
+}
+
+/// The nodes of a model state as the witnesses see them.
+fn node_views<A: Protocol>(s: &GroupState<A>) -> impl Iterator<Item = NodeView<'_>> {
+    s.actor_states.iter().enumerate().map(|(i, st)| NodeView {
+        index: i,
+        crashed: s.crashed[i],
+        role: st.role(),
+        broadcast_cut: st.broadcast_cut(),
+        marks: st.marks(),
+        app: st.app(),
+    })
 }
 
 /// Kind of a property as the reports name it.
@@ -708,47 +717,4 @@ pub fn same_state<A: Protocol>(a: &GroupState<A>, b: &GroupState<A>) -> bool {
         && a.timers_set == b.timers_set
         && a.crashed == b.crashed
         && a.history == b.history
-}
-
-fn nodes<A: Protocol>(s: &GroupState<A>) -> impl Iterator<Item = (usize, &A::State, bool)> + '_ {
-    s.actor_states
-        .iter()
-        .enumerate()
-        .map(|(i, st)| (i, &**st, s.crashed[i]))
-}
-
-fn broadcast_cut<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(_, st, crashed)| crashed && st.broadcast_cut())
-}
-
-fn election_held<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(i, st, _)| i != 0 && st.role() == Role::Leader)
-}
-
-fn duplicate_discarded<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(_, st, _)| st.discarded_duplicate())
-}
-
-fn retransmitted<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(_, st, _)| st.retransmitted())
-}
-
-fn gap_closed<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(_, st, _)| st.gap_closed())
-}
-
-fn retried<A: Protocol>(_: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(_, st, _)| st.retried())
-}
-
-fn join_completed<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    nodes(s).any(|(i, st, _)| i >= m.cfg().nodes && st.role() != Role::Outside)
-}
-
-fn all_delivered<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    let mut members = nodes(s)
-        .filter(|(_, st, crashed)| !crashed && st.role() != Role::Outside)
-        .peekable();
-    members.peek().is_some()
-        && members.all(|(_, st, _)| st.app().messages().count() >= m.cfg().msgs)
 }

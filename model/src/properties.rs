@@ -1,6 +1,6 @@
 //! The guarantees of atomic multicast as functions over delivery logs ([`NodeLog`]), named as
-//! in the literature (Hadzilacos & Toueg; Chockler, Keidar & Vitenberg), plus the names of the
-//! `Sometimes` witnesses the model checks.
+//! in the literature (Hadzilacos & Toueg; Chockler, Keidar & Vitenberg). The `Sometimes`
+//! witnesses the model checks are in [`crate::witness`].
 //!
 //! Each property is a plain function from the logs of every node to a verdict, so the very
 //! same code judges a model state and the log files of a live run. *When* a property is judged
@@ -23,16 +23,6 @@ pub const FIFO: &str = "fifo";
 pub const VIEW_AGREEMENT: &str = "view_agreement";
 pub const CONVERGENCE: &str = "convergence";
 pub const VALIDITY: &str = "validity";
-
-pub const BROADCAST_CUT: &str = "broadcast cut by crash";
-pub const ELECTION_HELD: &str = "election held";
-pub const DUPLICATE_DISCARDED: &str = "duplicate discarded";
-pub const JOIN_COMPLETED: &str = "join completed";
-pub const ALL_DELIVERED: &str = "all messages delivered";
-pub const QUIESCENT: &str = "quiescence reached";
-pub const RETRANSMITTED: &str = "lost datagram retransmitted";
-pub const GAP_CLOSED: &str = "gap closed by the view change";
-pub const RETRIED: &str = "multicast retried to the new leader";
 
 /// When a property over logs is judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,55 +118,23 @@ pub const PROPERTIES: [LogProperty; 9] = [
     },
 ];
 
-/// The property or witness called `name`.
+/// The property called `name`.
 pub fn find(name: &str) -> Option<&'static LogProperty> {
     PROPERTIES.iter().find(|p| p.name == name)
 }
 
-/// The witnesses, in report order.
-/// The witnesses every version up to gms3 can reach; gms4 adds the last three of
-/// [`WITNESSES`].
-pub const CORE_WITNESSES: &[&str] = WITNESSES.split_at(6).0;
-
-pub const WITNESSES: [&str; 9] = [
-    QUIESCENT,
-    BROADCAST_CUT,
-    ELECTION_HELD,
-    DUPLICATE_DISCARDED,
-    JOIN_COMPLETED,
-    ALL_DELIVERED,
-    RETRANSMITTED,
-    GAP_CLOSED,
-    RETRIED,
-];
-
 /// Every property and witness name, for `--property` and `groupy list`.
 pub fn all_names() -> Vec<&'static str> {
-    PROPERTIES.iter().map(|p| p.name).chain(WITNESSES).collect()
+    let witnesses = crate::witness::WITNESSES.iter().map(|w| w.name);
+    PROPERTIES.iter().map(|p| p.name).chain(witnesses).collect()
 }
 
 /// What a property or witness means, for `--help`, reports and notes.
 pub fn describe(name: &str) -> &'static str {
-    if let Some(p) = find(name) {
-        return p.description;
-    }
-    match name {
-        BROADCAST_CUT => "a leader crashed after sending a message to some peers but not all",
-        ELECTION_HELD => "a node other than the first leader became leader",
-        DUPLICATE_DISCARDED => {
-            "a node discarded a message it already had (gms3: numbered below `next`; gms4: \
-             an entry, multicast or join it held, or a deposed leader's proposal)"
-        }
-        RETRANSMITTED => "a leader repeated a proposal that a slave had not acknowledged",
-        GAP_CLOSED => {
-            "a new leader's first proposal gave a survivor an entry of the previous reign it \
-             did not hold"
-        }
-        RETRIED => "a node repeated its multicast to a new leader after the old one died",
-        JOIN_COMPLETED => "a node that started outside the group installed a view",
-        ALL_DELIVERED => "every member that has not crashed delivered every multicast",
-        QUIESCENT => "a state where nothing but crashes (or false suspicions) can happen",
-        _ => "",
+    match (find(name), crate::witness::find(name)) {
+        (Some(p), _) => p.description,
+        (None, Some(w)) => w.description,
+        (None, None) => "",
     }
 }
 

@@ -1,14 +1,62 @@
-//! What makes an actor a protocol the checker, the CLI and the tests know about, and the one
-//! table of protocols they all read.
-//!
-//! A version declares its name, summary, claims and witnesses once, in an `impl Protocol`
-//! next to its actor (`gms1.rs`, ...). The `protocols!` macro lists the versions; adding one is its
-//! file plus one line there.
+//! What makes an actor a protocol the checker, the live runtime, the CLI and the tests know
+//! about: the actor type, and its [`Descriptor`], declared once next to the actor (`gms1.rs`,
+//! ...). Nothing outside a protocol's own file asks for it by name; the table of every
+//! protocol is [`crate::registry`].
 
 use crate::group::{GroupTimer, Member, Setup};
+use crate::witness::Witness;
+use serde::Serialize;
 use stateright::actor::{Actor, Id};
 use std::fmt::Debug;
-use std::str::FromStr;
+
+/// The link a protocol is designed for, which the live runtime puts under it unless told
+/// otherwise (`--link`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    /// Reliable per-pair FIFO links (Erlang's): the runtime adds acks, retransmission and
+    /// ordering under the protocol.
+    Fifo,
+    /// UDP as it is: the protocol copes with loss, reordering and duplication itself.
+    Raw,
+}
+
+impl Link {
+    pub const ALL: [Link; 2] = [Link::Fifo, Link::Raw];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Fifo => "fifo",
+            Link::Raw => "raw",
+        }
+    }
+}
+
+/// What the checker, the live runtime, the benchmarks, the matrix and the tests need to know
+/// about a protocol, declared once, next to its actor.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Descriptor {
+    pub name: &'static str,
+    /// One line: what this version adds, for `--help` and listings.
+    pub summary: &'static str,
+    /// The properties this version promises; the checker's exit code judges these.
+    pub claims: &'static [&'static str],
+    /// The `Sometimes` witnesses this version can reach at all; the model keeps those the
+    /// configuration can reach too (no cut broadcast without a crash, ...).
+    pub witnesses: &'static [&'static Witness],
+    /// The link the live runtime puts under it.
+    pub link: Link,
+    /// Whether `groupy bench` and the criterion live benchmarks measure it (a version kept
+    /// to show a failure is not worth measuring).
+    pub benchmarked: bool,
+}
+
+impl Descriptor {
+    /// Whether this version promises property `name`.
+    pub fn claims(&self, name: &str) -> bool {
+        self.claims.contains(&name)
+    }
+}
 
 /// A protocol version the checker can explore.
 pub trait Protocol:
@@ -25,14 +73,7 @@ pub trait Protocol:
     + Sync
     + 'static
 {
-    const NAME: &'static str;
-    /// One line: what this version adds, for `--help` and listings.
-    const SUMMARY: &'static str;
-    /// The properties this version promises; the checker's exit code judges these.
-    const CLAIMS: &'static [&'static str];
-    /// The `Sometimes` witnesses this version can reach at all; the model keeps those the
-    /// configuration can reach too (no cut broadcast without a crash, ...).
-    const WITNESSES: &'static [&'static str];
+    const DESCRIPTOR: Descriptor;
     fn with_setup(setup: Setup) -> Self;
 
     /// Selective receive: whether this node, in `state`, would only hold `msg` from `src`
@@ -60,138 +101,5 @@ pub trait Protocol:
         _msg: &Self::Msg,
     ) -> bool {
         false
-    }
-}
-
-/// Something to do with a protocol's actor type, chosen by name at run time.
-pub trait Visit {
-    type Output;
-    fn visit<A: Protocol>(self) -> Self::Output;
-}
-
-macro_rules! protocols {
-    ($($variant:ident => $actor:ty),+ $(,)?) => {
-        /// The protocol versions a user can check, in the order listings show them.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-        #[serde(rename_all = "kebab-case")]
-        pub enum ProtocolName {
-            $($variant),+
-        }
-
-        impl ProtocolName {
-            pub const ALL: &'static [ProtocolName] = &[$(ProtocolName::$variant),+];
-
-            /// Runs `v` with this protocol's actor type.
-            pub fn visit<V: Visit>(self, v: V) -> V::Output {
-                match self {
-                    $(ProtocolName::$variant => v.visit::<$actor>()),+
-                }
-            }
-        }
-    };
-}
-
-protocols! {
-    Gms1 => crate::gms1::Gms1,
-    Gms2 => crate::gms2::Gms2,
-    Gms3 => crate::gms3::Gms3,
-    Gms3Selective => crate::gms3::Gms3Selective,
-    Gms3Greedy => crate::gms3::Gms3Greedy,
-    Gms4 => crate::gms4::Gms4,
-}
-
-/// A protocol's declaration, read without its type.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
-pub struct Info {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub claims: &'static [&'static str],
-    pub witnesses: &'static [&'static str],
-}
-
-struct GetInfo;
-
-impl Visit for GetInfo {
-    type Output = Info;
-    fn visit<A: Protocol>(self) -> Info {
-        Info {
-            name: A::NAME,
-            summary: A::SUMMARY,
-            claims: A::CLAIMS,
-            witnesses: A::WITNESSES,
-        }
-    }
-}
-
-impl ProtocolName {
-    pub fn info(self) -> Info {
-        self.visit(GetInfo)
-    }
-
-    pub fn name(self) -> &'static str {
-        self.info().name
-    }
-
-    /// The valid names, for error messages and `--help`.
-    pub fn names() -> String {
-        let names: Vec<_> = Self::ALL.iter().map(|p| p.name()).collect();
-        names.join(", ")
-    }
-}
-
-/// The command line lists the protocols, each with its summary, from this table.
-impl clap::ValueEnum for ProtocolName {
-    fn value_variants<'a>() -> &'a [Self] {
-        Self::ALL
-    }
-
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        let info = self.info();
-        Some(clap::builder::PossibleValue::new(info.name).help(info.summary))
-    }
-}
-
-impl FromStr for ProtocolName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown protocol '{s}'; valid values: {}", Self::names()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_unique_and_parse_back() {
-        for p in ProtocolName::ALL {
-            assert_eq!(p.name().parse::<ProtocolName>(), Ok(*p));
-        }
-        let err = "gms9".parse::<ProtocolName>().unwrap_err();
-        assert!(
-            err.contains("gms1, gms2, gms3, gms3-selective, gms3-greedy, gms4"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn every_claim_is_a_property_and_every_witness_is_described() {
-        for p in ProtocolName::ALL {
-            let info = p.info();
-            for c in info.claims {
-                assert!(crate::properties::find(c).is_some(), "{}: {c}", info.name);
-            }
-            for w in info.witnesses {
-                assert!(
-                    !crate::properties::describe(w).is_empty(),
-                    "{}: {w}",
-                    info.name
-                );
-            }
-        }
     }
 }

@@ -3,7 +3,7 @@
 //! delivered; then every node's final log and colour, and where two logs first diverge.
 
 use crate::app::{Event, ViewList};
-use crate::group::{GroupTimer, Member, Role, TimerKind};
+use crate::group::{GroupTimer, Mark, Member, Role, TimerKind};
 use crate::model::{ActorAction, GroupAction, GroupModel, GroupState};
 use crate::protocol::Protocol;
 use serde::Serialize;
@@ -318,7 +318,8 @@ fn diff<A: Protocol>(before: &A::State, after: &A::State) -> Vec<String> {
     } else if a != b {
         out.push(format!("adopts the application state {:?}", after.app()));
     }
-    if after.discarded_duplicate() && !before.discarded_duplicate() {
+    if after.marks().has(Mark::DuplicateDiscarded) && !before.marks().has(Mark::DuplicateDiscarded)
+    {
         out.push("discards a message numbered below `next` as a duplicate".to_string());
     }
     if after.held() > before.held() {

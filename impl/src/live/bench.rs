@@ -17,7 +17,7 @@ use super::link::LinkKind;
 use super::node::{start_group, stop_group, Options, Outcome};
 use crate::judge::judge;
 use groupy_model::app::Event;
-use groupy_model::protocol::Visit;
+use groupy_model::registry::Visit;
 use groupy_model::{Protocol, ProtocolName};
 use std::collections::HashMap;
 use std::io;
@@ -310,7 +310,7 @@ impl Visit for Group<'_> {
             heartbeat: spec.heartbeat,
             suspect_after: spec.suspect_after,
             rto: spec.rto,
-            link: spec.link.unwrap_or_else(|| LinkKind::default_for(A::NAME)),
+            link: spec.link.unwrap_or(A::DESCRIPTOR.link),
             faults: Faults::default(),
             seed: 0,
             group_id: 1,
@@ -376,7 +376,7 @@ impl Visit for Group<'_> {
             // The runtime's counters per node, for finding what limits a figure.
             eprintln!(
                 "{} N={n} {:?}: drain {:.2} s",
-                A::NAME,
+                A::DESCRIPTOR.name,
                 spec.load,
                 end.elapsed().as_secs_f64()
             );
@@ -384,7 +384,14 @@ impl Visit for Group<'_> {
                 eprintln!("  {}", serde_json::to_string(&o.report).unwrap_or_default());
             }
         }
-        Ok(measure(spec, A::CLAIMS, &outcomes, start, end, killed))
+        Ok(measure(
+            spec,
+            A::DESCRIPTOR.claims,
+            &outcomes,
+            start,
+            end,
+            killed,
+        ))
     }
 }
 
@@ -503,12 +510,11 @@ impl BenchSpec {
         self.only.is_empty() || self.only.iter().any(|o| o == part)
     }
 
+    /// The benchmarked protocols asked for, each on the link its descriptor names.
     fn protocols(&self) -> Vec<(ProtocolName, LinkKind)> {
-        PROTOCOLS
-            .into_iter()
-            .filter(|(p, _)| {
-                self.protocols.is_empty() || self.protocols.iter().any(|q| q == p.name())
-            })
+        ProtocolName::benchmarked()
+            .filter(|p| self.protocols.is_empty() || self.protocols.iter().any(|q| q == p.name()))
+            .map(|p| (p, p.descriptor().link))
             .collect()
     }
 
@@ -580,13 +586,6 @@ fn repeat(
 
 /// A low-load worker's sleep between multicasts (varied by half either way).
 const LOW_LOAD_SLEEP: Duration = Duration::from_millis(50);
-
-/// The protocols benchmarked, each on its own link: gms3 needs the fifo link, gms4 runs on
-/// raw UDP.
-pub const PROTOCOLS: [(ProtocolName, LinkKind); 2] = [
-    (ProtocolName::Gms3, LinkKind::Fifo),
-    (ProtocolName::Gms4, LinkKind::Raw),
-];
 
 /// Runs every benchmark; `progress` is told what runs (one line each).
 pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec<Figure>, String> {

@@ -13,7 +13,7 @@ use super::LiveArgs;
 use crate::verify::{self, Divergence, Judgement};
 use crate::{emit, Format};
 use groupy_model::group::Role;
-use groupy_model::protocol::Visit;
+use groupy_model::registry::Visit;
 use groupy_model::{Protocol, ProtocolName};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -85,7 +85,7 @@ pub fn run(spec: Spec, interrupted: Arc<AtomicBool>) -> u8 {
             spec.nodes - 1
         ));
     }
-    let opts = match spec.live.options(spec.protocol.name()) {
+    let opts = match spec.live.options(spec.protocol) {
         Ok(o) => o,
         Err(e) => return crate::usage_error(&e),
     };
@@ -279,7 +279,7 @@ impl Display {
 
 fn report(spec: &Spec, opts: &super::node::Options, outcomes: Vec<Outcome>, drain: Duration) -> u8 {
     let logs: Vec<_> = outcomes.iter().map(|o| o.log.clone()).collect();
-    let info = spec.protocol.info();
+    let info = spec.protocol.descriptor();
     let (properties, violated) = verify::judge(&logs, Some(info.claims));
     let r = RunReport {
         protocol: info.name,

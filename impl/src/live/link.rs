@@ -116,31 +116,8 @@ impl Reassembly {
     }
 }
 
-/// Which link the protocol runs over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkKind {
-    Fifo,
-    Raw,
-}
-
-impl LinkKind {
-    /// gms1..gms3 assume reliable FIFO links; gms4 is built for raw UDP.
-    pub fn default_for(protocol: &str) -> LinkKind {
-        if protocol == "gms4" {
-            LinkKind::Raw
-        } else {
-            LinkKind::Fifo
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            LinkKind::Fifo => "fifo",
-            LinkKind::Raw => "raw",
-        }
-    }
-}
+/// Which link the protocol runs over: the one its descriptor names, unless `--link` says.
+pub use groupy_model::Link as LinkKind;
 
 /// At most this many unacknowledged messages are re-sent to one peer per retransmission
 /// round: a bound on the burst after a long silence.

@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod solo;
 
 use clap::Args;
+use groupy_model::ProtocolName;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -135,7 +136,7 @@ pub fn read_key(path: &Path) -> Result<[u8; 32], String> {
 
 impl LiveArgs {
     /// The node options these flags give for `protocol`.
-    pub fn options(&self, protocol: &str) -> Result<node::Options, String> {
+    pub fn options(&self, protocol: ProtocolName) -> Result<node::Options, String> {
         let ms = Duration::from_millis;
         if self.heartbeat == 0 || self.suspect_after == 0 || self.rto == 0 {
             return Err("--heartbeat, --suspect-after and --rto must be at least 1 ms".into());
@@ -159,9 +160,7 @@ impl LiveArgs {
             heartbeat: ms(self.heartbeat),
             suspect_after: ms(self.suspect_after),
             rto: ms(self.rto),
-            link: self
-                .link
-                .unwrap_or_else(|| link::LinkKind::default_for(protocol)),
+            link: self.link.unwrap_or(protocol.descriptor().link),
             faults: faults::Faults {
                 drop: self.drop,
                 duplicate: self.duplicate,
@@ -209,7 +208,5 @@ mod tests {
         assert!(parse_crash_rate("1/0").unwrap_err().contains("1/K"));
         assert!(parse_probability("1.5").unwrap_err().contains("0 to 1"));
         assert!(parse_link("tcp").unwrap_err().contains("fifo, raw"));
-        assert_eq!(link::LinkKind::default_for("gms4"), link::LinkKind::Raw);
-        assert_eq!(link::LinkKind::default_for("gms3"), link::LinkKind::Fifo);
     }
 }

@@ -284,8 +284,6 @@ pub struct Node<A: Protocol> {
     /// Armed `Suspect` timers, with when each was armed.
     suspect: Vec<(A::Timer, Instant)>,
     mailbox: VecDeque<(Id, A::Msg)>,
-    /// Messages a node sends itself (none of gms1..gms3 does; kept for completeness).
-    local: VecDeque<A::Msg>,
     link: FifoLink<A::Msg>,
     parts: Reassembly,
     part_id: u64,
@@ -336,7 +334,7 @@ impl<A: Protocol> Node<A> {
             Some(dir) => Some(LogWriter::create(
                 dir,
                 me,
-                A::NAME,
+                A::DESCRIPTOR.name,
                 state.role() != Role::Outside,
             )?),
             None => None,
@@ -356,7 +354,6 @@ impl<A: Protocol> Node<A> {
             timers: Vec::new(),
             suspect: Vec::new(),
             mailbox: VecDeque::new(),
-            local: VecDeque::new(),
             link: FifoLink::new(),
             parts: Reassembly::default(),
             part_id: 0,
@@ -531,17 +528,11 @@ impl<A: Protocol> Node<A> {
         if let Some(t) = self.ack_since {
             next = next.min(t + ACK_DELAY);
         }
-        if !self.local.is_empty() {
-            next = now;
-        }
         next
     }
 
     /// Everything due at `now`: timers, suspicions, heartbeats, retransmissions, delayed sends.
     fn tick(&mut self, now: Instant) {
-        while let Some(msg) = self.local.pop_front() {
-            self.receive(self.id, msg);
-        }
         for _ in 0..FIRE_BURST {
             if self.crashed {
                 return;
@@ -807,11 +798,9 @@ impl<A: Protocol> Node<A> {
     }
 
     fn send(&mut self, dst: Id, msg: A::Msg, now: Instant) {
+        // A message to itself (no version sends one) would go through the socket like any
+        // other, as the model's network carries it.
         let peer = usize::from(dst);
-        if peer == self.me {
-            self.local.push_back(msg);
-            return;
-        }
         // A node outside the address book (a view from a forged or foreign datagram could
         // name one) cannot be reached: the message is lost, and no link state is grown for it.
         if peer >= self.addrs.len() {

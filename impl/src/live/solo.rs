@@ -13,7 +13,7 @@
 use super::node::{standing, Control, Node, Options};
 use super::LiveArgs;
 use groupy_model::group::Setup;
-use groupy_model::protocol::Visit;
+use groupy_model::registry::Visit;
 use groupy_model::{Config, Protocol, ProtocolName};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,7 +79,7 @@ pub fn run(spec: Spec, stop: Arc<AtomicBool>) -> u8 {
     if spec.duration.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
         return crate::usage_error("--duration must be a number of seconds above 0");
     }
-    let opts = match spec.live.options(spec.protocol.name()) {
+    let opts = match spec.live.options(spec.protocol) {
         Ok(o) => o,
         Err(e) => return crate::usage_error(&e),
     };
@@ -96,12 +96,7 @@ pub fn run(spec: Spec, stop: Arc<AtomicBool>) -> u8 {
         ..Config::default()
     };
     let setup = match contact {
-        Some(c) => Setup {
-            view: None,
-            contact: Some(c.into()),
-            quota: u32::MAX,
-            mutant: None,
-        },
+        Some(c) => Setup::joiner(c.into(), u32::MAX),
         None => Setup {
             quota: u32::MAX,
             ..Setup::for_node(&cfg, spec.id)
@@ -182,7 +177,7 @@ impl Visit for One<'_> {
                 "node {} ({}): {} after {:.1} s as {}, delivered {}, colour {}, datagrams in {} \
                  out {}, resent {}, dropped in: {}",
                 r.node,
-                A::NAME,
+                A::DESCRIPTOR.name,
                 if r.crashed { "CRASHED" } else { "stopped" },
                 start.elapsed().as_secs_f64(),
                 standing(r.role, false),

@@ -1,0 +1,57 @@
+//! Deliberately broken protocol variants, for the checks suite only (feature `mutants`, off by
+//! default, so the `groupy` binary carries none). Protocol code tests for one with
+//! [`mutant!`](crate::mutant!), which is `false` when the feature is off: the same actor code,
+//! with the broken branch compiled out.
+
+use serde::{Deserialize, Serialize};
+
+/// A deliberately broken protocol variant, used by `checks/` to show that each property can
+/// fail. Not reachable from the CLI: users check protocols, not mutants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Mutant {
+    /// gms3: the new leader does not re-send the last message.
+    NoResend,
+    /// gms3: slaves do not discard messages numbered below `next`.
+    NoDuplicateDiscard,
+    /// all: the application numbers its multicasts from 1 instead of 0.
+    OffByOneSeq,
+    /// all: the leader serves queued requests newest first.
+    LifoRequests,
+    /// gms3: the new leader leaves itself out of the view it multicasts.
+    ViewWithoutLeader,
+    /// gms3: the leader adds a joiner to the view but never sends the view to it.
+    ViewNotSentToJoiner,
+    /// gms4: a slave appends whatever entries arrive instead of placing them at their
+    /// position.
+    NoHoldBack,
+    /// gms4: a new leader drops the entries it never saw become stable.
+    NoViewSync,
+    /// gms4: the leader never repeats a proposal.
+    NoRetransmission,
+    /// gms4: a node never repeats its multicast (nor its join).
+    NoRetry,
+    /// gms4: a slave delivers entries as they arrive, before they are stable.
+    EarlyDelivery,
+    /// gms4: a slave takes proposals from any node, not only the leader it follows.
+    NoEpochCheck,
+    /// gms4: the leader sequences a sender's multicasts in arrival order, not issue order.
+    NoSenderOrder,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 13] = [
+        Mutant::NoResend,
+        Mutant::NoDuplicateDiscard,
+        Mutant::OffByOneSeq,
+        Mutant::LifoRequests,
+        Mutant::ViewWithoutLeader,
+        Mutant::ViewNotSentToJoiner,
+        Mutant::NoHoldBack,
+        Mutant::NoViewSync,
+        Mutant::NoRetransmission,
+        Mutant::NoRetry,
+        Mutant::EarlyDelivery,
+        Mutant::NoEpochCheck,
+        Mutant::NoSenderOrder,
+    ];
+}
