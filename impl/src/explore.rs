@@ -57,7 +57,7 @@ pub fn run(args: ExploreArgs) -> u8 {
 
     let mut progress = Progress::new(!args.quiet);
     let search = Search {
-        max_states: Some(crate::DEFAULT_MAX_STATES),
+        memory: Some(groupy_model::memory::Guard::new(None, crate::committed)),
         fail_fast: cfg.network.duplicates(),
         ..Search::default()
     };

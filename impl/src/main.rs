@@ -27,6 +27,7 @@ mod verify;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use groupy_model::check::{self, Search, Strategy, Verdict};
+use groupy_model::memory;
 use groupy_model::{ModelArgs, ProtocolName};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -40,8 +41,23 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The memory the allocator has committed, for the checker's memory guard.
+fn committed() -> Option<u64> {
+    let mut commit = 0usize;
+    let null = std::ptr::null_mut();
+    // SAFETY: every out-parameter may be null; `commit` is a valid place for its figure.
+    unsafe {
+        libmimalloc_sys::mi_process_info(null, null, null, null, null, &mut commit, null, null);
+    }
+    (commit > 0).then_some(commit as u64)
+}
+
 /// Default cap on generated states: about 10 GiB at the sizes groupy models reach.
-pub const DEFAULT_MAX_STATES: usize = 20_000_000;
+/// `--max-memory`'s default as `--help` prints it: half this machine's physical memory.
+fn default_max_memory() -> String {
+    let b = memory::default_allowance().0;
+    format!("{}M", b >> 20)
+}
 
 const CHECK_EXAMPLES: &str = "\
 Examples:
@@ -302,10 +318,16 @@ struct CheckArgs {
     /// property was already violated).
     #[arg(long, allow_negative_numbers = true)]
     timeout: Option<f64>,
-    /// Stop after generating about this many states (inconclusive, as above); 0 for no cap.
-    /// The default keeps a run within a few GiB of memory.
-    #[arg(long, default_value_t = DEFAULT_MAX_STATES)]
-    max_states: usize,
+    /// Stop after this many unique states (inconclusive, as above). Off by default: the
+    /// memory guard (--max-memory) is what keeps a run within the machine.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_states: Option<u64>,
+    /// Stop before the search has committed this much memory (inconclusive, as above; exit
+    /// 3, the reason named), leaving room for its tables to grow: e.g. 8G, 512M. Default:
+    /// half the physical memory; lowered to the cgroup's memory.max, and kept within the
+    /// address-space limit (ulimit -v), where those are lower.
+    #[arg(long, value_name = "SIZE", default_value_t = default_max_memory())]
+    max_memory: String,
     /// Do not explore past this depth (inconclusive, as above; reported as cut short once
     /// the deepest state reached is within one step of it). --strategy simulation stops each
     /// random path at depth 200 unless this says otherwise.
@@ -672,11 +694,16 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
     {
         return usage_error("--timeout must be a number of seconds greater than 0, at most 86400");
     }
+    let max_memory = match args.max_memory.parse::<memory::Bytes>() {
+        Ok(b) => b,
+        Err(e) => return usage_error(&format!("--max-memory: {e}")),
+    };
     let search = Search {
         strategy: args.strategy,
         threads: args.threads.map_or(0, usize::from),
         timeout: args.timeout.map(Duration::from_secs_f64),
-        max_states: (args.max_states > 0).then_some(args.max_states),
+        max_states: args.max_states.map(|n| n as usize),
+        memory: Some(memory::Guard::new(Some(max_memory), committed)),
         max_depth: args.max_depth.map(|d| d as usize),
         seed: args.seed,
         fail_fast: args.fail_fast,

@@ -1151,9 +1151,37 @@ fn a_state_cap_says_what_it_stopped_and_why() {
         .assert()
         .code(3);
     let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
-    assert!(out.contains("stopped at the state cap"), "{out}");
-    assert!(out.contains("cap 1;"), "{out}");
+    assert!(
+        out.contains("stopped at the state cap (--max-states 1)"),
+        "{out}"
+    );
     assert!(out.contains("verdict: INCONCLUSIVE"), "{out}");
+}
+
+#[test]
+fn the_memory_guard_stops_a_search_with_the_reason_and_exit_3() {
+    // gms3's space is infinite where copies linger: without the guard this run would grow
+    // until the kernel killed it. (A run that meets a claimed violation first exits 1.)
+    let a = groupy(&[
+        "check",
+        "gms3",
+        "--network",
+        "duplicating",
+        "--max-memory",
+        "300M",
+        "--quiet",
+    ])
+    .assert();
+    let code = a.get_output().status.code();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(code == Some(3) || code == Some(1), "{code:?}: {out}");
+    assert!(out.contains("memory:"), "{out}");
+    assert!(out.contains("allowed by --max-memory"), "{out}");
+    let err = groupy(&["check", "gms3", "--max-memory", "lots"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+    assert!(stderr.contains("e.g. 12G"), "{stderr}");
 }
 
 #[test]

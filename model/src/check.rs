@@ -5,6 +5,7 @@
 //! the exploration was cut short (timeout, state cap, depth cap, or simulation, which samples
 //! paths and never proves) or a witness was never reached; otherwise `holds`.
 
+use crate::memory;
 use crate::model::{self, GroupAction, GroupModel, GroupState};
 use crate::properties;
 use crate::protocol::Protocol;
@@ -57,7 +58,11 @@ pub struct Search {
     /// Checker threads; 0 for the available cores (one with `fail_fast`).
     pub threads: usize,
     pub timeout: Option<Duration>,
+    /// Stop after this many unique states (off by default: the memory guard is what keeps a
+    /// run within the machine).
     pub max_states: Option<usize>,
+    /// Stop before memory runs out ([`memory::Guard`]).
+    pub memory: Option<memory::Guard>,
     pub max_depth: Option<usize>,
     /// Seed for `simulation`.
     pub seed: u64,
@@ -88,6 +93,7 @@ impl Default for Search {
             threads: 1,
             timeout: None,
             max_states: None,
+            memory: None,
             max_depth: None,
             seed: 0,
             fail_fast: false,
@@ -221,8 +227,10 @@ pub fn check_protocol<A: Protocol>(
     // action indices differ, so paths are rendered with `model`.
     let searched = GroupModel {
         only_transitions: search.strategy == Strategy::Simulation,
+        brake: Arc::new(model::Brake::with_cap(search.max_states)),
         ..model.clone()
     };
+    let brake = Arc::clone(&searched.brake);
     // 0: the available cores, but one thread when the search stops at the first violation
     // (where it stops, and so the states it counted, would depend on the threads' timing).
     let threads = match search.threads {
@@ -240,9 +248,6 @@ pub fn check_protocol<A: Protocol>(
     let mut builder = searched.checker().threads(threads);
     if let Some(t) = search.timeout {
         builder = builder.timeout(t);
-    }
-    if let Some(n) = search.max_states {
-        builder = builder.target_state_count(n);
     }
     let max_depth = match (search.max_depth, search.strategy) {
         (None, Strategy::Simulation) => Some(SIMULATION_DEPTH),
@@ -262,16 +267,32 @@ pub fn check_protocol<A: Protocol>(
     }
     let start = Instant::now();
     let run = match search.strategy {
-        Strategy::Bfs | Strategy::Auto => drive(builder.spawn_bfs(), start, search, progress),
-        Strategy::Dfs => drive(builder.spawn_dfs(), start, search, progress),
+        Strategy::Bfs | Strategy::Auto => {
+            drive(builder.spawn_bfs(), start, search, &brake, progress)
+        }
+        Strategy::Dfs => drive(builder.spawn_dfs(), start, search, &brake, progress),
         Strategy::Simulation => drive(
             builder.spawn_simulation(search.seed, UniformChooser),
             start,
             search,
+            &brake,
             progress,
         ),
     };
     let seconds = start.elapsed().as_secs_f64();
+    let mut run = run;
+    if brake.capped() {
+        // Past the cap every state looks terminal, where stateright judges `eventually`
+        // properties: what it reports of them then is an artefact of the cut, not a finding.
+        let eventually: Vec<_> = model
+            .properties()
+            .iter()
+            .filter(|p| p.expectation == Expectation::Eventually)
+            .map(|p| p.name)
+            .collect();
+        run.discoveries
+            .retain(|(name, _)| !eventually.contains(name));
+    }
 
     let cut_short = if run.interrupted {
         Some("interrupted (Ctrl-C): what was found so far".to_string())
@@ -282,12 +303,15 @@ pub fn check_protocol<A: Protocol>(
         ))
     } else if search.timeout.is_some_and(|t| start.elapsed() >= t) {
         Some(format!("timeout after {seconds:.1}s"))
-    } else if search.max_states.is_some_and(|n| run.states >= n) {
+    } else if let Some(why) = &run.stopped {
+        Some(why.clone())
+    } else if brake.capped() {
+        // The cap counts states expanded, each unique state once (stateright's own cap counts
+        // generated ones, which on a duplicating network run far ahead of the unique).
         Some(format!(
-            "stopped at the state cap ({} states generated, cap {}; stateright looks at the cap \
-             between blocks of states, so a run passes it and may even have explored everything)",
-            run.states,
-            search.max_states.unwrap_or_default()
+            "stopped at the state cap (--max-states {}): {} unique states",
+            search.max_states.unwrap_or_default(),
+            run.unique_states
         ))
     } else if max_depth.is_some_and(|d| run.max_depth + 1 >= d) {
         Some(format!("depth cap reached (depth {})", run.max_depth))
@@ -323,7 +347,7 @@ pub fn check_protocol<A: Protocol>(
         })
         .map(|p| (p.name, p.condition))
         .collect();
-    let mut shortest = shortest_violations(&model, &violated, &budget);
+    let mut shortest = shortest_violations(&model, &violated, &budget, search.memory.as_ref());
     let properties: Vec<PropertyReport> = model
         .properties()
         .into_iter()
@@ -403,12 +427,15 @@ struct Run<Action> {
     discoveries: Vec<(&'static str, Option<Vec<Action>>)>,
     /// Stopped by `Search::interrupt`: the figures are what was found so far.
     interrupted: bool,
+    /// Stopped by the state cap or the memory guard: why.
+    stopped: Option<String>,
 }
 
 fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
     checker: C,
     start: Instant,
     search: &Search,
+    brake: &model::Brake,
     progress: &mut dyn FnMut(&Progress),
 ) -> Run<GroupAction<A>> {
     let mut last = Instant::now();
@@ -416,46 +443,66 @@ fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
     // stateright looks at its own deadline only between batches of work (or, simulating,
     // between paths): hold the deadline here too.
     let overdue = || search.timeout.is_some_and(|t| start.elapsed() >= t);
+    let limit = || {
+        let unique = checker.unique_state_count();
+        search.memory.as_ref()?.check(unique).err()
+    };
     while !checker.is_done() {
-        if interrupted() || overdue() {
-            // Report what was found so far; the checker's threads are left to the process's
-            // exit (stateright offers no way to stop them).
-            return Run {
-                states: checker.state_count(),
-                unique_states: checker.unique_state_count(),
-                max_depth: checker.max_depth(),
-                discoveries: checker
-                    .discoveries()
-                    .into_iter()
-                    .map(|(name, path)| (name, Some(path.into_actions())))
-                    .collect(),
-                interrupted: interrupted(),
-            };
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        if last.elapsed() >= Duration::from_secs(1) {
-            last = Instant::now();
-            progress(&Progress {
-                states: checker.state_count(),
-                unique_states: checker.unique_state_count(),
-                max_depth: checker.max_depth(),
-                elapsed: start.elapsed(),
-            });
-        }
+        let stopped = if interrupted() || overdue() {
+            None
+        } else {
+            match limit() {
+                None => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    if last.elapsed() >= Duration::from_secs(1) {
+                        last = Instant::now();
+                        progress(&Progress {
+                            states: checker.state_count(),
+                            unique_states: checker.unique_state_count(),
+                            max_depth: checker.max_depth(),
+                            elapsed: start.elapsed(),
+                        });
+                    }
+                    continue;
+                }
+                why => why,
+            }
+        };
+        // Report what was found so far. Then the model offers no more actions, so the
+        // checker's threads drain their queues and end with nothing new stored; what they
+        // report after this moment (a state left without successors looks terminal) is not
+        // read.
+        let run = Run {
+            states: checker.state_count(),
+            unique_states: checker.unique_state_count(),
+            max_depth: checker.max_depth(),
+            discoveries: brake.released(|| discoveries(&checker)),
+            interrupted: interrupted(),
+            stopped,
+        };
+        brake.pull();
+        return run;
     }
     let checker = checker.join();
-    let discoveries = checker
-        .discoveries()
-        .into_iter()
-        .map(|(name, path)| (name, Some(path.into_actions())))
-        .collect();
     Run {
         states: checker.state_count(),
         unique_states: checker.unique_state_count(),
         max_depth: checker.max_depth(),
-        discoveries,
+        discoveries: brake.released(|| discoveries(&checker)),
         interrupted: false,
+        stopped: None,
     }
+}
+
+/// The checker's discoveries with their paths (which stateright rebuilds by replaying).
+fn discoveries<A: Protocol, C: Checker<GroupModel<A>>>(
+    checker: &C,
+) -> Vec<(&'static str, Option<Vec<GroupAction<A>>>)> {
+    checker
+        .discoveries()
+        .into_iter()
+        .map(|(name, path)| (name, Some(path.into_actions())))
+        .collect()
 }
 
 /// A property's condition, as stateright stores it.
@@ -474,6 +521,7 @@ pub fn shortest_violations<M>(
     model: &M,
     conditions: &[(&'static str, Condition<M>)],
     budget: &Budget,
+    memory: Option<&memory::Guard>,
 ) -> HashMap<&'static str, Vec<M::Action>>
 where
     M: Model,
@@ -514,8 +562,9 @@ where
         if found.len() == conditions.len() {
             break;
         }
-        if tree.len() >= budget.states || (tree.len() % 4096 == 0 && Instant::now() > budget.until)
-        {
+        let overdue = || Instant::now() > budget.until;
+        let full = || memory.is_some_and(|m| m.check(tree.len()).is_err());
+        if tree.len() >= budget.states || (tree.len() % 4096 == 0 && (overdue() || full())) {
             break;
         }
         model.actions(&state, &mut actions);

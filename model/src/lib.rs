@@ -27,6 +27,7 @@
 //!   reductions (`notes/reductions.md`), the adapter from model states to logs and
 //!   quiescence.
 //! - [`expected`]: the expected verdicts, read from the table in `notes/verdicts.md`.
+//! - [`memory`]: the guard that stops a search before memory runs out.
 //! - [`check`]: runs the checker and builds a [`check::Report`]; [`trace`] turns a
 //!   counterexample into events a person can read.
 //!
@@ -64,6 +65,7 @@ pub mod gms3;
 pub mod gms4;
 pub mod group;
 pub mod log;
+pub mod memory;
 pub mod model;
 #[cfg(feature = "mutants")]
 pub mod mutant;

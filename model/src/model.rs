@@ -24,6 +24,8 @@ use stateright::actor::{
 };
 use stateright::{Expectation, Model, Path, Property};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// A model state: stateright's, with the messages lost so far as its history (the loss budget,
 /// `--losses`, is an environment bound, so it is part of the state).
@@ -47,6 +49,60 @@ pub enum Action<M, T> {
     Cut(Id, u8),
 }
 
+/// Stops a search from inside the model: once pulled, or once `cap` states were expanded, no
+/// state has a successor, so the checker's threads drain their queues and end.
+#[derive(Debug, Default)]
+pub struct Brake {
+    pulled: AtomicBool,
+    /// States to expand at most (the state cap): each unique state is expanded once.
+    pub cap: Option<usize>,
+    expanded: AtomicUsize,
+    /// Set while stateright rebuilds its discoveries' paths, which it does by replaying the
+    /// model's actions: they must be offered then.
+    replaying: AtomicBool,
+}
+
+impl Brake {
+    pub fn with_cap(cap: Option<usize>) -> Self {
+        Brake {
+            cap,
+            ..Brake::default()
+        }
+    }
+
+    pub fn pull(&self) {
+        self.pulled.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the cap stopped the search.
+    pub fn capped(&self) -> bool {
+        self.cap
+            .is_some_and(|cap| self.expanded.load(Ordering::Relaxed) > cap)
+    }
+
+    /// Runs `f` with every action offered, whatever stopped the search (for replays).
+    pub fn released<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.replaying.store(true, Ordering::Relaxed);
+        let t = f();
+        self.replaying.store(false, Ordering::Relaxed);
+        t
+    }
+
+    /// Whether a state may be expanded now (counting it).
+    fn expand(&self) -> bool {
+        if self.replaying.load(Ordering::Relaxed) {
+            return true;
+        }
+        if self.pulled.load(Ordering::Relaxed) {
+            return false;
+        }
+        match self.cap {
+            None => true,
+            Some(cap) => self.expanded.fetch_add(1, Ordering::Relaxed) < cap,
+        }
+    }
+}
+
 /// One protocol under one environment, ready for the checker or the Explorer.
 #[derive(Clone)]
 pub struct GroupModel<A: Protocol> {
@@ -54,6 +110,9 @@ pub struct GroupModel<A: Protocol> {
     pub(crate) properties: Vec<Property<GroupModel<A>>>,
     /// Offer only actions whose `next_state` is `Some` (see `check::check_protocol`).
     pub only_transitions: bool,
+    /// How a search that must stop (the memory guard, the state cap, Ctrl-C) ends
+    /// stateright's threads, which have no stop of their own.
+    pub brake: Arc<Brake>,
     /// Per node, the multicasts its application issues, so that reading a state's logs does
     /// not rebuild them.
     pub(crate) multicasts: Vec<Vec<Payload>>,
@@ -90,6 +149,7 @@ impl<A: Protocol> GroupModel<A> {
             multicasts,
             properties,
             only_transitions: false,
+            brake: Arc::default(),
         }
     }
 
@@ -346,6 +406,9 @@ impl<A: Protocol> Model for GroupModel<A> {
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
+        if !self.brake.expand() {
+            return;
+        }
         let mut raw = Vec::new();
         self.actor_actions(state, &mut raw);
         if self.only_transitions {
