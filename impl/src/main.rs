@@ -1,8 +1,10 @@
 //! `groupy`: check the Groupy protocols exhaustively, browse their counterexamples in
-//! stateright's Explorer.
+//! stateright's Explorer, run them live on UDP.
 //!
 //! # Layout
-//! - `main.rs`: the command line (clap) and dispatch; `list`, `completions`, `man`.
+//! - `main.rs`: the command line (clap) and dispatch; `list`, `completions`, `man`. The flags
+//!   of the environment are `groupy_model::Config`'s; those of the live commands are
+//!   `live::options`' (shared by `run`, `node` and `bench`).
 //! - `render`: text and JSON output of a check, counterexample traces, files written and
 //!   counterexamples saved.
 //! - `svg`: a counterexample as a standalone SVG sequence diagram.
@@ -27,7 +29,7 @@ mod verify;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use groupy_model::check::{self, Search, Strategy, Verdict};
-use groupy_model::{ModelArgs, ProtocolName};
+use groupy_model::{Config, ProtocolName};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,7 +42,9 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Default cap on generated states: about 10 GiB at the sizes groupy models reach.
+/// Default cap on generated states (`--max-states`, the Explorer's check): it keeps a run within
+/// a few GiB of memory at the sizes groupy models reach (breadth-first, 12.6 M unique states
+/// took 3.8 GB: notes/verdicts.md).
 pub const DEFAULT_MAX_STATES: usize = 20_000_000;
 
 const CHECK_EXAMPLES: &str = "\
@@ -75,7 +79,8 @@ then serves until Ctrl-C.";
     version,
     about = "Group membership with atomic multicast, proved by model checking",
     long_about = "Group membership with atomic (total-order) multicast after the KTH Groupy \
-                  assignment: gms1..gms3 checked exhaustively with stateright."
+                  assignment: each protocol (groupy list) checked exhaustively with stateright, \
+                  and run live on UDP with its logs judged by the same property functions."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -94,17 +99,17 @@ enum Command {
     List(ListArgs),
     /// Print a shell completion script: groupy completions bash > /etc/bash_completion.d/groupy
     Completions(CompletionsArgs),
-    /// Print the man page (roff): groupy man > groupy.1; man ./groupy.1
-    Man,
+    /// Print the man page (roff) of groupy or of one command: groupy man check > groupy-check.1
+    Man(ManArgs),
     /// Judge delivery logs read from files with the checker's own property functions.
     #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
     /// Run a whole group live on loopback UDP in one process, then judge its logs.
     #[command(after_help = RUN_HELP)]
-    Run(RunArgs),
+    Run(live::cluster::RunArgs),
     /// Run one node of a live group as its own process.
     #[command(after_help = NODE_HELP)]
-    Node(NodeArgs),
+    Node(live::solo::NodeArgs),
     /// Benchmark the live group on loopback against the raw-UDP bound measured in the same
     /// run: throughput, latency, failover, false suspicions; every run's logs judged.
     #[command(after_help = BENCH_HELP)]
@@ -123,7 +128,9 @@ N-1 receivers, 64-byte datagrams, divided by N-1), latency against the raw UDP r
 virtual machine they can differ twentyfold), failover against --suspect-after. gms3 runs on
 fifo links, gms4 on raw UDP; every run's delivery logs are judged with the model's property
 functions, and a run that violates a claimed property is reported as FAILED whatever its
-speed.
+speed. The timers and the wire (--heartbeat, --suspect-after, --rto, --seed, --key-file...)
+are groupy run's and groupy node's, with the same defaults; each figure sets its own load,
+link and batching.
 Exit codes: 0 every run consistent, 1 a run violated a claimed property, 2 error.";
 
 #[derive(Args)]
@@ -150,6 +157,8 @@ struct BenchArgs {
     /// text or json.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    #[command(flatten)]
+    live: live::options::LiveArgs,
 }
 
 const RUN_HELP: &str = "\
@@ -176,70 +185,9 @@ A joiner: list it in --peers after the first --initial K, start it with --join <
 It runs until SIGTERM/SIGINT, or --duration seconds plus --drain ms without multicasts.
 Exit codes: 0 stopped, 1 crashed (--crash-rate), 2 bad usage or error.";
 
-#[derive(Args)]
-struct RunArgs {
-    /// The protocol to run.
-    #[arg(value_enum)]
-    protocol: ProtocolName,
-    /// Nodes in the group (node 0 leads).
-    #[arg(long, default_value_t = 5)]
-    nodes: usize,
-    /// Seconds of multicasting before the group drains.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    duration: f64,
-    #[command(flatten)]
-    live: live::LiveArgs,
-    /// Freeze a node: NODE:AT_MS:FOR_MS (repeatable), e.g. 0:2000:1000.
-    #[arg(long, value_parser = live::cluster::parse_pause)]
-    pause: Vec<live::cluster::Pause>,
-    /// text for people, json for machines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// No live display or progress on stderr.
-    #[arg(long, short = 'q')]
-    quiet: bool,
-}
-
-#[derive(Args)]
-struct NodeArgs {
-    /// The protocol to run.
-    #[arg(value_enum)]
-    protocol: ProtocolName,
-    /// The address to listen on: this node's entry in --peers.
-    #[arg(long, value_name = "IP:PORT")]
-    listen: std::net::SocketAddr,
-    /// This node's id: its index in --peers.
-    #[arg(long)]
-    id: usize,
-    /// Every node's address, in id order, the same list for every node.
-    #[arg(
-        long,
-        value_name = "IP:PORT,...",
-        value_delimiter = ',',
-        required = true
-    )]
-    peers: Vec<std::net::SocketAddr>,
-    /// The first K peers form the initial group (default: all).
-    #[arg(long, value_name = "K")]
-    initial: Option<usize>,
-    /// Start outside the group and ask this member to join (the protocol's join).
-    #[arg(long, value_name = "IP:PORT")]
-    join: Option<std::net::SocketAddr>,
-    /// Multicast for this many seconds, drain, and stop (default: until SIGTERM/SIGINT).
-    #[arg(long, value_name = "SECS")]
-    duration: Option<f64>,
-    /// After --duration, run this long without multicasting before stopping, in ms.
-    #[arg(long, value_name = "MS", default_value_t = 1500)]
-    drain: u64,
-    #[command(flatten)]
-    live: live::LiveArgs,
-    /// No summary on stderr.
-    #[arg(long, short = 'q')]
-    quiet: bool,
-}
-
 const VERIFY_HELP: &str = "\
-A log file is one node's log as JSON:
+A live node's log (groupy run/node --log-dir: node-<id>.jsonl) is JSON lines, one per event,
+as the node wrote them. An older node log (*.json) is one JSON object:
   {\"node\": 1, \"crashed\": false, \"member\": true,
    \"events\": [{\"View\": [0, 1, 2]}, {\"Deliver\": {\"from\": 0, \"seq\": 0, \"value\": 7}}],
    \"multicast\": [{\"from\": 1, \"seq\": 0, \"value\": 3}]}
@@ -248,12 +196,19 @@ Exit codes: 0 every property holds, 1 one is violated, 2 a file is missing or ma
 
 #[derive(Args)]
 struct VerifyArgs {
-    /// Log files, or directories whose *.json files are logs.
+    /// Log files, or directories whose *.jsonl (live nodes') and *.json files are logs.
     #[arg(required = true)]
     logs: Vec<PathBuf>,
     /// text for people, json for machines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+}
+
+#[derive(Args)]
+struct ManArgs {
+    /// The command whose page to print (default: groupy's own page).
+    #[arg(value_name = "COMMAND")]
+    command: Option<String>,
 }
 
 #[derive(Args)]
@@ -283,25 +238,25 @@ struct CheckArgs {
     #[arg(value_enum)]
     protocol: Option<ProtocolName>,
     #[command(flatten)]
-    model: ModelArgs,
+    model: Config,
     /// text for people, json (one object) for machines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// auto (depth-first, or breadth-first with --fail-fast on the duplicating networks), bfs, dfs or
-    /// simulation (random paths; never complete, so at best inconclusive). Counterexamples of
-    /// claimed properties are reported shortest whatever the strategy.
-    #[arg(long, default_value = "auto", value_parser = parse_strategy)]
+    /// How to search the state space. Counterexamples of claimed properties are reported
+    /// shortest whatever the strategy.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Strategy::Auto)]
     strategy: Strategy,
     /// Checker threads. Default: the available cores, or one with --fail-fast (where the
-    /// search stops, and so the states it counts, would depend on the threads' timing).
+    /// search stops, and so the states it counts, would depend on the threads' timing); with
+    /// --timeout at least two (a lone worker never looks at the deadline).
     /// Counterexamples are reported shortest either way: groupy searches for them again,
     /// breadth first, on one thread.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
-    /// Stop after this many seconds (the result is then inconclusive unless a claimed
-    /// property was already violated).
-    #[arg(long, allow_negative_numbers = true)]
-    timeout: Option<f64>,
+    /// Stop after this many seconds, at most a day (the result is then inconclusive unless a
+    /// claimed property was already violated).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = parse_timeout)]
+    timeout: Option<Duration>,
     /// Stop after generating about this many states (inconclusive, as above); 0 for no cap.
     /// The default keeps a run within a few GiB of memory.
     #[arg(long, default_value_t = DEFAULT_MAX_STATES)]
@@ -366,7 +321,7 @@ struct ExploreArgs {
     #[arg(value_enum)]
     protocol: ProtocolName,
     #[command(flatten)]
-    model: ModelArgs,
+    model: Config,
     /// Address to serve the Explorer on.
     #[arg(long, default_value = "localhost:3000")]
     addr: String,
@@ -375,8 +330,9 @@ struct ExploreArgs {
     quiet: bool,
 }
 
-fn parse_strategy(s: &str) -> Result<Strategy, String> {
-    s.parse()
+/// `--timeout`: a day is far past any useful exploration and keeps deadlines representable.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    live::options::parse_seconds(s, false, 86_400.0)
 }
 
 fn main() -> ExitCode {
@@ -396,7 +352,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => explore::run(args),
         Command::List(args) => list(args),
         Command::Completions(args) => completions(args),
-        Command::Man => man(),
+        Command::Man(args) => man(args),
         Command::Verify(args) => verify::run(&args.logs, args.format),
         Command::Run(args) => run_live(args),
         Command::Node(args) => run_node(args),
@@ -512,9 +468,30 @@ fn completions(args: CompletionsArgs) -> u8 {
     0
 }
 
-fn man() -> u8 {
+/// `groupy man [COMMAND]`: the page of groupy, or of one of its commands (named
+/// `groupy-<command>`, as git's are).
+fn man(args: ManArgs) -> u8 {
+    let mut cli = Cli::command();
+    // Subcommands get their full name and version only through the built parent.
+    cli.build();
+    let page = match args.command.as_deref() {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => {
+                let valid: Vec<_> = cli
+                    .get_subcommands()
+                    .map(|c| c.get_name().to_string())
+                    .collect();
+                return usage_error(&format!(
+                    "no command '{name}'; valid commands: {}",
+                    valid.join(", ")
+                ));
+            }
+        },
+    };
     let mut out = Vec::new();
-    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+    if let Err(e) = clap_mangen::Man::new(page).render(&mut out) {
         eprintln!("error: cannot render the man page: {e}");
         return 2;
     }
@@ -556,20 +533,8 @@ fn interrupt_on_ctrl_c() -> Arc<AtomicBool> {
 
 /// `groupy run`: Ctrl-C ends the multicasting phase early (the group still drains and is
 /// judged); a second one quits at once.
-fn run_live(args: RunArgs) -> u8 {
-    if !(args.duration.is_finite() && args.duration >= 0.0 && args.duration <= 86_400.0) {
-        return usage_error("--duration must be a number of seconds from 0 to 86400");
-    }
-    let spec = live::cluster::Spec {
-        protocol: args.protocol,
-        nodes: args.nodes,
-        duration: Duration::from_secs_f64(args.duration),
-        live: args.live,
-        pauses: args.pause,
-        format: args.format,
-        quiet: args.quiet,
-    };
-    live::cluster::run(spec, interrupt_on_ctrl_c())
+fn run_live(args: live::cluster::RunArgs) -> u8 {
+    live::cluster::run(args, interrupt_on_ctrl_c())
 }
 
 /// `groupy bench`: the table, or its figures as JSON.
@@ -584,6 +549,7 @@ fn run_bench(args: BenchArgs) -> u8 {
         window: args.window,
         only: args.only,
         protocols: args.protocol,
+        live: args.live,
     };
     let started = std::time::Instant::now();
     let figs = match live::bench::run_bench(&spec, |what| eprintln!("  running: {what}")) {
@@ -601,9 +567,10 @@ fn run_bench(args: BenchArgs) -> u8 {
             }
         }
         Format::Text => emit(&format!(
-            "groupy bench{}: {} repetitions, loopback, {} cores, {:.0} s\n\n{}\nsummary: {}; exit {}\n",
+            "groupy bench{}: {} repetitions, loopback, {} cores, seed {}, {:.0} s\n\n{}\nsummary: {}; exit {}\n",
             if spec.quick { " --quick" } else { "" },
             spec.reps,
+            spec.live.seed,
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             started.elapsed().as_secs_f64(),
             live::bench::table(&figs),
@@ -619,25 +586,13 @@ fn run_bench(args: BenchArgs) -> u8 {
 }
 
 /// `groupy node`: SIGTERM or SIGINT stops the node cleanly.
-fn run_node(args: NodeArgs) -> u8 {
+fn run_node(args: live::solo::NodeArgs) -> u8 {
     let stop = Arc::new(AtomicBool::new(false));
     let set = Arc::clone(&stop);
     if let Err(e) = ctrlc::set_handler(move || set.store(true, Ordering::SeqCst)) {
         eprintln!("warning: SIGTERM/SIGINT will not stop the node cleanly: {e}");
     }
-    let spec = live::solo::Spec {
-        protocol: args.protocol,
-        listen: args.listen,
-        id: args.id,
-        peers: args.peers,
-        initial: args.initial,
-        join: args.join,
-        duration: args.duration,
-        drain_ms: args.drain,
-        live: args.live,
-        quiet: args.quiet,
-    };
-    live::solo::run(spec, stop)
+    live::solo::run(args, stop)
 }
 
 fn run_check(args: CheckArgs, given: &[String]) -> u8 {
@@ -647,21 +602,14 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
              (the peer-list order decides who leads next)",
         );
     }
-    let cfg = match args.model.config() {
+    let cfg = match args.model.clone().validated() {
         Ok(cfg) => cfg,
         Err(e) => return usage_error(&e),
     };
-    // A day is far past any useful exploration and keeps deadlines representable.
-    if args
-        .timeout
-        .is_some_and(|t| !(t.is_finite() && t > 0.0 && t <= 86_400.0))
-    {
-        return usage_error("--timeout must be a number of seconds greater than 0, at most 86400");
-    }
     let search = Search {
         strategy: args.strategy,
         threads: args.threads.map_or(0, usize::from),
-        timeout: args.timeout.map(Duration::from_secs_f64),
+        timeout: args.timeout,
         max_states: (args.max_states > 0).then_some(args.max_states),
         max_depth: args.max_depth.map(|d| d as usize),
         seed: args.seed,

@@ -42,9 +42,7 @@ pub mod properties;
 pub mod protocol;
 pub mod trace;
 
-pub use config::{
-    Config, CrashAt, Detector, JoinVia, ModelArgs, Mutant, NetworkKind, Reduce, Senders,
-};
+pub use config::{Config, CrashAt, Detector, JoinVia, Mutant, NetworkKind, Reduce, Senders};
 pub use log::NodeLog;
 pub use model::GroupModel;
 pub use protocol::{Protocol, ProtocolName};
