@@ -472,26 +472,34 @@ fn completions(args: CompletionsArgs) -> u8 {
 /// `groupy-<command>`, as git's are).
 fn man(args: ManArgs) -> u8 {
     let mut cli = Cli::command();
-    // Subcommands get their full name and version only through the built parent.
+    // A subcommand gets its full name (`groupy-check`) only once the parent is built.
     cli.build();
     let page = match args.command.as_deref() {
         None => cli,
-        Some(name) => match cli.find_subcommand(name) {
-            Some(sub) => sub.clone(),
-            None => {
-                let valid: Vec<_> = cli
-                    .get_subcommands()
-                    .map(|c| c.get_name().to_string())
-                    .collect();
-                return usage_error(&format!(
-                    "no command '{name}'; valid commands: {}",
-                    valid.join(", ")
-                ));
+        Some(name) => {
+            // clap's own `help` command has no page worth printing.
+            let found = cli
+                .get_subcommands()
+                .find(|c| c.get_name() == name && name != "help");
+            match found {
+                Some(sub) => sub.clone(),
+                None => {
+                    let valid: Vec<_> = cli
+                        .get_subcommands()
+                        .map(|c| c.get_name())
+                        .filter(|n| *n != "help")
+                        .collect();
+                    return usage_error(&format!(
+                        "no command '{name}'; valid commands: {}",
+                        valid.join(", ")
+                    ));
+                }
             }
-        },
+        }
     };
     let mut out = Vec::new();
-    if let Err(e) = clap_mangen::Man::new(page).render(&mut out) {
+    let source = format!("groupy {}", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = clap_mangen::Man::new(page).source(source).render(&mut out) {
         eprintln!("error: cannot render the man page: {e}");
         return 2;
     }

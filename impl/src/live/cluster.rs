@@ -56,7 +56,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5, value_parser = parse_group_size)]
     pub nodes: usize,
     /// Seconds of multicasting before the group drains (up to a day).
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_run_duration)]
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
+          value_parser = parse_run_duration)]
     pub duration: Duration,
     #[command(flatten)]
     pub scenario: ScenarioArgs,

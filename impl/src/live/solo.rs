@@ -48,7 +48,8 @@ pub struct NodeArgs {
     #[arg(long, value_name = "IP:PORT")]
     pub join: Option<SocketAddr>,
     /// Multicast for this many seconds, drain, and stop (default: until SIGTERM/SIGINT).
-    #[arg(long, value_name = "SECS", value_parser = parse_node_duration)]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true,
+          value_parser = parse_node_duration)]
     pub duration: Option<Duration>,
     /// After --duration, run this long without multicasting before stopping, in ms.
     #[arg(long, value_name = "MS", default_value = "1500", value_parser = options::parse_millis)]
