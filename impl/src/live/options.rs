@@ -36,8 +36,8 @@ pub struct LiveArgs {
     /// Seed of every random choice (timer jitter, faults); printed with the results.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// A frame whose datagram would exceed this many bytes is sent in parts. UDP allows
-    /// 65,507; on a real network 1400 avoids IP fragmentation. At least 1200.
+    /// A frame whose datagram would exceed this many bytes is sent in parts (each part's
+    /// datagram up to about 12 kB, whatever this says). UDP allows 65,507. At least 1200.
     #[arg(long, value_name = "BYTES", default_value_t = codec::MAX_DATAGRAM,
           value_parser = parse_max_datagram)]
     pub max_datagram: usize,
