@@ -1236,6 +1236,7 @@ fn live_values_are_checked_before_anything_runs() {
     usage_error(&["run", "gms3", "--pause", "0:100"], &["NODE:AT_MS:FOR_MS"]);
     usage_error(&["run", "gms3", "--link", "tcp"], &["fifo, raw"]);
     usage_error(&["bench", "--rto", "0"], &["--rto", "at least 1"]);
+    usage_error(&["bench", "--nodes", "3,1"], &["--nodes", "2 to 64"]);
     usage_error(
         &[
             "node",
