@@ -7,21 +7,60 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// How the network between two nodes behaves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NetworkKind {
-    /// Reliable, FIFO per (sender, receiver) pair: Erlang's guarantee, the assignment's world.
-    Ordered,
-    /// Reliable, no duplicates, any order.
-    Unordered,
-    /// Any order, and any message may be lost.
-    Lossy,
-    /// Any order, and any message may be delivered more than once.
-    Duplicating,
-    /// What UDP does: any order, and any message may be lost or delivered more than once.
-    Udp,
+/// Enumerations that the CLI parses by name; an unknown name is answered with the valid ones.
+pub trait Named: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    const WHAT: &'static str;
+    fn name(self) -> &'static str;
+    /// What the value means, for `groupy list`.
+    fn help(self) -> &'static str;
 }
+
+/// Declares an environment axis: its values, each with its name and meaning written once and
+/// read everywhere: the variant's doc, its serde name, its [`Named`] name and help (`groupy
+/// list`), its [`clap::ValueEnum`] value (`--help`, shell completions) and [`FromStr`].
+macro_rules! named {
+    ($(#[$doc:meta])* $t:ident, $what:literal, $($v:ident => $n:literal : $h:literal),+ $(,)?) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $t {
+            $(#[doc = $h] #[serde(rename = $n)] $v),+
+        }
+        impl Named for $t {
+            const ALL: &'static [Self] = &[$($t::$v),+];
+            const WHAT: &'static str = $what;
+            fn name(self) -> &'static str {
+                match self { $($t::$v => $n),+ }
+            }
+            fn help(self) -> &'static str {
+                match self { $($t::$v => $h),+ }
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                parse_named(s)
+            }
+        }
+        impl clap::ValueEnum for $t {
+            fn value_variants<'a>() -> &'a [Self] {
+                <$t as Named>::ALL
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.name()).help(self.help()))
+            }
+        }
+    };
+}
+
+named!(
+    /// How the network between two nodes behaves.
+    NetworkKind, "network",
+    Ordered => "ordered" : "reliable, FIFO per sender/receiver pair only (Erlang's guarantee, the assignment's world)",
+    Unordered => "unordered" : "reliable, no duplicates, any order",
+    Lossy => "lossy" : "any order, and any message may be lost",
+    Duplicating => "duplicating" : "any order, and a message may be delivered again (infinite for gms1-gms3: use --fail-fast)",
+    Udp => "udp" : "what UDP does: any order, any message may be lost or delivered again (see --losses)");
 
 impl NetworkKind {
     /// Whether the network may lose a message.
@@ -35,64 +74,39 @@ impl NetworkKind {
     }
 }
 
-/// What a failure detector may tell a slave about its leader.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Detector {
-    /// Erlang monitors: a node is suspected only after it crashed, and (on the ordered network)
-    /// only after every message it sent you has arrived.
-    Perfect,
-    /// Suspicion may fire at any time, as with heartbeats over UDP.
-    Unreliable,
-}
+named!(
+    /// What a failure detector may tell a slave about its leader.
+    Detector, "failure detector",
+    Perfect => "perfect" : "a leader is suspected only once it crashed and (on the ordered network) all it sent has arrived (Erlang monitors)",
+    Unreliable => "unreliable" : "a leader may be suspected at any time (heartbeats over UDP)");
 
-/// Where a crash may happen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CrashAt {
-    /// Any node, between any two of its steps (the real world).
-    Any,
-    /// Only a leader, right after one of its sends inside a broadcast (the assignment's
-    /// `crash()` injection).
-    Bcast,
-}
+named!(
+    /// Where a crash may happen.
+    CrashAt, "crash location",
+    Any => "any" : "any node, between any two of its steps (the real world)",
+    Bcast => "bcast" : "only a leader, right after a send inside a broadcast (the assignment's crash())");
 
-/// Whether the model applies its state-space reductions (`notes/reductions.md`). Each one is
-/// sound for every property and witness groupy checks; `none` is there to show it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Reduce {
-    /// Every reduction: a broadcast is one step (a crash that cuts it is an explicit choice),
-    /// messages to crashed nodes are dropped.
-    All,
-    /// None: every send is its own step, as the actors take them.
-    None,
-}
+named!(
+    /// Whether the model applies its state-space reductions (`notes/reductions.md`). Each one
+    /// is sound for every property and witness groupy checks; `none` is there to show it.
+    Reduce, "reduction setting",
+    All => "all" : "every reduction: a broadcast is one step (a crash cutting it an explicit choice), messages to crashed nodes dropped (notes/reductions.md)",
+    None => "none" : "every actor step on its own, as the actors take them");
 
-/// Which applications multicast. The multicasts of a run are dealt round-robin over the
-/// senders, in id order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Senders {
-    /// The initial members (n0 first): the assignment's workers.
-    Initial,
-    /// Every node, joiners included (a joiner starts multicasting once it is in the group).
-    All,
-    /// Only the first leader, n0.
-    Leader,
-    /// Everyone but n0, joiners included: every multicast is forwarded at least once.
-    Slaves,
-}
+named!(
+    /// Which applications multicast. The multicasts of a run are dealt round-robin over the
+    /// senders, in id order.
+    Senders, "sender set",
+    Initial => "initial" : "the initial members multicast, n0 first (the assignment's workers)",
+    All => "all" : "every node multicasts, joiners once they are in the group",
+    Leader => "leader" : "only n0, the first leader, multicasts",
+    Slaves => "slaves" : "everyone but n0 multicasts, joiners included: every multicast is forwarded");
 
-/// Through whom a joining node asks to join.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JoinVia {
-    /// The last initial node, a slave: the join is forwarded to the leader.
-    Slave,
-    /// The first leader, n0, directly.
-    Leader,
-}
+named!(
+    /// Through whom a joining node asks to join.
+    JoinVia, "join contact",
+    Slave => "slave" : "joiners ask the last initial node, a slave, which forwards the join",
+    Leader => "leader" : "joiners ask n0, the first leader, directly");
 
 /// A deliberately broken protocol variant, used by `checks/` to show that each property can
 /// fail. Not reachable from the CLI: users check protocols, not mutants.
@@ -332,70 +346,6 @@ impl fmt::Display for Config {
         Ok(())
     }
 }
-
-/// Enumerations that the CLI parses by name; an unknown name is answered with the valid ones.
-/// Each one's names and meanings are written once, in its `named!` table: they are its
-/// [`clap::ValueEnum`] (so `--help` and the shell completions offer them) and `groupy list`'s.
-pub trait Named: Sized + Copy + 'static {
-    const ALL: &'static [Self];
-    const WHAT: &'static str;
-    fn name(self) -> &'static str;
-    /// What the value means, for `groupy list`.
-    fn help(self) -> &'static str;
-}
-
-macro_rules! named {
-    ($t:ty, $what:literal, $($v:path => $n:literal : $h:literal),+ $(,)?) => {
-        impl Named for $t {
-            const ALL: &'static [Self] = &[$($v),+];
-            const WHAT: &'static str = $what;
-            fn name(self) -> &'static str {
-                match self { $($v => $n),+ }
-            }
-            fn help(self) -> &'static str {
-                match self { $($v => $h),+ }
-            }
-        }
-        impl FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                parse_named(s)
-            }
-        }
-        impl clap::ValueEnum for $t {
-            fn value_variants<'a>() -> &'a [Self] {
-                <$t as Named>::ALL
-            }
-            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-                Some(clap::builder::PossibleValue::new(self.name()).help(self.help()))
-            }
-        }
-    };
-}
-
-named!(NetworkKind, "network",
-    NetworkKind::Ordered => "ordered" : "reliable, FIFO per sender/receiver pair only (Erlang's guarantee)",
-    NetworkKind::Unordered => "unordered" : "reliable, any order",
-    NetworkKind::Lossy => "lossy" : "any order, and any message may be lost",
-    NetworkKind::Duplicating => "duplicating" : "any order, and a message may be delivered again (infinite for gms1-gms3: use --fail-fast)",
-    NetworkKind::Udp => "udp" : "any order, any message may be lost or delivered again (UDP; see --losses)");
-named!(Detector, "failure detector",
-    Detector::Perfect => "perfect" : "a leader is suspected only once it crashed and all it sent has arrived (Erlang monitors)",
-    Detector::Unreliable => "unreliable" : "a leader may be suspected at any time (heartbeats over UDP)");
-named!(CrashAt, "crash location",
-    CrashAt::Any => "any" : "any node, between any two of its steps",
-    CrashAt::Bcast => "bcast" : "only a leader, right after a send inside a broadcast (the assignment's crash())");
-named!(Senders, "sender set",
-    Senders::Initial => "initial" : "the initial members multicast, round-robin",
-    Senders::All => "all" : "every node multicasts, joiners once they are in",
-    Senders::Leader => "leader" : "only n0 multicasts",
-    Senders::Slaves => "slaves" : "everyone but n0 multicasts, joiners included");
-named!(Reduce, "reduction setting",
-    Reduce::All => "all" : "the model's sound state-space reductions (notes/reductions.md)",
-    Reduce::None => "none" : "every actor step on its own, as the actors take them");
-named!(JoinVia, "join contact",
-    JoinVia::Slave => "slave" : "joiners ask the last initial node, which forwards the join",
-    JoinVia::Leader => "leader" : "joiners ask n0 directly");
 
 /// Parses a [`Named`] value; the error lists the valid names.
 pub fn parse_named<T: Named>(s: &str) -> Result<T, String> {
