@@ -256,8 +256,9 @@ struct CheckArgs {
     #[arg(long, value_enum, ignore_case = true, default_value_t = Strategy::Auto)]
     strategy: Strategy,
     /// Checker threads. Default: the available cores, or one with --fail-fast (where the
-    /// search stops, and so the states it counts, would depend on the threads' timing); with
-    /// --timeout at least two (a lone worker never looks at the deadline).
+    /// search stops, and so the states it counts, would depend on the threads' timing). With
+    /// --timeout, at least two whatever this says, unless simulating (a lone worker never
+    /// looks at the deadline).
     /// Counterexamples are reported shortest either way: groupy searches for them again,
     /// breadth first, on one thread.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
