@@ -90,7 +90,7 @@ named!(
     /// Whether the model applies its state-space reductions (`notes/reductions.md`). Each one
     /// is sound for every property and witness groupy checks; `none` is there to show it.
     Reduce, "reduction setting",
-    All => "all" : "every reduction: a broadcast is one step (a crash cutting it an explicit choice), messages to crashed nodes dropped (notes/reductions.md)",
+    All => "all" : "every sound state-space reduction the model has (notes/reductions.md lists them)",
     None => "none" : "every actor step on its own, as the actors take them");
 
 named!(
