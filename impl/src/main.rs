@@ -154,9 +154,8 @@ struct BenchArgs {
     /// Only these protocols, comma-separated: gms3 (fifo links), gms4 (raw UDP).
     #[arg(long, value_delimiter = ',', value_parser = ["gms3", "gms4"])]
     protocol: Vec<String>,
-    /// text or json.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[command(flatten)]
+    output: Output,
     #[command(flatten)]
     live: live::options::LiveArgs,
 }
@@ -208,9 +207,8 @@ struct VerifyArgs {
     /// Log files, or directories whose *.jsonl (live nodes') and *.json files are logs.
     #[arg(required = true)]
     logs: Vec<PathBuf>,
-    /// text for people, json for machines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Args)]
@@ -228,15 +226,24 @@ struct CompletionsArgs {
 
 #[derive(Args)]
 struct ListArgs {
-    /// text for people, json for machines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
+    /// for people
     Text,
+    /// for machines: one JSON document on stdout
     Json,
+}
+
+/// `--format`, the same flag for every command that prints a result.
+#[derive(Args, Clone, Copy)]
+struct Output {
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -248,9 +255,8 @@ struct CheckArgs {
     protocol: Option<ProtocolName>,
     #[command(flatten)]
     model: Config,
-    /// text for people, json (one object) for machines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[command(flatten)]
+    output: Output,
     /// How to search the state space. Counterexamples of claimed properties are reported
     /// shortest whatever the strategy.
     #[arg(long, value_enum, ignore_case = true, default_value_t = Strategy::Auto)]
@@ -363,7 +369,7 @@ fn main() -> ExitCode {
         Command::List(args) => list(args),
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
-        Command::Verify(args) => verify::run(&args.logs, args.format),
+        Command::Verify(args) => verify::run(&args.logs, args.output.format),
         Command::Run(args) => run_live(args),
         Command::Node(args) => run_node(args),
         Command::Bench(args) => run_bench(args),
@@ -429,7 +435,7 @@ fn list(args: ListArgs) -> u8 {
         .flatten()
         .collect(),
     };
-    match args.format {
+    match args.output.format {
         Format::Json => {
             if let Err(code) = crate::emit_json(&listing, "list") {
                 return code;
@@ -578,7 +584,7 @@ fn run_bench(args: BenchArgs) -> u8 {
         }
     };
     let failed = figs.iter().any(|f| f.violated_runs > 0);
-    match args.format {
+    match args.output.format {
         Format::Json => {
             if let Err(code) = emit_json(&figs, "figures") {
                 return code;
@@ -647,7 +653,13 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
                 flag.replace('_', "-")
             ));
         }
-        return matrix::run(&args.model, &search, args.format, args.quiet, &mut progress);
+        return matrix::run(
+            &args.model,
+            &search,
+            args.output.format,
+            args.quiet,
+            &mut progress,
+        );
     };
     let report = check::check(protocol, &cfg, &search, &mut |p| progress.update(p));
     progress.finish();
@@ -696,7 +708,7 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
         verbose: args.verbose,
         property: args.property.as_deref(),
     };
-    match args.format {
+    match args.output.format {
         Format::Json => {
             if let Err(code) = crate::emit_json(&report, "report") {
                 return code;

@@ -64,9 +64,8 @@ pub struct RunArgs {
     /// Freeze a node: NODE:AT_MS:FOR_MS (repeatable), e.g. 0:2000:1000.
     #[arg(long = "pause", value_name = "NODE:AT_MS:FOR_MS", value_parser = parse_pause)]
     pub pauses: Vec<Pause>,
-    /// text for people, json for machines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub output: crate::Output,
     /// No live display or progress on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -329,7 +328,7 @@ fn report(
         properties,
         verdict: if violated { "violated" } else { "consistent" },
     };
-    match spec.format {
+    match spec.output.format {
         Format::Json => {
             if let Err(code) = crate::emit_json(&r, "run report") {
                 return code;
