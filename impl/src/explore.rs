@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub fn run(args: ExploreArgs) -> u8 {
-    let cfg = match args.model.config() {
+    let cfg = match args.model.clone().validated() {
         Ok(c) => c,
         Err(e) => return crate::usage_error(&e),
     };

@@ -1,7 +1,8 @@
 //! The live runtime, which the binary (`main.rs`) and the benchmarks drive: the live node
 //! and its link, codec, faults and delivery log, the benchmarks of the live group
 //! (`live::bench`), and the judgement of logs with the model's property functions. The
-//! binary adds the command line around them (`live/mod.rs`: `groupy run`, `groupy node`).
+//! binary adds the commands around them (`live/mod.rs`: `groupy run`, `groupy node`); their
+//! flags are the library's (`live::options`), which `groupy bench` shares.
 
 pub mod judge;
 
@@ -18,4 +19,6 @@ pub mod live {
     pub mod logfile;
     #[path = "node.rs"]
     pub mod node;
+    #[path = "options.rs"]
+    pub mod options;
 }

@@ -1,8 +1,10 @@
 //! `groupy`: check the Groupy protocols exhaustively, browse their counterexamples in
-//! stateright's Explorer.
+//! stateright's Explorer, run them live on UDP.
 //!
 //! # Layout
-//! - `main.rs`: the command line (clap) and dispatch; `list`, `completions`, `man`.
+//! - `main.rs`: the command line (clap) and dispatch; `list`, `completions`, `man`. The flags
+//!   of the environment are `groupy_model::Config`'s; those of the live commands are
+//!   `live::options`' (shared by `run`, `node` and `bench`).
 //! - `render`: text and JSON output of a check, counterexample traces, files written and
 //!   counterexamples saved.
 //! - `svg`: a counterexample as a standalone SVG sequence diagram.
@@ -28,7 +30,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use groupy_model::check::{self, Search, Strategy, Verdict};
 use groupy_model::memory;
-use groupy_model::{ModelArgs, ProtocolName};
+use groupy_model::{Config, ProtocolName};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,13 +52,6 @@ fn committed() -> Option<u64> {
         libmimalloc_sys::mi_process_info(null, null, null, null, null, &mut commit, null, null);
     }
     (commit > 0).then_some(commit as u64)
-}
-
-/// Default cap on generated states: about 10 GiB at the sizes groupy models reach.
-/// `--max-memory`'s default as `--help` prints it: half this machine's physical memory.
-fn default_max_memory() -> String {
-    let b = memory::default_allowance().0;
-    format!("{}M", b >> 20)
 }
 
 const CHECK_EXAMPLES: &str = "\
@@ -91,7 +86,8 @@ then serves until Ctrl-C.";
     version,
     about = "Group membership with atomic multicast, proved by model checking",
     long_about = "Group membership with atomic (total-order) multicast after the KTH Groupy \
-                  assignment: gms1..gms3 checked exhaustively with stateright."
+                  assignment: each protocol (groupy list) checked exhaustively with stateright, \
+                  and run live on UDP with its logs judged by the same property functions."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -110,17 +106,17 @@ enum Command {
     List(ListArgs),
     /// Print a shell completion script: groupy completions bash > /etc/bash_completion.d/groupy
     Completions(CompletionsArgs),
-    /// Print the man page (roff): groupy man > groupy.1; man ./groupy.1
-    Man,
+    /// Print the man page (roff) of groupy or of one command: groupy man check > groupy-check.1
+    Man(ManArgs),
     /// Judge delivery logs read from files with the checker's own property functions.
     #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
     /// Run a whole group live on loopback UDP in one process, then judge its logs.
     #[command(after_help = RUN_HELP)]
-    Run(RunArgs),
+    Run(live::cluster::RunArgs),
     /// Run one node of a live group as its own process.
     #[command(after_help = NODE_HELP)]
-    Node(NodeArgs),
+    Node(live::solo::NodeArgs),
     /// Benchmark the live group on loopback against the raw-UDP bound measured in the same
     /// run: throughput, latency, failover, false suspicions; every run's logs judged.
     #[command(after_help = BENCH_HELP)]
@@ -136,10 +132,12 @@ Each figure is the median of --reps runs, next to the bound it is measured again
 in the same run: throughput against the sequencer bound (raw UDP fan-out from one sender to
 N-1 receivers, 64-byte datagrams, divided by N-1), latency against the raw UDP round trip
 (p50) with its two threads pinned to two CPUs (also shown: on one CPU, and unpinned; on a
-virtual machine they can differ twentyfold), failover against --suspect-after. gms3 runs on
-fifo links, gms4 on raw UDP; every run's delivery logs are judged with the model's property
+virtual machine they can differ twentyfold), failover against --suspect-after. Each protocol
+runs on the link it is built for (groupy list names it); every run's delivery logs are judged with the model's property
 functions, and a run that violates a claimed property is reported as FAILED whatever its
-speed.
+speed. The timers and the wire (--heartbeat, --suspect-after, --rto, --seed, --key-file...)
+are groupy run's and groupy node's, with the same defaults; each figure sets its own load,
+link and batching.
 Exit codes: 0 every run consistent, 1 a run violated a claimed property, 2 error.";
 
 #[derive(Args)]
@@ -151,7 +149,7 @@ struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     reps: usize,
     /// Group sizes, comma-separated (each from 2 to 64).
-    #[arg(long, value_delimiter = ',', default_value = "3,5")]
+    #[arg(long, value_delimiter = ',', default_value = "3,5", value_parser = parse_bench_size)]
     nodes: Vec<usize>,
     /// A saturating worker's window: at most this many of its own multicasts undelivered.
     #[arg(long, default_value_t = 64)]
@@ -163,9 +161,19 @@ struct BenchArgs {
     /// Only these protocols, comma-separated (each runs on the link it is built for).
     #[arg(long, value_delimiter = ',', value_parser = benchmarked_protocols())]
     protocol: Vec<String>,
-    /// text or json.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[command(flatten)]
+    output: Output,
+    #[command(flatten)]
+    live: live::options::LiveArgs,
+}
+
+fn parse_bench_size(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (2..=64).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a group size; write numbers of nodes from 2 to 64, e.g. 3,5"
+        )),
+    }
 }
 
 const RUN_HELP: &str = "\
@@ -192,70 +200,9 @@ A joiner: list it in --peers after the first --initial K, start it with --join <
 It runs until SIGTERM/SIGINT, or --duration seconds plus --drain ms without multicasts.
 Exit codes: 0 stopped, 1 crashed (--crash-rate), 2 bad usage or error.";
 
-#[derive(Args)]
-struct RunArgs {
-    /// The protocol to run.
-    #[arg(value_enum)]
-    protocol: ProtocolName,
-    /// Nodes in the group (node 0 leads).
-    #[arg(long, default_value_t = 5)]
-    nodes: usize,
-    /// Seconds of multicasting before the group drains.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    duration: f64,
-    #[command(flatten)]
-    live: live::LiveArgs,
-    /// Freeze a node: NODE:AT_MS:FOR_MS (repeatable), e.g. 0:2000:1000.
-    #[arg(long, value_parser = live::cluster::parse_pause)]
-    pause: Vec<live::cluster::Pause>,
-    /// text for people, json for machines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// No live display or progress on stderr.
-    #[arg(long, short = 'q')]
-    quiet: bool,
-}
-
-#[derive(Args)]
-struct NodeArgs {
-    /// The protocol to run.
-    #[arg(value_enum)]
-    protocol: ProtocolName,
-    /// The address to listen on: this node's entry in --peers.
-    #[arg(long, value_name = "IP:PORT")]
-    listen: std::net::SocketAddr,
-    /// This node's id: its index in --peers.
-    #[arg(long)]
-    id: usize,
-    /// Every node's address, in id order, the same list for every node.
-    #[arg(
-        long,
-        value_name = "IP:PORT,...",
-        value_delimiter = ',',
-        required = true
-    )]
-    peers: Vec<std::net::SocketAddr>,
-    /// The first K peers form the initial group (default: all).
-    #[arg(long, value_name = "K")]
-    initial: Option<usize>,
-    /// Start outside the group and ask this member to join (the protocol's join).
-    #[arg(long, value_name = "IP:PORT")]
-    join: Option<std::net::SocketAddr>,
-    /// Multicast for this many seconds, drain, and stop (default: until SIGTERM/SIGINT).
-    #[arg(long, value_name = "SECS")]
-    duration: Option<f64>,
-    /// After --duration, run this long without multicasting before stopping, in ms.
-    #[arg(long, value_name = "MS", default_value_t = 1500)]
-    drain: u64,
-    #[command(flatten)]
-    live: live::LiveArgs,
-    /// No summary on stderr.
-    #[arg(long, short = 'q')]
-    quiet: bool,
-}
-
 const VERIFY_HELP: &str = "\
-A log file is one node's log as JSON:
+A live node's log (groupy run/node --log-dir: node-<id>.jsonl) is JSON lines, one per event,
+as the node wrote them. An older node log (*.json) is one JSON object:
   {\"node\": 1, \"crashed\": false, \"member\": true,
    \"events\": [{\"View\": [0, 1, 2]}, {\"Deliver\": {\"from\": 0, \"seq\": 0, \"value\": 7}}],
    \"multicast\": [{\"from\": 1, \"seq\": 0, \"value\": 3}]}
@@ -264,12 +211,18 @@ Exit codes: 0 every property holds, 1 one is violated, 2 a file is missing or ma
 
 #[derive(Args)]
 struct VerifyArgs {
-    /// Log files, or directories whose *.json files are logs.
+    /// Log files, or directories whose *.jsonl (live nodes') and *.json files are logs.
     #[arg(required = true)]
     logs: Vec<PathBuf>,
-    /// text for people, json for machines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(Args)]
+struct ManArgs {
+    /// The command whose page to print (default: groupy's own page).
+    #[arg(value_name = "COMMAND")]
+    command: Option<String>,
 }
 
 #[derive(Args)]
@@ -280,15 +233,24 @@ struct CompletionsArgs {
 
 #[derive(Args)]
 struct ListArgs {
-    /// text for people, json for machines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
+    /// for people
     Text,
+    /// for machines: one JSON document on stdout
     Json,
+}
+
+/// `--format`, the same flag for every command that prints a result.
+#[derive(Args, Clone, Copy)]
+struct Output {
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -299,25 +261,25 @@ struct CheckArgs {
     #[arg(value_enum)]
     protocol: Option<ProtocolName>,
     #[command(flatten)]
-    model: ModelArgs,
-    /// text for people, json (one object) for machines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// auto (depth-first, or breadth-first with --fail-fast on the duplicating networks), bfs, dfs or
-    /// simulation (random paths; never complete, so at best inconclusive). Counterexamples of
-    /// claimed properties are reported shortest whatever the strategy.
-    #[arg(long, default_value = "auto", value_parser = parse_strategy)]
+    model: Config,
+    #[command(flatten)]
+    output: Output,
+    /// How to search the state space. Counterexamples of claimed properties are reported
+    /// shortest whatever the strategy.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Strategy::Auto)]
     strategy: Strategy,
     /// Checker threads. Default: the available cores, or one with --fail-fast (where the
-    /// search stops, and so the states it counts, would depend on the threads' timing).
+    /// search stops, and so the states it counts, would depend on the threads' timing). With
+    /// --timeout, at least two whatever this says, unless simulating (a lone worker never
+    /// looks at the deadline).
     /// Counterexamples are reported shortest either way: groupy searches for them again,
     /// breadth first, on one thread.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
-    /// Stop after this many seconds (the result is then inconclusive unless a claimed
-    /// property was already violated).
-    #[arg(long, allow_negative_numbers = true)]
-    timeout: Option<f64>,
+    /// Stop after this many seconds, at most a day (the result is then inconclusive unless a
+    /// claimed property was already violated).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = parse_timeout)]
+    timeout: Option<Duration>,
     /// Stop after this many unique states (inconclusive, as above). Off by default: the
     /// memory guard (--max-memory) is what keeps a run within the machine.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -326,8 +288,8 @@ struct CheckArgs {
     /// 3, the reason named), leaving room for its tables to grow: e.g. 8G, 512M. Default:
     /// half the physical memory; lowered to the cgroup's memory.max, and kept within the
     /// address-space limit (ulimit -v), where those are lower.
-    #[arg(long, value_name = "SIZE", default_value_t = default_max_memory())]
-    max_memory: String,
+    #[arg(long, value_name = "SIZE", default_value_t = memory::default_allowance(), value_parser = parse_size)]
+    max_memory: memory::Bytes,
     /// Do not explore past this depth (inconclusive, as above; reported as cut short once
     /// the deepest state reached is within one step of it). --strategy simulation stops each
     /// random path at depth 200 unless this says otherwise.
@@ -388,7 +350,7 @@ struct ExploreArgs {
     #[arg(value_enum)]
     protocol: ProtocolName,
     #[command(flatten)]
-    model: ModelArgs,
+    model: Config,
     /// Address to serve the Explorer on.
     #[arg(long, default_value = "localhost:3000")]
     addr: String,
@@ -397,7 +359,12 @@ struct ExploreArgs {
     quiet: bool,
 }
 
-fn parse_strategy(s: &str) -> Result<Strategy, String> {
+/// `--timeout`: a day is far past any useful exploration and keeps deadlines representable.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    live::options::parse_seconds(s, false, 86_400.0)
+}
+
+fn parse_size(s: &str) -> Result<memory::Bytes, String> {
     s.parse()
 }
 
@@ -418,8 +385,8 @@ fn main() -> ExitCode {
         Command::Explore(args) => explore::run(args),
         Command::List(args) => list(args),
         Command::Completions(args) => completions(args),
-        Command::Man => man(),
-        Command::Verify(args) => verify::run(&args.logs, args.format),
+        Command::Man(args) => man(args),
+        Command::Verify(args) => verify::run(&args.logs, args.output.format),
         Command::Run(args) => run_live(args),
         Command::Node(args) => run_node(args),
         Command::Bench(args) => run_bench(args),
@@ -492,7 +459,7 @@ fn list(args: ListArgs) -> u8 {
         .flatten()
         .collect(),
     };
-    match args.format {
+    match args.output.format {
         Format::Json => {
             if let Err(code) = crate::emit_json(&listing, "list") {
                 return code;
@@ -548,9 +515,38 @@ fn completions(args: CompletionsArgs) -> u8 {
     0
 }
 
-fn man() -> u8 {
+/// `groupy man [COMMAND]`: the page of groupy, or of one of its commands (named
+/// `groupy-<command>`, as git's are).
+fn man(args: ManArgs) -> u8 {
+    let mut cli = Cli::command();
+    // A subcommand gets its full name (`groupy-check`) only once the parent is built.
+    cli.build();
+    let page = match args.command.as_deref() {
+        None => cli,
+        Some(name) => {
+            // clap's own `help` command has no page worth printing.
+            let found = cli
+                .get_subcommands()
+                .find(|c| c.get_name() == name && name != "help");
+            match found {
+                Some(sub) => sub.clone(),
+                None => {
+                    let valid: Vec<_> = cli
+                        .get_subcommands()
+                        .map(|c| c.get_name())
+                        .filter(|n| *n != "help")
+                        .collect();
+                    return usage_error(&format!(
+                        "no command '{name}'; valid commands: {}",
+                        valid.join(", ")
+                    ));
+                }
+            }
+        }
+    };
     let mut out = Vec::new();
-    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+    let source = format!("groupy {}", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = clap_mangen::Man::new(page).source(source).render(&mut out) {
         eprintln!("error: cannot render the man page: {e}");
         return 2;
     }
@@ -592,25 +588,13 @@ fn interrupt_on_ctrl_c() -> Arc<AtomicBool> {
 
 /// `groupy run`: Ctrl-C ends the multicasting phase early (the group still drains and is
 /// judged); a second one quits at once.
-fn run_live(args: RunArgs) -> u8 {
-    if !(args.duration.is_finite() && args.duration >= 0.0 && args.duration <= 86_400.0) {
-        return usage_error("--duration must be a number of seconds from 0 to 86400");
-    }
-    let spec = live::cluster::Spec {
-        protocol: args.protocol,
-        nodes: args.nodes,
-        duration: Duration::from_secs_f64(args.duration),
-        live: args.live,
-        pauses: args.pause,
-        format: args.format,
-        quiet: args.quiet,
-    };
-    live::cluster::run(spec, interrupt_on_ctrl_c())
+fn run_live(args: live::cluster::RunArgs) -> u8 {
+    live::cluster::run(args, interrupt_on_ctrl_c())
 }
 
 /// `groupy bench`: the table, or its figures as JSON.
 fn run_bench(args: BenchArgs) -> u8 {
-    if args.nodes.is_empty() || args.nodes.iter().any(|n| !(2..=64).contains(n)) {
+    if args.nodes.is_empty() {
         return usage_error("--nodes takes group sizes from 2 to 64, e.g. 3,5");
     }
     let spec = live::bench::BenchSpec {
@@ -620,6 +604,7 @@ fn run_bench(args: BenchArgs) -> u8 {
         window: args.window,
         only: args.only,
         protocols: args.protocol,
+        live: args.live,
     };
     let started = std::time::Instant::now();
     let figs = match live::bench::run_bench(&spec, |what| eprintln!("  running: {what}")) {
@@ -630,16 +615,17 @@ fn run_bench(args: BenchArgs) -> u8 {
         }
     };
     let failed = figs.iter().any(|f| f.violated_runs > 0);
-    match args.format {
+    match args.output.format {
         Format::Json => {
             if let Err(code) = emit_json(&figs, "figures") {
                 return code;
             }
         }
         Format::Text => emit(&format!(
-            "groupy bench{}: {} repetitions, loopback, {} cores, {:.0} s\n\n{}\nsummary: {}; exit {}\n",
+            "groupy bench{}: {} repetitions, loopback, {} cores, seed {}, {:.0} s\n\n{}\nsummary: {}; exit {}\n",
             if spec.quick { " --quick" } else { "" },
             spec.reps,
+            spec.live.seed,
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             started.elapsed().as_secs_f64(),
             live::bench::table(&figs),
@@ -655,25 +641,13 @@ fn run_bench(args: BenchArgs) -> u8 {
 }
 
 /// `groupy node`: SIGTERM or SIGINT stops the node cleanly.
-fn run_node(args: NodeArgs) -> u8 {
+fn run_node(args: live::solo::NodeArgs) -> u8 {
     let stop = Arc::new(AtomicBool::new(false));
     let set = Arc::clone(&stop);
     if let Err(e) = ctrlc::set_handler(move || set.store(true, Ordering::SeqCst)) {
         eprintln!("warning: SIGTERM/SIGINT will not stop the node cleanly: {e}");
     }
-    let spec = live::solo::Spec {
-        protocol: args.protocol,
-        listen: args.listen,
-        id: args.id,
-        peers: args.peers,
-        initial: args.initial,
-        join: args.join,
-        duration: args.duration,
-        drain_ms: args.drain,
-        live: args.live,
-        quiet: args.quiet,
-    };
-    live::solo::run(spec, stop)
+    live::solo::run(args, stop)
 }
 
 fn run_check(args: CheckArgs, given: &[String]) -> u8 {
@@ -683,27 +657,16 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
              (the peer-list order decides who leads next)",
         );
     }
-    let cfg = match args.model.config() {
+    let cfg = match args.model.clone().validated() {
         Ok(cfg) => cfg,
         Err(e) => return usage_error(&e),
-    };
-    // A day is far past any useful exploration and keeps deadlines representable.
-    if args
-        .timeout
-        .is_some_and(|t| !(t.is_finite() && t > 0.0 && t <= 86_400.0))
-    {
-        return usage_error("--timeout must be a number of seconds greater than 0, at most 86400");
-    }
-    let max_memory = match args.max_memory.parse::<memory::Bytes>() {
-        Ok(b) => b,
-        Err(e) => return usage_error(&format!("--max-memory: {e}")),
     };
     let search = Search {
         strategy: args.strategy,
         threads: args.threads.map_or(0, usize::from),
-        timeout: args.timeout.map(Duration::from_secs_f64),
+        timeout: args.timeout,
         max_states: args.max_states.map(|n| n as usize),
-        memory: Some(memory::Guard::new(Some(max_memory), committed)),
+        memory: Some(memory::Guard::new(Some(args.max_memory), committed)),
         max_depth: args.max_depth.map(|d| d as usize),
         seed: args.seed,
         fail_fast: args.fail_fast,
@@ -722,7 +685,13 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
                 flag.replace('_', "-")
             ));
         }
-        return matrix::run(&args.model, &search, args.format, args.quiet, &mut progress);
+        return matrix::run(
+            &args.model,
+            &search,
+            args.output.format,
+            args.quiet,
+            &mut progress,
+        );
     };
     let report = check::check(protocol, &cfg, &search, &mut |p| progress.update(p));
     progress.finish();
@@ -771,7 +740,7 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
         verbose: args.verbose,
         property: args.property.as_deref(),
     };
-    match args.format {
+    match args.output.format {
         Format::Json => {
             if let Err(code) = crate::emit_json(&report, "report") {
                 return code;

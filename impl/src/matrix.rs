@@ -8,11 +8,11 @@
 //! notes), 3 when a cell is undocumented (non-default bounds) or could not be decided.
 
 use crate::render::{self, Progress};
-use crate::{Format, ModelArgs};
+use crate::Format;
 use groupy_model::check::{self, Report, Search, Verdict};
 use groupy_model::config::Named;
 use groupy_model::expected::{self, Row};
-use groupy_model::{Detector, NetworkKind, ProtocolName};
+use groupy_model::{Config, Detector, NetworkKind, ProtocolName};
 use serde::Serialize;
 
 /// The environments of the matrix, the assignment's world first.
@@ -38,7 +38,7 @@ struct Cell {
 }
 
 pub fn run(
-    args: &ModelArgs,
+    args: &Config,
     search: &Search,
     format: Format,
     quiet: bool,
@@ -56,8 +56,8 @@ pub fn run(
         for (network, fd) in ENVIRONMENTS {
             let mut m = args.clone();
             m.network = network;
-            m.fd = fd;
-            let cfg = match m.config() {
+            m.detector = fd;
+            let cfg = match m.validated() {
                 Ok(c) => c,
                 Err(e) => return crate::usage_error(&e),
             };

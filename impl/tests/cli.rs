@@ -1133,6 +1133,129 @@ fn completions_and_man_page() {
         .stdout(predicate::str::contains(".TH groupy"));
 }
 
+#[test]
+fn man_pages_per_command() {
+    for (cmd, title, flag) in [
+        ("check", ".TH groupy-check 1", "network"),
+        ("run", ".TH groupy-run 1", "suspect"),
+        ("bench", ".TH groupy-bench 1", "suspect"),
+    ] {
+        let a = groupy(&["man", cmd]).assert().code(0);
+        let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+        assert!(out.contains(title), "groupy man {cmd}:\n{out}");
+        assert!(out.contains(flag), "groupy man {cmd} has no {flag}:\n{out}");
+        assert!(out.contains("Examples"), "groupy man {cmd}: no examples");
+    }
+    // groupy's own page lists the commands; an unknown one is named with the valid ones.
+    groupy(&["man"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(".TH groupy 1"))
+        .stdout(predicate::str::contains("groupy\\-check(1)"));
+    usage_error(
+        &["man", "frobnicate"],
+        &["frobnicate", "check, explore, list", "bench"],
+    );
+}
+
+#[test]
+fn completions_offer_every_named_value() {
+    let a = groupy(&["completions", "bash"]).assert().code(0);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    for values in [
+        "ordered unordered lossy duplicating udp",
+        "perfect unreliable",
+        "any bcast",
+        "initial all leader slaves",
+        "slave leader",
+        "all none",
+        "auto bfs dfs simulation",
+        "text json",
+        "fifo raw",
+    ] {
+        assert!(out.contains(values), "bash completions lack {values:?}");
+    }
+}
+
+/// The help says what the code does (issue 25: stale words).
+#[test]
+fn help_matches_the_code() {
+    let help = |args: &[&str]| {
+        let a = groupy(args).assert().code(0);
+        String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+    };
+    let top = help(&["--help"]);
+    assert!(!top.contains("gms1..gms3"), "{top}");
+    let check = help(&["check", "--help"]);
+    // --max-states is off by default; the memory guard's default is printed.
+    assert!(!check.contains("[default: 20000000]"), "{check}");
+    assert!(check.contains("--max-memory <SIZE>"), "{check}");
+    assert!(
+        check.contains("auto:") && check.contains("depth-first"),
+        "{check}"
+    );
+    assert!(!check.contains("single-threaded"), "{check}");
+    assert!(help(&["verify", "--help"]).contains("*.jsonl"));
+    // run, node and bench share their timers, with one default each.
+    for cmd in ["run", "node", "bench"] {
+        let h = help(&[cmd, "--help"]);
+        for flag in [
+            "--heartbeat <MS>",
+            "[default: 100]",
+            "--suspect-after <MS>",
+            "[default: 500]",
+            "--rto <MS>",
+            "[default: 50]",
+            "--seed",
+            "--key-file",
+        ] {
+            assert!(h.contains(flag), "groupy {cmd} --help lacks {flag}");
+        }
+    }
+}
+
+#[test]
+fn live_values_are_checked_before_anything_runs() {
+    usage_error(
+        &["run", "gms3", "--duration", "-1"],
+        &["--duration", "seconds"],
+    );
+    usage_error(&["run", "gms3", "--duration", "1e9"], &["at most 86400"]);
+    usage_error(&["run", "gms3", "--nodes", "65"], &["--nodes", "1 to 64"]);
+    usage_error(
+        &["run", "gms3", "--heartbeat", "0"],
+        &["--heartbeat", "at least 1"],
+    );
+    usage_error(
+        &["run", "gms3", "--sleep", "1.5"],
+        &["--sleep", "milliseconds"],
+    );
+    usage_error(&["run", "gms3", "--drop", "2"], &["--drop", "0 to 1"]);
+    usage_error(
+        &["run", "gms3", "--max-datagram", "100"],
+        &["1200 to 65507"],
+    );
+    usage_error(&["run", "gms3", "--pause", "0:100"], &["NODE:AT_MS:FOR_MS"]);
+    usage_error(&["run", "gms3", "--link", "tcp"], &["fifo, raw"]);
+    usage_error(&["bench", "--rto", "0"], &["--rto", "at least 1"]);
+    usage_error(&["bench", "--nodes", "3,1"], &["--nodes", "2 to 64"]);
+    usage_error(
+        &[
+            "node",
+            "gms3",
+            "--id",
+            "0",
+            "--listen",
+            "127.0.0.1:9",
+            "--peers",
+            "127.0.0.1:9",
+            "--duration",
+            "0",
+        ],
+        &["--duration", "greater than 0"],
+    );
+}
+
 /// A fresh directory under cargo's scratch space.
 fn scratch(tag: &str) -> std::path::PathBuf {
     let nanos = std::time::SystemTime::now()

@@ -1,25 +1,66 @@
 //! The environment the checker explores (`notes/semantics.md`): each axis is a field of
-//! [`Config`], and a command-line flag of [`ModelArgs`].
+//! [`Config`] and, through the same field, a command-line flag: its help is the field's doc
+//! comment, its default is [`Config::default`]'s, and the names and meanings of its values
+//! are the [`Named`] tables below (read by `--help`, completions, `groupy list` and parsing).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// How the network between two nodes behaves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NetworkKind {
-    /// Reliable, FIFO per (sender, receiver) pair: Erlang's guarantee, the assignment's world.
-    Ordered,
-    /// Reliable, no duplicates, any order.
-    Unordered,
-    /// Any order, and any message may be lost.
-    Lossy,
-    /// Any order, and any message may be delivered more than once.
-    Duplicating,
-    /// What UDP does: any order, and any message may be lost or delivered more than once.
-    Udp,
+/// Enumerations that the CLI parses by name; an unknown name is answered with the valid ones.
+pub trait Named: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    const WHAT: &'static str;
+    fn name(self) -> &'static str;
+    /// What the value means, for `groupy list`.
+    fn help(self) -> &'static str;
 }
+
+/// Declares an environment axis: its values, each with its name and meaning written once and
+/// read everywhere: the variant's doc, its serde name, its [`Named`] name and help (`groupy
+/// list`), its [`clap::ValueEnum`] value (`--help`, shell completions) and [`FromStr`].
+macro_rules! named {
+    ($(#[$doc:meta])* $t:ident, $what:literal, $($v:ident => $n:literal : $h:literal),+ $(,)?) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $t {
+            $(#[doc = $h] #[serde(rename = $n)] $v),+
+        }
+        impl Named for $t {
+            const ALL: &'static [Self] = &[$($t::$v),+];
+            const WHAT: &'static str = $what;
+            fn name(self) -> &'static str {
+                match self { $($t::$v => $n),+ }
+            }
+            fn help(self) -> &'static str {
+                match self { $($t::$v => $h),+ }
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                parse_named(s)
+            }
+        }
+        impl clap::ValueEnum for $t {
+            fn value_variants<'a>() -> &'a [Self] {
+                <$t as Named>::ALL
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.name()).help(self.help()))
+            }
+        }
+    };
+}
+
+named!(
+    /// How the network between two nodes behaves.
+    NetworkKind, "network",
+    Ordered => "ordered" : "reliable, FIFO per sender/receiver pair only (Erlang's guarantee, the assignment's world)",
+    Unordered => "unordered" : "reliable, no duplicates, any order",
+    Lossy => "lossy" : "any order, and any message may be lost",
+    Duplicating => "duplicating" : "any order, and a message may be delivered again (infinite for gms1-gms3: use --fail-fast)",
+    Udp => "udp" : "what UDP does: any order, any message may be lost or delivered again (see --losses)");
 
 impl NetworkKind {
     /// Whether the network may lose a message.
@@ -33,86 +74,88 @@ impl NetworkKind {
     }
 }
 
-/// What a failure detector may tell a slave about its leader.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Detector {
-    /// Erlang monitors: a node is suspected only after it crashed, and (on the ordered network)
-    /// only after every message it sent you has arrived.
-    Perfect,
-    /// Suspicion may fire at any time, as with heartbeats over UDP.
-    Unreliable,
-}
+named!(
+    /// What a failure detector may tell a slave about its leader.
+    Detector, "failure detector",
+    Perfect => "perfect" : "a leader is suspected only once it crashed and (on the ordered network) all it sent has arrived (Erlang monitors)",
+    Unreliable => "unreliable" : "a leader may be suspected at any time (heartbeats over UDP)");
 
-/// Where a crash may happen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CrashAt {
-    /// Any node, between any two of its steps (the real world).
-    Any,
-    /// Only a leader, right after one of its sends inside a broadcast (the assignment's
-    /// `crash()` injection).
-    Bcast,
-}
+named!(
+    /// Where a crash may happen.
+    CrashAt, "crash location",
+    Any => "any" : "any node, between any two of its steps (the real world)",
+    Bcast => "bcast" : "only a leader, right after a send inside a broadcast (the assignment's crash())");
 
-/// Whether the model applies its state-space reductions (`notes/reductions.md`). Each one is
-/// sound for every property and witness groupy checks; `none` is there to show it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Reduce {
-    /// Every reduction: a broadcast is one step (a crash that cuts it is an explicit choice),
-    /// messages to crashed nodes are dropped.
-    All,
-    /// None: every send is its own step, as the actors take them.
-    None,
-}
+named!(
+    /// Whether the model applies its state-space reductions (`notes/reductions.md`). Each one
+    /// is sound for every property and witness groupy checks; `none` is there to show it.
+    Reduce, "reduction setting",
+    All => "all" : "every sound state-space reduction the model has (notes/reductions.md lists them)",
+    None => "none" : "every actor step on its own, as the actors take them");
 
-/// Which applications multicast. The multicasts of a run are dealt round-robin over the
-/// senders, in id order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Senders {
-    /// The initial members (n0 first): the assignment's workers.
-    Initial,
-    /// Every node, joiners included (a joiner starts multicasting once it is in the group).
-    All,
-    /// Only the first leader, n0.
-    Leader,
-    /// Everyone but n0, joiners included: every multicast is forwarded at least once.
-    Slaves,
-}
+named!(
+    /// Which applications multicast. The multicasts of a run are dealt round-robin over the
+    /// senders, in id order.
+    Senders, "sender set",
+    Initial => "initial" : "the initial members multicast, n0 first (the assignment's workers)",
+    All => "all" : "every node multicasts, joiners once they are in the group",
+    Leader => "leader" : "only n0, the first leader, multicasts",
+    Slaves => "slaves" : "everyone but n0 multicasts, joiners included: every multicast is forwarded");
 
-/// Through whom a joining node asks to join.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JoinVia {
-    /// The last initial node, a slave: the join is forwarded to the leader.
-    Slave,
-    /// The first leader, n0, directly.
-    Leader,
-}
+named!(
+    /// Through whom a joining node asks to join.
+    JoinVia, "join contact",
+    Slave => "slave" : "joiners ask the last initial node, a slave, which forwards the join",
+    Leader => "leader" : "joiners ask n0, the first leader, directly");
 
-/// One point of the environment grid.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One point of the environment grid, and the flags of `groupy check` and `groupy explore`
+/// that choose it (the rows of `notes/verdicts.md` are commands parsed with these very flags).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::Args)]
 pub struct Config {
     /// Initial group size (node 0 leads, the others are slaves in id order).
+    #[arg(long, short = 'n', default_value_t = Config::default().nodes)]
     pub nodes: usize,
-    /// Application multicasts in a run, dealt round-robin over the `senders`.
+    /// Application multicasts in a run, dealt round-robin over the --senders.
+    #[arg(long, short = 'm', default_value_t = Config::default().msgs)]
     pub msgs: usize,
-    /// Extra nodes that start outside the group and ask to join.
+    /// Nodes that start outside the group and ask to join (see --join-via).
+    #[arg(long, short = 'j', default_value_t = Config::default().joins)]
     pub joins: usize,
+    /// Who multicasts.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Config::default().senders)]
     pub senders: Senders,
+    /// Whom a joiner asks to let it in.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Config::default().join_via)]
     pub join_via: JoinVia,
     /// Fail-stop crashes allowed in a run.
+    #[arg(long, short = 'c', default_value_t = Config::default().crashes)]
     pub crashes: usize,
+    /// Where a crash may strike.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Config::default().crash_at)]
     pub crash_at: CrashAt,
+    /// The failure detector: what a slave may be told about its leader.
+    #[arg(
+        id = "fd",
+        long = "fd",
+        value_name = "FD",
+        value_enum,
+        ignore_case = true,
+        default_value_t = Config::default().detector
+    )]
     pub detector: Detector,
+    /// How the network between two nodes behaves.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Config::default().network)]
     pub network: NetworkKind,
-    /// At most this many messages lost in a run (`None`: any number), on a network that loses.
+    /// On a network that loses (lossy, udp): at most this many messages lost in a run.
+    /// Without it, any number.
+    #[arg(long, value_name = "L")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub losses: Option<u8>,
+    /// The model's state-space reductions: same verdicts, fewer states.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Config::default().reduce)]
     pub reduce: Reduce,
     #[cfg(feature = "mutants")]
+    #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mutant: Option<crate::mutant::Mutant>,
 }
@@ -175,6 +218,13 @@ impl Config {
     pub fn with_mutant(mut self, mutant: crate::mutant::Mutant) -> Self {
         self.mutant = Some(mutant);
         self
+    }
+
+    /// The configuration, if it is within the bounds a model must respect (see
+    /// [`Config::validate`]).
+    pub fn validated(self) -> Result<Config, String> {
+        self.validate()?;
+        Ok(self)
     }
 
     /// Bounds a model must respect; the message says what to change.
@@ -249,128 +299,6 @@ impl fmt::Display for Config {
     }
 }
 
-/// Enumerations that the CLI parses by name; an unknown name is answered with the valid ones.
-pub trait Named: Sized + Copy + 'static {
-    const ALL: &'static [Self];
-    const WHAT: &'static str;
-    fn name(self) -> &'static str;
-    /// What the value means, for `groupy list`.
-    fn help(self) -> &'static str;
-}
-
-macro_rules! named {
-    ($t:ty, $what:literal, $($v:path => $n:literal : $h:literal),+ $(,)?) => {
-        impl Named for $t {
-            const ALL: &'static [Self] = &[$($v),+];
-            const WHAT: &'static str = $what;
-            fn name(self) -> &'static str {
-                match self { $($v => $n),+ }
-            }
-            fn help(self) -> &'static str {
-                match self { $($v => $h),+ }
-            }
-        }
-        impl FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                parse_named(s)
-            }
-        }
-    };
-}
-
-named!(NetworkKind, "network",
-    NetworkKind::Ordered => "ordered" : "reliable, FIFO per sender/receiver pair only (Erlang's guarantee)",
-    NetworkKind::Unordered => "unordered" : "reliable, any order",
-    NetworkKind::Lossy => "lossy" : "any order, and any message may be lost",
-    NetworkKind::Duplicating => "duplicating" : "any order, and a message may be delivered again (infinite for gms1-gms3: use --fail-fast)",
-    NetworkKind::Udp => "udp" : "any order, any message may be lost or delivered again (UDP; see --losses)");
-named!(Detector, "failure detector",
-    Detector::Perfect => "perfect" : "a leader is suspected only once it crashed and all it sent has arrived (Erlang monitors)",
-    Detector::Unreliable => "unreliable" : "a leader may be suspected at any time (heartbeats over UDP)");
-named!(CrashAt, "crash location",
-    CrashAt::Any => "any" : "any node, between any two of its steps",
-    CrashAt::Bcast => "bcast" : "only a leader, right after a send inside a broadcast (the assignment's crash())");
-named!(Senders, "sender set",
-    Senders::Initial => "initial" : "the initial members multicast, round-robin",
-    Senders::All => "all" : "every node multicasts, joiners once they are in",
-    Senders::Leader => "leader" : "only n0 multicasts",
-    Senders::Slaves => "slaves" : "everyone but n0 multicasts, joiners included");
-named!(Reduce, "reduction setting",
-    Reduce::All => "all" : "the model's sound state-space reductions (notes/reductions.md)",
-    Reduce::None => "none" : "every actor step on its own, as the actors take them");
-named!(JoinVia, "join contact",
-    JoinVia::Slave => "slave" : "joiners ask the last initial node, which forwards the join",
-    JoinVia::Leader => "leader" : "joiners ask n0 directly");
-
-/// The environment's flags, shared by `groupy check`, `groupy explore` and the verdict table
-/// in `notes/verdicts.md` (whose rows are commands parsed with these very flags).
-#[derive(clap::Args, Clone, Debug)]
-pub struct ModelArgs {
-    /// Initial group size (node 0 leads).
-    #[arg(long, short = 'n', default_value_t = 3)]
-    pub nodes: usize,
-    /// Application multicasts in a run, dealt round-robin over the --senders.
-    #[arg(long, short = 'm', default_value_t = 2)]
-    pub msgs: usize,
-    /// Nodes that start outside the group and ask to join (see --join-via).
-    #[arg(long, short = 'j', default_value_t = 0)]
-    pub joins: usize,
-    /// Who multicasts: initial (the initial members), all (joiners too, once joined),
-    /// leader (n0 only) or slaves (everyone but n0).
-    #[arg(long, default_value = "initial", value_parser = parse_named::<Senders>)]
-    pub senders: Senders,
-    /// Whom a joiner asks: slave (the last initial node, which forwards the join) or leader (n0).
-    #[arg(long, default_value = "slave", value_parser = parse_named::<JoinVia>)]
-    pub join_via: JoinVia,
-    /// Fail-stop crashes allowed in a run.
-    #[arg(long, short = 'c', default_value_t = 1)]
-    pub crashes: usize,
-    /// Where a crash may strike: any (between any two steps of any node) or bcast (a leader,
-    /// right after a send inside a broadcast, like the assignment's crash()).
-    #[arg(long, default_value = "any", value_parser = parse_named::<CrashAt>)]
-    pub crash_at: CrashAt,
-    /// ordered (reliable FIFO per pair), unordered, lossy, duplicating or udp (lossy and
-    /// duplicating).
-    #[arg(long, default_value = "ordered", value_parser = parse_named::<NetworkKind>)]
-    pub network: NetworkKind,
-    /// On a network that loses (lossy, udp): at most this many messages lost in a run.
-    /// Without it, any number.
-    #[arg(long, value_name = "L")]
-    pub losses: Option<u8>,
-    /// perfect (only crashed leaders are suspected, after their messages arrived) or
-    /// unreliable (suspicion may fire at any time).
-    #[arg(long, default_value = "perfect", value_parser = parse_named::<Detector>)]
-    pub fd: Detector,
-    /// all (a broadcast is one step, a crash cutting it an explicit choice; messages to
-    /// crashed nodes dropped) or none (every send its own step): same verdicts, fewer states.
-    #[arg(long, default_value = "all", value_parser = parse_named::<Reduce>)]
-    pub reduce: Reduce,
-}
-
-impl ModelArgs {
-    /// The configuration these flags describe, validated.
-    pub fn config(&self) -> Result<Config, String> {
-        let cfg = Config {
-            nodes: self.nodes,
-            msgs: self.msgs,
-            joins: self.joins,
-            senders: self.senders,
-            join_via: self.join_via,
-            crashes: self.crashes,
-            crash_at: self.crash_at,
-            detector: self.fd,
-            network: self.network,
-            losses: self.losses,
-            reduce: self.reduce,
-            #[cfg(feature = "mutants")]
-            mutant: None,
-        };
-        cfg.validate()?;
-        Ok(cfg)
-    }
-}
-
 /// Parses a [`Named`] value; the error lists the valid names.
 pub fn parse_named<T: Named>(s: &str) -> Result<T, String> {
     T::ALL
@@ -418,6 +346,61 @@ mod tests {
         assert_eq!(quotas(Senders::All), [2, 1, 1, 1]);
         assert_eq!(quotas(Senders::Leader), [5, 0, 0, 0]);
         assert_eq!(quotas(Senders::Slaves), [0, 2, 2, 1]);
+    }
+
+    #[test]
+    fn the_flags_default_to_the_default_config_and_read_each_field() {
+        use clap::{Args, FromArgMatches};
+        let parse = |args: &[&str]| {
+            let cmd = Config::augment_args(clap::Command::new("check").no_binary_name(true));
+            let m = cmd.try_get_matches_from(args).map_err(|e| e.to_string())?;
+            Config::from_arg_matches(&m).map_err(|e| e.to_string())
+        };
+        assert_eq!(parse(&[]), Ok(Config::default()));
+        let cfg = parse(&[
+            "-n",
+            "4",
+            "-m",
+            "3",
+            "-j",
+            "1",
+            "-c",
+            "2",
+            "--senders",
+            "all",
+            "--join-via",
+            "leader",
+            "--crash-at",
+            "bcast",
+            "--fd",
+            "unreliable",
+            "--network",
+            "LOSSY",
+            "--losses",
+            "1",
+            "--reduce",
+            "none",
+        ]);
+        let expected = Config {
+            nodes: 4,
+            msgs: 3,
+            joins: 1,
+            crashes: 2,
+            senders: Senders::All,
+            join_via: JoinVia::Leader,
+            crash_at: CrashAt::Bcast,
+            detector: Detector::Unreliable,
+            network: NetworkKind::Lossy,
+            losses: Some(1),
+            reduce: Reduce::None,
+            ..Config::default()
+        };
+        assert_eq!(cfg, Ok(expected));
+        let err = parse(&["--network", "tcp"]).unwrap_err();
+        assert!(
+            err.contains("ordered, unordered, lossy, duplicating, udp"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! the test suite can also rewrite the table from fresh runs (`UPDATE_VERDICTS=1`).
 
 use crate::check::{Report, Status, Verdict};
-use crate::config::ModelArgs;
 use crate::registry::ProtocolName;
 use crate::Config;
 use clap::Parser;
@@ -42,7 +41,7 @@ struct RowArgs {
     #[arg(value_parser = parse_protocol)]
     protocol: ProtocolName,
     #[command(flatten)]
-    model: ModelArgs,
+    model: Config,
     #[arg(long)]
     fail_fast: bool,
 }
@@ -111,7 +110,7 @@ fn parse_row(line: &str) -> Result<Row, String> {
     };
     Ok(Row {
         protocol: args.protocol,
-        cfg: args.model.config()?,
+        cfg: args.model.validated()?,
         fail_fast: args.fail_fast,
         command,
         verdict,

@@ -75,7 +75,7 @@ pub mod registry;
 pub mod trace;
 pub mod witness;
 
-pub use config::{Config, CrashAt, Detector, JoinVia, ModelArgs, NetworkKind, Reduce, Senders};
+pub use config::{Config, CrashAt, Detector, JoinVia, NetworkKind, Reduce, Senders};
 pub use log::NodeLog;
 pub use model::GroupModel;
 #[cfg(feature = "mutants")]

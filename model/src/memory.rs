@@ -56,13 +56,26 @@ impl FromStr for Bytes {
     }
 }
 
+/// As `--max-memory` takes it back (`12052M`), for `--help`'s default.
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            b if b % GIB == 0 => write!(f, "{}G", b / GIB),
+            b if b % MIB == 0 => write!(f, "{}M", b / MIB),
+            b if b % KIB == 0 => write!(f, "{}K", b / KIB),
+            b => write!(f, "{b}"),
+        }
+    }
+}
+
+impl Bytes {
+    /// For people: `1.5 GiB`.
+    pub fn human(self) -> String {
         let b = self.0 as f64;
         match self.0 {
-            b0 if b0 >= GIB => write!(f, "{:.1} GiB", b / GIB as f64),
-            b0 if b0 >= MIB => write!(f, "{:.0} MiB", b / MIB as f64),
-            _ => write!(f, "{:.0} KiB", b / KIB as f64),
+            b0 if b0 >= GIB => format!("{:.1} GiB", b / GIB as f64),
+            b0 if b0 >= MIB => format!("{:.0} MiB", b / MIB as f64),
+            _ => format!("{:.0} KiB", b / KIB as f64),
         }
     }
 }
@@ -72,9 +85,10 @@ pub fn physical() -> Option<u64> {
     proc_kib("/proc/meminfo", "MemTotal:")
 }
 
-/// `--max-memory`'s default: half the physical memory (4 GiB where it cannot be read).
+/// `--max-memory`'s default: half the physical memory, in whole MiB (4 GiB where it cannot
+/// be read).
 pub fn default_allowance() -> Bytes {
-    Bytes(physical().map_or(4 * GIB, |p| p / 2))
+    Bytes(physical().map_or(4 * GIB, |p| p / 2 / MIB * MIB))
 }
 
 /// A `kB` figure from a `/proc` file of `Name:   value kB` lines.
@@ -178,9 +192,9 @@ impl Guard {
             return Err(format!(
                 "memory: {} committed, and a search this size needs {} more to grow, of the {} \
                  allowed by {}; raise --max-memory or bound the model",
-                Bytes(committed),
-                Bytes(room),
-                Bytes(self.allowance),
+                Bytes(committed).human(),
+                Bytes(room).human(),
+                Bytes(self.allowance).human(),
                 self.source
             ));
         }
@@ -189,8 +203,8 @@ impl Guard {
                 return Err(format!(
                     "memory: {} of address space mapped, near the process's address-space limit \
                      of {} (ulimit -v); raise it or bound the model",
-                    Bytes(mapped),
-                    Bytes(limit)
+                    Bytes(mapped).human(),
+                    Bytes(limit).human()
                 ));
             }
         }
@@ -212,7 +226,15 @@ mod tests {
             let err = bad.parse::<Bytes>().unwrap_err();
             assert!(err.contains("e.g. 12G"), "{bad}: {err}");
         }
-        assert_eq!(Bytes(3 * GIB / 2).to_string(), "1.5 GiB");
+        assert_eq!(Bytes(3 * GIB / 2).human(), "1.5 GiB");
+        for b in [
+            Bytes(12 * GIB),
+            Bytes(12052 * MIB),
+            Bytes(5 * KIB),
+            Bytes(1000),
+        ] {
+            assert_eq!(b.to_string().parse(), Ok(b));
+        }
     }
 
     #[test]

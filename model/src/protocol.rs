@@ -30,6 +30,25 @@ impl Link {
             Link::Raw => "raw",
         }
     }
+
+    /// What the link does, for `--link`'s help and completions.
+    pub fn help(self) -> &'static str {
+        match self {
+            Link::Fifo => "reliable per-pair FIFO under the protocol (sequence numbers, acks)",
+            Link::Raw => "UDP as it is: datagrams lost, duplicated, reordered",
+        }
+    }
+}
+
+/// `--link`'s values are the links' own names.
+impl clap::ValueEnum for Link {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.help()))
+    }
 }
 
 /// What the checker, the live runtime, the benchmarks, the matrix and the tests need to know

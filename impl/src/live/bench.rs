@@ -1,5 +1,5 @@
-//! Benchmarks of the live group, each against the raw-UDP bound measured in the same run
-//! (issue 14). Used by `groupy bench` (one table) and by the criterion bench
+//! Benchmarks of the live group, each against the raw-UDP bound measured in the same run.
+//! Used by `groupy bench` (one table) and by the criterion bench
 //! `benches/benches/live.rs` (through the `groupy` library).
 //!
 //! - **The bound**: [`fanout`], one sender to N−1 receivers on loopback, 64-byte datagrams as
@@ -12,12 +12,12 @@
 //!   speed. Timestamps come from the runtime ([`super::node::Timing`]): when each multicast
 //!   was issued, when each node logged each event.
 
-use super::faults::Faults;
-use super::link::LinkKind;
-use super::node::{start_group, stop_group, Options, Outcome};
+use super::node::{start_group, stop_group, Outcome};
+use super::options::LiveArgs;
 use crate::judge::judge;
 use groupy_model::app::Event;
 use groupy_model::registry::Visit;
+use groupy_model::Link;
 use groupy_model::{Protocol, ProtocolName};
 use std::collections::HashMap;
 use std::io;
@@ -237,18 +237,17 @@ pub struct RunSpec {
     pub duration: Duration,
     pub load: Load,
     /// Default: the protocol's (`fifo`, `raw` for gms4).
-    pub link: Option<LinkKind>,
+    pub link: Option<Link>,
     /// Crash node 0 (the leader) this long into the run.
     pub kill_leader_at: Option<Duration>,
-    pub heartbeat: Duration,
-    pub suspect_after: Duration,
-    pub rto: Duration,
+    /// The flags every live command takes: timers, seed, the wire.
+    pub live: LiveArgs,
     /// The runtime's `--batch`: a turn's frames to one peer in one datagram.
     pub batch: bool,
 }
 
 impl RunSpec {
-    /// A run at the runtime's defaults (`--heartbeat 100 --suspect-after 500 --rto 50`).
+    /// A run at the live flags' defaults ([`LiveArgs::default`]).
     pub fn new(protocol: ProtocolName, nodes: usize, duration: Duration, load: Load) -> Self {
         RunSpec {
             protocol,
@@ -257,9 +256,7 @@ impl RunSpec {
             load,
             link: None,
             kill_leader_at: None,
-            heartbeat: Duration::from_millis(100),
-            suspect_after: Duration::from_millis(500),
-            rto: Duration::from_millis(50),
+            live: LiveArgs::default(),
             batch: false,
         }
     }
@@ -302,28 +299,19 @@ impl Visit for Group<'_> {
         if !(1..=64).contains(&n) {
             return Err("a group has 1 to 64 nodes".into());
         }
-        let opts = Options {
-            sleep: match spec.load {
-                Load::Sleep(d) => d,
-                _ => Duration::from_millis(100),
-            },
-            heartbeat: spec.heartbeat,
-            suspect_after: spec.suspect_after,
-            rto: spec.rto,
-            link: spec.link.unwrap_or(A::DESCRIPTOR.link),
-            faults: Faults::default(),
-            seed: 0,
-            group_id: 1,
-            key: None,
-            log_dir: None,
-            max_datagram: crate::live::codec::MAX_DATAGRAM,
-            window: match spec.load {
-                Load::Saturate { window } => Some(window.max(1)),
-                _ => None,
-            },
-            timing: true,
-            batch: spec.batch,
+        let link = spec.link.unwrap_or(A::DESCRIPTOR.link);
+        let sleep = match spec.load {
+            Load::Sleep(d) => d,
+            // Unused: a saturating worker's timer fires at once, an idle one never multicasts.
+            _ => Duration::from_millis(100),
         };
+        let mut opts = spec.live.options(link, sleep)?;
+        opts.window = match spec.load {
+            Load::Saturate { window } => Some(window.max(1)),
+            _ => None,
+        };
+        opts.timing = true;
+        opts.batch = spec.batch;
         let idle = matches!(spec.load, Load::Idle);
         let (controls, threads) = start_group::<A>(n, &opts, |control| {
             if idle {
@@ -346,8 +334,8 @@ impl Visit for Group<'_> {
         // have delivered as many messages, or a cap: the properties judged at quiescence need
         // it, and a slave that fell behind under saturation catches up at the link's
         // retransmission rate (seconds, after 10^5 messages).
-        let quiet = spec.heartbeat * 2 + spec.rto * 2;
-        let cap = spec.suspect_after * 2 + Duration::from_secs(10);
+        let quiet = spec.live.heartbeat * 2 + spec.live.rto * 2;
+        let cap = spec.live.suspect_after * 2 + Duration::from_secs(10);
         let mut last = u64::MAX;
         let mut since = Instant::now();
         while end.elapsed() < cap {
@@ -503,6 +491,8 @@ pub struct BenchSpec {
     pub only: Vec<String>,
     /// Only these protocols (`gms3`, `gms4`); empty: both.
     pub protocols: Vec<String>,
+    /// The flags every live command takes, for every run.
+    pub live: LiveArgs,
 }
 
 impl BenchSpec {
@@ -511,11 +501,19 @@ impl BenchSpec {
     }
 
     /// The benchmarked protocols asked for, each on the link its descriptor names.
-    fn protocols(&self) -> Vec<(ProtocolName, LinkKind)> {
+    fn protocols(&self) -> Vec<(ProtocolName, Link)> {
         ProtocolName::benchmarked()
             .filter(|p| self.protocols.is_empty() || self.protocols.iter().any(|q| q == p.name()))
             .map(|p| (p, p.descriptor().link))
             .collect()
+    }
+
+    /// A run of the bench, with its flags.
+    fn run(&self, protocol: ProtocolName, n: usize, duration: Duration, load: Load) -> RunSpec {
+        RunSpec {
+            live: self.live.clone(),
+            ..RunSpec::new(protocol, n, duration, load)
+        }
     }
 
     fn secs(&self, full: f64, quick: f64) -> Duration {
@@ -589,6 +587,7 @@ const LOW_LOAD_SLEEP: Duration = Duration::from_millis(50);
 
 /// Runs every benchmark; `progress` is told what runs (one line each).
 pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec<Figure>, String> {
+    spec.live.warn_about_timers();
     let mut figs = Vec::new();
     let reps = spec.reps.max(1);
     let io = |e: io::Error| format!("raw UDP bound: {e}");
@@ -673,7 +672,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             .flat_map(|&n| modes.iter().map(move |m| (n, *m)))
         {
             progress(&format!("{} N={n} throughput{mode}", p.name()));
-            let mut rs = RunSpec::new(
+            let mut rs = spec.run(
                 p,
                 n,
                 spec.secs(3.0, 1.0),
@@ -743,7 +742,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             }
             for (name, sleep, batch) in loads {
                 progress(&format!("{} N={n} latency, {name}", p.name()));
-                let mut rs = RunSpec::new(p, n, spec.secs(2.0, 1.0), Load::Sleep(sleep));
+                let mut rs = spec.run(p, n, spec.secs(2.0, 1.0), Load::Sleep(sleep));
                 rs.link = Some(link);
                 rs.batch = batch;
                 let mut p99s = Vec::new();
@@ -766,7 +765,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             }
         }
     }
-    // Failover: the leader killed mid-run, at the default detector settings.
+    // Failover: the leader killed mid-run, detected after --suspect-after.
     let n = spec.nodes.iter().copied().max().unwrap_or(5);
     for (p, link) in spec
         .protocols()
@@ -774,7 +773,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
         .filter(|_| spec.wants("failover"))
     {
         progress(&format!("{} N={n} failover", p.name()));
-        let mut rs = RunSpec::new(
+        let mut rs = spec.run(
             p,
             n,
             spec.secs(2.5, 2.0),
@@ -801,7 +800,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             ),
             median: median(v),
             unit: "ms",
-            bound: Some(rs.suspect_after.as_secs_f64() * 1e3),
+            bound: Some(rs.live.suspect_after.as_secs_f64() * 1e3),
             bound_name: "--suspect-after",
             violated_runs: bad,
             runs: reps,
@@ -825,7 +824,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
     // False suspicions of an idle group.
     for (p, link) in spec.protocols().into_iter().filter(|_| spec.wants("idle")) {
         progress(&format!("{} N={n} idle", p.name()));
-        let mut rs = RunSpec::new(p, n, spec.secs(3.0, 1.5), Load::Idle);
+        let mut rs = spec.run(p, n, spec.secs(3.0, 1.5), Load::Idle);
         rs.link = Some(link);
         let (v, bad, violated) = repeat(&rs, reps, |r| Some(r.new_views as f64))?;
         figs.push(Figure {

@@ -9,7 +9,7 @@
 //! deciding the exit code.
 
 use super::node::{hex, standing, start_group, stop_group, Control, NodeReport, Outcome, Status};
-use super::LiveArgs;
+use super::options::{self, ScenarioArgs};
 use crate::verify::{self, Divergence, Judgement};
 use crate::{emit, Format};
 use groupy_model::group::Role;
@@ -45,15 +45,42 @@ pub fn parse_pause(s: &str) -> Result<Pause, String> {
     }
 }
 
-/// What `groupy run` was asked.
-pub struct Spec {
+/// `groupy run`'s flags: the shared ones ([`ScenarioArgs`]) and its own.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The protocol to run.
+    #[arg(value_enum)]
     pub protocol: ProtocolName,
+    /// Nodes in the group (node 0 leads), 1 to 64.
+    #[arg(long, default_value_t = 5, value_parser = parse_group_size)]
     pub nodes: usize,
+    /// Seconds of multicasting before the group drains (up to a day).
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
+          value_parser = parse_run_duration)]
     pub duration: Duration,
-    pub live: LiveArgs,
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Freeze a node: NODE:AT_MS:FOR_MS (repeatable), e.g. 0:2000:1000.
+    #[arg(long = "pause", value_name = "NODE:AT_MS:FOR_MS", value_parser = parse_pause)]
     pub pauses: Vec<Pause>,
-    pub format: Format,
+    #[command(flatten)]
+    pub output: crate::Output,
+    /// No live display or progress on stderr.
+    #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+fn parse_group_size(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a group size; write a number of nodes from 1 to 64"
+        )),
+    }
+}
+
+fn parse_run_duration(s: &str) -> Result<Duration, String> {
+    options::parse_seconds(s, true, 86_400.0)
 }
 
 #[derive(Serialize)]
@@ -74,10 +101,7 @@ struct RunReport {
 }
 
 /// Runs the group; the exit code.
-pub fn run(spec: Spec, interrupted: Arc<AtomicBool>) -> u8 {
-    if !(1..=64).contains(&spec.nodes) {
-        return crate::usage_error("--nodes must be from 1 to 64");
-    }
+pub fn run(spec: RunArgs, interrupted: Arc<AtomicBool>) -> u8 {
     if let Some(p) = spec.pauses.iter().find(|p| p.node >= spec.nodes) {
         return crate::usage_error(&format!(
             "--pause names node {}, but the nodes are 0..{}",
@@ -85,7 +109,7 @@ pub fn run(spec: Spec, interrupted: Arc<AtomicBool>) -> u8 {
             spec.nodes - 1
         ));
     }
-    let opts = match spec.live.options(spec.protocol) {
+    let opts = match spec.scenario.options(spec.protocol.descriptor().link) {
         Ok(o) => o,
         Err(e) => return crate::usage_error(&e),
     };
@@ -136,7 +160,7 @@ fn clear_logs(dir: &std::path::Path, nodes: usize) -> Result<(), String> {
 }
 
 struct Group<'a> {
-    spec: &'a Spec,
+    spec: &'a RunArgs,
     opts: &'a super::node::Options,
     interrupted: Arc<AtomicBool>,
 }
@@ -209,7 +233,7 @@ struct Display {
 }
 
 impl Display {
-    fn new(spec: &Spec, started: Instant) -> Display {
+    fn new(spec: &RunArgs, started: Instant) -> Display {
         Display {
             tty: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             quiet: spec.quiet,
@@ -277,7 +301,12 @@ impl Display {
     }
 }
 
-fn report(spec: &Spec, opts: &super::node::Options, outcomes: Vec<Outcome>, drain: Duration) -> u8 {
+fn report(
+    spec: &RunArgs,
+    opts: &super::node::Options,
+    outcomes: Vec<Outcome>,
+    drain: Duration,
+) -> u8 {
     let logs: Vec<_> = outcomes.iter().map(|o| o.log.clone()).collect();
     let info = spec.protocol.descriptor();
     let (properties, violated) = verify::judge(&logs, Some(info.claims));
@@ -295,7 +324,7 @@ fn report(spec: &Spec, opts: &super::node::Options, outcomes: Vec<Outcome>, drai
         properties,
         verdict: if violated { "violated" } else { "consistent" },
     };
-    match spec.format {
+    match spec.output.format {
         Format::Json => {
             if let Err(code) = crate::emit_json(&r, "run report") {
                 return code;
@@ -306,11 +335,17 @@ fn report(spec: &Spec, opts: &super::node::Options, outcomes: Vec<Outcome>, drai
     u8::from(violated)
 }
 
-fn text(r: &RunReport, spec: &Spec) -> String {
+fn text(r: &RunReport, spec: &RunArgs) -> String {
     let f = &r.faults;
     let mut s = format!(
         "groupy run {}: {} nodes, {:.1} s + {:.1} s drain, link {}, seed {}, sleep {} ms",
-        r.protocol, r.nodes, r.duration_s, r.drain_s, r.link, r.seed, spec.live.sleep
+        r.protocol,
+        r.nodes,
+        r.duration_s,
+        r.drain_s,
+        r.link,
+        r.seed,
+        spec.scenario.sleep.as_millis()
     );
     if let Some(k) = f.crash_one_in {
         s.push_str(&format!(", crash rate 1/{k}"));

@@ -14,14 +14,45 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+/// The faults a node injects, and their flags (`groupy run`, `groupy node`). The default is
+/// none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, clap::Args)]
 pub struct Faults {
+    /// Probability that a datagram is lost (at the sender), 0..=1.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
     pub drop: f64,
+    /// Probability that a datagram is sent twice, 0..=1.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
     pub duplicate: f64,
+    /// Hold each datagram for a random 0..=MS ms before sending it (so it may be overtaken).
+    #[arg(long, value_name = "MS", default_value = "0", value_parser = super::options::parse_millis)]
     #[serde(serialize_with = "millis")]
     pub delay: Duration,
-    /// Crash with probability 1/K after each send mid-broadcast.
+    /// The assignment's crash: after each send in the middle of a broadcast, a node crashes
+    /// with probability 1/K. Written 1/K (or K).
+    #[arg(long = "crash-rate", value_name = "1/K", value_parser = parse_crash_rate)]
     pub crash_one_in: Option<u32>,
+}
+
+/// `--crash-rate`: 1/K or K, K a whole number from 1.
+pub fn parse_crash_rate(s: &str) -> Result<u32, String> {
+    let k = s.strip_prefix("1/").unwrap_or(s);
+    match k.trim().parse::<u32>() {
+        Ok(k) if k >= 1 => Ok(k),
+        _ => Err(format!(
+            "'{s}' is not a crash rate; write 1/K with K a whole number >= 1, e.g. 1/100"
+        )),
+    }
+}
+
+/// `--drop`, `--duplicate`: a probability.
+pub fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "'{s}' is not a probability; write a number from 0 to 1, e.g. 0.05"
+        )),
+    }
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -102,6 +133,15 @@ impl Dice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fault_flags_parse_and_name_their_format() {
+        assert_eq!(parse_crash_rate("1/100"), Ok(100));
+        assert_eq!(parse_crash_rate("7"), Ok(7));
+        assert!(parse_crash_rate("1/0").unwrap_err().contains("1/K"));
+        assert!(parse_probability("1.5").unwrap_err().contains("0 to 1"));
+        assert_eq!(parse_probability("0.05"), Ok(0.05));
+    }
 
     #[test]
     fn a_seed_fixes_the_choices() {

@@ -46,8 +46,9 @@ pub enum Frame<M> {
 /// A batch is sent once it holds this many bytes of frames (or at the end of the loop's turn).
 pub const BATCH_BYTES: usize = 1_200;
 
-/// The bytes of a frame carried by one part. With JSON's up-to-4 bytes per byte it still
-/// fits a datagram.
+/// The bytes of a frame carried by one part. postcard writes them as they are, after their
+/// length, so a part's datagram is this plus a header and MAC of a few dozen bytes: well
+/// within UDP's 65,507 (and sent as it is, whatever `--max-datagram` says).
 pub const PART_BYTES: usize = 12_000;
 /// The most parts one frame may have (a frame of up to 12 MB).
 pub const MAX_PARTS: usize = 1024;
@@ -115,9 +116,6 @@ impl Reassembly {
         Some(p.parts.into_iter().flatten().flatten().collect())
     }
 }
-
-/// Which link the protocol runs over: the one its descriptor names, unless `--link` says.
-pub use groupy_model::Link as LinkKind;
 
 /// At most this many unacknowledged messages are re-sent to one peer per retransmission
 /// round: a bound on the burst after a long silence.

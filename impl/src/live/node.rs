@@ -26,13 +26,11 @@
 
 use super::codec::{Codec, DropCounts, Dropped};
 use super::faults::{Dice, Fate, FaultStats, Faults};
-use super::link::{
-    FifoLink, Frame, LinkKind, LinkStats, Reassembly, BATCH_BYTES, MAX_PARTS, PART_BYTES,
-};
+use super::link::{FifoLink, Frame, LinkStats, Reassembly, BATCH_BYTES, MAX_PARTS, PART_BYTES};
 use super::logfile::LogWriter;
 use groupy_model::app::Event;
 use groupy_model::group::{suspected, GroupTimer, Member, Role, TimerKind};
-use groupy_model::{NodeLog, Protocol};
+use groupy_model::{Link, NodeLog, Protocol};
 use serde::Serialize;
 use stateright::actor::{Command, Id, Out};
 use std::borrow::Cow;
@@ -53,7 +51,7 @@ pub struct Options {
     pub heartbeat: Duration,
     pub suspect_after: Duration,
     pub rto: Duration,
-    pub link: LinkKind,
+    pub link: Link,
     pub faults: Faults,
     pub seed: u64,
     pub group_id: u32,
@@ -568,7 +566,7 @@ impl<A: Protocol> Node<A> {
                 self.transmit(p, &Frame::<&A::Msg>::Heartbeat);
             }
         }
-        if self.opts.link == LinkKind::Fifo && now >= self.next_resend {
+        if self.opts.link == Link::Fifo && now >= self.next_resend {
             self.next_resend = now + self.opts.rto / 4;
             let heard = self.heard.clone();
             let due = self
@@ -645,8 +643,8 @@ impl<A: Protocol> Node<A> {
 
     fn on_frame(&mut self, sender: usize, frame: Frame<A::Msg>) {
         match (frame, self.opts.link) {
-            (Frame::Raw(msg), LinkKind::Raw) => self.receive(Id::from(sender), msg),
-            (Frame::Data { seq, msg }, LinkKind::Fifo) => {
+            (Frame::Raw(msg), Link::Raw) => self.receive(Id::from(sender), msg),
+            (Frame::Data { seq, msg }, Link::Fifo) => {
                 let (ready, next) = self.link.on_data(sender, seq, msg);
                 if self.ack_owed.len() <= sender {
                     self.ack_owed.resize(sender + 1, None);
@@ -657,7 +655,7 @@ impl<A: Protocol> Node<A> {
                     self.receive(Id::from(sender), msg);
                 }
             }
-            (Frame::Ack { next }, LinkKind::Fifo) => {
+            (Frame::Ack { next }, Link::Fifo) => {
                 if let Some((seq, msg)) = self.link.on_ack(sender, next, Instant::now()) {
                     self.transmit(sender, &Frame::Data { seq, msg: &msg });
                 }
@@ -712,7 +710,7 @@ impl<A: Protocol> Node<A> {
             return;
         }
         let queued_behind =
-            self.opts.link == LinkKind::Fifo && self.mailbox.iter().any(|(s, _)| *s == src);
+            self.opts.link == Link::Fifo && self.mailbox.iter().any(|(s, _)| *s == src);
         if queued_behind || self.actor.holds_back(self.id, &*self.state, src, &msg) {
             if self.mailbox.len() >= MAILBOX_MAX {
                 self.mailbox.pop_front();
@@ -729,7 +727,7 @@ impl<A: Protocol> Node<A> {
     /// Handles, oldest first, every held-back message the actor now takes, until none is.
     fn release(&mut self) {
         while !self.crashed {
-            let fifo = self.opts.link == LinkKind::Fifo;
+            let fifo = self.opts.link == Link::Fifo;
             let mut seen: Vec<Id> = Vec::new();
             let mut found = None;
             for (i, (src, msg)) in self.mailbox.iter().enumerate() {
@@ -808,8 +806,8 @@ impl<A: Protocol> Node<A> {
             return;
         }
         match self.opts.link {
-            LinkKind::Raw => self.transmit(peer, &Frame::Raw(&msg)),
-            LinkKind::Fifo => {
+            Link::Raw => self.transmit(peer, &Frame::Raw(&msg)),
+            Link::Fifo => {
                 let seq = self.link.send(peer, msg.clone(), now);
                 self.transmit(peer, &Frame::Data { seq, msg: &msg });
             }

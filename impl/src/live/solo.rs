@@ -11,7 +11,7 @@
 //! started together stop with settled logs.
 
 use super::node::{standing, Control, Node, Options};
-use super::LiveArgs;
+use super::options::{self, ScenarioArgs};
 use groupy_model::group::Setup;
 use groupy_model::registry::Visit;
 use groupy_model::{Config, Protocol, ProtocolName};
@@ -20,21 +20,53 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub struct Spec {
+/// `groupy node`'s flags: the shared ones ([`ScenarioArgs`]) and its own.
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// The protocol to run.
+    #[arg(value_enum)]
     pub protocol: ProtocolName,
+    /// The address to listen on: this node's entry in --peers.
+    #[arg(long, value_name = "IP:PORT")]
     pub listen: SocketAddr,
+    /// This node's id: its index in --peers.
+    #[arg(long)]
     pub id: usize,
+    /// Every node's address, in id order, the same list for every node.
+    #[arg(
+        long,
+        value_name = "IP:PORT,...",
+        value_delimiter = ',',
+        required = true
+    )]
     pub peers: Vec<SocketAddr>,
+    /// The first K peers form the initial group (default: all).
+    #[arg(long, value_name = "K")]
     pub initial: Option<usize>,
+    /// Start outside the group and ask this member to join (the protocol's join).
+    #[arg(long, value_name = "IP:PORT")]
     pub join: Option<SocketAddr>,
-    pub duration: Option<f64>,
-    pub drain_ms: u64,
-    pub live: LiveArgs,
+    /// Multicast for this many seconds, drain, and stop (default: until SIGTERM/SIGINT).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true,
+          value_parser = parse_node_duration)]
+    pub duration: Option<Duration>,
+    /// After --duration, run this long without multicasting before stopping, in ms.
+    #[arg(long, value_name = "MS", default_value = "1500", value_parser = options::parse_millis)]
+    pub drain: Duration,
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// No summary on stderr.
+    #[arg(long, short = 'q')]
     pub quiet: bool,
 }
 
+fn parse_node_duration(s: &str) -> Result<Duration, String> {
+    // Far past any run, and small enough that adding --drain cannot overflow.
+    options::parse_seconds(s, false, 1e9)
+}
+
 /// Runs the node; the exit code (0 stopped cleanly, 1 crashed by `--crash-rate`, 2 error).
-pub fn run(spec: Spec, stop: Arc<AtomicBool>) -> u8 {
+pub fn run(spec: NodeArgs, stop: Arc<AtomicBool>) -> u8 {
     let k = spec.initial.unwrap_or(spec.peers.len());
     if spec.id >= spec.peers.len() {
         return crate::usage_error(&format!(
@@ -76,10 +108,7 @@ pub fn run(spec: Spec, stop: Arc<AtomicBool>) -> u8 {
             }
         },
     };
-    if spec.duration.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
-        return crate::usage_error("--duration must be a number of seconds above 0");
-    }
-    let opts = match spec.live.options(spec.protocol) {
+    let opts = match spec.scenario.options(spec.protocol.descriptor().link) {
         Ok(o) => o,
         Err(e) => return crate::usage_error(&e),
     };
@@ -112,7 +141,7 @@ pub fn run(spec: Spec, stop: Arc<AtomicBool>) -> u8 {
 }
 
 struct One<'a> {
-    spec: &'a Spec,
+    spec: &'a NodeArgs,
     setup: Setup,
     socket: UdpSocket,
     opts: Options,
@@ -149,8 +178,8 @@ impl Visit for One<'_> {
             }
         };
         let start = Instant::now();
-        let duration = self.spec.duration.map(Duration::from_secs_f64);
-        let drain = Duration::from_millis(self.spec.drain_ms);
+        let duration = self.spec.duration;
+        let drain = self.spec.drain;
         loop {
             let stopped = control.status.lock().map(|s| s.stopped).unwrap_or(true);
             if stopped || self.stop.load(Ordering::Relaxed) {
