@@ -95,7 +95,11 @@ fn validate_trace(t: &Value, nodes: u64) {
     assert_eq!(
         keys(t),
         sorted(vec![
+            "protocol",
+            "config",
             "property",
+            "start",
+            "path",
             "steps",
             "nodes",
             "divergence",
@@ -117,7 +121,7 @@ fn validate_trace(t: &Value, nodes: u64) {
                 "step",
                 "model_step",
                 "node",
-                "kind",
+                "action",
                 "text",
                 "effects"
             ]),
@@ -129,26 +133,31 @@ fn validate_trace(t: &Value, nodes: u64) {
             "steps are numbered from 1"
         );
         assert!(uint_of(s, "node") < nodes, "step node out of range: {s}");
-        let kind = str_of(s, "kind");
+        let act = str_of(&s["action"], "act");
         assert!(
             [
                 "receive",
-                "mcast",
-                "send",
-                "local",
+                "multicast",
+                "broadcast_step",
                 "suspect",
                 "retransmit",
                 "crash",
-                "drop"
+                "lose"
             ]
-            .contains(&kind),
-            "unknown step kind {kind:?}"
+            .contains(&act),
+            "unknown step action {act:?}"
         );
+        assert_eq!(uint_of(&s["action"], "node"), uint_of(s, "node"));
         assert!(!str_of(s, "text").is_empty());
         for e in s["effects"].as_array().expect("effects is an array") {
-            assert!(e.is_string(), "effects are strings: {s}");
+            assert!(e["effect"].is_string(), "effects are tagged: {s}");
         }
     }
+    let path = t["path"].as_array().expect("path is an array");
+    assert!(
+        path.iter().all(|a| a["act"].is_string()),
+        "the path is tagged actions"
+    );
     let summaries = t["nodes"].as_array().expect("nodes is an array");
     assert_eq!(summaries.len() as u64, nodes, "one summary per node");
     for (i, n) in summaries.iter().enumerate() {
@@ -163,9 +172,9 @@ fn validate_trace(t: &Value, nodes: u64) {
             "unknown role in {n}"
         );
         assert!(n["crashed"].is_boolean());
-        assert!(str_of(n, "view").starts_with('['));
+        assert!(n["view"].is_array());
         for entry in n["log"].as_array().expect("log is an array") {
-            assert!(entry.is_string());
+            assert!(entry["Deliver"].is_object() || entry["View"].is_array());
         }
         let colour = n["colour"].as_array().expect("colour is an array");
         assert_eq!(colour.len(), 3, "colour is an RGB triple");
@@ -176,13 +185,21 @@ fn validate_trace(t: &Value, nodes: u64) {
         d => {
             assert_eq!(
                 keys(d),
-                sorted(vec!["a", "b", "position", "a_has", "b_has"]),
+                sorted(vec![
+                    "a",
+                    "a_crashed",
+                    "b",
+                    "b_crashed",
+                    "position",
+                    "a_has",
+                    "b_has"
+                ]),
                 "divergence keys"
             );
             assert!(uint_of(d, "a") < nodes && uint_of(d, "b") < nodes);
             assert!(uint_of(d, "position") >= 1, "positions are 1-based");
-            assert!(d["a_has"].is_string() || d["a_has"].is_null());
-            assert!(d["b_has"].is_string() || d["b_has"].is_null());
+            assert!(d["a_has"].is_object() || d["a_has"].is_null());
+            assert!(d["b_has"].is_object() || d["b_has"].is_null());
         }
     }
     let path = str_of(t, "explorer_path");
@@ -548,12 +565,15 @@ fn json_schema_gms2() {
     );
     assert_eq!(cex["steps"].as_array().unwrap().len(), 12);
     let crash = &cex["steps"][2];
-    assert_eq!(crash["kind"], "crash");
+    assert_eq!(crash["action"]["act"], "crash");
+    assert_eq!(crash["action"]["broadcast"]["sent"], 1);
     assert_eq!(crash["node"], 0);
     assert!(str_of(crash, "text").contains("cutting it: msg(m0.0) sent to 1/2 of [n1,n2]"));
     assert_eq!(
         cex["divergence"],
-        serde_json::json!({"a": 1, "b": 2, "position": 1, "a_has": "m0.0", "b_has": "m1.0"})
+        serde_json::json!({"position": 1, "a": 1, "a_crashed": false,
+            "a_has": {"Deliver": {"from": 0, "seq": 0, "value": 2}},
+            "b": 2, "b_crashed": false, "b_has": {"View": [1, 2]}})
     );
     assert_eq!(cex["nodes"][0]["crashed"], true);
     assert_eq!(cex["nodes"][2]["role"], "slave");
@@ -652,7 +672,7 @@ fn gms2_text_trace_names_the_cutting_crash() {
     assert_eq!(numbers, (1..=numbers.len()).collect::<Vec<_>>());
     assert_eq!(numbers.len(), 12);
 
-    assert!(out.contains("logs diverge at position 1: n1 delivered m0.0, n2 delivered m1.0"));
+    assert!(out.contains("logs diverge at position 1: n1 delivered m0.0, n2 installed view[n1,n2]"));
     assert!(out.contains("explorer path: #/steps/0/0/1/0/1/0/0/0/0/0"));
     assert!(out.contains("final state:"));
 }
@@ -1010,7 +1030,7 @@ fn written_files_are_confirmed() {
         ));
     let data = std::fs::read_to_string(&svg).unwrap();
     assert!(data.contains("viewBox=") && !data.contains("viewbox="));
-    assert!(data.contains("<title>groupy gms2: agreement violated</title>"));
+    assert!(data.contains("<title>groupy check gms2: agreement violated</title>"));
 }
 
 #[test]
@@ -1179,6 +1199,13 @@ fn verify_judges_saved_logs_with_the_checkers_properties() {
         .expect("agreement is judged");
     assert_eq!(agreement["holds"], false);
     assert_eq!(v["nodes"], 3);
+    // The same divergence, in the same words, as `check` printed for these logs.
+    groupy(&["verify", logs.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "logs diverge at position 1: n1 delivered m0.0, n2 installed view[n1,n2]",
+        ));
     // A clean run's logs hold.
     let good = scratch("verify-good");
     for (i, mcast) in [(0, true), (1, false), (2, false)] {

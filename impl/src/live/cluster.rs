@@ -10,9 +10,10 @@
 
 use super::node::{hex, standing, start_group, stop_group, Control, NodeReport, Outcome, Status};
 use super::LiveArgs;
-use crate::verify::{self, Divergence, Judgement};
+use crate::verify::{self, Judgement};
 use crate::{emit, Format};
 use groupy_model::group::Role;
+use groupy_model::log::{divergence, Divergence};
 use groupy_model::protocol::Visit;
 use groupy_model::{Protocol, ProtocolName};
 use serde::Serialize;
@@ -291,7 +292,7 @@ fn report(spec: &Spec, opts: &super::node::Options, outcomes: Vec<Outcome>, drai
         faults: opts.faults,
         pauses: spec.pauses.clone(),
         node_reports: outcomes.into_iter().map(|o| o.report).collect(),
-        divergence: verify::divergence(&logs),
+        divergence: divergence(&logs),
         properties,
         verdict: if violated { "violated" } else { "consistent" },
     };
