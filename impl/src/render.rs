@@ -150,16 +150,7 @@ pub fn report(r: &Report, view: &View, verdict: Verdict) -> String {
             let _ = writeln!(s, "{} is violated by the same trace as above.", p.name);
             continue;
         }
-        let _ = writeln!(
-            s,
-            "counterexample: {} violated{} ({}), {} steps{}",
-            p.name,
-            if p.claimed { "" } else { " (not claimed)" },
-            p.description,
-            t.steps.len(),
-            if t.shortest { ", shortest" } else { "" }
-        );
-        s.push_str(&trace(t, view.colour));
+        s.push_str(&counterexample(t, p.claimed, p.description, view.colour));
     }
     let unclaimed: Vec<_> = r
         .properties
@@ -231,6 +222,19 @@ fn summary(r: &Report, verdict: Verdict, view: &View, unclaimed: usize) -> Strin
         verdict.exit_code()
     ));
     s
+}
+
+/// A counterexample as `check` prints it (and `replay` reprints it): a heading naming the
+/// property, then the trace.
+pub fn counterexample(t: &Trace, claimed: bool, description: &str, colour: bool) -> String {
+    format!(
+        "counterexample: {} violated{} ({description}), {} steps{}\n{}",
+        t.property,
+        if claimed { "" } else { " (not claimed)" },
+        t.steps.len(),
+        if t.shortest { ", shortest" } else { "" },
+        trace(t, colour)
+    )
 }
 
 /// A trace as numbered events, the final state of every node, the messages still in flight,

@@ -1241,3 +1241,97 @@ fn verify_judges_saved_logs_with_the_checkers_properties() {
         .code(2)
         .stderr(predicate::str::contains("cannot read /nonexistent-logs"));
 }
+
+// ---------------------------------------------------------------------------------------
+// groupy replay
+
+/// The agreement block of a report: from its heading to its explorer path line.
+fn agreement_block(out: &str) -> &str {
+    let start = out
+        .find("counterexample: agreement violated")
+        .unwrap_or_else(|| panic!("no agreement counterexample in:\n{out}"));
+    let rest = &out[start..];
+    let end = rest
+        .find("  explorer path:")
+        .expect("an explorer path line");
+    let end = end + rest[end..].find('\n').expect("a line end");
+    &rest[..end]
+}
+
+#[test]
+fn replay_reprints_a_saved_gms2_trace_and_rechecks_its_path() {
+    let dir = scratch("replay");
+    let a = groupy(&[
+        "check",
+        "gms2",
+        "--quiet",
+        "--results",
+        dir.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    let checked = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    let saved = dir
+        .join("gms2-N=3_M=2_J=0_C=1_crash-at=any_fd=perfect_network=ordered")
+        .join("agreement.json");
+    let file = saved.to_str().unwrap();
+
+    // The same trace as the check that saved it, and the path still replays.
+    let a = groupy(&["replay", file]).assert().code(0);
+    let replayed = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert_eq!(agreement_block(&replayed), agreement_block(&checked));
+    assert!(
+        replayed.contains("replay: every step is still enabled in today's gms2 model"),
+        "{replayed}"
+    );
+
+    // JSON: the saved trace; SVG: the drawing, to stdout or to a file.
+    let a = groupy(&["replay", file, "--format", "json"])
+        .assert()
+        .code(0);
+    let json: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON");
+    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(json, on_disk);
+    let a = groupy(&["replay", file, "--format", "svg"])
+        .assert()
+        .code(0);
+    assert!(String::from_utf8_lossy(&a.get_output().stdout).starts_with("<svg"));
+    let svg = dir.join("replayed.svg");
+    groupy(&["replay", file, "--svg", svg.to_str().unwrap()])
+        .assert()
+        .code(0);
+    assert!(std::fs::read_to_string(&svg)
+        .unwrap()
+        .contains("never sent"));
+
+    // A path today's model does not take: exit 1, naming the step.
+    let mut t = on_disk.clone();
+    // n2 receiving the message the crash kept from it: never sent, so never enabled.
+    t["path"][2] = serde_json::json!({"act": "receive", "node": 2, "from": 0, "msg": "msg(m0.0)"});
+    let stuck = dir.join("stuck.json");
+    std::fs::write(&stuck, t.to_string()).unwrap();
+    groupy(&["replay", stuck.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "replay: step 4 (n1 receives msg(m0.0) from n0) is no longer enabled",
+        ));
+
+    // Not a trace, or no file: exit 2 with a message, no panic.
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"property\": 1").unwrap();
+    groupy(&["replay", bad.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "is not a trace saved by groupy check",
+        ));
+    groupy(&["replay", "/nonexistent.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read /nonexistent.json"));
+    groupy(&["replay", file, "--format", "xml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("possible values: text, svg, json"));
+}

@@ -580,35 +580,22 @@ fn describe<A: Protocol>(
     action: &ActorAction<A>,
     step: usize,
 ) -> TraceStep {
-    // What the handler sends: stateright keeps no record, so run it again on a copy.
-    let sends = |id: Id, run: &dyn Fn(&mut Cow<A::State>, &mut Out<A>)| {
-        let i = usize::from(id);
-        let mut out = Out::new();
-        let mut st = Cow::Borrowed(&*before.actor_states[i]);
-        run(&mut st, &mut out);
-        out.into_iter()
-            .filter_map(|c| match c {
-                Command::Send(dst, msg) => Some(Effect::Send {
-                    to: usize::from(dst),
-                    msg: format!("{msg:?}"),
-                }),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-    };
     let mut act = actor_label(action);
     let mut effects = Vec::new();
     match action {
         ActorModelAction::Deliver { src, dst, msg } => {
-            let actor = &model.inner.actors[usize::from(*dst)];
-            effects = sends(*dst, &|st, out| {
-                actor.on_msg(*dst, st, *src, msg.clone(), out)
-            });
+            let i = usize::from(*dst);
+            let mut out = Out::new();
+            let mut st = Cow::Borrowed(&*before.actor_states[i]);
+            model.inner.actors[i].on_msg(*dst, &mut st, *src, msg.clone(), &mut out);
+            effects = sends(out);
         }
         ActorModelAction::Timeout(id, timer) => {
             let i = usize::from(*id);
-            let actor = &model.inner.actors[i];
-            effects = sends(*id, &|st, out| actor.on_timeout(*id, st, timer, out));
+            let mut out = Out::new();
+            let mut st = Cow::Borrowed(&*before.actor_states[i]);
+            model.inner.actors[i].on_timeout(*id, &mut st, timer, &mut out);
+            effects = sends(out);
             let node = &*before.actor_states[i];
             match &mut act {
                 Act::Multicast { payload, .. } => {
@@ -650,6 +637,20 @@ fn describe<A: Protocol>(
         action: act,
         effects,
     }
+}
+
+/// The sends among a handler's commands. Stateright keeps no record of what a step sent, so
+/// `describe` runs the handler again on a copy of the state before it.
+fn sends<A: Protocol>(out: Out<A>) -> Vec<Effect> {
+    out.into_iter()
+        .filter_map(|c| match c {
+            Command::Send(dst, msg) => Some(Effect::Send {
+                to: usize::from(dst),
+                msg: format!("{msg:?}"),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What changed in one node: role, deliveries, discarded duplicates.
