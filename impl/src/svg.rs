@@ -350,7 +350,17 @@ fn draw(t: &Trace, top: f64) -> (Canvas, f64) {
                     Tail::InFlight => (GREY, format!("still in flight at the end: {}", r.msg)),
                 };
                 c.line((x1, y1), (x2, y2), colour, dashed);
-                c.cross(x2, y2, 5.0, colour, 2.0);
+                // A message still on its way is not gone: an open ring, not a cross.
+                match tail {
+                    Tail::InFlight => {
+                        let _ = writeln!(
+                            c.body,
+                            "<circle cx=\"{x2:.1}\" cy=\"{y2:.1}\" r=\"5\" fill=\"#ffffff\" \
+                             stroke=\"{colour}\" stroke-width=\"2\"/>"
+                        );
+                    }
+                    Tail::NeverSent | Tail::ToCrashed => c.cross(x2, y2, 5.0, colour, 2.0),
+                }
                 c.text(x1.max(x2) + 9.0, y2 + 4.0, 11.0, colour, "", &what);
             }
         }
