@@ -708,7 +708,12 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
         None => report.verdict,
     };
     let mut code = verdict.exit_code() as u8;
-    match render::write_files(&report, args.svg.as_deref(), args.trace_json.as_deref()) {
+    match render::write_files(
+        &report,
+        args.property.as_deref(),
+        args.svg.as_deref(),
+        args.trace_json.as_deref(),
+    ) {
         Ok(lines) => lines
             .iter()
             .filter(|l| !args.quiet || l.starts_with("warning"))

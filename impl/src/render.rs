@@ -279,14 +279,17 @@ pub fn trace(t: &Trace, colour: bool) -> String {
     s
 }
 
-/// The counterexample `--svg` and `--trace-json` write: the first violated claimed property
-/// (else the first violated one).
-fn chosen(report: &Report) -> Option<&Trace> {
+/// The counterexample `--svg` and `--trace-json` write: the `--property` asked for, else the
+/// first violated claimed property (else the first violated one).
+fn chosen<'a>(report: &'a Report, property: Option<&str>) -> Option<&'a Trace> {
     let violated = |claimed: bool| {
         report
             .properties
             .iter()
-            .find(|p| p.status == Status::Violated && p.claimed == claimed)
+            .find(|p| {
+                p.status == Status::Violated
+                    && property.map_or(p.claimed == claimed, |name| p.name == name)
+            })
             .and_then(|p| p.counterexample.as_ref())
     };
     violated(true).or_else(|| violated(false))
@@ -297,13 +300,14 @@ fn chosen(report: &Report) -> Option<&Trace> {
 /// unwritable one leaves nothing half done.
 pub fn write_files(
     report: &Report,
+    property: Option<&str>,
     svg: Option<&Path>,
     json: Option<&Path>,
 ) -> Result<Vec<String>, String> {
     if svg.is_none() && json.is_none() {
         return Ok(vec![]);
     }
-    let Some(t) = chosen(report) else {
+    let Some(t) = chosen(report, property) else {
         return Ok(vec![
             "warning: no property was violated, so there is no counterexample to write".into(),
         ]);

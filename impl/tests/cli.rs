@@ -1335,3 +1335,24 @@ fn replay_reprints_a_saved_gms2_trace_and_rechecks_its_path() {
         .code(2)
         .stderr(predicate::str::contains("possible values: text, svg, json"));
 }
+
+#[test]
+fn the_files_written_are_the_property_asked_for() {
+    let dir = scratch("property-files");
+    let json = dir.join("convergence.json");
+    groupy(&[
+        "check",
+        "gms2",
+        "--quiet",
+        "--no-save",
+        "--property",
+        "convergence",
+        "--trace-json",
+        json.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(t["property"], "convergence");
+    validate_trace(&t, 3);
+}
