@@ -393,6 +393,7 @@ fn draw(t: &Trace, top: f64) -> (Canvas, f64) {
     c.body.push_str(&arrows);
 
     // Steps: a mark on the lifeline, the step's words, and its effects below them.
+    let mut suspected = Vec::new();
     for (s, &y) in steps.iter().zip(&ys) {
         let x = x_of(s.node);
         let fill = hue(&s.action);
@@ -405,14 +406,7 @@ fn draw(t: &Trace, top: f64) -> (Canvas, f64) {
                     ORANGE,
                     "stroke-width=\"1.4\" stroke-dasharray=\"2 3\"",
                 );
-                c.text(
-                    x_of(*w),
-                    y + 5.0,
-                    15.0,
-                    ORANGE,
-                    "text-anchor=\"middle\" font-weight=\"bold\"",
-                    "?",
-                );
+                suspected.push((x_of(*w), y));
                 c.dot(x, y, fill);
             }
             _ => c.dot(x, y, fill),
@@ -433,6 +427,17 @@ fn draw(t: &Trace, top: f64) -> (Canvas, f64) {
         if let Some(effects) = effect_line(s) {
             c.text(x + INDENT, y + 9.0, 11.0, "#444444", "", &effects);
         }
+    }
+    // The suspected node's `?` on top of any words it falls on.
+    for (x, y) in suspected {
+        c.text(
+            x,
+            y + 5.0,
+            15.0,
+            ORANGE,
+            "text-anchor=\"middle\" font-weight=\"bold\"",
+            "?",
+        );
     }
 
     // Final state: a swatch per node (stretched so that different colours look different),
