@@ -131,3 +131,59 @@ pub fn divergence(logs: &[NodeLog]) -> Option<Divergence> {
         .or_else(|| pairs(&|_| true, true))
         .or_else(|| pairs(&|l| l.live_member(), false))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(node: usize, crashed: bool, events: Vec<Event>) -> NodeLog<'static> {
+        NodeLog {
+            node: Id::from(node),
+            crashed,
+            member: true,
+            events: Cow::Owned(events),
+            multicast: Cow::Owned(vec![]),
+        }
+    }
+
+    fn m(from: usize, seq: u32) -> Event {
+        Event::Deliver(Payload::issued_by(Id::from(from), seq))
+    }
+
+    fn view(ids: &[usize]) -> Event {
+        Event::View(ids.iter().map(|i| Id::from(*i)).collect())
+    }
+
+    #[test]
+    fn positions_count_from_1_over_the_whole_log_views_included() {
+        let logs = [
+            log(0, false, vec![view(&[0, 1]), m(0, 0), m(1, 0)]),
+            log(1, false, vec![view(&[0, 1]), m(1, 0)]),
+        ];
+        let d = divergence(&logs).expect("they differ");
+        assert_eq!((d.position, d.a, d.b), (2, 0, 1));
+        assert_eq!(
+            d.to_string(),
+            "logs diverge at position 2: n0 delivered m0.0, n1 delivered m1.0"
+        );
+    }
+
+    #[test]
+    fn survivors_are_compared_before_a_crashed_node_and_prefixes_last() {
+        let logs = [
+            log(0, true, vec![m(0, 0)]),
+            log(1, false, vec![m(1, 0)]),
+            log(2, false, vec![m(1, 0), m(1, 1)]),
+        ];
+        // n1 and n2 agree as far as both go: the crashed n0 is the first difference.
+        let d = divergence(&logs).expect("n0 differs");
+        assert_eq!((d.position, d.a, d.a_crashed, d.b), (1, 0, true, 1));
+        // Without n0, only a log that stops short remains.
+        let d = divergence(&logs[1..]).expect("n1 stops short");
+        assert_eq!((d.position, d.a_has.clone(), d.b), (2, None, 2));
+        assert!(d
+            .to_string()
+            .ends_with("n1's log ends before it, n2 delivered m1.1"));
+        assert_eq!(divergence(&logs[2..]), None);
+    }
+}

@@ -716,3 +716,46 @@ fn summaries<A: Protocol>(s: &GroupState<A>) -> Vec<NodeSummary> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gms2::Gms2;
+
+    /// A path of `n` steps: at each state, the last action offered.
+    fn walk(model: &GroupModel<Gms2>, n: usize) -> Vec<GroupAction<Gms2>> {
+        let mut state = model.init_states().remove(0);
+        let mut path = Vec::new();
+        for _ in 0..n {
+            let mut enabled = Vec::new();
+            model.actions(&state, &mut enabled);
+            let Some(action) = enabled.pop() else { break };
+            state = model.next_state(&state, action.clone()).expect("a step");
+            path.push(action);
+        }
+        path
+    }
+
+    #[test]
+    fn a_rendered_path_replays_to_the_same_actions() {
+        let model = GroupModel::<Gms2>::new(Config::default());
+        let actions = walk(&model, 8);
+        let t = render(&model, &actions);
+        assert_eq!(t.path.len(), actions.len());
+        assert_eq!(replay(&model, &t.path), Ok(actions));
+        // Each step's text is its action's words.
+        assert!(t.steps.iter().all(|s| s.text == s.action.to_string()));
+    }
+
+    #[test]
+    fn a_path_the_model_does_not_take_stops_at_its_step() {
+        let model = GroupModel::<Gms2>::new(Config::default());
+        let mut t = render(&model, &walk(&model, 4));
+        t.path[2] = Act::Receive {
+            node: 2,
+            from: 1,
+            msg: "msg(m9.9)".into(),
+        };
+        assert_eq!(replay(&model, &t.path), Err(3));
+    }
+}
