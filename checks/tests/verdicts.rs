@@ -15,6 +15,7 @@ use groupy_model::gms3::{Gms3, Gms3Greedy};
 use groupy_model::group::{GroupTimer, Member, TimerKind};
 use groupy_model::model::is_quiescent;
 use groupy_model::properties::*;
+use groupy_model::trace::Act;
 use groupy_model::witness;
 use groupy_model::{Config, Detector, GroupModel, JoinVia, Senders};
 use stateright::actor::ActorModelAction;
@@ -124,7 +125,10 @@ fn gms1_leader_crash_loses_a_multicast() {
     let r = run::<groupy_model::gms1::Gms1>(cfg(3, 2, 0, 1));
     let t = r.property(VALIDITY).and_then(|p| p.counterexample.as_ref());
     let t = t.expect("validity has a counterexample");
-    assert!(t.steps.iter().any(|s| s.kind == "crash" && s.node == 0));
+    assert!(t
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Act::Crash { node: 0, .. })));
 }
 
 /// gms2's shortest `agreement` counterexample (N=3 M=2 C=1), step by step: a change that
@@ -152,7 +156,11 @@ fn gms2_crash_mid_broadcast_violates_agreement() {
         .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("agreement has a counterexample");
     // The shortest counterexample: the leader crashes after sending to n1 only.
-    let crash = t.steps.iter().find(|s| s.kind == "crash").expect("a crash");
+    let crash = t
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Act::Crash { .. }))
+        .expect("a crash");
     assert_eq!(crash.node, 0);
     assert!(crash.text.contains("cutting it"), "{}", crash.text);
     assert!(t.divergence.is_some());
@@ -168,10 +176,14 @@ fn gms3_greedy_resend_overtakes_the_old_leaders_message() {
         .property(AGREEMENT)
         .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("agreement has a counterexample");
-    assert!(t
-        .steps
-        .iter()
-        .any(|s| s.kind == "receive" && s.node == 2 && s.text.contains("from n1")));
+    assert!(t.steps.iter().any(|s| matches!(
+        s.action,
+        Act::Receive {
+            node: 2,
+            from: 1,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -288,7 +300,10 @@ fn gms3_joiner_that_multicasts_holds() {
         .property(witness::ALL_DELIVERED.name)
         .and_then(|p| p.counterexample.as_ref());
     let t = t.expect("the witness has a path");
-    assert!(t.steps.iter().any(|s| s.kind == "mcast" && s.node == 2));
+    assert!(t
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Act::Multicast { node: 2, .. })));
     // Without crashes nothing excuses a lost multicast: the joiner's is delivered everywhere.
     let r = run::<Gms3>(Config { crashes: 0, ..cfg });
     assert_eq!(r.verdict, Verdict::Holds);

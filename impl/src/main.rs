@@ -11,6 +11,7 @@
 //! - `matrix`: every protocol under each environment, compared with `notes/verdicts.md`.
 //! - `explore`: serving the Explorer for one model.
 //! - `verify`: delivery logs read from files, judged with the model's property functions.
+//! - `replay`: a saved counterexample reprinted, and its path taken again in today's model.
 //! - `live`: the live group on UDP: `run` (a whole group in one process) and `node` (one
 //!   node per process), driving the very actor types the checker explores.
 //!
@@ -23,6 +24,7 @@ use groupy::judge;
 mod live;
 mod matrix;
 mod render;
+mod replay;
 mod svg;
 mod verify;
 
@@ -111,6 +113,9 @@ enum Command {
     /// Judge delivery logs read from files with the checker's own property functions.
     #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
+    /// Reprint a counterexample saved by check, and check that today's model still takes its path.
+    #[command(after_help = replay::REPLAY_HELP)]
+    Replay(replay::ReplayArgs),
     /// Run a whole group live on loopback UDP in one process, then judge its logs.
     #[command(after_help = RUN_HELP)]
     Run(live::cluster::RunArgs),
@@ -387,6 +392,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
         Command::Verify(args) => verify::run(&args.logs, args.output.format),
+        Command::Replay(args) => replay::run(&args),
         Command::Run(args) => run_live(args),
         Command::Node(args) => run_node(args),
         Command::Bench(args) => run_bench(args),
@@ -713,9 +719,8 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
     };
     let mut code = verdict.exit_code() as u8;
     match render::write_files(
-        protocol,
-        &cfg,
         &report,
+        args.property.as_deref(),
         args.svg.as_deref(),
         args.trace_json.as_deref(),
     ) {

@@ -1,7 +1,7 @@
 //! Output for people: progress on stderr, the report and its counterexample traces on stdout.
 
 use groupy_model::check::{self, Report, Status, Verdict};
-use groupy_model::trace::Trace;
+use groupy_model::trace::{NodeList, Trace};
 use groupy_model::{Config, ProtocolName};
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
@@ -150,16 +150,7 @@ pub fn report(r: &Report, view: &View, verdict: Verdict) -> String {
             let _ = writeln!(s, "{} is violated by the same trace as above.", p.name);
             continue;
         }
-        let _ = writeln!(
-            s,
-            "counterexample: {} violated{} ({}), {} steps{}",
-            p.name,
-            if p.claimed { "" } else { " (not claimed)" },
-            p.description,
-            t.steps.len(),
-            if t.shortest { ", shortest" } else { "" }
-        );
-        s.push_str(&trace(t, view.colour));
+        s.push_str(&counterexample(t, p.claimed, p.description, view.colour));
     }
     let unclaimed: Vec<_> = r
         .properties
@@ -233,12 +224,25 @@ fn summary(r: &Report, verdict: Verdict, view: &View, unclaimed: usize) -> Strin
     s
 }
 
+/// A counterexample as `check` prints it (and `replay` reprints it): a heading naming the
+/// property, then the trace.
+pub fn counterexample(t: &Trace, claimed: bool, description: &str, colour: bool) -> String {
+    format!(
+        "counterexample: {} violated{} ({description}), {} steps{}\n{}",
+        t.property,
+        if claimed { "" } else { " (not claimed)" },
+        t.steps.len(),
+        if t.shortest { ", shortest" } else { "" },
+        trace(t, colour)
+    )
+}
+
 /// A trace as numbered events, the final state of every node, the messages still in flight,
 /// and the divergence.
 pub fn trace(t: &Trace, colour: bool) -> String {
     let mut s = String::new();
-    for step in &t.steps {
-        let _ = writeln!(s, "  {:>3}. {}", step.step, step.text);
+    for step in t.start.iter().chain(&t.steps) {
+        let _ = writeln!(s, "  {:>3}. {}", step.step, step.action);
         for e in &step.effects {
             let _ = writeln!(s, "         {e}");
         }
@@ -253,43 +257,39 @@ pub fn trace(t: &Trace, colour: bool) -> String {
         };
         let _ = writeln!(
             s,
-            "    n{} {:<7}{} view {:<12} colour {swatch}#{r:02x}{g:02x}{b:02x}  log [{}]",
+            "    n{} {:<7}{} view {:<12} colour {swatch}#{r:02x}{g:02x}{b:02x}  log {:?}",
             n.node,
             format!("{:?}", n.role).to_lowercase(),
             if n.crashed { " CRASHED" } else { "        " },
-            n.view,
-            n.log.join(", ")
+            NodeList(&n.view).to_string(),
+            n.log
         );
     }
     if !t.in_flight.is_empty() {
-        let _ = writeln!(s, "  still in flight: {}", t.in_flight.join("; "));
+        let flying: Vec<String> = t.in_flight.iter().map(ToString::to_string).collect();
+        let _ = writeln!(s, "  still in flight: {}", flying.join("; "));
     }
     if !t.lost.is_empty() {
         let _ = writeln!(s, "  lost: {}", t.lost.join("; "));
     }
     if let Some(d) = &t.divergence {
-        let _ = writeln!(
-            s,
-            "  logs diverge at position {}: n{} delivered {}, n{} delivered {}",
-            d.position,
-            d.a,
-            d.a_has.as_deref().unwrap_or("nothing"),
-            d.b,
-            d.b_has.as_deref().unwrap_or("nothing")
-        );
+        let _ = writeln!(s, "  {d}");
     }
     let _ = writeln!(s, "  explorer path: {}", t.explorer_path);
     s
 }
 
-/// The counterexample `--svg` and `--trace-json` write: the first violated claimed property
-/// (else the first violated one).
-fn chosen(report: &Report) -> Option<&Trace> {
+/// The counterexample `--svg` and `--trace-json` write: the `--property` asked for, else the
+/// first violated claimed property (else the first violated one).
+fn chosen<'a>(report: &'a Report, property: Option<&str>) -> Option<&'a Trace> {
     let violated = |claimed: bool| {
         report
             .properties
             .iter()
-            .find(|p| p.status == Status::Violated && p.claimed == claimed)
+            .find(|p| {
+                p.status == Status::Violated
+                    && property.map_or(p.claimed == claimed, |name| p.name == name)
+            })
             .and_then(|p| p.counterexample.as_ref())
     };
     violated(true).or_else(|| violated(false))
@@ -299,16 +299,15 @@ fn chosen(report: &Report) -> Option<&Trace> {
 /// there is nothing to draw). Both destinations are opened before either is written, so an
 /// unwritable one leaves nothing half done.
 pub fn write_files(
-    protocol: ProtocolName,
-    cfg: &Config,
     report: &Report,
+    property: Option<&str>,
     svg: Option<&Path>,
     json: Option<&Path>,
 ) -> Result<Vec<String>, String> {
     if svg.is_none() && json.is_none() {
         return Ok(vec![]);
     }
-    let Some(t) = chosen(report) else {
+    let Some(t) = chosen(report, property) else {
         return Ok(vec![
             "warning: no property was violated, so there is no counterexample to write".into(),
         ]);
@@ -319,13 +318,15 @@ pub fn write_files(
         outputs.push((path, data, "trace"));
     }
     if let Some(path) = svg {
-        outputs.push((
-            path,
-            crate::svg::render(report, t, protocol, cfg),
-            "sequence diagram",
-        ));
+        outputs.push((path, drawing(report, t), "sequence diagram"));
     }
     write_all(&outputs, &t.property)
+}
+
+/// The SVG of a counterexample in `report`.
+fn drawing(report: &Report, t: &Trace) -> String {
+    let description = report.property(&t.property).map_or("", |p| p.description);
+    crate::svg::render(t, description)
 }
 
 /// Creates every file, then writes them; on any failure removes what it created.
@@ -371,7 +372,7 @@ pub fn save_results(
         let json = run.join(format!("{}.json", p.name));
         let svg = run.join(format!("{}.svg", p.name));
         let data = serde_json::to_string_pretty(t).map_err(|e| e.to_string())?;
-        let drawing = crate::svg::render(report, t, protocol, cfg);
+        let drawing = drawing(report, t);
         write_all(
             &[(&json, data, "trace"), (&svg, drawing, "sequence diagram")],
             p.name,

@@ -11,14 +11,14 @@
 //!
 //! The logs are taken to be final (the run has drained), so the properties judged at
 //! quiescence and at the end of a run are judged on them. Where two logs diverge, the first
-//! differing position is printed with both entries.
+//! differing position is printed with both entries
+//! ([`groupy_model::log::divergence`], the one `check` and `run` print too).
 
 use crate::live::logfile;
 use crate::{emit, Format};
-use groupy_model::app::Event;
+use groupy_model::log::{divergence, Divergence};
 use groupy_model::{NodeLog, ProtocolName};
 use serde::Serialize;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use crate::judge::{broken_claims, judge, Judgement};
@@ -42,76 +42,6 @@ pub fn judgement_text(properties: &[Judgement]) -> String {
         ));
     }
     s
-}
-
-/// Where two logs first differ.
-#[derive(Clone, Debug, Serialize)]
-pub struct Divergence {
-    pub position: usize,
-    pub a: usize,
-    pub a_crashed: bool,
-    /// `None`: the log ends there.
-    pub a_entry: Option<String>,
-    pub b: usize,
-    pub b_crashed: bool,
-    pub b_entry: Option<String>,
-}
-
-impl fmt::Display for Divergence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let side = |n: usize, crashed: bool, e: &Option<String>| {
-            let who = format!("n{n}{}", if crashed { " (crashed)" } else { "" });
-            match e {
-                Some(e) => format!("{who} has {e}"),
-                None => format!("{who} has nothing"),
-            }
-        };
-        write!(
-            f,
-            "logs diverge at position {}: {}, {}",
-            self.position,
-            side(self.a, self.a_crashed, &self.a_entry),
-            side(self.b, self.b_crashed, &self.b_entry)
-        )
-    }
-}
-
-/// The first place two logs differ: two different entries at one position between two
-/// nodes that have not crashed if there is one, else between any two nodes, else a live
-/// member's log that stops short of another's.
-pub fn divergence(logs: &[NodeLog]) -> Option<Divergence> {
-    let at = |a: &NodeLog, b: &NodeLog, both: bool| -> Option<Divergence> {
-        let pos = (0..a.events.len().max(b.events.len()))
-            .find(|&i| a.events.get(i) != b.events.get(i))?;
-        let (x, y) = (a.events.get(pos), b.events.get(pos));
-        if both && (x.is_none() || y.is_none()) {
-            return None;
-        }
-        let show = |e: Option<&Event>| e.map(|e| format!("{e:?}"));
-        Some(Divergence {
-            position: pos,
-            a: usize::from(a.node),
-            a_crashed: a.crashed,
-            a_entry: show(x),
-            b: usize::from(b.node),
-            b_crashed: b.crashed,
-            b_entry: show(y),
-        })
-    };
-    let pairs = |keep: &dyn Fn(&NodeLog) -> bool, both: bool| {
-        logs.iter()
-            .enumerate()
-            .filter(|(_, a)| keep(a))
-            .find_map(|(i, a)| {
-                logs[i + 1..]
-                    .iter()
-                    .filter(|b| keep(b))
-                    .find_map(|b| at(a, b, both))
-            })
-    };
-    pairs(&|l| l.correct(), true)
-        .or_else(|| pairs(&|_| true, true))
-        .or_else(|| pairs(&|l| l.live_member(), false))
 }
 
 #[derive(Serialize)]

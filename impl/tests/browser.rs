@@ -1,6 +1,7 @@
 //! End to end in headless Chromium: `groupy explore gms2` serves the Explorer, the agreement
 //! counterexample link opens it at the trace's last step, and the page renders stateright's
-//! sequence diagram. Also saves a screenshot to `notes/img/explorer-gms2-agreement.png`.
+//! sequence diagram; `groupy check gms2 --svg` draws a picture a person can read. Also saves
+//! screenshots of both to `notes/img/`.
 //!
 //! Needs Chromium (`apt-get install -y chromium`); without it the test fails and says so.
 //! Every child process is bounded by a deadline and killed if the test fails.
@@ -14,6 +15,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SCREENSHOT: &str = "notes/img/explorer-gms2-agreement.png";
+const SVG_SCREENSHOT: &str = "notes/img/check-gms2-agreement.png";
 /// Tall enough for the whole diagram and the path of actions of the agreement trace.
 const WINDOW_SIZE: &str = "1400,1100";
 const CHROMIUM_DEADLINE: Duration = Duration::from_secs(90);
@@ -301,9 +303,12 @@ fn explorer_shows_the_gms2_agreement_counterexample() {
 }
 
 /// The standalone `--svg` drawing, opened on its own in Chromium: its lifelines, node names,
-/// step labels, crash mark and title must be laid out inside the picture and visible (not just
-/// present in the file). A script in a wrapper page measures every element and prints the
-/// verdict into the DOM, which `--dump-dom` returns.
+/// every numbered step, the crash mark, the send the crash cut from the broadcast, the title
+/// and the final logs must be laid out inside the picture and visible (not just present in
+/// the file). A script in a wrapper page measures every element, then draws the SVG into a
+/// canvas and reads its pixels (not blank, nothing running off the right edge, the colour
+/// swatches told apart), and prints the verdict into the DOM, which `--dump-dom` returns.
+/// Also saves a screenshot to `notes/img/check-gms2-agreement.png`.
 #[test]
 fn the_standalone_svg_is_readable_in_a_browser() {
     if skipped() {
@@ -319,6 +324,7 @@ fn the_standalone_svg_is_readable_in_a_browser() {
         .status()
         .expect("groupy runs");
     assert_eq!(status.code(), Some(1));
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
     let page = dir.join("page.html");
     let script = r#"
       const doc = document.getElementById('svg').contentDocument;
@@ -334,25 +340,58 @@ fn the_standalone_svg_is_readable_in_a_browser() {
       const lifelines = lines.filter(l => l.x1.baseVal.value === l.x2.baseVal.value
           && l.y2.baseVal.value - l.y1.baseVal.value > 200);
       const texts = [...doc.querySelectorAll('text')];
-      const heads = ['n0','n1','n2'].filter(n => texts.some(t => t.textContent === n
-          && inside(t) && shown(t)));
-      const labels = texts.filter(t => /^\d+\./.test(t.textContent) && inside(t) && shown(t));
-      const crash = texts.some(t => t.textContent.includes('CRASHES') && inside(t) && shown(t));
-      const title = texts.some(t => t.textContent.includes('agreement violated') && inside(t));
+      const visible = t => inside(t) && shown(t);
+      const has = s => texts.some(t => t.textContent.includes(s) && visible(t));
+      const heads = ['n0','n1','n2'].filter(n => texts.some(t => t.textContent === n && visible(t)));
+      const steps = [...Array(12).keys()].map(i => i + 1)
+          .filter(i => texts.some(t => t.textContent.startsWith(i + '. ') && visible(t)));
+      const labels = texts.filter(t => /^\d+\./.test(t.textContent) && visible(t));
       const arrows = lines.filter(l => l.getAttribute('marker-end') && inside(l) && shown(l));
-      const finals = texts.filter(t => t.textContent.includes('colour #') && inside(t));
-      document.getElementById('result').textContent = JSON.stringify({
+      const logs = ['log []', 'log [m0.0, view[n1,n2], m1.0]', 'log [view[n1,n2], m1.0]']
+          .filter(has);
+      const swatches = [...doc.querySelectorAll('rect')]
+          .filter(r => r.getAttribute('width') === '34' && inside(r))
+          .map(r => { const b = r.getBBox(); return [b.x + b.width / 2, b.y + b.height / 2]; });
+      const found = {
         lifelines: lifelines.filter(l => inside(l) && shown(l)).length,
-        heads: heads.length, labels: labels.length, crash, title,
-        arrows: arrows.length, finals: finals.length });
+        heads: heads.length, steps, labels: labels.length,
+        crash: has('n0 CRASHES'), title: has('agreement violated'),
+        cut: has('never sent, the crash cut the broadcast: msg(m0.0) to n2'),
+        arrows: arrows.length, logs,
+        divergence: has('logs diverge at position 1'),
+        values: ['rgb(0,0,0)', 'rgb(0,2,7)', 'rgb(0,0,7)'].filter(has) };
+      // The picture itself: the SVG drawn into a canvas at its own size.
+      const img = new Image();
+      img.onload = () => {
+        const c = document.createElement('canvas');
+        c.width = box.width; c.height = box.height;
+        const g = c.getContext('2d');
+        g.drawImage(img, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data;
+        let ink = 0, right = 0, bottom = 0;
+        for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+          const i = (y * c.width + x) * 4;
+          if (d[i] < 235 || d[i + 1] < 235 || d[i + 2] < 235) {
+            ink++; right = Math.max(right, x); bottom = Math.max(bottom, y);
+          }
+        }
+        const pixel = ([x, y]) => { const i = (Math.round(y) * c.width + Math.round(x)) * 4;
+          return [d[i], d[i + 1], d[i + 2]].join(','); };
+        Object.assign(found, { ink: ink / (c.width * c.height), right, bottom,
+          width: c.width, height: c.height, swatches: swatches.map(pixel) });
+        document.getElementById('result').textContent = JSON.stringify(found);
+      };
+      img.onerror = () => { document.getElementById('result').textContent = 'image failed'; };
+      img.src = URL.createObjectURL(new Blob([SVG], { type: 'image/svg+xml' }));
     "#;
     std::fs::write(
         &page,
         format!(
             "<html><body><object id=\"svg\" type=\"image/svg+xml\" data=\"cex.svg\"></object>\
-             <pre id=\"result\">pending</pre><script>\
+             <pre id=\"result\">pending</pre><script>const SVG = {};\
              document.getElementById('svg').addEventListener('load', () => {{ {script} }});\
-             </script></body></html>"
+             </script></body></html>",
+            serde_json::to_string(&svg_text).unwrap()
         ),
     )
     .unwrap();
@@ -363,12 +402,83 @@ fn the_standalone_svg_is_readable_in_a_browser() {
     let result = element_text(&dom, "id=\"result\"").expect("the result element");
     let v: serde_json::Value = serde_json::from_str(&result.replace("&quot;", "\""))
         .unwrap_or_else(|e| panic!("no measurement ({e}): {result}"));
+    eprintln!("measured: {v}");
     assert_eq!(v["lifelines"], 3, "{v}");
     assert_eq!(v["heads"], 3, "{v}");
+    assert_eq!(
+        v["steps"],
+        serde_json::json!((1..=12).collect::<Vec<_>>()),
+        "every numbered step: {v}"
+    );
     assert_eq!(v["labels"], 12, "one label per step: {v}");
     assert_eq!(v["crash"], true, "{v}");
+    assert_eq!(v["cut"], true, "the send the crash cut is drawn: {v}");
     assert_eq!(v["title"], true, "{v}");
     assert_eq!(v["arrows"], 3, "every receive has its send: {v}");
-    assert_eq!(v["finals"], 3, "{v}");
+    assert_eq!(
+        v["logs"].as_array().map(Vec::len),
+        Some(3),
+        "final logs: {v}"
+    );
+    assert_eq!(
+        v["values"].as_array().map(Vec::len),
+        Some(3),
+        "colour values: {v}"
+    );
+    assert_eq!(v["divergence"], true, "{v}");
+    // The pixels: a drawing, not a blank page; nothing runs off the right or bottom edge;
+    // the three nodes' different colours show as three different swatches.
+    let ink = v["ink"].as_f64().expect("pixels were read");
+    assert!(ink > 0.02, "the picture is nearly blank: {v}");
+    let (right, width) = (v["right"].as_u64().unwrap(), v["width"].as_u64().unwrap());
+    assert!(right + 4 < width, "the drawing touches the right edge: {v}");
+    assert!(
+        right * 10 > width * 7,
+        "the picture is much wider than its drawing: {v}"
+    );
+    assert!(
+        v["bottom"].as_u64().unwrap() + 4 < v["height"].as_u64().unwrap(),
+        "{v}"
+    );
+    let swatches: Vec<&str> = v["swatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(swatches.len(), 3, "{v}");
+    assert!(
+        swatches[0] != swatches[1] && swatches[1] != swatches[2] && swatches[0] != swatches[2],
+        "different colours look different: {swatches:?}"
+    );
+    let bright = |s: &str| {
+        s.split(',')
+            .filter_map(|c| c.parse::<u32>().ok())
+            .sum::<u32>()
+    };
+    assert!(
+        swatches[1..].iter().all(|s| bright(s) >= 200),
+        "the live nodes' swatches are not near black: {swatches:?}"
+    );
+
+    // A screenshot for the notes, at the drawing's own size.
+    let size = |attr: &str| -> u64 {
+        let at = svg_text.find(&format!(" {attr}=\"")).unwrap() + attr.len() + 3;
+        svg_text[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(SVG_SCREENSHOT);
+    let _ = std::fs::remove_file(&shot);
+    run_chromium(
+        &format!("file://{}", svg.display()),
+        &[
+            &format!("--screenshot={}", shot.display()),
+            &format!("--window-size={},{}", size("width"), size("height")),
+        ],
+    );
+    let png =
+        std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", shot.display()));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -95,7 +95,11 @@ fn validate_trace(t: &Value, nodes: u64) {
     assert_eq!(
         keys(t),
         sorted(vec![
+            "protocol",
+            "config",
             "property",
+            "start",
+            "path",
             "steps",
             "nodes",
             "divergence",
@@ -117,7 +121,7 @@ fn validate_trace(t: &Value, nodes: u64) {
                 "step",
                 "model_step",
                 "node",
-                "kind",
+                "action",
                 "text",
                 "effects"
             ]),
@@ -129,26 +133,31 @@ fn validate_trace(t: &Value, nodes: u64) {
             "steps are numbered from 1"
         );
         assert!(uint_of(s, "node") < nodes, "step node out of range: {s}");
-        let kind = str_of(s, "kind");
+        let act = str_of(&s["action"], "act");
         assert!(
             [
                 "receive",
-                "mcast",
-                "send",
-                "local",
+                "multicast",
+                "broadcast_step",
                 "suspect",
                 "retransmit",
                 "crash",
-                "drop"
+                "lose"
             ]
-            .contains(&kind),
-            "unknown step kind {kind:?}"
+            .contains(&act),
+            "unknown step action {act:?}"
         );
+        assert_eq!(uint_of(&s["action"], "node"), uint_of(s, "node"));
         assert!(!str_of(s, "text").is_empty());
         for e in s["effects"].as_array().expect("effects is an array") {
-            assert!(e.is_string(), "effects are strings: {s}");
+            assert!(e["effect"].is_string(), "effects are tagged: {s}");
         }
     }
+    let path = t["path"].as_array().expect("path is an array");
+    assert!(
+        path.iter().all(|a| a["act"].is_string()),
+        "the path is tagged actions"
+    );
     let summaries = t["nodes"].as_array().expect("nodes is an array");
     assert_eq!(summaries.len() as u64, nodes, "one summary per node");
     for (i, n) in summaries.iter().enumerate() {
@@ -163,9 +172,9 @@ fn validate_trace(t: &Value, nodes: u64) {
             "unknown role in {n}"
         );
         assert!(n["crashed"].is_boolean());
-        assert!(str_of(n, "view").starts_with('['));
+        assert!(n["view"].is_array());
         for entry in n["log"].as_array().expect("log is an array") {
-            assert!(entry.is_string());
+            assert!(entry["Deliver"].is_object() || entry["View"].is_array());
         }
         let colour = n["colour"].as_array().expect("colour is an array");
         assert_eq!(colour.len(), 3, "colour is an RGB triple");
@@ -176,13 +185,21 @@ fn validate_trace(t: &Value, nodes: u64) {
         d => {
             assert_eq!(
                 keys(d),
-                sorted(vec!["a", "b", "position", "a_has", "b_has"]),
+                sorted(vec![
+                    "a",
+                    "a_crashed",
+                    "b",
+                    "b_crashed",
+                    "position",
+                    "a_has",
+                    "b_has"
+                ]),
                 "divergence keys"
             );
             assert!(uint_of(d, "a") < nodes && uint_of(d, "b") < nodes);
             assert!(uint_of(d, "position") >= 1, "positions are 1-based");
-            assert!(d["a_has"].is_string() || d["a_has"].is_null());
-            assert!(d["b_has"].is_string() || d["b_has"].is_null());
+            assert!(d["a_has"].is_object() || d["a_has"].is_null());
+            assert!(d["b_has"].is_object() || d["b_has"].is_null());
         }
     }
     let path = str_of(t, "explorer_path");
@@ -548,12 +565,15 @@ fn json_schema_gms2() {
     );
     assert_eq!(cex["steps"].as_array().unwrap().len(), 12);
     let crash = &cex["steps"][2];
-    assert_eq!(crash["kind"], "crash");
+    assert_eq!(crash["action"]["act"], "crash");
+    assert_eq!(crash["action"]["broadcast"]["sent"], 1);
     assert_eq!(crash["node"], 0);
     assert!(str_of(crash, "text").contains("cutting it: msg(m0.0) sent to 1/2 of [n1,n2]"));
     assert_eq!(
         cex["divergence"],
-        serde_json::json!({"a": 1, "b": 2, "position": 1, "a_has": "m0.0", "b_has": "m1.0"})
+        serde_json::json!({"position": 1, "a": 1, "a_crashed": false,
+            "a_has": {"Deliver": {"from": 0, "seq": 0, "value": 2}},
+            "b": 2, "b_crashed": false, "b_has": {"View": [1, 2]}})
     );
     assert_eq!(cex["nodes"][0]["crashed"], true);
     assert_eq!(cex["nodes"][2]["role"], "slave");
@@ -652,7 +672,7 @@ fn gms2_text_trace_names_the_cutting_crash() {
     assert_eq!(numbers, (1..=numbers.len()).collect::<Vec<_>>());
     assert_eq!(numbers.len(), 12);
 
-    assert!(out.contains("logs diverge at position 1: n1 delivered m0.0, n2 delivered m1.0"));
+    assert!(out.contains("logs diverge at position 1: n1 delivered m0.0, n2 installed view[n1,n2]"));
     assert!(out.contains("explorer path: #/steps/0/0/1/0/1/0/0/0/0/0"));
     assert!(out.contains("final state:"));
 }
@@ -1010,7 +1030,7 @@ fn written_files_are_confirmed() {
         ));
     let data = std::fs::read_to_string(&svg).unwrap();
     assert!(data.contains("viewBox=") && !data.contains("viewbox="));
-    assert!(data.contains("<title>groupy gms2: agreement violated</title>"));
+    assert!(data.contains("<title>groupy check gms2: agreement violated</title>"));
 }
 
 #[test]
@@ -1330,6 +1350,13 @@ fn verify_judges_saved_logs_with_the_checkers_properties() {
         .expect("agreement is judged");
     assert_eq!(agreement["holds"], false);
     assert_eq!(v["nodes"], 3);
+    // The same divergence, in the same words, as `check` printed for these logs.
+    groupy(&["verify", logs.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "logs diverge at position 1: n1 delivered m0.0, n2 installed view[n1,n2]",
+        ));
     // A clean run's logs hold.
     let good = scratch("verify-good");
     for (i, mcast) in [(0, true), (1, false), (2, false)] {
@@ -1364,4 +1391,119 @@ fn verify_judges_saved_logs_with_the_checkers_properties() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("cannot read /nonexistent-logs"));
+}
+
+// ---------------------------------------------------------------------------------------
+// groupy replay
+
+/// The agreement block of a report: from its heading to its explorer path line.
+fn agreement_block(out: &str) -> &str {
+    let start = out
+        .find("counterexample: agreement violated")
+        .unwrap_or_else(|| panic!("no agreement counterexample in:\n{out}"));
+    let rest = &out[start..];
+    let end = rest
+        .find("  explorer path:")
+        .expect("an explorer path line");
+    let end = end + rest[end..].find('\n').expect("a line end");
+    &rest[..end]
+}
+
+#[test]
+fn replay_reprints_a_saved_gms2_trace_and_rechecks_its_path() {
+    let dir = scratch("replay");
+    let a = groupy(&[
+        "check",
+        "gms2",
+        "--quiet",
+        "--results",
+        dir.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    let checked = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    let saved = dir
+        .join("gms2-N=3_M=2_J=0_C=1_crash-at=any_fd=perfect_network=ordered")
+        .join("agreement.json");
+    let file = saved.to_str().unwrap();
+
+    // The same trace as the check that saved it, and the path still replays.
+    let a = groupy(&["replay", file]).assert().code(0);
+    let replayed = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert_eq!(agreement_block(&replayed), agreement_block(&checked));
+    assert!(
+        replayed.contains("replay: every step is still enabled in today's gms2 model"),
+        "{replayed}"
+    );
+
+    // JSON: the saved trace; SVG: the drawing, to stdout or to a file.
+    let a = groupy(&["replay", file, "--format", "json"])
+        .assert()
+        .code(0);
+    let json: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON");
+    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(json, on_disk);
+    let a = groupy(&["replay", file, "--format", "svg"])
+        .assert()
+        .code(0);
+    assert!(String::from_utf8_lossy(&a.get_output().stdout).starts_with("<svg"));
+    let svg = dir.join("replayed.svg");
+    groupy(&["replay", file, "--svg", svg.to_str().unwrap()])
+        .assert()
+        .code(0);
+    assert!(std::fs::read_to_string(&svg)
+        .unwrap()
+        .contains("never sent"));
+
+    // A path today's model does not take: exit 1, naming the step.
+    let mut t = on_disk.clone();
+    // n2 receiving the message the crash kept from it: never sent, so never enabled.
+    t["path"][2] = serde_json::json!({"act": "receive", "node": 2, "from": 0, "msg": "msg(m0.0)"});
+    let stuck = dir.join("stuck.json");
+    std::fs::write(&stuck, t.to_string()).unwrap();
+    groupy(&["replay", stuck.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "replay: step 4 (n1 receives msg(m0.0) from n0) is no longer enabled",
+        ));
+
+    // Not a trace, or no file: exit 2 with a message, no panic.
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"property\": 1").unwrap();
+    groupy(&["replay", bad.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "is not a trace saved by groupy check",
+        ));
+    groupy(&["replay", "/nonexistent.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read /nonexistent.json"));
+    groupy(&["replay", file, "--format", "xml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("possible values: text, svg, json"));
+}
+
+#[test]
+fn the_files_written_are_the_property_asked_for() {
+    let dir = scratch("property-files");
+    let json = dir.join("convergence.json");
+    groupy(&[
+        "check",
+        "gms2",
+        "--quiet",
+        "--no-save",
+        "--property",
+        "convergence",
+        "--trace-json",
+        json.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(t["property"], "convergence");
+    validate_trace(&t, 3);
 }

@@ -6,14 +6,14 @@
 //! paths and never proves) or a witness was never reached; otherwise `holds`.
 
 use crate::memory;
-use crate::model::{self, GroupAction, GroupModel, GroupState};
+use crate::model::{self, GroupAction, GroupModel};
 use crate::properties;
 use crate::protocol::Protocol;
 use crate::registry::{ProtocolName, Visit};
 use crate::trace::{self, Trace};
 use crate::Config;
 use serde::Serialize;
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, UniformChooser};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -589,13 +589,4 @@ fn hash<T: Hash>(t: &T) -> u64 {
     let mut h = DefaultHasher::new();
     t.hash(&mut h);
     h.finish()
-}
-
-/// Replays `actions` from the initial state; `None` if they do not apply.
-pub fn replay<A: Protocol>(
-    model: &GroupModel<A>,
-    actions: &[GroupAction<A>],
-) -> Option<Path<GroupState<A>, GroupAction<A>>> {
-    let init = model.init_states().into_iter().next()?;
-    Path::from_actions(model, init, actions)
 }

@@ -493,38 +493,9 @@ impl<A: Protocol> Model for GroupModel<A> {
         Some(next)
     }
 
-    /// The Explorer's labels, in groupy's words.
+    /// The Explorer's labels, worded where the traces are ([`crate::trace::Act`]).
     fn format_action(&self, action: &Self::Action) -> String {
-        let n = |id: &Id| format!("n{}", usize::from(*id));
-        match action {
-            Action::Actor(ActorModelAction::Deliver { src, dst, msg }) => {
-                format!("{} receives {msg:?} from {}", n(dst), n(src))
-            }
-            Action::Actor(ActorModelAction::Timeout(id, t)) => match t.kind() {
-                TimerKind::Mcast => format!("{}'s application multicasts", n(id)),
-                TimerKind::Send => format!("{} sends the next message of its broadcast", n(id)),
-                TimerKind::Suspect => match t.target() {
-                    Some(peer) => format!("{} suspects {}", n(id), n(&peer)),
-                    None => format!("{} suspects its leader", n(id)),
-                },
-                TimerKind::Retransmit => format!("{} retransmits", n(id)),
-            },
-            Action::Actor(ActorModelAction::Crash(id)) => format!("{} crashes", n(id)),
-            Action::Actor(ActorModelAction::Drop(env)) => {
-                format!(
-                    "the network loses {:?} from {} to {}",
-                    env.msg,
-                    n(&env.src),
-                    n(&env.dst)
-                )
-            }
-            Action::Actor(a) => self.inner.format_action(a),
-            Action::Broadcast(id) => format!("{} runs its broadcast to the end", n(id)),
-            Action::Cut(id, k) => format!(
-                "{} sends {k} more and CRASHES, cutting its broadcast",
-                n(id)
-            ),
-        }
+        crate::trace::label(action).to_string()
     }
 
     fn format_step(&self, state: &Self::State, action: Self::Action) -> Option<String> {

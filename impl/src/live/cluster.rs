@@ -10,9 +10,10 @@
 
 use super::node::{hex, standing, start_group, stop_group, Control, NodeReport, Outcome, Status};
 use super::options::{self, ScenarioArgs};
-use crate::verify::{self, Divergence, Judgement};
+use crate::verify::{self, Judgement};
 use crate::{emit, Format};
 use groupy_model::group::Role;
+use groupy_model::log::{divergence, Divergence};
 use groupy_model::registry::Visit;
 use groupy_model::{Protocol, ProtocolName};
 use serde::Serialize;
@@ -320,7 +321,7 @@ fn report(
         faults: opts.faults,
         pauses: spec.pauses.clone(),
         node_reports: outcomes.into_iter().map(|o| o.report).collect(),
-        divergence: verify::divergence(&logs),
+        divergence: divergence(&logs),
         properties,
         verdict: if violated { "violated" } else { "consistent" },
     };
