@@ -285,9 +285,9 @@ struct CheckArgs {
     /// claimed property was already violated).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = parse_timeout)]
     timeout: Option<Duration>,
-    /// Stop after this many unique states (inconclusive, as above). Off by default: the
-    /// memory guard (--max-memory) is what keeps a run within the machine.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Stop after this many unique states (inconclusive, as above); 0, like the default, for
+    /// no cap: the memory guard (--max-memory) is what keeps a run within the machine.
+    #[arg(long, value_name = "N")]
     max_states: Option<u64>,
     /// Stop before the search has committed this much memory (inconclusive, as above; exit
     /// 3, the reason named), leaving room for its tables to grow: e.g. 8G, 512M. Default:
@@ -671,7 +671,7 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
         strategy: args.strategy,
         threads: args.threads.map_or(0, usize::from),
         timeout: args.timeout,
-        max_states: args.max_states.map(|n| n as usize),
+        max_states: args.max_states.filter(|n| *n > 0).map(|n| n as usize),
         memory: Some(memory::Guard::new(Some(args.max_memory), committed)),
         max_depth: args.max_depth.map(|d| d as usize),
         seed: args.seed,

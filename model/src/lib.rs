@@ -29,7 +29,8 @@
 //! - [`expected`]: the expected verdicts, read from the table in `notes/verdicts.md`.
 //! - [`memory`]: the guard that stops a search before memory runs out.
 //! - [`check`]: runs the checker and builds a [`check::Report`]; [`trace`] turns a
-//!   counterexample into events a person can read.
+//!   counterexample into typed events (an action and its effects, as data), and words them
+//!   once for the text, the SVG and the Explorer.
 //!
 //! Actors only emit commands (send, set timer) through stateright's `Out`: no sockets, clocks
 //! or randomness, so a live runtime can drive the very same types.
