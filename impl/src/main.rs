@@ -488,6 +488,9 @@ fn list(args: ListArgs) -> u8 {
                     i.link.name(),
                     if i.benchmarked { "; benchmarked" } else { "" }
                 ));
+                if let Some(inf) = &i.infinite {
+                    s.push_str(&format!("  {:<15} infinite {}\n", "", inf.when));
+                }
             }
             s.push_str(
                 "\nProperties (claimed ones decide the exit code; --property NAME shows one):\n",
@@ -699,6 +702,23 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
             &mut progress,
         );
     };
+    // Where the space is infinite an unbounded exhaustive search ends only at the memory
+    // guard: say so now, with what bounds it, rather than minutes and gigabytes later.
+    let bounded = search.fail_fast
+        || search.max_states.is_some()
+        || search.max_depth.is_some()
+        || search.timeout.is_some()
+        || search.strategy == Strategy::Simulation;
+    let d = protocol.descriptor();
+    if let Some(inf) = d.infinite_under(&cfg).filter(|_| !bounded) {
+        return usage_error(&format!(
+            "{}'s state space is infinite {}: {}. An exhaustive search would end only when \
+             memory runs out. Bound it with --fail-fast (stop at the first violation), \
+             --max-states N, --max-depth N, --timeout SECONDS or --strategy simulation, or \
+             choose another --network (groupy list says where each protocol is infinite)",
+            d.name, inf.when, inf.why
+        ));
+    }
     let report = check::check(protocol, &cfg, &search, &mut |p| progress.update(p));
     progress.finish();
     let verdict = match &args.property {

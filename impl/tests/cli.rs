@@ -1310,6 +1310,8 @@ fn the_memory_guard_stops_a_search_with_the_reason_and_exit_3() {
         "gms3",
         "--network",
         "duplicating",
+        "--max-depth",
+        "1000000",
         "--max-memory",
         "300M",
         "--quiet",
@@ -1320,6 +1322,15 @@ fn the_memory_guard_stops_a_search_with_the_reason_and_exit_3() {
     assert!(code == Some(3) || code == Some(1), "{code:?}: {out}");
     assert!(out.contains("memory:"), "{out}");
     assert!(out.contains("allowed by --max-memory"), "{out}");
+    // Unbounded, the same search is refused at once: the space is infinite.
+    let refused = groupy(&["check", "gms3", "--network", "duplicating"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("infinite") && stderr.contains("--fail-fast"),
+        "{stderr}"
+    );
     let err = groupy(&["check", "gms3", "--max-memory", "lots"])
         .assert()
         .code(2);

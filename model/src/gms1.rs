@@ -28,7 +28,7 @@ use crate::group::{
     Job, Member, Role, Sequencing, Setup, TimerKind,
 };
 use crate::properties::*;
-use crate::protocol::{Descriptor, Link, Protocol};
+use crate::protocol::{Descriptor, Link, Protocol, INFINITE_WITH_COPIES};
 use crate::witness::{ALL_DELIVERED, BROADCAST_CUT, JOIN_COMPLETED, QUIESCENT};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -139,6 +139,7 @@ impl Protocol for Gms1 {
         witnesses: &[&QUIESCENT, &BROADCAST_CUT, &JOIN_COMPLETED, &ALL_DELIVERED],
         link: Link::Fifo,
         benchmarked: false,
+        infinite: Some(INFINITE_WITH_COPIES),
     };
     fn with_setup(setup: Setup) -> Self {
         Gms1(setup)

@@ -21,7 +21,7 @@ use crate::group::{
     slaves, submit, Broadcast, GroupTimer, Job, Role, Setup, TimerKind, SUSPECT_DELAY,
 };
 use crate::properties::*;
-use crate::protocol::{Descriptor, Link, Protocol};
+use crate::protocol::{Descriptor, Link, Protocol, INFINITE_WITH_COPIES};
 use crate::witness::{ALL_DELIVERED, BROADCAST_CUT, ELECTION_HELD, JOIN_COMPLETED, QUIESCENT};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -77,6 +77,7 @@ impl Protocol for Gms2 {
         ],
         link: Link::Fifo,
         benchmarked: false,
+        infinite: Some(INFINITE_WITH_COPIES),
     };
     fn with_setup(setup: Setup) -> Self {
         Gms2(setup)

@@ -47,7 +47,7 @@ use crate::group::{
     on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg, Job, Mark,
     Member, Role, Sequencing, Setup, SUSPECT_DELAY,
 };
-use crate::protocol::{Descriptor, Link, Protocol};
+use crate::protocol::{Descriptor, Link, Protocol, INFINITE_WITH_COPIES};
 use crate::witness::{
     Witness, ALL_DELIVERED, BROADCAST_CUT, DUPLICATE_DISCARDED, ELECTION_HELD, JOIN_COMPLETED,
     QUIESCENT,
@@ -259,6 +259,7 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
         witnesses: WITNESSES,
         link: Link::Fifo,
         benchmarked: R::BENCHMARKED,
+        infinite: Some(INFINITE_WITH_COPIES),
     };
     fn with_setup(setup: Setup) -> Self {
         Gms3Actor(setup, PhantomData)

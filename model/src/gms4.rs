@@ -39,7 +39,7 @@ use crate::group::{
     MCAST_DELAY, SEND_DELAY, SUSPECT_DELAY,
 };
 use crate::properties::*;
-use crate::protocol::{Descriptor, Link, Protocol};
+use crate::protocol::{Descriptor, Infinite, Link, Protocol};
 use crate::witness::WITNESSES;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -355,6 +355,13 @@ impl Protocol for Gms4 {
         // Built for what UDP does.
         link: Link::Raw,
         benchmarked: true,
+        infinite: Some(Infinite {
+            when: "on a network that delivers a message again (duplicating, udp), with a \
+                   joiner and a crash",
+            why: "the leader adds a crashed joiner again from each copy of its join, the log \
+                  alternating two views (a known bug: issue 24)",
+            applies: |cfg| cfg.network.duplicates() && cfg.joins > 0 && cfg.crashes > 0,
+        }),
     };
     fn with_setup(setup: Setup) -> Self {
         Gms4(setup)

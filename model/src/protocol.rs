@@ -3,6 +3,7 @@
 //! ...). Nothing outside a protocol's own file asks for it by name; the table of every
 //! protocol is [`crate::registry`].
 
+use crate::config::Config;
 use crate::group::{GroupTimer, Member, Setup};
 use crate::witness::Witness;
 use serde::Serialize;
@@ -51,6 +52,19 @@ impl clap::ValueEnum for Link {
     }
 }
 
+/// Where a protocol's state space is infinite, so that an exhaustive search there would end
+/// only when memory runs out.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Infinite {
+    /// Where, in words (`groupy list`).
+    pub when: &'static str,
+    /// Why, in words.
+    pub why: &'static str,
+    /// Whether a configuration is such a place.
+    #[serde(skip)]
+    pub applies: fn(&Config) -> bool,
+}
+
 /// What the checker, the live runtime, the benchmarks, the matrix and the tests need to know
 /// about a protocol, declared once, next to its actor.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -68,6 +82,9 @@ pub struct Descriptor {
     /// Whether `groupy bench` and the criterion live benchmarks measure it (a version kept
     /// to show a failure is not worth measuring).
     pub benchmarked: bool,
+    /// Where its state space is infinite, if anywhere: `groupy check` refuses to search it
+    /// exhaustively there without a bound (`--fail-fast`, `--max-states`, ...).
+    pub infinite: Option<Infinite>,
 }
 
 impl Descriptor {
@@ -75,7 +92,20 @@ impl Descriptor {
     pub fn claims(&self, name: &str) -> bool {
         self.claims.contains(&name)
     }
+
+    /// Why its state space under `cfg` is infinite, if it is.
+    pub fn infinite_under(&self, cfg: &Config) -> Option<&Infinite> {
+        self.infinite.as_ref().filter(|i| (i.applies)(cfg))
+    }
 }
+
+/// gms1-gms3 where the network delivers copies again.
+pub const INFINITE_WITH_COPIES: Infinite = Infinite {
+    when: "on a network that delivers a message again (duplicating, udp)",
+    why: "every copy of a message is taken anew (a slave delivers it again, or the leader \
+          sequences a copied request again), so logs grow without bound",
+    applies: |cfg| cfg.network.duplicates(),
+};
 
 /// A protocol version the checker can explore.
 pub trait Protocol:

@@ -125,6 +125,26 @@ mod tests {
     }
 
     #[test]
+    fn infinite_spaces_are_named_where_copies_linger() {
+        use crate::{Config, NetworkKind};
+        let on = |network| Config {
+            network,
+            ..Config::default()
+        };
+        for p in ProtocolName::ALL {
+            let d = p.descriptor();
+            assert!(d.infinite_under(&on(NetworkKind::Ordered)).is_none());
+            assert!(d.infinite_under(&on(NetworkKind::Lossy)).is_none());
+            // gms4 is finite there but for a crashed joiner (issue 24).
+            let gms4 = *p == ProtocolName::Gms4;
+            let dup = on(NetworkKind::Duplicating);
+            assert_eq!(d.infinite_under(&dup).is_none(), gms4, "{}", d.name);
+            let joiner = Config { joins: 1, ..dup };
+            assert!(d.infinite_under(&joiner).is_some(), "{}", d.name);
+        }
+    }
+
+    #[test]
     fn every_claim_is_a_property_and_every_witness_is_in_the_table() {
         for p in ProtocolName::ALL {
             let d = p.descriptor();

@@ -16,6 +16,7 @@ use super::node::{start_group, stop_group, Outcome};
 use super::options::LiveArgs;
 use crate::judge::judge;
 use groupy_model::app::Event;
+use groupy_model::log::{divergence, Divergence};
 use groupy_model::registry::Visit;
 use groupy_model::Link;
 use groupy_model::{Protocol, ProtocolName};
@@ -273,6 +274,8 @@ pub struct RunResult {
     pub latencies: Vec<Duration>,
     /// Claimed properties the drained logs violate (empty: consistent).
     pub violated: Vec<&'static str>,
+    /// Where two of the drained logs first differ, if they do.
+    pub divergence: Option<Divergence>,
     /// Leader killed → every survivor has delivered a multicast in a view without it.
     pub failover: Option<Duration>,
     /// Multicasts the live nodes issued that no live node delivered (after the drain).
@@ -471,6 +474,7 @@ fn measure(
         },
         latencies,
         violated,
+        divergence: divergence(&logs),
         failover,
         lost,
         new_views,
@@ -534,6 +538,8 @@ pub struct Figure {
     pub violated_runs: usize,
     pub runs: usize,
     pub violated: Vec<&'static str>,
+    /// Where the logs of the first violating run diverge, if they do.
+    pub divergence: Option<Divergence>,
 }
 
 impl Figure {
@@ -548,6 +554,7 @@ impl Figure {
             violated_runs: 0,
             runs,
             violated: vec![],
+            divergence: None,
         }
     }
 
@@ -556,22 +563,34 @@ impl Figure {
     }
 }
 
+/// What the runs of one figure said about consistency.
+#[derive(Clone, Debug, Default)]
+struct Judged {
+    /// Runs that violated a claimed property.
+    bad: usize,
+    violated: Vec<&'static str>,
+    /// The first violating run's divergence.
+    divergence: Option<Divergence>,
+}
+
 /// Repeats a run, collecting one figure per run and whether each was consistent.
 fn repeat(
     spec: &RunSpec,
     reps: usize,
     mut f: impl FnMut(&RunResult) -> Option<f64>,
-) -> Result<(Vec<f64>, usize, Vec<&'static str>), String> {
+) -> Result<(Vec<f64>, Judged), String> {
     let mut values = Vec::new();
-    let mut bad = 0;
-    let mut violated = Vec::new();
+    let mut judged = Judged::default();
     for _ in 0..reps {
         let r = run_group(spec)?;
         if !r.violated.is_empty() {
-            bad += 1;
+            judged.bad += 1;
+            if judged.divergence.is_none() {
+                judged.divergence = r.divergence.clone();
+            }
             for v in &r.violated {
-                if !violated.contains(v) {
-                    violated.push(*v);
+                if !judged.violated.contains(v) {
+                    judged.violated.push(*v);
                 }
             }
         }
@@ -579,7 +598,7 @@ fn repeat(
             values.push(v);
         }
     }
-    Ok((values, bad, violated))
+    Ok((values, judged))
 }
 
 /// A low-load worker's sleep between multicasts (varied by half either way).
@@ -683,7 +702,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             rs.link = Some(link);
             rs.batch = batch;
             let mut per_msg = Vec::new();
-            let (v, bad, violated) = repeat(&rs, reps, |r| {
+            let (v, judged) = repeat(&rs, reps, |r| {
                 let delivered = r.throughput * rs.duration.as_secs_f64();
                 if delivered > 0.0 {
                     per_msg.push(r.datagrams as f64 / delivered);
@@ -702,9 +721,10 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
                 unit: "msg/s",
                 bound: bound.get(&n).copied(),
                 bound_name: "sequencer bound",
-                violated_runs: bad,
+                violated_runs: judged.bad,
                 runs: reps,
-                violated,
+                violated: judged.violated,
+                divergence: judged.divergence,
             });
             figs.push(Figure::plain(
                 format!(
@@ -746,7 +766,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
                 rs.link = Some(link);
                 rs.batch = batch;
                 let mut p99s = Vec::new();
-                let (p50s, bad, violated) = repeat(&rs, reps, |r| {
+                let (p50s, judged) = repeat(&rs, reps, |r| {
                     p99s.push(quantile(&r.latencies, 0.99)?.as_secs_f64() * 1e6);
                     Some(quantile(&r.latencies, 0.5)?.as_secs_f64() * 1e6)
                 })?;
@@ -757,9 +777,10 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
                         unit: "µs",
                         bound: Some(rtt_bound.0),
                         bound_name: rtt_bound.1,
-                        violated_runs: bad,
+                        violated_runs: judged.bad,
                         runs: reps,
-                        violated: violated.clone(),
+                        violated: judged.violated.clone(),
+                        divergence: judged.divergence.clone(),
                     });
                 }
             }
@@ -782,7 +803,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
         rs.link = Some(link);
         rs.kill_leader_at = Some(Duration::from_millis(800));
         let mut lost = Vec::new();
-        let (v, bad, violated) = repeat(&rs, reps, |r| {
+        let (v, judged) = repeat(&rs, reps, |r| {
             lost.push(r.lost as f64);
             Some(r.failover?.as_secs_f64() * 1e3)
         })?;
@@ -802,9 +823,10 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             unit: "ms",
             bound: Some(rs.live.suspect_after.as_secs_f64() * 1e3),
             bound_name: "--suspect-after",
-            violated_runs: bad,
+            violated_runs: judged.bad,
             runs: reps,
-            violated: violated.clone(),
+            violated: judged.violated.clone(),
+            divergence: judged.divergence.clone(),
         });
         figs.push(Figure {
             figure: format!(
@@ -816,9 +838,10 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             unit: "msg",
             bound: None,
             bound_name: "",
-            violated_runs: bad,
+            violated_runs: judged.bad,
             runs: reps,
-            violated,
+            violated: judged.violated,
+            divergence: judged.divergence,
         });
     }
     // False suspicions of an idle group.
@@ -826,7 +849,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
         progress(&format!("{} N={n} idle", p.name()));
         let mut rs = spec.run(p, n, spec.secs(3.0, 1.5), Load::Idle);
         rs.link = Some(link);
-        let (v, bad, violated) = repeat(&rs, reps, |r| Some(r.new_views as f64))?;
+        let (v, judged) = repeat(&rs, reps, |r| Some(r.new_views as f64))?;
         figs.push(Figure {
             figure: format!(
                 "{} ({}) N={n} false suspicions (views), idle {:.1} s",
@@ -838,9 +861,10 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             unit: "views",
             bound: None,
             bound_name: "",
-            violated_runs: bad,
+            violated_runs: judged.bad,
             runs: reps,
-            violated,
+            violated: judged.violated,
+            divergence: judged.divergence,
         });
     }
     Ok(figs)
@@ -864,6 +888,9 @@ pub fn table(figs: &[Figure]) -> String {
                 f.runs,
                 f.violated.join(", ")
             ));
+            if let Some(d) = &f.divergence {
+                line.push_str(&format!("; {d}"));
+            }
         }
         s.push_str(line.trim_end());
         s.push('\n');
