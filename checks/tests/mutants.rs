@@ -186,6 +186,32 @@ fn gms4_without_retry_violates_validity() {
     complete(&r, 300_445);
 }
 
+/// Where copies linger no state is terminal, so stateright's `eventually` never judged
+/// validity there and this mutant passed: judged at every quiescent state, it fails. Without
+/// loss, a multicast needs a retry only when its leader dies with it queued, and the next
+/// leader's own is never lost that way: n2 must multicast.
+#[test]
+fn gms4_without_retry_violates_validity_where_copies_linger_too() {
+    let slaves = Config {
+        senders: groupy_model::Senders::Slaves,
+        ..net(NetworkKind::Duplicating, cfg(3, 2, 1))
+    };
+    let r = caught_in::<Gms4>(slaves, Mutant::NoRetry, VALIDITY);
+    complete(&r, 246_747);
+}
+
+/// The same on what UDP does, with one loss (2 M states each way, about four minutes here).
+#[test]
+#[ignore]
+fn gms4_without_retry_violates_validity_on_udp() {
+    let udp = Config {
+        losses: Some(1),
+        ..net(NetworkKind::Udp, cfg(3, 2, 1))
+    };
+    let r = caught_in::<Gms4>(udp, Mutant::NoRetry, VALIDITY);
+    complete(&r, 2_024_805);
+}
+
 #[test]
 fn gms4_delivering_before_stability_violates_uniform_agreement() {
     let r = caught_in::<Gms4>(cfg(3, 3, 2), Mutant::EarlyDelivery, UNIFORM_AGREEMENT);

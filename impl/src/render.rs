@@ -108,6 +108,7 @@ pub fn report(r: &Report, view: &View, verdict: Verdict) -> String {
             Some(why) => format!("NOT complete: {why}"),
         }
     );
+    let _ = writeln!(s, "livelock check: {}", r.livelock);
     s.push('\n');
     let shown = |p: &&check::PropertyReport| view.property.is_none_or(|name| p.name == name);
     let width = r.properties.iter().map(|p| p.name.len()).max().unwrap_or(0);
@@ -241,11 +242,27 @@ pub fn counterexample(t: &Trace, claimed: bool, description: &str, colour: bool)
 /// and the divergence.
 pub fn trace(t: &Trace, colour: bool) -> String {
     let mut s = String::new();
+    let cycle = |s: &mut String| {
+        let _ = writeln!(
+            s,
+            "  --- from here the protocol cycles for ever: the steps below lead back to a state \
+             already seen, and no quiescent state can be reached without a fault ---"
+        );
+    };
     for step in t.start.iter().chain(&t.steps) {
+        if t.cycle_from == Some(step.step) && step.step > 0 {
+            cycle(&mut s);
+        }
         let _ = writeln!(s, "  {:>3}. {}", step.step, step.action);
         for e in &step.effects {
             let _ = writeln!(s, "         {e}");
         }
+    }
+    if t.cycle_from == Some(t.steps.len() + 1) {
+        let _ = writeln!(
+            s,
+            "  --- stuck: not quiescent, and no step of the protocol is possible from here ---"
+        );
     }
     let _ = writeln!(s, "  final state:");
     for n in &t.nodes {

@@ -234,8 +234,16 @@ fn validate_report(r: &Value) {
             "seconds",
             "verdict",
             "properties",
+            "livelock",
         ]),
         "report keys"
+    );
+    let livelock = str_of(r, "livelock");
+    assert!(
+        livelock.starts_with("ran on")
+            || livelock.starts_with("not run")
+            || livelock.starts_with("could not run"),
+        "livelock: {livelock}"
     );
     assert!(PROTOCOLS.contains(&str_of(r, "protocol")));
     let c = &r["config"];
@@ -294,7 +302,7 @@ fn validate_report(r: &Value) {
         let claimed = p["claimed"].as_bool().expect("claimed is a boolean");
         assert!(!str_of(p, "description").is_empty());
         match kind {
-            "always" | "at quiescence" | "eventually" => assert!(
+            "always" | "at quiescence" | "eventually" | "from anywhere" => assert!(
                 ["holds", "violated"].contains(&status),
                 "{name}: status {status} for an {kind} property"
             ),
@@ -1299,6 +1307,47 @@ fn a_state_cap_says_what_it_stopped_and_why() {
         "{out}"
     );
     assert!(out.contains("verdict: INCONCLUSIVE"), "{out}");
+}
+
+/// gms4 forwards a join once per leader: if that forward is lost, the joiner's retries are
+/// discarded for ever. No quiescent state is reachable after the loss, so liveness was never
+/// judged there and the run passed; the livelock check reports it with a lasso (issue 24).
+#[test]
+fn a_join_livelock_is_reported_with_a_lasso() {
+    let a = groupy(&[
+        "check",
+        "gms4",
+        "--nodes",
+        "2",
+        "--msgs",
+        "1",
+        "--joins",
+        "1",
+        "--crashes",
+        "0",
+        "--network",
+        "lossy",
+        "--losses",
+        "1",
+        "--no-save",
+    ])
+    .assert()
+    .code(1);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(out.contains("livelock check: ran on"), "{out}");
+    assert!(out.contains("counterexample: progress violated"), "{out}");
+    assert!(out.contains("the network loses join(n2)"), "{out}");
+    assert!(
+        out.contains("from here the protocol cycles for ever"),
+        "{out}"
+    );
+    // Where the protocol claims no liveness, the check is not run, and says so.
+    let a = groupy(&["check", "gms3", "--quiet"]).assert().code(0);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(
+        out.contains("livelock check: not run: the protocol claims no liveness"),
+        "{out}"
+    );
 }
 
 #[test]

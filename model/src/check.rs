@@ -5,6 +5,7 @@
 //! the exploration was cut short (timeout, state cap, depth cap, or simulation, which samples
 //! paths and never proves) or a witness was never reached; otherwise `holds`.
 
+use crate::livelock;
 use crate::memory;
 use crate::model::{self, GroupAction, GroupModel};
 use crate::properties;
@@ -171,6 +172,8 @@ pub struct Report {
     pub seconds: f64,
     pub verdict: Verdict,
     pub properties: Vec<PropertyReport>,
+    /// Whether the livelock check ran, and what it found (`progress` is its row).
+    pub livelock: String,
 }
 
 impl Report {
@@ -285,20 +288,6 @@ pub fn check_protocol<A: Protocol>(
         ),
     };
     let seconds = start.elapsed().as_secs_f64();
-    let mut run = run;
-    if brake.capped() {
-        // Past the cap every state looks terminal, where stateright judges `eventually`
-        // properties: what it reports of them then is an artefact of the cut, not a finding.
-        let eventually: Vec<_> = model
-            .properties()
-            .iter()
-            .filter(|p| p.expectation == Expectation::Eventually)
-            .map(|p| p.name)
-            .collect();
-        run.discoveries
-            .retain(|(name, _)| !eventually.contains(name));
-    }
-
     let cut_short = if run.interrupted {
         Some("interrupted (Ctrl-C): what was found so far".to_string())
     } else if search.strategy == Strategy::Simulation {
@@ -353,7 +342,7 @@ pub fn check_protocol<A: Protocol>(
         .map(|p| (p.name, p.condition))
         .collect();
     let mut shortest = shortest_violations(&model, &violated, &budget, search.memory.as_ref());
-    let properties: Vec<PropertyReport> = model
+    let mut properties: Vec<PropertyReport> = model
         .properties()
         .into_iter()
         .map(|p| {
@@ -385,7 +374,9 @@ pub fn check_protocol<A: Protocol>(
                         shortest,
                         // What was lost is the point of a liveness trace, which ends where
                         // the run does; mid-run, "not delivered" only means "not yet".
-                        lost: if p.expectation == Expectation::Eventually {
+                        lost: if properties::find(p.name)
+                            .is_some_and(|lp| lp.when == properties::When::Eventually)
+                        {
                             t.lost.clone()
                         } else {
                             vec![]
@@ -397,6 +388,35 @@ pub fn check_protocol<A: Protocol>(
         })
         .collect();
 
+    // The livelock check, where the protocol claims liveness and the exploration was
+    // complete (what it found is then all there is to check).
+    let liveness = A::DESCRIPTOR.claims(properties::VALIDITY);
+    let livelock = match (liveness, &cut_short, run.interrupted) {
+        (false, _, _) => "not run: the protocol claims no liveness".to_string(),
+        (true, Some(_), _) | (true, _, true) => {
+            "not run: the exploration was not complete".to_string()
+        }
+        (true, None, false) => match livelock::check(&model, search.memory.as_ref()) {
+            livelock::Outcome::NotRun(why) => format!("could not run: {why}"),
+            livelock::Outcome::Free { states } => {
+                properties.push(progress_report(Status::Holds, None));
+                format!("ran on {states} states: none")
+            }
+            livelock::Outcome::Livelock {
+                states,
+                stem,
+                cycle,
+            } => {
+                let t = trace::render_lasso(&model, &stem, &cycle);
+                let t = Trace {
+                    property: properties::PROGRESS.to_string(),
+                    ..t
+                };
+                properties.push(progress_report(Status::Violated, Some(t)));
+                format!("ran on {states} states: a livelock")
+            }
+        },
+    };
     let violated = properties
         .iter()
         .any(|p| p.claimed && p.status == Status::Violated);
@@ -421,6 +441,19 @@ pub fn check_protocol<A: Protocol>(
         seconds,
         verdict,
         properties,
+        livelock,
+    }
+}
+
+/// The livelock check's row in a report (claimed with liveness).
+fn progress_report(status: Status, counterexample: Option<Trace>) -> PropertyReport {
+    PropertyReport {
+        name: properties::PROGRESS,
+        kind: "from anywhere",
+        claimed: true,
+        status,
+        description: properties::describe(properties::PROGRESS),
+        counterexample,
     }
 }
 

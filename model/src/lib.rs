@@ -28,6 +28,8 @@
 //!   quiescence.
 //! - [`expected`]: the expected verdicts, read from the table in `notes/verdicts.md`.
 //! - [`memory`]: the guard that stops a search before memory runs out.
+//! - [`livelock`]: the check that every reachable state can still reach a quiescent one by
+//!   the protocol's own steps, and the lasso trace when one cannot.
 //! - [`check`]: runs the checker and builds a [`check::Report`]; [`trace`] turns a
 //!   counterexample into typed events (an action and its effects, as data), and words them
 //!   once for the text, the SVG and the Explorer.
@@ -65,6 +67,7 @@ pub mod gms2;
 pub mod gms3;
 pub mod gms4;
 pub mod group;
+pub mod livelock;
 pub mod log;
 pub mod memory;
 pub mod model;

@@ -23,6 +23,11 @@ pub const FIFO: &str = "fifo";
 pub const VIEW_AGREEMENT: &str = "view_agreement";
 pub const CONVERGENCE: &str = "convergence";
 pub const VALIDITY: &str = "validity";
+/// Not a property of logs but of the state graph: the livelock check ([`crate::livelock`]),
+/// run where a protocol claims liveness.
+pub const PROGRESS: &str = "progress";
+const PROGRESS_DESCRIPTION: &str = "from every reachable state, the protocol's own steps (no \
+    crash, loss or false suspicion) can reach a quiescent state: no livelock";
 
 /// When a property over logs is judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +131,8 @@ pub fn find(name: &str) -> Option<&'static LogProperty> {
 /// Every property and witness name, for `--property` and `groupy list`.
 pub fn all_names() -> Vec<&'static str> {
     let witnesses = crate::witness::WITNESSES.iter().map(|w| w.name);
-    PROPERTIES.iter().map(|p| p.name).chain(witnesses).collect()
+    let logs = PROPERTIES.iter().map(|p| p.name);
+    logs.chain([PROGRESS]).chain(witnesses).collect()
 }
 
 /// What a property or witness means, for `--help`, reports and notes.
@@ -134,6 +140,7 @@ pub fn describe(name: &str) -> &'static str {
     match (find(name), crate::witness::find(name)) {
         (Some(p), _) => p.description,
         (None, Some(w)) => w.description,
+        (None, None) if name == PROGRESS => PROGRESS_DESCRIPTION,
         (None, None) => "",
     }
 }

@@ -45,8 +45,13 @@ pub struct Trace {
     /// Every node's delivery log at the end, in the shape `groupy verify` reads.
     pub logs: Vec<NodeLog<'static>>,
     /// Whether no shorter path reaches such a state (breadth-first search); `false` for the
-    /// checker's own paths (`validity`, witnesses, or when the search ran out of budget).
+    /// checker's own paths (witnesses, or when the search ran out of budget).
     pub shortest: bool,
+    /// A livelock's lasso: the step (1-based, in `steps`) from which the trace repeats for
+    /// ever without reaching quiescence; one past the last step if the run is stuck there, with
+    /// no protocol step at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle_from: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,7 +351,7 @@ impl fmt::Display for Effect {
             Effect::FollowLeader { leader } => write!(f, "follows the new leader n{leader}"),
             Effect::AdoptState { log } => write!(f, "adopts the application state {log:?}"),
             Effect::DiscardDuplicate => {
-                write!(f, "discards a message numbered below `next` as a duplicate")
+                write!(f, "discards it as a duplicate (it already has it)")
             }
             Effect::HoldBack => write!(f, "holds it back: not from the leader it follows"),
             Effect::Queue => write!(f, "queues it behind the broadcast in progress"),
@@ -471,7 +476,26 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
             })
             .collect(),
         shortest: false,
+        cycle_from: None,
     }
+}
+
+/// A livelock as a trace: `stem` to the first state that cannot reach quiescence, then
+/// `cycle`, which returns to a state of the walk (empty: stuck).
+pub fn render_lasso<A: Protocol>(
+    model: &GroupModel<A>,
+    stem: &[GroupAction<A>],
+    cycle: &[GroupAction<A>],
+) -> Trace {
+    let mut t = render(model, &[stem, cycle].concat());
+    let first_of_cycle = t
+        .steps
+        .iter()
+        .find(|s| s.model_step > stem.len())
+        .map_or(t.steps.len() + 1, |s| s.step);
+    t.cycle_from = Some(first_of_cycle);
+    t.shortest = false;
+    t
 }
 
 /// The model actions a saved path names, taken again from the initial state: at each step the
