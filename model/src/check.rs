@@ -618,7 +618,8 @@ where
     found
 }
 
-fn hash<T: Hash>(t: &T) -> u64 {
+/// A state's fingerprint for groupy's own searches (the shortest path, the livelock check).
+pub(crate) fn hash<T: Hash>(t: &T) -> u64 {
     let mut h = DefaultHasher::new();
     t.hash(&mut h);
     h.finish()

@@ -21,15 +21,14 @@
 //! state repeats. Storing every edge does not fit the largest spaces: the memory guard stops
 //! the check, and the report says it could not run.
 
+use crate::check::hash;
 use crate::group::{suspected, GroupTimer, TimerKind};
 use crate::memory;
 use crate::model::{is_quiescent, Action, GroupAction, GroupModel, GroupState};
 use crate::protocol::Protocol;
 use stateright::actor::ActorModelAction;
 use stateright::Model;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 
 /// What the livelock check found.
 pub enum Outcome<A: Protocol> {
@@ -66,12 +65,6 @@ pub fn is_fault<A: Protocol>(state: &GroupState<A>, action: &GroupAction<A>) -> 
     }
 }
 
-fn fingerprint<T: Hash>(t: &T) -> u64 {
-    let mut h = DefaultHasher::new();
-    t.hash(&mut h);
-    h.finish()
-}
-
 /// Runs the check on `model`, within the memory guard (if any).
 pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) -> Outcome<A> {
     // Breadth first: each state's parent and the action from it; protocol edges as
@@ -82,7 +75,7 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
     let mut edges: Vec<(u32, u32)> = Vec::new();
     let mut queue = VecDeque::new();
     for s in model.init_states() {
-        if index.insert(fingerprint(&s), parent.len() as u32).is_none() {
+        if index.insert(hash(&s), parent.len() as u32).is_none() {
             parent.push((u32::MAX, None));
             quiescent.push(is_quiescent(model, &s));
             queue.push_back((s, parent.len() as u32 - 1));
@@ -107,7 +100,7 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
             if !model.within_boundary(&next) {
                 continue;
             }
-            let f = fingerprint(&next);
+            let f = hash(&next);
             let to = match index.get(&f) {
                 Some(&i) => i,
                 None => {
@@ -167,7 +160,7 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
     let mut walk: Vec<(u64, GroupAction<A>)> = Vec::new();
     let mut seen: HashMap<u64, usize> = HashMap::new();
     loop {
-        let f = fingerprint(&state);
+        let f = hash(&state);
         if let Some(&k) = seen.get(&f) {
             let cycle = walk.split_off(k).into_iter().map(|(_, a)| a).collect();
             stem.extend(walk.into_iter().map(|(_, a)| a));
