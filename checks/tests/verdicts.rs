@@ -537,6 +537,14 @@ fn quiescence_read_off_the_state_matches_its_definition() {
                     losses: c.network.loses().then_some(1),
                     nodes: 2,
                     msgs: 1,
+                    ..c.clone()
+                });
+                // A joiner (and a crash): redirects and joins to crashed nodes.
+                same::<groupy_model::gms4::Gms4>(Config {
+                    losses: c.network.loses().then_some(1),
+                    nodes: 2,
+                    msgs: 0,
+                    joins: 1,
                     ..c
                 });
             }

@@ -392,12 +392,18 @@ fn a_view_larger_than_a_datagram_goes_in_parts() {
 }
 
 /// A `groupy node` started with `--join` asks a slave of a running 2-node group to let it in
-/// (the protocol's join, forwarded to the leader); it adopts the group's log and view, then
-/// multicasts like the others; the three logs verify.
+/// (gms3's slave forwards the join to the leader; gms4's answers with a redirect to it); it
+/// adopts the group's log and view, then multicasts like the others; the three logs verify.
 #[test]
 fn a_node_process_joins_a_running_group() {
     let _one = serial();
-    let dir = scratch("join");
+    for protocol in ["gms3", "gms4"] {
+        joins_a_running_group(protocol);
+    }
+}
+
+fn joins_a_running_group(protocol: &str) {
+    let dir = scratch(&format!("join-{protocol}"));
     let d = dir.to_str().unwrap().to_string();
     let addrs = free_addrs(3);
     let peers = addrs.join(",");
@@ -405,7 +411,7 @@ fn a_node_process_joins_a_running_group() {
         Command::new(env!("CARGO_BIN_EXE_groupy"))
             .args([
                 "node",
-                "gms3",
+                protocol,
                 "--id",
                 &i.to_string(),
                 "--listen",

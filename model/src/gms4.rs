@@ -28,6 +28,13 @@
 //!   what anyone may have delivered before a slave's log takes anything new.
 //! - **Crashed slaves.** The leader monitors every slave and proposes a view without a slave
 //!   it suspects, so nobody waits for an acknowledgement from the dead.
+//! - **Joins that get through.** A joiner asks one member at a time (its contact, then the
+//!   initial group in turn, moving on when it suspects the one it asks); a slave answers with
+//!   its leader, whom the joiner then asks. The joiner is in once a view naming it is
+//!   *stable*: an unstable one may die with its leader. Until then it acknowledges what it is
+//!   sent and keeps asking. The leader refuses a node a view named once (a copy of an old
+//!   join, from a member that crashed). [`Gms4NaiveJoin`] keeps the joins gms4 first landed
+//!   with, which the livelock check found strand a joiner (`notes/gms4.md`).
 //!
 //! ## What it does not promise
 //! A wrongly suspected node (`--fd unreliable`) can lead a second group: there is no
@@ -46,6 +53,7 @@ use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -59,6 +67,8 @@ pub enum Gms4Msg {
     Mcast(Payload),
     /// A node outside the group asks to join (repeated until it is in).
     Join(Id),
+    /// A slave answers a join: ask this node, my leader.
+    Redirect(Id),
     /// Leader to slave: `entries` belong at positions `index..` of the log; positions below
     /// `commit` are stable.
     Propose {
@@ -81,6 +91,7 @@ impl fmt::Debug for Gms4Msg {
         match self {
             Gms4Msg::Mcast(p) => write!(f, "mcast({p:?})"),
             Gms4Msg::Join(id) => write!(f, "join(n{})", usize::from(*id)),
+            Gms4Msg::Redirect(id) => write!(f, "redirect(n{})", usize::from(*id)),
             Gms4Msg::Propose {
                 epoch,
                 index,
@@ -150,6 +161,8 @@ pub struct LogIndex {
     senders: BTreeMap<Id, (u32, bool)>,
     /// The position of the newest delivered view.
     newest_view: Option<u32>,
+    /// Every node a delivered view named, in id order.
+    named: Vec<Id>,
 }
 
 impl LogIndex {
@@ -177,7 +190,14 @@ impl LogIndex {
                 *in_order &= p.seq == *count;
                 *count += 1;
             }
-            Event::View(_) => self.newest_view = Some(at),
+            Event::View(v) => {
+                self.newest_view = Some(at);
+                for &n in v {
+                    if let Err(i) = self.named.binary_search(&n) {
+                        self.named.insert(i, n);
+                    }
+                }
+            }
         }
     }
 }
@@ -200,9 +220,11 @@ pub struct Gms4State {
     pub outbox: Vec<Payload>,
     /// The leader this node last forwarded its multicasts to.
     pub forwarded_to: Option<Id>,
-    /// Slave: joins forwarded to the current leader (each once: the joiner repeats its join,
-    /// and a slave that forwarded every copy would flood the leader).
+    /// `gms4-naive-join`'s slave: joins forwarded to the current leader (each once: the
+    /// joiner repeats its join, and a slave that forwarded every copy would flood the leader).
     pub joins_forwarded: Vec<Id>,
+    /// A joiner: the node it asks to let it in (and monitors, to ask the next one).
+    pub ask: Option<Id>,
     /// An index of the delivered log (a function of it, so it adds no state): without it a
     /// live node scans its whole history for every request and every proposal.
     pub index: LogIndex,
@@ -241,6 +263,18 @@ impl Gms4State {
     /// Entries held: delivered plus pending.
     fn len(&self) -> u32 {
         self.delivered() + self.pending.len() as u32
+    }
+
+    /// Whether a view of the log (delivered or pending) names `n`: a node that was a member
+    /// once, whose join a copy in the network may still repeat.
+    fn named(&self, n: Id) -> bool {
+        let names = |e: &Event| matches!(e, Event::View(v) if v.contains(&n));
+        self.index.named.binary_search(&n).is_ok() || self.pending.iter().any(names)
+    }
+
+    /// Whether a delivered view names this node: it is in for good.
+    fn admitted(&self, id: Id) -> bool {
+        self.index.named.binary_search(&id).is_ok()
     }
 
     /// Whether the log (delivered or pending) holds this multicast.
@@ -327,18 +361,72 @@ impl Member for Gms4State {
         self.outbox.clear();
         self.forwarded_to = None;
         self.joins_forwarded.clear();
+        self.ask = None;
     }
 }
 
-/// The gms4 actor.
-#[derive(Clone, Debug)]
-pub struct Gms4(pub Setup);
+/// How a node gets into the group: the one thing that tells gms4 from the version that first
+/// landed, kept to show what the livelock check found in it (`notes/gms4.md`).
+pub trait Joining: Clone + fmt::Debug + Send + Sync + 'static {
+    const NAME: &'static str;
+    const SUMMARY: &'static str;
+    /// The joiner asks one member at a time, moving on when it suspects it; a slave answers
+    /// with its leader; the joiner is in only once a view naming it is stable; the leader
+    /// refuses a node that was a member once. Otherwise: the joiner asks its one contact, a
+    /// slave forwards a join once per leader, the joiner is in at the first view naming it,
+    /// and the leader re-adds a crashed joiner from a copy of its old join.
+    const PERSISTENT: bool;
+    const BENCHMARKED: bool;
+    const INFINITE: Option<Infinite>;
+}
 
-impl Protocol for Gms4 {
+/// Joins that get through loss and crashes: the version the checker proves.
+#[derive(Clone, Debug)]
+pub struct Persistent;
+
+impl Joining for Persistent {
+    const NAME: &'static str = "gms4";
+    const SUMMARY: &'static str =
+        "safe delivery over lossy, reordering, duplicating links: acks, retransmission, \
+         epochs, a view change that carries the new leader's log";
+    const PERSISTENT: bool = true;
+    const BENCHMARKED: bool = true;
+    const INFINITE: Option<Infinite> = None;
+}
+
+/// Joins as gms4 first landed. Strands a joiner (`notes/gms4.md`).
+#[derive(Clone, Debug)]
+pub struct Naive;
+
+impl Joining for Naive {
+    const NAME: &'static str = "gms4-naive-join";
+    const SUMMARY: &'static str =
+        "gms4 with the joins it first landed with: one contact, a join forwarded once per \
+         leader, in at the first view that names the joiner";
+    const PERSISTENT: bool = false;
+    const BENCHMARKED: bool = false;
+    const INFINITE: Option<Infinite> = Some(Infinite {
+        when: "on a network that delivers a message again (duplicating, udp), with a joiner \
+               and a crash",
+        why: "the leader adds a crashed joiner again from each copy of its join, the log \
+              alternating two views (fixed in gms4)",
+        applies: |cfg| cfg.network.duplicates() && cfg.joins > 0 && cfg.crashes > 0,
+    });
+}
+
+/// The gms4 actor under one way of [`Joining`].
+#[derive(Clone, Debug)]
+pub struct Gms4Actor<J: Joining>(pub Setup, PhantomData<J>);
+
+/// gms4: the version the checker proves.
+pub type Gms4 = Gms4Actor<Persistent>;
+/// gms4 with the joins it first landed with. Strands joiners.
+pub type Gms4NaiveJoin = Gms4Actor<Naive>;
+
+impl<J: Joining> Protocol for Gms4Actor<J> {
     const DESCRIPTOR: Descriptor = Descriptor {
-        name: "gms4",
-        summary: "safe delivery over lossy, reordering, duplicating links: acks, \
-                  retransmission, epochs, a view change that carries the new leader's log",
+        name: J::NAME,
+        summary: J::SUMMARY,
         claims: &[
             AGREEMENT,
             UNIFORM_AGREEMENT,
@@ -354,21 +442,15 @@ impl Protocol for Gms4 {
         witnesses: &WITNESSES,
         // Built for what UDP does.
         link: Link::Raw,
-        benchmarked: true,
-        infinite: Some(Infinite {
-            when: "on a network that delivers a message again (duplicating, udp), with a \
-                   joiner and a crash",
-            why: "the leader adds a crashed joiner again from each copy of its join, the log \
-                  alternating two views (a known bug: issue 24)",
-            applies: |cfg| cfg.network.duplicates() && cfg.joins > 0 && cfg.crashes > 0,
-        }),
+        benchmarked: J::BENCHMARKED,
+        infinite: J::INFINITE,
     };
     fn with_setup(setup: Setup) -> Self {
-        Gms4(setup)
+        Gms4Actor(setup, PhantomData)
     }
 }
 
-impl Actor for Gms4 {
+impl<J: Joining> Actor for Gms4Actor<J> {
     type Msg = Gms4Msg;
     type State = Gms4State;
     type Timer = Gms4Timer;
@@ -397,9 +479,16 @@ impl Actor for Gms4 {
                 if let Some(contact) = self.0.contact {
                     o.send(contact, Gms4Msg::Join(id));
                     o.set_timer(Gms4Timer::Retry, RETRANSMIT_DELAY);
+                    if J::PERSISTENT {
+                        o.set_timer(Gms4Timer::Suspect(contact), SUSPECT_DELAY);
+                    }
                 }
             }
         }
+        let ask = match core.role {
+            Role::Outside if J::PERSISTENT => self.0.contact,
+            _ => None,
+        };
         Gms4State {
             core,
             epoch: 0,
@@ -410,6 +499,7 @@ impl Actor for Gms4 {
             outbox: Vec::new(),
             forwarded_to: None,
             joins_forwarded: Vec::new(),
+            ask,
             index: LogIndex::default(),
         }
     }
@@ -433,9 +523,12 @@ impl Actor for Gms4 {
                     self.lead(st, false, o);
                 }
             }
+            // A join from a node a view named once is a copy of an old one: with a perfect
+            // detector a member leaves the view only by crashing.
             (Role::Leader, Gms4Msg::Join(j)) => {
                 let st = state.to_mut();
-                if st.core.view.contains(&j) || st.queue.contains(&Request::Join(j)) {
+                let old = J::PERSISTENT && st.named(j);
+                if old || st.core.view.contains(&j) || st.queue.contains(&Request::Join(j)) {
                     st.core.marks.set(Mark::DuplicateDiscarded);
                 } else {
                     st.queue.push_back(Request::Join(j));
@@ -458,9 +551,18 @@ impl Actor for Gms4 {
                 self.try_commit(st, o);
                 self.arm_resend(st, o);
             }
-            // A slave forwards a join (a joiner only knows its contact), once per leader. A
-            // multicast sent to a node that does not lead is dropped: its sender repeats it to
-            // its own leader.
+            // A slave tells a joiner whom to ask: its leader. Each answer is one datagram for
+            // one, and the joiner's own repetitions get through a lost one. A multicast sent to a
+            // node that does not lead is dropped: its sender repeats it to its own leader.
+            (Role::Slave, Gms4Msg::Join(j)) if J::PERSISTENT => match state.core.leader() {
+                Some(leader) => o.send(j, Gms4Msg::Redirect(leader)),
+                None => state.to_mut().core.marks.set(Mark::DuplicateDiscarded),
+            },
+            (Role::Outside, Gms4Msg::Redirect(leader)) if state.ask != Some(leader) => {
+                let st = state.to_mut();
+                self.ask(id, st, leader, o);
+            }
+            // `gms4-naive-join`: a slave forwards a join, once per leader.
             (Role::Slave, Gms4Msg::Join(j)) => {
                 let st = state.to_mut();
                 match st.core.leader() {
@@ -480,7 +582,13 @@ impl Actor for Gms4 {
                     commit,
                 },
             ) => self.on_propose(id, state, src, epoch, index, entries, commit, o),
-            _ => {}
+            // Anything else is received and dropped. (A handler that leaves the state borrowed
+            // tells stateright the message was not taken, and it would stay in flight for good,
+            // holding back the retransmissions between the two nodes, which a real datagram
+            // received and dropped does not.)
+            _ => {
+                state.to_mut();
+            }
         }
     }
 
@@ -518,7 +626,7 @@ impl Actor for Gms4 {
     }
 }
 
-impl Gms4 {
+impl<J: Joining> Gms4Actor<J> {
     /// The application issues its next multicast: into the leader's queue, or to the leader.
     fn on_mcast(&self, id: Id, st: &mut Gms4State, o: &mut Out<Self>) {
         let (p, more) = st.core.worker.next_mcast(id, &self.0);
@@ -646,7 +754,7 @@ impl Gms4 {
     fn retry(&self, id: Id, state: &mut Cow<Gms4State>, o: &mut Out<Self>) {
         match (state.core.role, state.core.leader()) {
             (Role::Outside, _) => {
-                if let Some(contact) = self.0.contact {
+                if let Some(contact) = state.ask.or(self.0.contact) {
                     o.send(contact, Gms4Msg::Join(id));
                 }
             }
@@ -709,6 +817,7 @@ impl Gms4 {
                     .iter()
                     .any(|e| matches!(e, Event::View(v) if v.contains(&id)))
             {
+                state.to_mut();
                 return;
             }
             let st = state.to_mut();
@@ -724,11 +833,13 @@ impl Gms4 {
             st.epoch = epoch;
             st.reign = Some(src);
             st.joins_forwarded.clear();
-            if st.core.role == Role::Outside {
+            if st.core.role == Role::Outside && !J::PERSISTENT {
                 st.core.role = Role::Slave;
                 start_worker(&self.0, o);
             }
-            o.set_timer(Gms4Timer::Suspect(src), SUSPECT_DELAY);
+            if st.core.role != Role::Outside {
+                o.set_timer(Gms4Timer::Suspect(src), SUSPECT_DELAY);
+            }
         } else {
             // The same leader: its log only grows, so anything beyond what this node holds
             // extends it, and anything else is a copy. Hold-back: entries are taken only at
@@ -756,7 +867,19 @@ impl Gms4 {
         } else {
             st.deliver_stable(commit);
         }
-        if let Some(view) = st.newest_view().filter(|v| v.first() == Some(&src)) {
+        // A joiner is in once a view that names it is stable: an unstable one may die with
+        // the leader that proposed it, leaving the joiner following a group that never took
+        // it. Until then it holds what it was sent, acknowledges it, and keeps asking.
+        if st.core.role == Role::Outside && st.admitted(id) {
+            st.core.role = Role::Slave;
+            if let Some(asked) = st.ask.take().filter(|&a| a != src) {
+                o.cancel_timer(Gms4Timer::Suspect(asked));
+            }
+            o.set_timer(Gms4Timer::Suspect(src), SUSPECT_DELAY);
+            start_worker(&self.0, o);
+        }
+        let view = st.newest_view().filter(|v| v.first() == Some(&src));
+        if let Some(view) = view.filter(|_| st.core.role != Role::Outside) {
             st.core.view = view.clone();
         }
         o.send(src, ack(st.len(), st.delivered()));
@@ -765,6 +888,13 @@ impl Gms4 {
 
     /// The failure detector reports `peer`.
     fn suspect(&self, id: Id, state: &mut Cow<Gms4State>, peer: Id, o: &mut Out<Self>) {
+        if state.core.role == Role::Outside {
+            if state.ask == Some(peer) {
+                let next = self.after(peer);
+                self.ask(id, state.to_mut(), next, o);
+            }
+            return;
+        }
         if !state.core.view.contains(&peer) {
             return;
         }
@@ -788,6 +918,26 @@ impl Gms4 {
             }
             _ => {}
         }
+    }
+
+    /// A joiner asks `whom` from now on, and monitors it.
+    fn ask(&self, id: Id, st: &mut Gms4State, whom: Id, o: &mut Out<Self>) {
+        if let Some(old) = st.ask.filter(|&old| old != whom) {
+            o.cancel_timer(Gms4Timer::Suspect(old));
+        }
+        st.ask = Some(whom);
+        o.send(whom, Gms4Msg::Join(id));
+        o.set_timer(Gms4Timer::Suspect(whom), SUSPECT_DELAY);
+    }
+
+    /// The member a joiner asks after `peer`: the next of the initial group, in turn.
+    fn after(&self, peer: Id) -> Id {
+        let known = &self.0.known;
+        let next = match known.iter().position(|&k| k == peer) {
+            Some(i) => known.get((i + 1) % known.len()),
+            None => known.first(),
+        };
+        next.copied().unwrap_or(peer)
     }
 
     /// This node is first in the view: it leads the next epoch. It proposes its whole log,

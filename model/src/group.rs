@@ -64,6 +64,9 @@ pub struct Setup {
     pub view: Option<Vec<Id>>,
     /// The member a joining node asks to join through.
     pub contact: Option<Id>,
+    /// The members of the initial group, which a joiner asks in turn when the one it asks
+    /// is suspected (a live node knows them as its `--peers`).
+    pub known: Vec<Id>,
     /// How many multicasts this node's application issues.
     pub quota: u32,
     #[cfg(feature = "mutants")]
@@ -79,18 +82,20 @@ impl Setup {
         Setup {
             view: inside.then(|| members.clone()),
             contact: (!inside).then(|| Id::from(cfg.contact())),
+            known: members,
             quota: cfg.quota(i),
             #[cfg(feature = "mutants")]
             mutant: cfg.mutant,
         }
     }
 
-    /// A node that starts outside any group and asks `contact` to let it in (a live node
-    /// started with `--join`).
-    pub fn joiner(contact: Id, quota: u32) -> Setup {
+    /// A node that starts outside any group and asks `contact`, then the other `known`
+    /// members, to let it in (a live node started with `--join`).
+    pub fn joiner(contact: Id, known: Vec<Id>, quota: u32) -> Setup {
         Setup {
             view: None,
             contact: Some(contact),
+            known,
             quota,
             #[cfg(feature = "mutants")]
             mutant: None,

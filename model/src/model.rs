@@ -693,12 +693,10 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
             }
         }
     }
-    let cfg = m.cfg();
-    let lossy = cfg.network.loses() && cfg.losses.is_none_or(|l| s.history < l);
     // A delivery to a live node is a step unless its receiver holds the message back or, on
     // an unordered network, it changes nothing (a copy received again, answered, if at all,
-    // with a copy already in flight); on a lossy network losing it is a step, as long as the
-    // loss budget lasts.
+    // with a copy already in flight). Losing a message is a fault, like a crash: a state where
+    // one may still happen can be where a run ends.
     let quiet = |src: Id, dst: Id, msg: &A::Msg| {
         let deliver = Act::Deliver {
             src,
@@ -730,23 +728,79 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
         // losing it changes nothing a node will read (the reduced model drops it at once).
         Network::UnorderedNonDuplicating(bag) => bag
             .keys()
-            .all(|env| !live(&env.dst) || (!lossy && quiet(env.src, env.dst, &env.msg))),
+            .all(|env| !live(&env.dst) || quiet(env.src, env.dst, &env.msg)),
         Network::UnorderedDuplicating(set, _) => set
             .iter()
-            .all(|env| !live(&env.dst) || (!lossy && quiet(env.src, env.dst, &env.msg))),
+            .all(|env| !live(&env.dst) || quiet(env.src, env.dst, &env.msg)),
     }
 }
 
 /// Whether a step led back to the same state, but for the duplicating network's memory of the
-/// last message delivered.
+/// last message delivered and for messages to crashed nodes: those can never be delivered, so
+/// one more of them changes nothing a node will read (the reduced model drops them at once,
+/// the unreduced one keeps them).
 pub fn same_state<A: Protocol>(a: &GroupState<A>, b: &GroupState<A>) -> bool {
-    let network = match (&a.network, &b.network) {
-        (Network::UnorderedDuplicating(x, _), Network::UnorderedDuplicating(y, _)) => x == y,
-        (x, y) => x == y,
-    };
-    network
-        && a.actor_states == b.actor_states
+    a.actor_states == b.actor_states
         && a.timers_set == b.timers_set
         && a.crashed == b.crashed
         && a.history == b.history
+        && same_network(&a.network, &b.network, &a.crashed)
+}
+
+fn same_network<M: Eq + std::hash::Hash + Clone + std::fmt::Debug>(
+    x: &stateright::actor::Network<M>,
+    y: &stateright::actor::Network<M>,
+    crashed: &[bool],
+) -> bool {
+    use stateright::actor::Network as N;
+    let live = |dst: &Id| !crashed[usize::from(*dst)];
+    match (x, y) {
+        (N::UnorderedDuplicating(a, _), N::UnorderedDuplicating(b, _)) => {
+            a == b || {
+                let within =
+                    |a: &stateright::util::HashableHashSet<_>,
+                     b: &stateright::util::HashableHashSet<_>| {
+                        a.iter()
+                            .filter(|e: &&stateright::actor::Envelope<M>| live(&e.dst))
+                            .all(|e| b.contains(e))
+                    };
+                within(a, b) && within(b, a)
+            }
+        }
+        (N::UnorderedNonDuplicating(a), N::UnorderedNonDuplicating(b)) => {
+            a == b || {
+                let within = |a: &stateright::util::HashableHashMap<
+                    stateright::actor::Envelope<M>,
+                    usize,
+                >,
+                              b: &stateright::util::HashableHashMap<
+                    stateright::actor::Envelope<M>,
+                    usize,
+                >| {
+                    a.iter()
+                        .filter(|(e, _)| live(&e.dst))
+                        .all(|(e, n)| b.get(e) == Some(n))
+                };
+                within(a, b) && within(b, a)
+            }
+        }
+        (N::Ordered(a), N::Ordered(b)) => {
+            a == b || {
+                let within = |a: &std::collections::BTreeMap<
+                    (Id, Id),
+                    std::collections::VecDeque<M>,
+                >,
+                              b: &std::collections::BTreeMap<
+                    (Id, Id),
+                    std::collections::VecDeque<M>,
+                >| {
+                    a.iter()
+                        .filter(|((_, dst), q)| live(dst) && !q.is_empty())
+                        .all(|(k, q)| b.get(k) == Some(q))
+                };
+                within(a, b) && within(b, a)
+            }
+        }
+        _ => false,
+    }
 }

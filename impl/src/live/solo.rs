@@ -15,6 +15,7 @@ use super::options::{self, ScenarioArgs};
 use groupy_model::group::Setup;
 use groupy_model::registry::Visit;
 use groupy_model::{Config, Protocol, ProtocolName};
+use stateright::actor::Id;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -125,7 +126,7 @@ pub fn run(spec: NodeArgs, stop: Arc<AtomicBool>) -> u8 {
         ..Config::default()
     };
     let setup = match contact {
-        Some(c) => Setup::joiner(c.into(), u32::MAX),
+        Some(c) => Setup::joiner(c.into(), (0..k).map(Id::from).collect(), u32::MAX),
         None => Setup {
             quota: u32::MAX,
             ..Setup::for_node(&cfg, spec.id)
