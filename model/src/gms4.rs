@@ -521,6 +521,10 @@ impl<J: Joining> Actor for Gms4Actor<J> {
                     let st = state.to_mut();
                     st.queue.push_back(Request::Mcast(p));
                     self.lead(st, false, o);
+                } else {
+                    // Received and dropped (see the last arm below): left in flight, it would
+                    // block the sender's retry for good.
+                    state.to_mut();
                 }
             }
             // A join from a node a view named once is a copy of an old one: with a perfect
