@@ -188,3 +188,42 @@ pub fn all_states<A: Protocol>(
     }
     states
 }
+
+/// Whether the protocol's own steps (no fault) lead from `s` to a quiescent state, by a search
+/// from `s` alone; `good` holds states already known to. The test oracle for the livelock
+/// check, which decides the same for every state at once.
+pub fn reaches_quiescence<A: Protocol>(
+    m: &groupy_model::GroupModel<A>,
+    s: &groupy_model::model::GroupState<A>,
+    good: &mut std::collections::HashSet<u64>,
+) -> bool {
+    use groupy_model::livelock::is_fault;
+    use groupy_model::model::is_quiescent;
+    use stateright::Model;
+    use std::collections::{HashSet, VecDeque};
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let fingerprint = |s: &groupy_model::model::GroupState<A>| {
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(s)
+    };
+    let mut seen = HashSet::from([fingerprint(s)]);
+    let mut queue = VecDeque::from([s.clone()]);
+    let mut actions = Vec::new();
+    while let Some(s) = queue.pop_front() {
+        if is_quiescent(m, &s) || good.contains(&fingerprint(&s)) {
+            good.insert(fingerprint(&s));
+            return true;
+        }
+        m.actions(&s, &mut actions);
+        for a in actions.drain(..) {
+            if is_fault(&s, &a) {
+                continue;
+            }
+            if let Some(next) = m.next_state(&s, a) {
+                if m.within_boundary(&next) && seen.insert(fingerprint(&next)) {
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+    false
+}

@@ -55,7 +55,9 @@ fn reproduce_rows(long: bool) {
     let mut failures = Vec::new();
     let only = std::env::var("VERDICT_ROWS").ok();
     for (row, line) in rows.iter().zip(expected::row_lines(&md)) {
-        let chosen = only.as_deref().is_none_or(|text| row.command.contains(text));
+        let chosen = only
+            .as_deref()
+            .is_none_or(|text| row.command.contains(text));
         if (row.unique_states > LONG_ROW_STATES) != long || !chosen {
             table.push_str(line);
             table.push('\n');
@@ -495,6 +497,73 @@ fn reductions_keep_every_mutants_verdict_and_outcome() {
             same_with_and_without_reductions::<Gms3>(c.with_mutant(mutant));
         }
     }
+}
+
+/// The livelock check against a search from every state: where it finds none, every state
+/// reaches quiescence by protocol steps, and it visited them all; where it finds one, some
+/// state does not, and its lasso starts at one.
+#[test]
+fn the_livelock_check_matches_a_search_from_every_state() {
+    use groupy_checks::{all_states, reaches_quiescence};
+    use groupy_model::gms4::{Gms4, Gms4NaiveJoin};
+    use groupy_model::livelock::{self, Outcome};
+    use groupy_model::NetworkKind;
+    use stateright::Model;
+    fn same<A: groupy_model::Protocol>(cfg: Config, livelocked: bool) {
+        let m = GroupModel::<A>::new(cfg.clone());
+        let states = all_states(&m, usize::MAX);
+        let mut good = std::collections::HashSet::new();
+        let stuck = states
+            .iter()
+            .filter(|s| !reaches_quiescence(&m, s, &mut good))
+            .count();
+        assert_eq!(
+            stuck > 0,
+            livelocked,
+            "{cfg}: {stuck} states cannot reach quiescence"
+        );
+        match livelock::check(&m, None) {
+            Outcome::Free { states: n } => {
+                assert_eq!(stuck, 0, "{cfg}: the check found no livelock");
+                assert_eq!(n, states.len(), "{cfg}");
+            }
+            Outcome::Livelock { stem, cycle, .. } => {
+                assert!(
+                    stuck > 0,
+                    "{cfg}: the check found a livelock where there is none"
+                );
+                let mut s = m.init_states().remove(0);
+                for a in &stem {
+                    s = m.next_state(&s, a.clone()).expect("the stem replays");
+                }
+                assert!(!reaches_quiescence(&m, &s, &mut good), "{cfg}: {stem:?}");
+                let start = s.clone();
+                for a in &cycle {
+                    assert!(!livelock::is_fault(&s, a), "{cfg}: a fault in the cycle");
+                    s = m.next_state(&s, a.clone()).expect("the cycle replays");
+                }
+                assert!(
+                    cycle.is_empty() || s == start,
+                    "{cfg}: the cycle does not close"
+                );
+            }
+            Outcome::NotRun(why) => panic!("{cfg}: {why}"),
+        }
+    }
+    let lossy = |nodes, msgs, joins, crashes| Config {
+        network: NetworkKind::Lossy,
+        losses: Some(1),
+        ..cfg(nodes, msgs, joins, crashes)
+    };
+    same::<Gms4NaiveJoin>(lossy(2, 0, 1, 1), true);
+    same::<Gms4>(lossy(2, 0, 1, 1), false);
+    same::<Gms4>(
+        Config {
+            network: NetworkKind::Udp,
+            ..lossy(2, 1, 0, 1)
+        },
+        false,
+    );
 }
 
 #[test]

@@ -240,7 +240,7 @@ fn validate_report(r: &Value) {
     );
     let livelock = str_of(r, "livelock");
     assert!(
-        livelock.starts_with("ran on")
+        livelock.starts_with("ran")
             || livelock.starts_with("not run")
             || livelock.starts_with("could not run"),
         "livelock: {livelock}"

@@ -14,12 +14,20 @@
 //! livelock: the protocol must not need one. They are not left out of what is *reachable*:
 //! a livelock after a loss is one.
 //!
-//! How: one breadth-first exploration keeps, per state, its parent (for the trace) and the
-//! protocol steps between states (their reverse); a backward search from the quiescent
-//! states marks every state that can reach one. The first state left unmarked (breadth first:
-//! the nearest) is reported as a lasso: the path to it, then protocol steps from it until a
-//! state repeats. Storing every edge does not fit the largest spaces: the memory guard stops
-//! the check, and the report says it could not run.
+//! How, on the fly, storing no edge: Tarjan's strongly-connected-components algorithm over
+//! the protocol steps, run depth first from the initial state. It finishes a component only
+//! once every component it leads to is finished, so whether a component can reach quiescence
+//! is known when it is finished: one of its states is quiescent, or a step leads to a finished
+//! component that can. Per state it keeps one entry, fingerprint to "on the stack at position
+//! p" or "finished, can / cannot" (the visited table of any exhaustive search); the depth-first
+//! stack holds the states of the current walk. A fault step's successor is not followed at
+//! once (whether it can reach quiescence must not borrow from states still on the stack, which
+//! only a fault leads back to): it is set aside and searched from when the stack is empty,
+//! so every reachable state is visited. A component that cannot is a livelock; once every
+//! state is marked, a breadth-first search finds the nearest state in one (for a short trace),
+//! and the report is a lasso: the path to it, then protocol steps from it until a state repeats.
+//! The memory guard stops the check where even this does not fit, and the report says it
+//! could not run.
 
 use crate::check::hash;
 use crate::group::{suspected, GroupTimer, TimerKind};
@@ -65,98 +73,189 @@ pub fn is_fault<A: Protocol>(state: &GroupState<A>, action: &GroupAction<A>) -> 
     }
 }
 
+/// A finished state's mark in the visited table; any other value is a stack position.
+const CAN: u32 = u32::MAX;
+const CANNOT: u32 = u32::MAX - 1;
+/// Set aside (a fault step's successor), not yet searched from.
+const ASIDE: u32 = u32::MAX - 2;
+
+/// A state on the depth-first walk.
+struct Frame<A: Protocol> {
+    state: GroupState<A>,
+    /// Its position on the component stack, and the lowest position it reaches.
+    at: u32,
+    low: u32,
+    /// Whether it (or a state of its component visited so far) reaches quiescence.
+    can: bool,
+    actions: Vec<GroupAction<A>>,
+    next: usize,
+}
+
 /// Runs the check on `model`, within the memory guard (if any).
 pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) -> Outcome<A> {
-    // Breadth first: each state's parent and the action from it; protocol edges as
-    // (from, to) pairs.
-    let mut index: HashMap<u64, u32> = HashMap::new();
-    let mut parent: Vec<(u32, Option<GroupAction<A>>)> = Vec::new();
-    let mut quiescent: Vec<bool> = Vec::new();
-    let mut edges: Vec<(u32, u32)> = Vec::new();
+    let mut mark: HashMap<u64, u32> = HashMap::new();
+    // The component stack: the fingerprints of states visited whose component is unfinished.
+    let mut component: Vec<u64> = Vec::new();
+    let mut walk: Vec<Frame<A>> = Vec::new();
+    let mut aside: Vec<GroupState<A>> = model.init_states();
+    let mut visited = 0usize;
+    let mut stuck = false;
+    let open = |state: GroupState<A>, f: u64, component: &mut Vec<u64>| {
+        let at = component.len() as u32;
+        component.push(f);
+        let mut actions = Vec::new();
+        model.actions(&state, &mut actions);
+        Frame {
+            can: is_quiescent(model, &state),
+            state,
+            at,
+            low: at,
+            actions,
+            next: 0,
+        }
+    };
+    while let Some(root) = aside.pop() {
+        let f = hash(&root);
+        if mark.get(&f).is_some_and(|&m| m != ASIDE) {
+            continue;
+        }
+        mark.insert(f, component.len() as u32);
+        walk.push(open(root, f, &mut component));
+        visited += 1;
+        while let Some(top) = walk.last_mut() {
+            if top.next < top.actions.len() {
+                let action = top.actions[top.next].clone();
+                top.next += 1;
+                let fault = is_fault(&top.state, &action);
+                let Some(next) = model.next_state(&top.state, action) else {
+                    continue;
+                };
+                if !model.within_boundary(&next) {
+                    continue;
+                }
+                let f = hash(&next);
+                match mark.get(&f).copied() {
+                    None if fault => {
+                        mark.insert(f, ASIDE);
+                        aside.push(next);
+                    }
+                    Some(_) if fault => {}
+                    None | Some(ASIDE) => {
+                        if visited.is_multiple_of(4096) {
+                            if let Some(why) = guard.and_then(|g| g.check(mark.len()).err()) {
+                                return Outcome::NotRun(why);
+                            }
+                        }
+                        if component.len() >= ASIDE as usize {
+                            return Outcome::NotRun("more than 2^32 states on the stack".into());
+                        }
+                        mark.insert(f, component.len() as u32);
+                        walk.push(open(next, f, &mut component));
+                        visited += 1;
+                    }
+                    Some(CAN) => top.can = true,
+                    Some(CANNOT) => {}
+                    // On the stack: the same component.
+                    Some(p) => top.low = top.low.min(p),
+                }
+                continue;
+            }
+            let Some(done) = walk.pop() else { break };
+            if done.low == done.at {
+                // The root of a component: it is finished, with every component it leads to.
+                let m = if done.can { CAN } else { CANNOT };
+                for f in component.drain(done.at as usize..) {
+                    mark.insert(f, m);
+                }
+                stuck |= !done.can;
+                if let Some(parent) = walk.last_mut() {
+                    parent.can |= done.can;
+                }
+            } else if let Some(parent) = walk.last_mut() {
+                parent.low = parent.low.min(done.low);
+                parent.can |= done.can;
+            }
+        }
+    }
+    let states = visited;
+    if !stuck {
+        return Outcome::Free { states };
+    }
+    drop(walk);
+    drop(aside);
+
+    // The nearest state in a livelock, breadth first over every step: each state's
+    // parent and the action's position among its actions, to replay the path.
+    let mut parent: HashMap<u64, (u64, u32)> = HashMap::new();
     let mut queue = VecDeque::new();
+    let mut found = None;
     for s in model.init_states() {
-        if index.insert(hash(&s), parent.len() as u32).is_none() {
-            parent.push((u32::MAX, None));
-            quiescent.push(is_quiescent(model, &s));
-            queue.push_back((s, parent.len() as u32 - 1));
+        let f = hash(&s);
+        if parent.insert(f, (f, u32::MAX)).is_none() {
+            queue.push_back((s, f));
         }
     }
     let mut actions = Vec::new();
-    while let Some((state, at)) = queue.pop_front() {
+    'bfs: while let Some((state, f)) = queue.pop_front() {
+        if mark.get(&f) == Some(&CANNOT) {
+            found = Some(f);
+            break;
+        }
         if parent.len().is_multiple_of(4096) {
-            if let Some(why) = guard.and_then(|g| g.check(parent.len() * 4).err()) {
-                return Outcome::NotRun(why);
+            if let Some(why) = guard.and_then(|g| g.check(mark.len() + parent.len()).err()) {
+                return Outcome::NotRun(format!("a livelock was found; its trace: {why}"));
             }
         }
-        if parent.len() >= u32::MAX as usize - 1 {
-            return Outcome::NotRun("more than 2^32 states".into());
-        }
         model.actions(&state, &mut actions);
-        for action in actions.drain(..) {
-            let fault = is_fault(&state, &action);
-            let Some(next) = model.next_state(&state, action.clone()) else {
+        for (i, action) in actions.drain(..).enumerate() {
+            let Some(next) = model.next_state(&state, action) else {
                 continue;
             };
             if !model.within_boundary(&next) {
                 continue;
             }
-            let f = hash(&next);
-            let to = match index.get(&f) {
-                Some(&i) => i,
-                None => {
-                    let i = parent.len() as u32;
-                    index.insert(f, i);
-                    parent.push((at, Some(action)));
-                    quiescent.push(is_quiescent(model, &next));
-                    queue.push_back((next, i));
-                    i
+            let g = hash(&next);
+            if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(g) {
+                e.insert((f, i as u32));
+                if mark.get(&g) == Some(&CANNOT) {
+                    found = Some(g);
+                    break 'bfs;
                 }
-            };
-            if !fault {
-                edges.push((at, to));
+                queue.push_back((next, g));
             }
         }
     }
-    let states = parent.len();
-
-    // Backward from the quiescent states, over protocol steps reversed.
-    edges.sort_unstable_by_key(|&(_, to)| to);
-    let first_into = |to: u32| edges.partition_point(|&(_, t)| t < to);
-    let mut can = quiescent.clone();
-    let mut work: Vec<u32> = (0..states as u32).filter(|&i| can[i as usize]).collect();
-    while let Some(to) = work.pop() {
-        for &(from, t) in &edges[first_into(to)..] {
-            if t != to {
-                break;
-            }
-            if !can[from as usize] {
-                can[from as usize] = true;
-                work.push(from);
-            }
-        }
-    }
-    let Some(stuck) = can.iter().position(|c| !c) else {
-        return Outcome::Free { states };
+    drop(queue);
+    let Some(mut at) = found else {
+        return Outcome::NotRun("the livelock found is not reachable again".into());
     };
-
-    // The path to it, then protocol steps from it until a state repeats (every protocol
-    // successor of a state that cannot reach quiescence cannot either).
-    let mut stem = Vec::new();
-    let mut at = stuck as u32;
-    while let (p, Some(action)) = &parent[at as usize] {
-        stem.push(action.clone());
-        at = *p;
+    let mut steps = Vec::new();
+    while let Some(&(p, i)) = parent.get(&at) {
+        if i == u32::MAX {
+            break;
+        }
+        steps.push(i);
+        at = p;
     }
-    stem.reverse();
-    let Some(mut state) = model.init_states().into_iter().next() else {
+    steps.reverse();
+    let Some(mut state) = model.init_states().into_iter().find(|s| hash(s) == at) else {
         return Outcome::NotRun("the model has no initial state".into());
     };
-    for a in &stem {
-        match model.next_state(&state, a.clone()) {
+    let mut stem = Vec::new();
+    for i in steps {
+        model.actions(&state, &mut actions);
+        let Some(action) = actions.drain(..).nth(i as usize) else {
+            return Outcome::NotRun("the path to the livelock does not replay".into());
+        };
+        match model.next_state(&state, action.clone()) {
             Some(next) => state = next,
             None => return Outcome::NotRun("the path to the livelock does not replay".into()),
         }
+        stem.push(action);
     }
+
+    // Then protocol steps from it until a state repeats (every protocol successor of a state
+    // that cannot reach quiescence cannot either).
     let mut walk: Vec<(u64, GroupAction<A>)> = Vec::new();
     let mut seen: HashMap<u64, usize> = HashMap::new();
     loop {
