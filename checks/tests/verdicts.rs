@@ -5,9 +5,9 @@
 //! moves a row fails `every_row_of_the_verdict_table_reproduces` with the differences; after
 //! reading the counterexample, regenerate the table from fresh runs with
 //! `UPDATE_VERDICTS=1 cargo test -p groupy-checks --test verdicts every_row` and say why in the
-//! commit message. `VERDICT_ROWS=<text>` limits a run to the rows whose command contains the
-//! text (the others are kept as documented): one long row can be regenerated without the
-//! hour-long ones.
+//! commit message. `VERDICT_ROWS='<command>;<command>'` limits a run to those rows (commands
+//! as in the table, without `groupy check`; the others are kept as documented): one long row
+//! can be regenerated without the hour-long ones.
 
 use groupy_checks::{final_state, run, statuses, MAX_STATES};
 use groupy_model::check::{self, Search, Status, Verdict};

@@ -10,13 +10,14 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const PROTOCOLS: [&str; 6] = [
+const PROTOCOLS: [&str; 7] = [
     "gms1",
     "gms2",
     "gms3",
     "gms3-selective",
     "gms3-greedy",
     "gms4",
+    "gms4-naive-join",
 ];
 const NETWORKS: [&str; 4] = ["ordered", "unordered", "lossy", "duplicating"];
 

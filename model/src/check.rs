@@ -169,6 +169,8 @@ pub struct Report {
     pub states: usize,
     pub unique_states: usize,
     pub max_depth: usize,
+    /// Quiescent states judged (validity and convergence are judged at each).
+    pub quiescent_states: usize,
     pub seconds: f64,
     pub verdict: Verdict,
     pub properties: Vec<PropertyReport>,
@@ -236,9 +238,11 @@ pub fn check_protocol<A: Protocol>(
     let searched = GroupModel {
         only_transitions: search.strategy == Strategy::Simulation,
         brake: Arc::new(model::Brake::with_cap(search.max_states)),
+        judged_quiescent: Arc::default(),
         ..model.clone()
     };
     let brake = Arc::clone(&searched.brake);
+    let judged_quiescent = Arc::clone(&searched.judged_quiescent);
     // 0: the available cores, but one thread when the search stops at the first violation
     // (where it stops, and so the states it counted, would depend on the threads' timing).
     let threads = match search.threads {
@@ -438,6 +442,7 @@ pub fn check_protocol<A: Protocol>(
         states: run.states,
         unique_states: run.unique_states,
         max_depth: run.max_depth,
+        quiescent_states: judged_quiescent.load(std::sync::atomic::Ordering::Relaxed),
         seconds,
         verdict,
         properties,

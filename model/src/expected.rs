@@ -32,7 +32,15 @@ pub struct Row {
     pub claimed_violated: Vec<String>,
     pub info_violated: Vec<String>,
     pub unique_states: usize,
+    /// Quiescent states judged; `None`: not documented (the run stopped early, or the row
+    /// was not re-run since the column was added).
+    pub quiescent_states: Option<usize>,
+    /// The livelock check's cell ([`livelock_cell`]); `None`: not re-run since it was added.
+    pub livelock: Option<String>,
 }
+
+/// Written in the new columns of a row not re-run since they were added.
+pub const NOT_RERUN: &str = "not re-run";
 
 /// The arguments a row may use: a protocol, the model's flags, `--fail-fast`.
 #[derive(Parser)]
@@ -86,8 +94,9 @@ fn section(md: &str) -> Result<&str, String> {
 
 fn parse_row(line: &str) -> Result<Row, String> {
     let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
-    let [command, verdict, complete, claimed, info, unique, ..] = cells[..] else {
-        return Err("expected at least 6 cells".into());
+    let [command, verdict, complete, claimed, info, unique, quiescent, livelock, ..] = cells[..]
+    else {
+        return Err("expected at least 8 cells".into());
     };
     let command = command
         .trim_matches('`')
@@ -121,7 +130,45 @@ fn parse_row(line: &str) -> Result<Row, String> {
             .replace(',', "")
             .parse()
             .map_err(|_| format!("unique states '{unique}' is not a number"))?,
+        quiescent_states: match quiescent {
+            "-" | NOT_RERUN => None,
+            q => Some(
+                q.replace(',', "")
+                    .parse()
+                    .map_err(|_| format!("quiescent states '{q}' is not a number"))?,
+            ),
+        },
+        livelock: (livelock != NOT_RERUN).then(|| livelock.to_string()),
     })
+}
+
+/// The livelock check's outcome in a table cell: `none`, `LIVELOCK`, `not claimed` (the
+/// protocol claims no liveness), `not run` (the exploration was not complete), `could not run`
+/// (the memory guard stopped it).
+pub fn livelock_cell(r: &Report) -> &'static str {
+    let l = r.livelock.as_str();
+    if l.starts_with("ran") {
+        if l.ends_with("a livelock") {
+            "LIVELOCK"
+        } else {
+            "none"
+        }
+    } else if l.contains("claims no liveness") {
+        "not claimed"
+    } else if l.starts_with("could not run") {
+        "could not run"
+    } else {
+        "not run"
+    }
+}
+
+/// The quiescent states judged, in a table cell: `-` where the exploration stopped early.
+fn quiescent_cell(r: &Report) -> String {
+    if r.complete {
+        group_digits(r.quiescent_states)
+    } else {
+        "-".to_string()
+    }
 }
 
 /// The violated properties of a report: (claimed, unclaimed), in report order.
@@ -182,13 +229,29 @@ pub fn differences(row: &Row, r: &Report) -> Vec<String> {
             r.unique_states, row.unique_states
         ));
     }
+    if let Some(q) = row.quiescent_states.filter(|_| r.complete) {
+        if r.quiescent_states != q {
+            d.push(format!(
+                "{} quiescent states, documented {q}",
+                r.quiescent_states
+            ));
+        }
+    }
+    if let Some(l) = row.livelock.as_deref().filter(|_| r.complete) {
+        if livelock_cell(r) != l {
+            d.push(format!(
+                "livelock check {}, documented {l}",
+                livelock_cell(r)
+            ));
+        }
+    }
     d
 }
 
 /// The table header, as [`table_line`] fills it.
 pub const HEADER: &str =
-    "| command | verdict | complete | claimed violated | violated (info) | unique states | s |\n\
-                          | --- | --- | --- | --- | --- | ---: | ---: |\n";
+    "| command | verdict | complete | claimed violated | violated (info) | unique states | quiescent states | livelock check | s |\n\
+                          | --- | --- | --- | --- | --- | ---: | ---: | --- | ---: |\n";
 
 /// One table line for a run of `groupy check <command>`.
 pub fn table_line(command: &str, r: &Report) -> String {
@@ -211,10 +274,12 @@ pub fn table_line(command: &str, r: &Report) -> String {
         Verdict::Inconclusive => "INCONCLUSIVE",
     };
     format!(
-        "| `groupy check {command}` | {word} | {complete} | {} | {} | {} | {:.2} |\n",
+        "| `groupy check {command}` | {word} | {complete} | {} | {} | {} | {} | {} | {:.2} |\n",
         list(claimed),
         list(info),
         group_digits(r.unique_states),
+        quiescent_cell(r),
+        livelock_cell(r),
         r.seconds
     )
 }

@@ -113,6 +113,9 @@ pub struct GroupModel<A: Protocol> {
     /// How a search that must stop (the memory guard, the state cap, Ctrl-C) ends
     /// stateright's threads, which have no stop of their own.
     pub brake: Arc<Brake>,
+    /// How many quiescent states the search judged (liveness and convergence are judged
+    /// there): stateright judges each state it stores once.
+    pub judged_quiescent: Arc<AtomicUsize>,
     /// Per node, the multicasts its application issues, so that reading a state's logs does
     /// not rebuild them.
     pub(crate) multicasts: Vec<Vec<Payload>>,
@@ -150,6 +153,7 @@ impl<A: Protocol> GroupModel<A> {
             properties,
             only_transitions: false,
             brake: Arc::default(),
+            judged_quiescent: Arc::default(),
         }
     }
 
@@ -571,9 +575,26 @@ fn judge<A: Protocol, const I: usize>(m: &GroupModel<A>, s: &GroupState<A>) -> b
     let p = &PROPERTIES[I];
     match p.when {
         When::Always => (p.holds)(&logs(m, s)),
-        When::AtQuiescence | When::Eventually => !is_quiescent(m, s) || (p.holds)(&logs(m, s)),
+        When::AtQuiescence | When::Eventually => {
+            if !is_quiescent(m, s) {
+                return true;
+            }
+            if I == FIRST_JUDGED_AT_QUIESCENCE {
+                m.judged_quiescent.fetch_add(1, Ordering::Relaxed);
+            }
+            (p.holds)(&logs(m, s))
+        }
     }
 }
+
+/// The property whose judgement counts the quiescent states (once per state).
+const FIRST_JUDGED_AT_QUIESCENCE: usize = {
+    let mut i = 0;
+    while matches!(PROPERTIES[i].when, When::Always) {
+        i += 1;
+    }
+    i
+};
 
 type Condition<A> = fn(&GroupModel<A>, &GroupState<A>) -> bool;
 
