@@ -2,6 +2,10 @@
 //! same configuration without the mutation: so the property can fail, and it is the
 //! mutation that makes it fail.
 
+/// As the `groupy` binary runs the checker (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use groupy_checks::{complete, run};
 use groupy_model::check::{Report, Status, Verdict};
 use groupy_model::gms1::Gms1;

@@ -232,6 +232,7 @@ fn validate_report(r: &Value) {
             "states",
             "unique_states",
             "max_depth",
+            "quiescent_states",
             "seconds",
             "verdict",
             "properties",
@@ -239,6 +240,7 @@ fn validate_report(r: &Value) {
         ]),
         "report keys"
     );
+    assert!(uint_of(r, "quiescent_states") <= uint_of(r, "unique_states"));
     let livelock = str_of(r, "livelock");
     assert!(
         livelock.starts_with("ran")
@@ -748,9 +750,18 @@ fn unwritable_output_file_exit_2() {
 // ---------------------------------------------------------------------------------------
 // The verdict matrix
 
+/// The whole matrix: about 40 s alone, longer while other tests share the cores.
+fn matrix(args: &[&str]) -> Command {
+    let mut all = vec!["check", "--quiet"];
+    all.extend_from_slice(args);
+    let mut cmd = groupy(&all);
+    cmd.timeout(Duration::from_secs(300));
+    cmd
+}
+
 #[test]
 fn matrix_has_a_row_per_protocol_and_environment() {
-    let a = groupy(&["check", "--quiet"]).assert().code(0);
+    let a = matrix(&[]).assert().code(0);
     let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
     let header = out.lines().next().expect("a header line");
     for col in ["protocol", "network", "fd", "verdict"] {
@@ -792,9 +803,7 @@ fn matrix_has_a_row_per_protocol_and_environment() {
 
 #[test]
 fn matrix_json() {
-    let a = groupy(&["check", "--quiet", "--format", "json"])
-        .assert()
-        .code(0);
+    let a = matrix(&["--format", "json"]).assert().code(0);
     let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON");
     let cells = v.as_array().expect("an array of reports");
     assert_eq!(cells.len(), PROTOCOLS.len() * 5);
@@ -818,9 +827,7 @@ fn matrix_json() {
 #[test]
 fn matrix_at_undocumented_bounds_is_inconclusive() {
     // No row of notes/verdicts.md documents N=2: nothing to compare, exit 3.
-    let a = groupy(&["check", "--quiet", "--nodes", "2"])
-        .assert()
-        .code(3);
+    let a = matrix(&["--nodes", "2"]).assert().code(3);
     let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
     assert!(out.contains("no row in notes/verdicts.md"), "{out}");
 }
