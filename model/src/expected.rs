@@ -319,7 +319,9 @@ mod tests {
 
     #[test]
     fn a_bad_row_names_its_problem() {
-        let md = format!("{BEGIN}\n| `groupy check gms9` | HOLDS | yes | - | - | 1 | 0 |\n{END}");
+        let md = format!(
+            "{BEGIN}\n| `groupy check gms9` | HOLDS | yes | - | - | 1 | 0 | none | 0 |\n{END}"
+        );
         let err = rows(&md).unwrap_err();
         assert!(
             err.contains("gms9") && err.contains("valid values"),
