@@ -355,8 +355,26 @@ fn a_join_through_the_leader_completes() {
 // ---- the reductions, cross-checked (notes/reductions.md) ----
 
 /// With and without the reductions: the same properties violated, the same witnesses
-/// reached, the same quiescent outcomes.
-fn same_with_and_without_reductions<A: groupy_model::Protocol>(cfg: Config) {
+/// reached, the same quiescent outcomes. Returns the reduced run's report.
+fn same_with_and_without_reductions<A: groupy_model::Protocol>(
+    cfg: Config,
+) -> groupy_model::check::Report {
+    compare_reductions::<A>(cfg, Outcomes::Same)
+}
+
+/// What the reduced model's quiescent outcomes must be, against the unreduced model's.
+#[derive(Clone, Copy, PartialEq)]
+enum Outcomes {
+    Same,
+    /// Some of them (every reduced path is an unreduced one): for a mutant that breaks a
+    /// premise of the broadcast reduction (notes/reductions.md, "What a mutant may break").
+    Subset,
+}
+
+fn compare_reductions<A: groupy_model::Protocol>(
+    cfg: Config,
+    outcomes: Outcomes,
+) -> groupy_model::check::Report {
     use groupy_checks::quiescent_outcomes;
     use groupy_model::Reduce;
     let full = Config {
@@ -386,12 +404,13 @@ fn same_with_and_without_reductions<A: groupy_model::Protocol>(cfg: Config) {
         x.difference(y).take(3).cloned().collect::<Vec<_>>()
     };
     assert!(
-        reduced == unreduced,
+        reduced == unreduced || (outcomes == Outcomes::Subset && reduced.is_subset(&unreduced)),
         "{} {cfg}: quiescent outcomes differ; only reduced (first 3): {:?}; only unreduced: {:?}",
         a.protocol,
         only(&reduced, &unreduced),
         only(&unreduced, &reduced)
     );
+    a
 }
 
 fn cross_check_configs() -> Vec<Config> {
@@ -468,7 +487,13 @@ fn reductions_keep_gms4s_verdicts_witnesses_and_outcomes() {
     use groupy_model::NetworkKind;
     // Without reductions the duplicating networks remember the last message delivered, which
     // multiplies their states: they get the smallest configurations.
-    let ordered = [cfg(3, 1, 0, 1), cfg(2, 2, 0, 1), cfg(2, 1, 1, 0)];
+    // (3,1,C=2): two suspicions during one broadcast (notes/reductions.md).
+    let ordered = [
+        cfg(3, 1, 0, 1),
+        cfg(2, 2, 0, 1),
+        cfg(2, 1, 1, 0),
+        cfg(3, 1, 0, 2),
+    ];
     let unordered = [cfg(3, 1, 0, 1), cfg(2, 1, 1, 0)];
     let copies = [cfg(2, 1, 0, 1)];
     for (network, configs) in [
@@ -487,19 +512,91 @@ fn reductions_keep_gms4s_verdicts_witnesses_and_outcomes() {
             });
         }
     }
-    for mutant in [
-        groupy_model::Mutant::NoHoldBack,
-        groupy_model::Mutant::NoViewSync,
-        groupy_model::Mutant::EarlyDelivery,
-        groupy_model::Mutant::NoEpochCheck,
-    ] {
-        same_with_and_without_reductions::<Gms4>(cfg(3, 1, 0, 1).with_mutant(mutant));
+}
+
+/// Where each mutant that changes gms4 breaks it (checks/tests/mutants.rs has the same
+/// bounds or larger ones): at bounds where a mutant holds, the cross-check compares two
+/// passing runs and shows little. The match has no wildcard, so a new mutant must say where.
+fn gms4_mutant_configs(mutant: groupy_model::Mutant) -> Vec<Config> {
+    use groupy_model::Mutant::*;
+    use groupy_model::NetworkKind::{Lossy, Unordered};
+    let lossy = |c: Config| Config {
+        network: Lossy,
+        losses: Some(1),
+        ..c
+    };
+    match mutant {
+        // gms3's own; the shared two are cross-checked on gms3, where mutants.rs catches them.
+        NoResend | NoDuplicateDiscard | ViewWithoutLeader | ViewNotSentToJoiner | OffByOneSeq
+        | LifoRequests => vec![],
+        NoHoldBack | NoViewSync => vec![cfg(2, 2, 0, 1), cfg(3, 1, 0, 1)],
+        NoRetransmission => vec![cfg(3, 2, 0, 1)],
+        // A retry matters only where a multicast can be lost: with a loss, or with a slave
+        // sending to a leader that dies (the duplicating case is behind #[ignore] below).
+        NoRetry => vec![
+            lossy(cfg(2, 2, 0, 1)),
+            Config {
+                senders: Senders::Slaves,
+                ..lossy(cfg(2, 1, 0, 0))
+            },
+        ],
+        EarlyDelivery | NoEpochCheck => vec![cfg(3, 1, 0, 2)],
+        NoSenderOrder => vec![Config {
+            network: Unordered,
+            senders: Senders::Slaves,
+            ..cfg(2, 2, 0, 0)
+        }],
     }
 }
 
 #[test]
-fn reductions_keep_every_mutants_verdict_and_outcome() {
+fn reductions_keep_gms4_mutants_violations_and_outcomes() {
+    use groupy_model::Mutant::{EarlyDelivery, NoHoldBack};
     for mutant in groupy_model::Mutant::ALL {
+        // These two change a slave's log as a proposal arrives, which the broadcast
+        // reduction assumes no slave does: their verdicts must agree, their outcomes not all.
+        let outcomes = match mutant {
+            EarlyDelivery | NoHoldBack => Outcomes::Subset,
+            _ => Outcomes::Same,
+        };
+        for c in gms4_mutant_configs(mutant) {
+            let r = compare_reductions::<groupy_model::gms4::Gms4>(
+                c.clone().with_mutant(mutant),
+                outcomes,
+            );
+            assert_eq!(
+                r.verdict,
+                Verdict::Violated,
+                "{mutant:?} must break gms4 at {c}"
+            );
+        }
+    }
+}
+
+/// NoRetry where copies linger and nothing is lost (mutants.rs's
+/// `gms4_without_retry_violates_validity_where_copies_linger_too`); unreduced, the
+/// duplicating network remembers each last delivery, so this one is long.
+#[test]
+#[ignore]
+fn reductions_keep_no_retrys_violation_where_copies_linger() {
+    let c = Config {
+        network: groupy_model::NetworkKind::Duplicating,
+        senders: Senders::Slaves,
+        ..cfg(3, 2, 0, 1)
+    };
+    let r = same_with_and_without_reductions::<groupy_model::gms4::Gms4>(
+        c.with_mutant(groupy_model::Mutant::NoRetry),
+    );
+    assert_eq!(r.verdict, Verdict::Violated);
+}
+
+#[test]
+fn reductions_keep_gms3_mutants_verdicts_and_outcomes() {
+    // Only the mutants that change gms3: the others would compare gms3 with itself.
+    for mutant in groupy_model::Mutant::ALL {
+        if !gms4_mutant_configs(mutant).is_empty() {
+            continue;
+        }
         // (3,1,J=1,C=2): a re-delivered duplicate view (NoDuplicateDiscard) makes a joiner
         // follow a node whose view it held back; found by review, fixed in gms3's mailbox.
         for c in [
