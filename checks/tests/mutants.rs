@@ -219,13 +219,13 @@ fn gms4_without_retry_violates_validity_on_udp() {
 #[test]
 fn gms4_delivering_before_stability_violates_uniform_agreement() {
     let r = caught_in::<Gms4>(cfg(3, 3, 2), Mutant::EarlyDelivery, UNIFORM_AGREEMENT);
-    complete(&r, 461_706);
+    complete(&r, 460_393);
 }
 
 #[test]
 fn gms4_taking_a_deposed_leaders_proposals_violates_uniform_agreement() {
     let r = caught_in::<Gms4>(cfg(3, 3, 2), Mutant::NoEpochCheck, UNIFORM_AGREEMENT);
-    complete(&r, 1_496_972);
+    complete(&r, 1_495_325);
 }
 
 #[test]

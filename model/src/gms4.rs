@@ -148,11 +148,8 @@ impl GroupTimer for Gms4Timer {
 pub enum Request {
     Mcast(Payload),
     Join(Id),
-    /// Announce the view without a suspected slave. One view per change, each made from the
-    /// view announced before it, never several folded into one: a view's entry then does not
-    /// depend on how many suspicions landed during one broadcast, which the model's
-    /// broadcast reduction relies on (notes/reductions.md).
-    Remove(Id),
+    /// Announce the current view (after removing a suspected slave).
+    View,
 }
 
 /// What a gms4 node needs to know of its delivered log without reading all of it.
@@ -688,21 +685,13 @@ impl<J: Joining> Gms4Actor<J> {
                 Some(Request::Mcast(p)) => Event::Deliver(p),
                 Some(Request::Join(j)) if st.core.view.contains(&j) => continue,
                 Some(Request::Join(j)) => {
-                    let mut view = self.announced_view(st);
-                    view.push(j);
                     st.core.view.push(j);
                     st.acks.push((j, 0, 0));
                     o.set_timer(Gms4Timer::Suspect(j), SUSPECT_DELAY);
-                    Event::View(view)
+                    Event::View(st.core.view.clone())
                 }
-                Some(Request::Remove(peer)) => {
-                    let mut view = self.announced_view(st);
-                    if !view.contains(&peer) {
-                        continue;
-                    }
-                    view.retain(|&n| n != peer);
-                    Event::View(view)
-                }
+                Some(Request::View) if st.newest_view() == Some(&st.core.view) => continue,
+                Some(Request::View) => Event::View(st.core.view.clone()),
             };
             st.pending.push(entry);
         }
@@ -901,17 +890,6 @@ impl<J: Joining> Gms4Actor<J> {
         self.arm_retry(st, o);
     }
 
-    /// The newest view this leader announced (proposed or delivered; else the initial view
-    /// it started with), from which the next view change is made. Its working view
-    /// (`core.view`) drops a suspected slave at once, to stop waiting for it, and catches up
-    /// with the announced one as the queue empties.
-    fn announced_view(&self, st: &Gms4State) -> Vec<Id> {
-        st.newest_view()
-            .or(self.0.view.as_ref())
-            .unwrap_or(&st.core.view)
-            .clone()
-    }
-
     /// The failure detector reports `peer`.
     fn suspect(&self, id: Id, state: &mut Cow<Gms4State>, peer: Id, o: &mut Out<Self>) {
         if state.core.role == Role::Outside {
@@ -929,7 +907,7 @@ impl<J: Joining> Gms4Actor<J> {
             Role::Leader => {
                 st.core.view.retain(|&n| n != peer);
                 st.acks.retain(|a| a.0 != peer);
-                st.queue.push_back(Request::Remove(peer));
+                st.queue.push_back(Request::View);
                 self.try_commit(st, o);
                 self.arm_resend(st, o);
             }
