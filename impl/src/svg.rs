@@ -214,7 +214,10 @@ fn hue(a: &Act) -> &'static str {
         Act::Crash { .. } | Act::CutBroadcast { .. } => RED,
         Act::Suspect { .. } => ORANGE,
         Act::Multicast { .. } | Act::Start { .. } => "#2e7d32",
-        Act::Receive { .. } | Act::BroadcastStep { .. } | Act::RunBroadcast { .. } => BLUE,
+        Act::Receive { .. }
+        | Act::BroadcastStep { .. }
+        | Act::RunBroadcast { .. }
+        | Act::Propose { .. } => BLUE,
         Act::Lose { .. } => GREY,
         Act::Retransmit { .. } | Act::Other { .. } => "#6a1b9a",
     }

@@ -236,7 +236,7 @@ pub(crate) fn on_timeout<A>(
     match timer.kind() {
         TimerKind::Mcast => on_mcast_timer(setup, id, state.to_mut(), o),
         TimerKind::Send => send_step(setup, state.to_mut(), o),
-        // gms1 arms no detector; gms2 handles its own.
-        TimerKind::Suspect | TimerKind::Retransmit => {}
+        // gms1 arms no detector (gms2 handles its own) and serves requests at once.
+        TimerKind::Suspect | TimerKind::Retransmit | TimerKind::Propose => {}
     }
 }

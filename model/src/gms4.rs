@@ -122,6 +122,9 @@ pub enum Gms4Timer {
     Resend,
     /// Any node: repeat its own multicasts not yet held, or its join.
     Retry,
+    /// Leader: propose what is queued (armed only when no proposal awaits stability and no
+    /// broadcast is in progress, see [`Gms4Actor::schedule`]).
+    Propose,
 }
 
 impl GroupTimer for Gms4Timer {
@@ -133,6 +136,7 @@ impl GroupTimer for Gms4Timer {
             Gms4Timer::Send => TimerKind::Send,
             Gms4Timer::Suspect(_) => TimerKind::Suspect,
             Gms4Timer::Resend | Gms4Timer::Retry => TimerKind::Retransmit,
+            Gms4Timer::Propose => TimerKind::Propose,
         }
     }
     fn target(&self) -> Option<Id> {
@@ -520,7 +524,7 @@ impl<J: Joining> Actor for Gms4Actor<J> {
                 } else if p.seq == expected {
                     let st = state.to_mut();
                     st.queue.push_back(Request::Mcast(p));
-                    self.lead(st, false, o);
+                    self.schedule(st, false, o);
                 } else {
                     // Received and dropped (see the last arm below): left in flight, it would
                     // block the sender's retry for good.
@@ -536,7 +540,7 @@ impl<J: Joining> Actor for Gms4Actor<J> {
                     st.core.marks.set(Mark::DuplicateDiscarded);
                 } else {
                     st.queue.push_back(Request::Join(j));
-                    self.lead(st, false, o);
+                    self.schedule(st, false, o);
                 }
             }
             (
@@ -626,6 +630,16 @@ impl<J: Joining> Actor for Gms4Actor<J> {
                 self.arm_resend(st, o);
             }
             Gms4Timer::Retry => self.retry(id, state, o),
+            Gms4Timer::Propose => {
+                if state.core.role == Role::Leader {
+                    let st = state.to_mut();
+                    // What became stable since slaves last heard goes out with the proposal,
+                    // or alone.
+                    let d = st.delivered();
+                    let lagging = st.acks.iter().any(|a| a.2 < d);
+                    self.lead(st, lagging, o);
+                }
+            }
         }
     }
 }
@@ -641,7 +655,7 @@ impl<J: Joining> Gms4Actor<J> {
         match (st.core.role, st.core.leader()) {
             (Role::Leader, _) => {
                 st.queue.push_back(Request::Mcast(p));
-                self.lead(st, false, o);
+                self.schedule(st, false, o);
             }
             (_, Some(leader)) => {
                 o.send(leader, Gms4Msg::Mcast(p));
@@ -725,7 +739,22 @@ impl<J: Joining> Gms4Actor<J> {
         if stable {
             st.deliver_stable(len);
         }
-        self.lead(st, stable, o);
+        self.schedule(st, stable, o);
+    }
+
+    /// Leader: once no proposal awaits stability and no broadcast is in progress, arm the
+    /// step that proposes what is queued (or tells slaves what became stable). Not proposing
+    /// here, at once, is what makes a request that arrives during a broadcast and one that
+    /// arrives just after it alike: either way it waits in the queue for that step, and the
+    /// model's broadcast reduction, which lets other nodes act only after a broadcast, then
+    /// misses no batching of requests (notes/reductions.md, "An open gap", closed).
+    fn schedule(&self, st: &Gms4State, committed: bool, o: &mut Out<Self>) {
+        if !st.pending.is_empty() || st.core.seq.active.is_some() {
+            return;
+        }
+        if !st.queue.is_empty() || committed {
+            o.set_timer(Gms4Timer::Propose, SEND_DELAY);
+        }
     }
 
     fn arm_resend(&self, st: &Gms4State, o: &mut Out<Self>) {

@@ -25,6 +25,9 @@ pub enum TimerKind {
     /// Repeat what may have been lost (gms4): a leader's unacknowledged proposals, a slave's
     /// multicast not yet delivered, a join not yet answered.
     Retransmit,
+    /// The leader proposes what it has queued (gms4): a step of its own, due at once, so
+    /// that a request is served alike whether it arrived during a broadcast or just after.
+    Propose,
 }
 
 /// A protocol's timers. Timers are how a sans-I/O actor asks to be woken up: in the model any

@@ -700,7 +700,7 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
                     Some(_) => !m.allowed(s, &Act::Timeout(id, t.clone())),
                     None => m.inner.next_state(s, Act::Timeout(id, t.clone())).is_none(),
                 },
-                TimerKind::Mcast | TimerKind::Send => false,
+                TimerKind::Mcast | TimerKind::Send | TimerKind::Propose => false,
                 // A repetition is a step unless it changes nothing (on a duplicating network
                 // the copies it sends are already there).
                 TimerKind::Retransmit => {

@@ -131,6 +131,10 @@ pub enum Act {
     Retransmit {
         node: usize,
     },
+    /// The leader proposes what it has queued.
+    Propose {
+        node: usize,
+    },
     /// The node crashes, with the broadcast it had in progress, if any.
     Crash {
         node: usize,
@@ -266,6 +270,7 @@ impl Act {
             | Act::BroadcastStep { node, .. }
             | Act::Suspect { node, .. }
             | Act::Retransmit { node }
+            | Act::Propose { node }
             | Act::Crash { node, .. }
             | Act::Lose { node, .. }
             | Act::RunBroadcast { node }
@@ -316,6 +321,7 @@ impl fmt::Display for Act {
                 }
             }
             Act::Retransmit { node } => write!(f, "n{node} retransmits"),
+            Act::Propose { node } => write!(f, "n{node} proposes what it has queued"),
             Act::Crash { node, broadcast } => {
                 write!(f, "n{node} CRASHES")?;
                 match broadcast {
@@ -400,6 +406,7 @@ fn actor_label<M: fmt::Debug, T: GroupTimer>(a: &ActorModelAction<M, T, ()>) -> 
                     why: None,
                 },
                 TimerKind::Retransmit => Act::Retransmit { node },
+                TimerKind::Propose => Act::Propose { node },
             }
         }
         ActorModelAction::Crash(id) => Act::Crash {

@@ -541,9 +541,10 @@ impl<A: Protocol> Node<A> {
                 .iter()
                 .enumerate()
                 .filter(|(_, (t, at))| {
-                    // A `Send` timer re-armed by a step of this burst is due "at once", though
-                    // its instant is after `now`: a broadcast's sends go in one turn.
-                    (*at <= now || t.kind() == TimerKind::Send)
+                    // A `Send` or `Propose` timer armed by a step of this burst is due "at
+                    // once", though its instant is after `now`: a broadcast's sends go in one
+                    // turn.
+                    (*at <= now || matches!(t.kind(), TimerKind::Send | TimerKind::Propose))
                         && !(held && t.kind() == TimerKind::Mcast)
                 })
                 .min_by_key(|(_, (_, at))| *at)
@@ -776,7 +777,7 @@ impl<A: Protocol> Node<A> {
                     let at = match timer.kind() {
                         TimerKind::Mcast if self.opts.window.is_some() => now,
                         TimerKind::Mcast => now + self.dice.jitter(self.opts.sleep),
-                        TimerKind::Send => now,
+                        TimerKind::Send | TimerKind::Propose => now,
                         TimerKind::Retransmit => now + self.opts.rto,
                         TimerKind::Suspect => {
                             self.suspect.push((timer, now));
