@@ -142,6 +142,7 @@ fn validate_trace(t: &Value, nodes: u64) {
                 "broadcast_step",
                 "suspect",
                 "retransmit",
+                "propose",
                 "crash",
                 "lose"
             ]
