@@ -326,6 +326,12 @@ impl Gms4State {
         pending.or_else(|| self.index.newest_view(&self.core.worker.app.log))
     }
 
+    /// Leader: no proposal awaits stability and no broadcast is in progress, so the next one
+    /// may start.
+    fn free(&self) -> bool {
+        self.pending.is_empty() && self.core.seq.active.is_none()
+    }
+
     /// Moves stable entries (positions below `commit`) to the application.
     fn deliver_stable(&mut self, commit: u32) {
         let n = commit.saturating_sub(self.delivered()) as usize;
@@ -681,7 +687,7 @@ impl<J: Joining> Gms4Actor<J> {
     /// queued request at once (one round of acks makes them all stable: under load a round
     /// carries many), or tell slaves that lag what became stable.
     fn lead(&self, st: &mut Gms4State, committed: bool, o: &mut Out<Self>) {
-        if !st.pending.is_empty() || st.core.seq.active.is_some() {
+        if !st.free() {
             return;
         }
         loop {
@@ -747,9 +753,9 @@ impl<J: Joining> Gms4Actor<J> {
     /// here, at once, is what makes a request that arrives during a broadcast and one that
     /// arrives just after it alike: either way it waits in the queue for that step, and the
     /// model's broadcast reduction, which lets other nodes act only after a broadcast, then
-    /// misses no batching of requests (notes/reductions.md, "An open gap", closed).
+    /// misses no batching of requests (notes/reductions.md, "A leader that batches").
     fn schedule(&self, st: &Gms4State, committed: bool, o: &mut Out<Self>) {
-        if !st.pending.is_empty() || st.core.seq.active.is_some() {
+        if !st.free() {
             return;
         }
         if !st.queue.is_empty() || committed {
