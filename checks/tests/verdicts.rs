@@ -545,7 +545,8 @@ fn gms4_mutant_configs(mutant: groupy_model::Mutant) -> Vec<Config> {
         NoHoldBack | NoViewSync => vec![cfg(2, 2, 0, 1), cfg(3, 1, 0, 1)],
         NoRetransmission => vec![cfg(3, 2, 0, 1)],
         // A retry matters only where a multicast can be lost: with a loss, or with a slave
-        // sending to a leader that dies (the duplicating case is behind #[ignore] below).
+        // sending to a leader that dies. (Where copies linger, at (3,2,C=1) with slaves as
+        // senders, the unreduced space exceeds 10 M states: not cross-checked.)
         NoRetry => vec![
             lossy(cfg(2, 2, 0, 1)),
             Config {
@@ -586,23 +587,6 @@ fn reductions_keep_gms4_mutants_violations_and_outcomes() {
             );
         }
     }
-}
-
-/// NoRetry where copies linger and nothing is lost (mutants.rs's
-/// `gms4_without_retry_violates_validity_where_copies_linger_too`); unreduced, the
-/// duplicating network remembers each last delivery, so this one is long.
-#[test]
-#[ignore]
-fn reductions_keep_no_retrys_violation_where_copies_linger() {
-    let c = Config {
-        network: groupy_model::NetworkKind::Duplicating,
-        senders: Senders::Slaves,
-        ..cfg(3, 2, 0, 1)
-    };
-    let r = same_with_and_without_reductions::<groupy_model::gms4::Gms4>(
-        c.with_mutant(groupy_model::Mutant::NoRetry),
-    );
-    assert_eq!(r.verdict, Verdict::Violated);
 }
 
 #[test]
