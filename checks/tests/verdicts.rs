@@ -23,7 +23,7 @@ use groupy_model::model::is_quiescent;
 use groupy_model::properties::*;
 use groupy_model::trace::Act;
 use groupy_model::witness;
-use groupy_model::{Config, Detector, GroupModel, JoinVia, Senders};
+use groupy_model::{memory, Config, Detector, GroupModel, JoinVia, Senders};
 use stateright::actor::ActorModelAction;
 
 use std::path::PathBuf;
@@ -69,6 +69,8 @@ fn reproduce_rows(long: bool) {
         }
         let search = Search {
             max_states: if long { None } else { Some(MAX_STATES) },
+            // A long row stops (inconclusive, saying so) before it runs out of memory.
+            memory: long.then(|| memory::Guard::new(None, || None)),
             fail_fast: row.fail_fast,
             ..Search::default()
         };

@@ -16,8 +16,8 @@
 //!   node per process), driving the very actor types the checker explores.
 //!
 //! Exit codes: 0 every claimed property holds on a complete exploration; 1 a claimed property
-//! is violated; 2 bad usage or error; 3 inconclusive (cut short, interrupted, or a witness not
-//! reached).
+//! is violated; 2 bad usage or error; 3 inconclusive (cut short, interrupted, a witness not
+//! reached, or the livelock check could not run).
 
 mod explore;
 use groupy::judge;
@@ -72,7 +72,8 @@ A violated claimed property's counterexample is saved under groupy-results/ (--r
 
 Exit codes: 0 holds (complete exploration, every witness reached), 1 a claimed property is
 violated, 2 bad usage or error, 3 inconclusive (timeout, --max-states, --max-depth, Ctrl-C or
-simulation cut the search short, or a witness was never reached).";
+simulation cut the search short, a witness was never reached, or the memory guard stopped the
+livelock check).";
 
 const EXPLORE_EXAMPLES: &str = "\
 Examples:

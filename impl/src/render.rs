@@ -128,6 +128,9 @@ pub fn report(r: &Report, view: &View, verdict: Verdict) -> String {
         (Verdict::Holds, None) => "every claimed property holds and every witness was reached",
         (Verdict::Violated, None) => "a property the protocol claims is violated",
         (Verdict::Inconclusive, _) if r.cut_short.is_some() => "the exploration was cut short",
+        (Verdict::Inconclusive, _) if r.livelock.starts_with("could not run") => {
+            "the livelock check could not run, so progress was not judged"
+        }
         (Verdict::Inconclusive, _) => "a witness was never reached: the check may prove nothing",
     };
     let _ = writeln!(

@@ -395,13 +395,18 @@ pub fn check_protocol<A: Protocol>(
     // The livelock check, where the protocol claims liveness and the exploration was
     // complete (what it found is then all there is to check).
     let liveness = A::DESCRIPTOR.claims(properties::VALIDITY);
+    // A claimed property left unjudged: the run cannot say it holds.
+    let mut progress_unchecked = false;
     let livelock = match (liveness, &cut_short, run.interrupted) {
         (false, _, _) => "not run: the protocol claims no liveness".to_string(),
         (true, Some(_), _) | (true, _, true) => {
             "not run: the exploration was not complete".to_string()
         }
         (true, None, false) => match livelock::check(&model, search.memory.as_ref()) {
-            livelock::Outcome::NotRun(why) => format!("could not run: {why}"),
+            livelock::Outcome::NotRun(why) => {
+                progress_unchecked = true;
+                format!("could not run: {why}")
+            }
             livelock::Outcome::Free { states } => {
                 properties.push(progress_report(Status::Holds, None));
                 format!("ran on {states} states: none")
@@ -428,7 +433,7 @@ pub fn check_protocol<A: Protocol>(
     // An interrupted run is inconclusive whatever it found: the user stopped it.
     let verdict = if violated && !run.interrupted {
         Verdict::Violated
-    } else if cut_short.is_some() || unwitnessed {
+    } else if cut_short.is_some() || unwitnessed || progress_unchecked {
         Verdict::Inconclusive
     } else {
         Verdict::Holds

@@ -37,6 +37,7 @@ use crate::protocol::Protocol;
 use stateright::actor::ActorModelAction;
 use stateright::Model;
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 /// What the livelock check found.
 pub enum Outcome<A: Protocol> {
@@ -89,6 +90,47 @@ struct Frame<A: Protocol> {
     can: bool,
     actions: Vec<GroupAction<A>>,
     next: usize,
+    /// How it was reached from an initial state.
+    path: Rc<PathStep>,
+}
+
+/// One step of a path from an initial state, shared by every path through it: a state set
+/// aside is kept as its path (tens of bytes), not as itself (kilobytes: its network), and
+/// rebuilt when its turn comes. A step names its action by the action's fingerprint, since
+/// an action's position among a state's actions follows hash-map order, which differs between
+/// two copies of one state.
+struct PathStep {
+    /// The step before; `None` for the first, whose `action` is the initial state's index.
+    up: Option<Rc<PathStep>>,
+    action: u64,
+}
+
+impl PathStep {
+    fn then(up: &Rc<PathStep>, action: u64) -> Rc<PathStep> {
+        Rc::new(PathStep {
+            up: Some(up.clone()),
+            action,
+        })
+    }
+}
+
+/// The state at the end of `path`, rebuilt from the initial state by its actions.
+fn replay<A: Protocol>(model: &GroupModel<A>, path: &PathStep) -> Option<GroupState<A>> {
+    let mut steps = vec![path.action];
+    let mut at = path;
+    while let Some(up) = &at.up {
+        steps.push(up.action);
+        at = up;
+    }
+    let first = steps.pop()?;
+    let mut state = model.init_states().into_iter().nth(first as usize)?;
+    let mut actions = Vec::new();
+    while let Some(step) = steps.pop() {
+        model.actions(&state, &mut actions);
+        let action = actions.drain(..).find(|a| hash(a) == step)?;
+        state = model.next_state(&state, action)?;
+    }
+    Some(state)
 }
 
 /// Runs the check on `model`, within the memory guard (if any).
@@ -97,10 +139,22 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
     // The component stack: the fingerprints of states visited whose component is unfinished.
     let mut component: Vec<u64> = Vec::new();
     let mut walk: Vec<Frame<A>> = Vec::new();
-    let mut aside: Vec<GroupState<A>> = model.init_states();
+    // Fault steps' successors not yet searched from: their fingerprints and paths.
+    let mut aside: Vec<(u64, Rc<PathStep>)> = model
+        .init_states()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let first = PathStep {
+                up: None,
+                action: i as u64,
+            };
+            (hash(s), Rc::new(first))
+        })
+        .collect();
     let mut visited = 0usize;
     let mut stuck = false;
-    let open = |state: GroupState<A>, f: u64, component: &mut Vec<u64>| {
+    let open = |state: GroupState<A>, f: u64, path: Rc<PathStep>, component: &mut Vec<u64>| {
         let at = component.len() as u32;
         component.push(f);
         let mut actions = Vec::new();
@@ -112,21 +166,25 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
             low: at,
             actions,
             next: 0,
+            path,
         }
     };
-    while let Some(root) = aside.pop() {
-        let f = hash(&root);
+    while let Some((f, path)) = aside.pop() {
         if mark.get(&f).is_some_and(|&m| m != ASIDE) {
             continue;
         }
+        let Some(root) = replay(model, &path).filter(|r| hash(r) == f) else {
+            return Outcome::NotRun("a state set aside does not replay".into());
+        };
         mark.insert(f, component.len() as u32);
-        walk.push(open(root, f, &mut component));
+        walk.push(open(root, f, path, &mut component));
         visited += 1;
         while let Some(top) = walk.last_mut() {
             if top.next < top.actions.len() {
                 let action = top.actions[top.next].clone();
                 top.next += 1;
                 let fault = is_fault(&top.state, &action);
+                let step = hash(&action);
                 let Some(next) = model.next_state(&top.state, action) else {
                     continue;
                 };
@@ -137,7 +195,7 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
                 match mark.get(&f).copied() {
                     None if fault => {
                         mark.insert(f, ASIDE);
-                        aside.push(next);
+                        aside.push((f, PathStep::then(&top.path, step)));
                     }
                     Some(_) if fault => {}
                     None | Some(ASIDE) => {
@@ -150,7 +208,8 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
                             return Outcome::NotRun("more than 2^32 states on the stack".into());
                         }
                         mark.insert(f, component.len() as u32);
-                        walk.push(open(next, f, &mut component));
+                        let path = PathStep::then(&top.path, step);
+                        walk.push(open(next, f, path, &mut component));
                         visited += 1;
                     }
                     Some(CAN) => top.can = true,
