@@ -151,6 +151,11 @@ pub struct Config {
     #[arg(long, value_name = "L")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub losses: Option<u8>,
+    /// With --fd unreliable: at most this many false suspicions (of a node that has not
+    /// crashed) in a run. Without it, any number.
+    #[arg(long, value_name = "K")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub false_suspicions: Option<u8>,
     /// The model's state-space reductions: same verdicts, fewer states.
     #[arg(long, value_enum, ignore_case = true, default_value_t = Config::default().reduce)]
     pub reduce: Reduce,
@@ -174,6 +179,7 @@ impl Default for Config {
             detector: Detector::Perfect,
             network: NetworkKind::Ordered,
             losses: None,
+            false_suspicions: None,
             reduce: Reduce::All,
             #[cfg(feature = "mutants")]
             mutant: None,
@@ -254,6 +260,13 @@ impl Config {
                 self.network.name()
             ));
         }
+        if self.false_suspicions.is_some() && self.detector != Detector::Unreliable {
+            return Err(
+                "--false-suspicions bounds the mistakes of a detector that can be wrong, but the \
+                 perfect detector makes none; add --fd unreliable"
+                    .into(),
+            );
+        }
         if self.crashes > self.nodes + self.joins {
             return Err(format!(
                 "--crashes {} exceeds the {} nodes in the run",
@@ -287,6 +300,9 @@ impl fmt::Display for Config {
         }
         if let Some(l) = self.losses {
             write!(f, " losses={l}")?;
+        }
+        if let Some(k) = self.false_suspicions {
+            write!(f, " false-suspicions={k}")?;
         }
         if self.reduce != Reduce::All {
             write!(f, " reduce={}", self.reduce.name())?;
@@ -378,6 +394,8 @@ mod tests {
             "LOSSY",
             "--losses",
             "1",
+            "--false-suspicions",
+            "2",
             "--reduce",
             "none",
         ]);
@@ -392,6 +410,7 @@ mod tests {
             detector: Detector::Unreliable,
             network: NetworkKind::Lossy,
             losses: Some(1),
+            false_suspicions: Some(2),
             reduce: Reduce::None,
             ..Config::default()
         };
@@ -434,6 +453,21 @@ mod tests {
         }
         assert!(NetworkKind::Udp.loses() && NetworkKind::Udp.duplicates());
         assert!(!NetworkKind::Unordered.loses() && !NetworkKind::Lossy.duplicates());
+    }
+
+    #[test]
+    fn a_false_suspicion_budget_needs_a_detector_that_can_be_wrong() {
+        let perfect = Config {
+            false_suspicions: Some(1),
+            ..Config::default()
+        };
+        let err = perfect.validate().unwrap_err();
+        assert!(err.contains("--fd unreliable"), "{err}");
+        let unreliable = Config {
+            detector: Detector::Unreliable,
+            ..perfect
+        };
+        assert!(unreliable.validate().is_ok());
     }
 
     #[test]

@@ -22,7 +22,9 @@ use crate::group::{
 };
 use crate::properties::*;
 use crate::protocol::{Descriptor, Link, Protocol, INFINITE_WITH_COPIES};
-use crate::witness::{ALL_DELIVERED, BROADCAST_CUT, ELECTION_HELD, JOIN_COMPLETED, QUIESCENT};
+use crate::witness::{
+    ALL_DELIVERED, BROADCAST_CUT, ELECTION_HELD, FALSE_SUSPICION, JOIN_COMPLETED, QUIESCENT,
+};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -74,6 +76,7 @@ impl Protocol for Gms2 {
             &ELECTION_HELD,
             &JOIN_COMPLETED,
             &ALL_DELIVERED,
+            &FALSE_SUSPICION,
         ],
         link: Link::Fifo,
         benchmarked: false,

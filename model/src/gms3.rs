@@ -49,8 +49,8 @@ use crate::group::{
 };
 use crate::protocol::{Descriptor, Link, Protocol, INFINITE_WITH_COPIES};
 use crate::witness::{
-    Witness, ALL_DELIVERED, BROADCAST_CUT, DUPLICATE_DISCARDED, ELECTION_HELD, JOIN_COMPLETED,
-    QUIESCENT,
+    Witness, ALL_DELIVERED, BROADCAST_CUT, DUPLICATE_DISCARDED, ELECTION_HELD, FALSE_SUSPICION,
+    JOIN_COMPLETED, QUIESCENT,
 };
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -249,6 +249,7 @@ const WITNESSES: &[&Witness] = &[
     &DUPLICATE_DISCARDED,
     &JOIN_COMPLETED,
     &ALL_DELIVERED,
+    &FALSE_SUSPICION,
 ];
 
 impl<R: Reading> Protocol for Gms3Actor<R> {

@@ -30,9 +30,8 @@
 //! could not run.
 
 use crate::check::hash;
-use crate::group::{suspected, GroupTimer, TimerKind};
 use crate::memory;
-use crate::model::{is_quiescent, Action, GroupAction, GroupModel, GroupState};
+use crate::model::{is_false_suspicion, is_quiescent, Action, GroupAction, GroupModel, GroupState};
 use crate::protocol::Protocol;
 use stateright::actor::ActorModelAction;
 use stateright::Model;
@@ -63,13 +62,9 @@ pub fn is_fault<A: Protocol>(state: &GroupState<A>, action: &GroupAction<A>) -> 
             ActorModelAction::Crash(_)
             | ActorModelAction::Recover(_)
             | ActorModelAction::Drop(_) => true,
-            ActorModelAction::Timeout(id, t) if t.kind() == TimerKind::Suspect => {
-                let node = &state.actor_states[usize::from(*id)];
-                // Suspecting a live node is the detector being wrong; suspecting a crashed
-                // one is how the protocol repairs the group.
-                suspected(&**node, t).is_some_and(|x| !state.crashed[usize::from(x)])
-            }
-            _ => false,
+            // Suspecting a live node is the detector being wrong; suspecting a crashed one is
+            // how the protocol repairs the group.
+            a => is_false_suspicion(state, a),
         },
     }
 }

@@ -19,6 +19,7 @@ use crate::log::NodeLog;
 use crate::properties::{When, PROPERTIES};
 use crate::protocol::Protocol;
 use crate::witness::{self, NodeView, Shown, WITNESSES};
+use serde::{Deserialize, Serialize};
 use stateright::actor::{
     Actor, ActorModel, ActorModelAction, ActorModelState, Id, LossyNetwork, Network,
 };
@@ -27,10 +28,20 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// A model state: stateright's, with the messages lost so far as its history (the loss budget,
-/// `--losses`, is an environment bound, so it is part of the state).
-pub type GroupState<A> = ActorModelState<A, Losses>;
-pub type Losses = u8;
+/// A model state: stateright's, with the environment's faults so far as its history (the loss
+/// budget, `--losses`, and the false-suspicion budget, `--false-suspicions`, are environment
+/// bounds, so what is spent of them is part of the state).
+pub type GroupState<A> = ActorModelState<A, Faults>;
+
+/// The faults a run has met, counted only where a budget bounds them (an unbounded count
+/// would make every fault a new state).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Faults {
+    /// Messages lost.
+    pub losses: u8,
+    /// Suspicions of a node that had not crashed.
+    pub false_suspicions: u8,
+}
 /// One of stateright's actions, as the actors take them.
 pub type ActorAction<A> = ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, ()>;
 pub type GroupAction<A> = Action<<A as Actor>::Msg, <A as Actor>::Timer>;
@@ -106,7 +117,7 @@ impl Brake {
 /// One protocol under one environment, ready for the checker or the Explorer.
 #[derive(Clone)]
 pub struct GroupModel<A: Protocol> {
-    pub inner: ActorModel<A, Config, Losses>,
+    pub inner: ActorModel<A, Config, Faults>,
     pub(crate) properties: Vec<Property<GroupModel<A>>>,
     /// Offer only actions whose `next_state` is `Some` (see `check::check_protocol`).
     pub only_transitions: bool,
@@ -144,7 +155,7 @@ impl<A: Protocol> GroupModel<A> {
             .map(|i| multicasts(Id::from(i), cfg.quota(i) as usize))
             .collect();
         GroupModel {
-            inner: ActorModel::new(cfg, 0)
+            inner: ActorModel::new(cfg, Faults::default())
                 .actors(actors)
                 .init_network(network)
                 .lossy_network(lossy)
@@ -190,7 +201,10 @@ impl<A: Protocol> GroupModel<A> {
                     None => true,
                 }
             }
-            ActorModelAction::Drop(_) => cfg.losses.is_none_or(|l| state.history < l),
+            ActorModelAction::Timeout(..) if is_false_suspicion(state, action) => cfg
+                .false_suspicions
+                .is_none_or(|k| state.history.false_suspicions < k),
+            ActorModelAction::Drop(_) => cfg.losses.is_none_or(|l| state.history.losses < l),
             ActorModelAction::Timeout(id, t) if t.kind() == TimerKind::Retransmit => {
                 self.may_retransmit(state, *id, t)
             }
@@ -365,6 +379,19 @@ fn any_message<A: Protocol>(
     }
 }
 
+/// Whether an action is the failure detector being wrong: a suspicion of a node that has not
+/// crashed. (Suspecting a crashed node before all it sent has arrived is early, not wrong:
+/// the unreliable detector may do it at no cost to the budget.)
+pub fn is_false_suspicion<A: Protocol>(state: &GroupState<A>, action: &ActorAction<A>) -> bool {
+    match action {
+        ActorModelAction::Timeout(id, t) if t.kind() == TimerKind::Suspect => {
+            let node = &state.actor_states[usize::from(*id)];
+            suspected(&**node, t).is_some_and(|x| !state.crashed[usize::from(x)])
+        }
+        _ => false,
+    }
+}
+
 /// The node an actor action is a step of (the receiver, for a delivery or a loss).
 fn actor_of<M, T>(a: &ActorModelAction<M, T, ()>) -> Id {
     match a {
@@ -467,14 +494,18 @@ impl<A: Protocol> Model for GroupModel<A> {
         let mut steps = self.expand(state, &action).into_iter();
         let first = steps.next()?;
         let lost = matches!(first, ActorModelAction::Drop(_));
+        let wrong = is_false_suspicion(state, &first);
         let mut next = self.inner.next_state(state, first)?;
         for step in steps {
             next = self.inner.next_state(&next, step)?;
         }
-        // Losses are counted only when bounded: an unbounded count would make every loss a
+        // Faults are counted only when bounded: an unbounded count would make every fault a
         // new state.
         if lost && self.cfg().losses.is_some() {
-            next.history = next.history.saturating_add(1);
+            next.history.losses = next.history.losses.saturating_add(1);
+        }
+        if wrong && self.cfg().false_suspicions.is_some() {
+            next.history.false_suspicions = next.history.false_suspicions.saturating_add(1);
         }
         if self.reduced() {
             // stateright remembers the last message delivered on a duplicating network so
@@ -636,6 +667,7 @@ fn shows_witness<A: Protocol, const I: usize>(m: &GroupModel<A>, s: &GroupState<
     match WITNESSES[I].shown {
         Shown::Quiescence => is_quiescent(m, s),
         Shown::Nodes(shown) => shown(m.cfg(), &mut node_views(s)),
+        Shown::Faults(shown) => shown(&s.history),
     }
 }
 
@@ -651,6 +683,7 @@ fn shows<A: Protocol>() -> [Condition<A>; WITNESSES.len()] {
         shows_witness::<A, 6>,
         shows_witness::<A, 7>,
         shows_witness::<A, 8>,
+        shows_witness::<A, 9>,
     ]
 }
 

@@ -7,6 +7,7 @@
 use crate::app::App;
 use crate::config::{Config, Detector};
 use crate::group::{Mark, Marks, Role};
+use crate::model::Faults;
 use serde::{Serialize, Serializer};
 
 /// A node as the witnesses see it.
@@ -28,6 +29,8 @@ pub enum Shown {
     Nodes(fn(&Config, Nodes) -> bool),
     /// The state is quiescent (the model decides: `model::is_quiescent`).
     Quiescence,
+    /// Read off the faults the run has met (counted only where a budget bounds them).
+    Faults(fn(&Faults) -> bool),
 }
 
 /// A situation a check must reach.
@@ -158,8 +161,20 @@ pub const RETRIED: Witness = Witness {
     shown: Shown::Nodes(|_, nodes| marked(nodes, Mark::Retried)),
 };
 
+pub const FALSE_SUSPICION: Witness = Witness {
+    name: "false suspicion",
+    description: "the failure detector suspected a node that had not crashed",
+    // Seen where a budget counts them (--false-suspicions K, K > 0).
+    reachable: |cfg| {
+        cfg.detector == Detector::Unreliable
+            && cfg.false_suspicions.is_some_and(|k| k > 0)
+            && cfg.nodes >= 2
+    },
+    shown: Shown::Faults(|faults| faults.false_suspicions > 0),
+};
+
 /// Every witness, in report order.
-pub const WITNESSES: [&Witness; 9] = [
+pub const WITNESSES: [&Witness; 10] = [
     &QUIESCENT,
     &BROADCAST_CUT,
     &ELECTION_HELD,
@@ -169,6 +184,7 @@ pub const WITNESSES: [&Witness; 9] = [
     &RETRANSMITTED,
     &GAP_CLOSED,
     &RETRIED,
+    &FALSE_SUSPICION,
 ];
 
 /// The witness called `name`.
