@@ -171,7 +171,7 @@ pub struct LogIndex {
 
 impl LogIndex {
     /// Whether `log` (the one this index was built from) holds `p`.
-    fn holds(&self, p: &Payload, log: &[Event]) -> bool {
+    pub(crate) fn holds(&self, p: &Payload, log: &[Event]) -> bool {
         match self.senders.get(&p.from) {
             None => false,
             Some(&(count, true)) => p.seq < count,
@@ -180,14 +180,19 @@ impl LogIndex {
     }
 
     /// The newest view of `log` (the one this index was built from).
-    fn newest_view<'a>(&self, log: &'a [Event]) -> Option<&'a Vec<Id>> {
+    pub(crate) fn newest_view<'a>(&self, log: &'a [Event]) -> Option<&'a Vec<Id>> {
         match log.get(self.newest_view? as usize)? {
             Event::View(v) => Some(v),
             Event::Deliver(_) => None,
         }
     }
 
-    fn add(&mut self, at: u32, e: &Event) {
+    /// How many multicasts of `sender` were delivered.
+    pub(crate) fn senders_count(&self, sender: Id) -> u32 {
+        self.senders.get(&sender).map_or(0, |s| s.0)
+    }
+
+    pub(crate) fn add(&mut self, at: u32, e: &Event) {
         match e {
             Event::Deliver(p) => {
                 let (count, in_order) = self.senders.entry(p.from).or_insert((0, true));

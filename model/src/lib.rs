@@ -66,6 +66,7 @@ pub mod gms1;
 pub mod gms2;
 pub mod gms3;
 pub mod gms4;
+pub mod gms5;
 pub mod group;
 pub mod livelock;
 pub mod log;

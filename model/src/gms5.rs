@@ -1,0 +1,1162 @@
+//! # gms5: a group that stays safe when its failure detector is wrong
+//!
+//! gms4 is safe only if the detector is: a delivered entry is "held by every slave of my
+//! view", and a view is whatever one node's detector says, so one wrong suspicion makes a
+//! view in which one node is enough. gms5 keeps gms4's shape (a leader sequences one log of
+//! multicasts and views; positions, hold-back, acks, retransmission, retried multicasts,
+//! persistent joins) and adds a primary-partition rule (`notes/gms5.md`):
+//!
+//! - **Reigns.** A reign is `(epoch, leader)`, ordered by epoch then leader. Each node keeps
+//!   the highest reign it has *promised* to follow, ignores proposals of a lower one and
+//!   answers them with `nack`, so a deposed leader learns it is one.
+//! - **A leader is made by a majority** (Viewstamped Replication's view change). A slave that
+//!   suspects its leader and is first among the members it does not suspect picks an epoch
+//!   above every one it has seen and asks its view for their logs; a member whose promise is
+//!   lower promises the new reign and answers with its log and the reign it last took entries
+//!   from (`accepted`). With answers from a majority, the candidate takes the most up-to-date
+//!   log (by `accepted`, then length) and leads, proposing all of it in its reign.
+//! - **Stable means held by a majority** of the newest view of the leader's log, counted by
+//!   acks of the leader's own reign only (so what an earlier reign left unstable becomes
+//!   stable only by this reign's acks: Raft's rule for entries of earlier terms).
+//! - **One view change at a time** (Raft's single-server changes): a view entry adds or
+//!   removes one node, and the leader proposes it only when no earlier view entry is
+//!   unstable and a majority holds its log in its reign. Majorities of two consecutive views
+//!   meet.
+//! - **Exclusion.** A member the leader removed is sent the view that removes it until it
+//!   acknowledges having delivered it; a node that delivers a view without itself (or learns
+//!   from a `nack` that the newer reign's view does not name it) leaves and joins again,
+//!   keeping its delivered log (a prefix of the one history: it held only stable entries).
+//!
+//! ## Why it is safe
+//! A reign makes entries stable only with acks of a majority that promised it, and a node
+//! that promised a higher reign acks no lower one, so two reigns never make entries stable
+//! at once. A stable entry of reign r is in the log of every later leader: a later reign
+//! gathered logs from a majority, which meets the majority that acked the entry (same view,
+//! or views one node apart); that member's log holds the entry with `accepted` at least r,
+//! and a log taken from a higher reign holds it by induction. So every node delivers a
+//! prefix of one history, views included.
+
+use crate::app::{Event, Payload};
+use crate::gms4::LogIndex;
+use crate::group::{
+    start_worker, Broadcast, Core, GroupTimer, Mark, Member, Role, Setup, Step, TimerKind,
+    MCAST_DELAY, SEND_DELAY, SUSPECT_DELAY,
+};
+use crate::properties::*;
+use crate::protocol::{Descriptor, Infinite, Link, Protocol};
+use crate::witness::WITNESSES;
+use serde::{Deserialize, Serialize};
+use stateright::actor::{Actor, Id, Out};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+/// How long a node waits before repeating what may have been lost.
+pub const RETRANSMIT_DELAY: Range<Duration> = Duration::from_millis(50)..Duration::from_millis(50);
+
+/// A leader's term: its epoch, and the leader (two candidates may pick one epoch).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Reign {
+    pub epoch: u32,
+    pub leader: Id,
+}
+
+impl fmt::Debug for Reign {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "e{}/n{}", self.epoch, usize::from(self.leader))
+    }
+}
+
+/// gms5's messages.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Gms5Msg {
+    /// A node asks the leader to multicast its message (repeated until the node holds it).
+    Mcast(Payload),
+    /// A node outside the group asks to join (repeated until it is in).
+    Join(Id),
+    /// A member answers a join: ask this node, my leader.
+    Redirect(Id),
+    /// A candidate asks for the logs of its view, and for their promise.
+    Solicit(Reign),
+    /// A member's answer to `Solicit`: its whole log, and the reign it last took entries from.
+    Log {
+        reign: Reign,
+        accepted: Reign,
+        entries: Vec<Event>,
+    },
+    /// Leader to member: `entries` belong at positions `index..` of the log; positions below
+    /// `commit` are stable.
+    Propose {
+        reign: Reign,
+        index: u32,
+        entries: Vec<Event>,
+        commit: u32,
+    },
+    /// Member to leader: of this reign's log I hold the first `len` entries and have
+    /// delivered the first `delivered`.
+    Ack {
+        reign: Reign,
+        len: u32,
+        delivered: u32,
+    },
+    /// You are behind: I have promised this reign, whose view (as I hold it) is this.
+    Nack { reign: Reign, view: Vec<Id> },
+}
+
+impl fmt::Debug for Gms5Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids = |v: &[Id]| {
+            let v: Vec<String> = v.iter().map(|i| format!("n{}", usize::from(*i))).collect();
+            format!("[{}]", v.join(","))
+        };
+        match self {
+            Gms5Msg::Mcast(p) => write!(f, "mcast({p:?})"),
+            Gms5Msg::Join(id) => write!(f, "join(n{})", usize::from(*id)),
+            Gms5Msg::Redirect(id) => write!(f, "redirect(n{})", usize::from(*id)),
+            Gms5Msg::Solicit(r) => write!(f, "solicit({r:?})"),
+            Gms5Msg::Log {
+                reign,
+                accepted,
+                entries,
+            } => write!(f, "log({reign:?}, from {accepted:?} {entries:?})"),
+            Gms5Msg::Propose {
+                reign,
+                index,
+                entries,
+                commit,
+            } => write!(
+                f,
+                "propose({reign:?}, @{index} {entries:?}, stable {commit})"
+            ),
+            Gms5Msg::Ack {
+                reign,
+                len,
+                delivered,
+            } => write!(f, "ack({reign:?}, holds {len}, delivered {delivered})"),
+            Gms5Msg::Nack { reign, view } => write!(f, "nack({reign:?}, view {})", ids(view)),
+        }
+    }
+}
+
+/// gms5's timers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Gms5Timer {
+    Mcast,
+    Send,
+    /// The failure detector's verdict on one peer: a member monitors its leader, the leader
+    /// every member, a joiner the member it asks.
+    Suspect(Id),
+    /// Leader: repeat proposals to members whose acks lag; candidate: repeat its solicit to
+    /// members that have not answered.
+    Resend,
+    /// Any node: repeat its own multicasts not yet held, or its join.
+    Retry,
+    /// Leader: propose what is queued.
+    Propose,
+}
+
+impl GroupTimer for Gms5Timer {
+    const MCAST: Self = Gms5Timer::Mcast;
+    const SEND: Self = Gms5Timer::Send;
+    fn kind(&self) -> TimerKind {
+        match self {
+            Gms5Timer::Mcast => TimerKind::Mcast,
+            Gms5Timer::Send => TimerKind::Send,
+            Gms5Timer::Suspect(_) => TimerKind::Suspect,
+            Gms5Timer::Resend | Gms5Timer::Retry => TimerKind::Retransmit,
+            Gms5Timer::Propose => TimerKind::Propose,
+        }
+    }
+    fn target(&self) -> Option<Id> {
+        match self {
+            Gms5Timer::Suspect(id) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// A membership change waiting for its turn (one view entry at a time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Change {
+    Add(Id),
+    Remove(Id),
+}
+
+/// What the leader knows of one member in its reign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Follower {
+    pub id: Id,
+    /// It acknowledged something of this reign since it was last suspected.
+    pub heard: bool,
+    pub len: u32,
+    pub delivered: u32,
+    /// Removed from the view at this position: it is sent the log until it has delivered
+    /// its removal, and then dropped.
+    pub removed_at: Option<u32>,
+}
+
+/// A gms5 group process with its application.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Gms5State {
+    /// `core.view` is this node's working view, its leader (or itself, as candidate) first.
+    pub core: Core<Gms5Msg>,
+    /// The highest reign this node has promised to follow.
+    pub promised: Reign,
+    /// The reign whose leader gave this node the entries it holds.
+    pub accepted: Reign,
+    /// The log after what the application was delivered: entries held but not known stable.
+    pub pending: Vec<Event>,
+    /// Candidate: the logs gathered so far (its own included).
+    pub gathered: Option<Vec<(Id, Reign, Vec<Event>)>>,
+    /// Leader: the members of its view (and the removed not yet told), in its reign.
+    pub followers: Vec<Follower>,
+    /// Leader: a majority held its whole log in its reign: it may change the view.
+    pub established: bool,
+    /// Leader: multicasts waiting for the proposal in progress to become stable.
+    pub queue: VecDeque<Payload>,
+    /// Leader: membership changes waiting for their turn.
+    pub changes: VecDeque<Change>,
+    /// This node's own multicasts not yet delivered (repeated to the leader until held).
+    pub outbox: Vec<Payload>,
+    /// The leader this node last forwarded its multicasts to.
+    pub forwarded_to: Option<Id>,
+    /// A joiner: the node it asks to let it in (and monitors, to ask the next one).
+    pub ask: Option<Id>,
+    pub index: LogIndex,
+}
+
+impl fmt::Debug for Gms5State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}, promised {:?}", self.core, self.promised)?;
+        if self.accepted != self.promised {
+            write!(f, ", log from {:?}", self.accepted)?;
+        }
+        if !self.pending.is_empty() {
+            write!(f, ", pending {:?}", self.pending)?;
+        }
+        if let Some(g) = &self.gathered {
+            let from: Vec<String> = g.iter().map(|e| format!("n{}", usize::from(e.0))).collect();
+            write!(f, ", CANDIDATE with logs of [{}]", from.join(","))?;
+        }
+        if self.core.role == Role::Leader {
+            write!(f, ", acks [")?;
+            for (i, x) in self.followers.iter().enumerate() {
+                let sep = if i > 0 { " " } else { "" };
+                let heard = if x.heard { "" } else { "?" };
+                write!(
+                    f,
+                    "{sep}n{}{heard}:{}/{}",
+                    usize::from(x.id),
+                    x.len,
+                    x.delivered
+                )?;
+            }
+            write!(f, "]")?;
+            if !self.queue.is_empty() {
+                write!(f, ", queued {:?}", self.queue)?;
+            }
+            if !self.changes.is_empty() {
+                write!(f, ", changes {:?}", self.changes)?;
+            }
+        }
+        if !self.outbox.is_empty() {
+            write!(f, ", outbox {:?}", self.outbox)?;
+        }
+        Ok(())
+    }
+}
+
+/// The smallest number of members of a view of `n` that any two such sets share one of.
+fn majority(n: usize) -> usize {
+    n / 2 + 1
+}
+
+impl Gms5State {
+    fn delivered(&self) -> u32 {
+        self.core.worker.app.log.len() as u32
+    }
+
+    fn len(&self) -> u32 {
+        self.delivered() + self.pending.len() as u32
+    }
+
+    fn holds(&self, p: &Payload) -> bool {
+        let has = |e: &Event| matches!(e, Event::Deliver(q) if q == p);
+        self.index.holds(p, &self.core.worker.app.log) || self.pending.iter().any(has)
+    }
+
+    /// The number of the next multicast of `sender` to sequence (they are taken in order).
+    fn next_from(&self, sender: Id) -> u32 {
+        let delivered = self.index.senders_count(sender) as usize;
+        let pending = self
+            .pending
+            .iter()
+            .filter(|e| matches!(e, Event::Deliver(p) if p.from == sender))
+            .count();
+        let queued = self.queue.iter().filter(|p| p.from == sender).count();
+        (delivered + pending + queued) as u32
+    }
+
+    fn log_from(&self, from: u32) -> Vec<Event> {
+        let log = &self.core.worker.app.log;
+        let from = from as usize;
+        let delivered = log.get(from..).unwrap_or(&[]).iter();
+        let skip = from.saturating_sub(log.len());
+        delivered
+            .chain(self.pending.iter().skip(skip))
+            .cloned()
+            .collect()
+    }
+
+    /// The newest view of the log (delivered or pending), if the log has one.
+    fn newest_logged_view<'a>(&'a self) -> Option<&'a Vec<Id>> {
+        let view = |e: &'a Event| match e {
+            Event::View(v) => Some(v),
+            Event::Deliver(_) => None,
+        };
+        let pending = self.pending.iter().rev().find_map(view);
+        pending.or_else(|| self.index.newest_view(&self.core.worker.app.log))
+    }
+
+    /// Whether an unstable view entry is pending.
+    fn view_pending(&self) -> bool {
+        self.pending.iter().any(|e| matches!(e, Event::View(_)))
+    }
+
+    fn free(&self) -> bool {
+        self.pending.is_empty() && self.core.seq.active.is_none()
+    }
+
+    fn deliver_stable(&mut self, commit: u32) {
+        let n = commit.saturating_sub(self.delivered()) as usize;
+        let n = n.min(self.pending.len());
+        for e in self.pending.drain(..n) {
+            if let Event::Deliver(p) = &e {
+                self.outbox.retain(|q| q != p);
+            }
+            let at = self.core.worker.app.log.len() as u32;
+            self.index.add(at, &e);
+            self.core.worker.app.deliver(e);
+        }
+    }
+
+    fn lagging(&self) -> bool {
+        let (len, d) = (self.len(), self.delivered());
+        self.followers
+            .iter()
+            .any(|x| x.len < len || x.delivered < d)
+    }
+
+    /// Steps down from leading or standing: what it queued as leader is its own again
+    /// (its outbox), the rest is its successor's business.
+    fn step_down(&mut self) {
+        if self.core.role == Role::Leader {
+            self.core.role = Role::Slave;
+        }
+        self.gathered = None;
+        self.followers.clear();
+        self.queue.clear();
+        self.changes.clear();
+        self.established = false;
+        self.core.seq.active = None;
+    }
+}
+
+impl Member for Gms5State {
+    type Msg = Gms5Msg;
+    fn core(&self) -> &Core<Gms5Msg> {
+        &self.core
+    }
+    fn core_mut(&mut self) -> &mut Core<Gms5Msg> {
+        &mut self.core
+    }
+    fn forget(&mut self) {
+        self.core.forget();
+        self.pending.clear();
+        self.gathered = None;
+        self.followers.clear();
+        self.queue.clear();
+        self.changes.clear();
+        self.outbox.clear();
+        self.forwarded_to = None;
+        self.ask = None;
+    }
+}
+
+/// The gms5 actor.
+#[derive(Clone, Debug)]
+pub struct Gms5(pub Setup);
+
+impl Protocol for Gms5 {
+    const DESCRIPTOR: Descriptor = Descriptor {
+        name: "gms5",
+        summary: "primary partition: leaders and stability need a majority, reigns fence a \
+                  deposed leader, views change one node at a time",
+        claims: &[
+            AGREEMENT,
+            UNIFORM_AGREEMENT,
+            NO_DUPLICATION,
+            INTEGRITY,
+            FIFO,
+            VIEW_AGREEMENT,
+            CONVERGENCE,
+            VALIDITY,
+        ],
+        witnesses: &WITNESSES,
+        link: Link::Raw,
+        benchmarked: false,
+        infinite: Some(Infinite {
+            when: "on a network that delivers a message again (duplicating, udp), with a joiner \
+                   and a crash",
+            why: "a copy of a removed node's old join adds it again, and it is removed again \
+                  (incarnations will tell an old join from a new one: notes/gms5.md)",
+            applies: |cfg| cfg.network.duplicates() && cfg.joins > 0 && cfg.crashes > 0,
+        }),
+    };
+    fn with_setup(setup: Setup) -> Self {
+        Gms5(setup)
+    }
+}
+
+impl Actor for Gms5 {
+    type Msg = Gms5Msg;
+    type State = Gms5State;
+    type Timer = Gms5Timer;
+    type Random = ();
+    type Storage = ();
+
+    fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> Gms5State {
+        let core = Core::start(&self.0, id);
+        // A joiner has promised nothing yet: the lowest reign.
+        let first = Reign {
+            epoch: 0,
+            leader: core.leader().unwrap_or(Id::from(0)),
+        };
+        let mut followers = Vec::new();
+        match core.role {
+            Role::Leader => {
+                for &s in core.view.iter().filter(|&&s| s != id) {
+                    followers.push(Follower {
+                        id: s,
+                        heard: false,
+                        len: 0,
+                        delivered: 0,
+                        removed_at: None,
+                    });
+                    o.set_timer(Gms5Timer::Suspect(s), SUSPECT_DELAY);
+                }
+                start_worker(&self.0, o);
+            }
+            Role::Slave => {
+                o.set_timer(Gms5Timer::Suspect(first.leader), SUSPECT_DELAY);
+                start_worker(&self.0, o);
+            }
+            Role::Outside => {
+                if let Some(contact) = self.0.contact {
+                    o.send(contact, Gms5Msg::Join(id));
+                    o.set_timer(Gms5Timer::Retry, RETRANSMIT_DELAY);
+                    o.set_timer(Gms5Timer::Suspect(contact), SUSPECT_DELAY);
+                }
+            }
+        }
+        let ask = match core.role {
+            Role::Outside => self.0.contact,
+            _ => None,
+        };
+        Gms5State {
+            core,
+            promised: first,
+            accepted: first,
+            pending: Vec::new(),
+            gathered: None,
+            followers,
+            // The initial view needs no change: every member starts with the (empty) log.
+            established: true,
+            queue: VecDeque::new(),
+            changes: VecDeque::new(),
+            outbox: Vec::new(),
+            forwarded_to: None,
+            ask,
+            index: LogIndex::default(),
+        }
+    }
+
+    fn on_msg(&self, id: Id, state: &mut Cow<Gms5State>, src: Id, msg: Gms5Msg, o: &mut Out<Self>) {
+        // Every message is taken (a handler that leaves the state borrowed would leave it in
+        // flight for good, which a datagram received and dropped is not).
+        let st = state.to_mut();
+        match msg {
+            Gms5Msg::Mcast(p) if st.core.role == Role::Leader => {
+                let copy = st.holds(&p) || st.queue.contains(&p);
+                if copy || p.seq < st.next_from(p.from) {
+                    st.core.marks.set(Mark::DuplicateDiscarded);
+                } else if p.seq == st.next_from(p.from) {
+                    st.queue.push_back(p);
+                    self.schedule(st, false, o);
+                }
+            }
+            Gms5Msg::Join(j) if st.core.role == Role::Leader => {
+                let member = self.group_view(st).contains(&j);
+                if member || st.changes.contains(&Change::Add(j)) {
+                    st.core.marks.set(Mark::DuplicateDiscarded);
+                } else {
+                    st.changes.push_back(Change::Add(j));
+                    self.schedule(st, false, o);
+                }
+            }
+            Gms5Msg::Join(j) if st.core.role == Role::Slave => {
+                if let Some(leader) = st.core.leader().filter(|&l| l != id) {
+                    o.send(j, Gms5Msg::Redirect(leader));
+                }
+            }
+            Gms5Msg::Redirect(leader) if st.core.role == Role::Outside => {
+                if st.ask != Some(leader) {
+                    self.ask(id, st, leader, o);
+                }
+            }
+            Gms5Msg::Solicit(r) => self.on_solicit(id, st, src, r, o),
+            Gms5Msg::Log {
+                reign,
+                accepted,
+                entries,
+            } => self.on_log(id, st, src, reign, accepted, entries, o),
+            Gms5Msg::Propose {
+                reign,
+                index,
+                entries,
+                commit,
+            } => self.on_propose(id, st, src, reign, index, entries, commit, o),
+            Gms5Msg::Ack {
+                reign,
+                len,
+                delivered,
+            } if st.core.role == Role::Leader && reign == st.promised => {
+                if let Some(x) = st.followers.iter_mut().find(|x| x.id == src) {
+                    x.heard = true;
+                    x.len = x.len.max(len);
+                    x.delivered = x.delivered.max(delivered);
+                }
+                // A removed member that delivered its removal knows: stop sending to it.
+                st.followers
+                    .retain(|x| x.removed_at.is_none_or(|at| x.delivered <= at));
+                self.try_commit(st, o);
+                self.arm_resend(st, o);
+            }
+            Gms5Msg::Nack { reign, view } if reign > st.promised => {
+                self.promise(id, st, reign, o);
+                if !view.contains(&id) {
+                    self.leave(id, st, reign.leader, o);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timeout(&self, id: Id, state: &mut Cow<Gms5State>, timer: &Gms5Timer, o: &mut Out<Self>) {
+        match timer {
+            Gms5Timer::Mcast => self.on_mcast(id, state.to_mut(), o),
+            Gms5Timer::Send => {
+                let st = state.to_mut();
+                match st.core.seq.step() {
+                    Step::Send(dst, msg) => o.send(dst, msg),
+                    Step::Finished(_) => self.try_commit(st, o),
+                    Step::Idle => {}
+                }
+                if st.core.seq.active.is_some() {
+                    o.set_timer(Gms5Timer::Send, SEND_DELAY);
+                }
+            }
+            Gms5Timer::Suspect(peer) => self.suspect(id, state, *peer, o),
+            Gms5Timer::Resend => self.resend(state, o),
+            Gms5Timer::Retry => self.retry(id, state, o),
+            Gms5Timer::Propose => {
+                if state.core.role == Role::Leader {
+                    let st = state.to_mut();
+                    let d = st.delivered();
+                    let lagging = st.followers.iter().any(|x| x.delivered < d);
+                    self.lead(st, lagging, o);
+                }
+            }
+        }
+    }
+}
+
+impl Gms5 {
+    /// The view whose majorities count: the newest of the log, else the initial group.
+    fn group_view(&self, st: &Gms5State) -> Vec<Id> {
+        st.newest_logged_view()
+            .cloned()
+            .unwrap_or_else(|| self.0.known.clone())
+    }
+
+    fn on_mcast(&self, id: Id, st: &mut Gms5State, o: &mut Out<Self>) {
+        let (p, more) = st.core.worker.next_mcast(id, &self.0);
+        if more {
+            o.set_timer(Gms5Timer::Mcast, MCAST_DELAY);
+        }
+        st.outbox.push(p);
+        match (st.core.role, st.core.leader()) {
+            (Role::Leader, _) => {
+                st.queue.push_back(p);
+                self.schedule(st, false, o);
+            }
+            (Role::Slave, Some(leader)) if leader != id => {
+                o.send(leader, Gms5Msg::Mcast(p));
+                st.forwarded_to = Some(leader);
+                self.arm_retry(st, o);
+            }
+            _ => {}
+        }
+    }
+
+    /// Promises `r` (higher than any promised before): stop leading or standing, follow its
+    /// leader.
+    fn promise(&self, id: Id, st: &mut Gms5State, r: Reign, o: &mut Out<Self>) {
+        if st.core.role == Role::Leader || st.gathered.is_some() {
+            for x in &st.followers {
+                o.cancel_timer(Gms5Timer::Suspect(x.id));
+            }
+            o.cancel_timer(Gms5Timer::Resend);
+            o.cancel_timer(Gms5Timer::Propose);
+            o.cancel_timer(Gms5Timer::Send);
+            st.step_down();
+        }
+        st.promised = r;
+        if st.core.role == Role::Outside {
+            return;
+        }
+        if let Some(old) = st.core.leader().filter(|&l| l != r.leader && l != id) {
+            o.cancel_timer(Gms5Timer::Suspect(old));
+        }
+        let mut view = self.group_view(st);
+        view.retain(|&n| n != r.leader);
+        view.insert(0, r.leader);
+        st.core.view = view;
+        if r.leader != id {
+            o.set_timer(Gms5Timer::Suspect(r.leader), SUSPECT_DELAY);
+        }
+        self.arm_retry(st, o);
+    }
+
+    /// This node is not in the primary view any more: it stops and joins again, keeping what
+    /// it delivered (a prefix of the one history).
+    fn leave(&self, id: Id, st: &mut Gms5State, ask: Id, o: &mut Out<Self>) {
+        if let Some(l) = st.core.leader().filter(|&l| l != id) {
+            o.cancel_timer(Gms5Timer::Suspect(l));
+        }
+        st.step_down();
+        st.core.role = Role::Outside;
+        st.pending.clear();
+        st.core.view.clear();
+        st.forwarded_to = None;
+        self.ask(id, st, ask, o);
+        o.set_timer(Gms5Timer::Retry, RETRANSMIT_DELAY);
+    }
+
+    fn on_solicit(&self, id: Id, st: &mut Gms5State, src: Id, r: Reign, o: &mut Out<Self>) {
+        if r > st.promised && st.core.role != Role::Outside {
+            self.promise(id, st, r, o);
+        }
+        if r == st.promised && r.leader == src {
+            o.send(
+                src,
+                Gms5Msg::Log {
+                    reign: r,
+                    accepted: st.accepted,
+                    entries: st.log_from(0),
+                },
+            );
+        } else if r < st.promised {
+            let view = self.group_view(st);
+            o.send(
+                src,
+                Gms5Msg::Nack {
+                    reign: st.promised,
+                    view,
+                },
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_log(
+        &self,
+        id: Id,
+        st: &mut Gms5State,
+        src: Id,
+        reign: Reign,
+        accepted: Reign,
+        entries: Vec<Event>,
+        o: &mut Out<Self>,
+    ) {
+        if reign != st.promised || reign.leader != id {
+            return;
+        }
+        let view = self.group_view(st);
+        let Some(gathered) = st.gathered.as_mut() else {
+            return;
+        };
+        if gathered.iter().any(|g| g.0 == src) {
+            st.core.marks.set(Mark::DuplicateDiscarded);
+            return;
+        }
+        gathered.push((src, accepted, entries));
+        let answered = gathered.iter().filter(|g| view.contains(&g.0)).count();
+        if answered >= majority(view.len()) {
+            self.take_over(id, st, o);
+        }
+    }
+
+    /// The candidate has the logs of a majority: it takes the most up-to-date one and leads.
+    fn take_over(&self, id: Id, st: &mut Gms5State, o: &mut Out<Self>) {
+        let Some(gathered) = st.gathered.take() else {
+            return;
+        };
+        let best = gathered
+            .into_iter()
+            .max_by_key(|g| (g.1, g.2.len()))
+            .map(|g| g.2)
+            .unwrap_or_default();
+        let d = st.delivered() as usize;
+        // What this node delivered was stable, so it is a prefix of the most up-to-date log.
+        if best.len() >= d {
+            let carried = best.get(d..).unwrap_or(&[]);
+            if !st.pending.is_empty() && !carried.starts_with(&st.pending) {
+                st.core.marks.set(Mark::GapClosed);
+            }
+            st.pending = carried.to_vec();
+        }
+        st.accepted = st.promised;
+        st.core.role = Role::Leader;
+        let view = self.group_view(st);
+        // Whom this node suspects (out of its working view) is removed once its log stands.
+        for &n in &view {
+            if n != id && !st.core.view.contains(&n) {
+                st.changes.push_back(Change::Remove(n));
+            }
+        }
+        let mut working = view.clone();
+        working.retain(|&n| n != id);
+        working.insert(0, id);
+        st.core.view = working;
+        st.followers = view
+            .iter()
+            .filter(|&&n| n != id)
+            .map(|&n| Follower {
+                id: n,
+                heard: false,
+                len: 0,
+                delivered: 0,
+                removed_at: None,
+            })
+            .collect();
+        st.established = false;
+        for x in &st.followers {
+            o.set_timer(Gms5Timer::Suspect(x.id), SUSPECT_DELAY);
+        }
+        o.cancel_timer(Gms5Timer::Retry);
+        let mine: Vec<Payload> = st.outbox.iter().filter(|p| !st.holds(p)).copied().collect();
+        st.queue.extend(mine);
+        self.broadcast_proposal(st, o);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_propose(
+        &self,
+        id: Id,
+        st: &mut Gms5State,
+        src: Id,
+        reign: Reign,
+        index: u32,
+        entries: Vec<Event>,
+        commit: u32,
+        o: &mut Out<Self>,
+    ) {
+        if reign < st.promised || reign.leader != src {
+            // A deposed leader: tell it who leads now.
+            let view = self.group_view(st);
+            o.send(
+                src,
+                Gms5Msg::Nack {
+                    reign: st.promised,
+                    view,
+                },
+            );
+            return;
+        }
+        if reign > st.promised {
+            self.promise(id, st, reign, o);
+        }
+        if st.core.role == Role::Leader {
+            return;
+        }
+        let (d, len) = (st.delivered(), st.len());
+        let ack = |len, delivered| Gms5Msg::Ack {
+            reign,
+            len,
+            delivered,
+        };
+        if st.accepted != reign || st.core.role == Role::Outside && st.ask.is_some() {
+            // A leader's first word in its reign replaces whatever this node held but had not
+            // delivered; it must cover everything from what this node delivered.
+            if index > d {
+                o.send(src, ack(d, d));
+                return;
+            }
+            let fresh = entries.get((d - index) as usize..).unwrap_or(&[]);
+            if st.core.role == Role::Outside
+                && !fresh
+                    .iter()
+                    .any(|e| matches!(e, Event::View(v) if v.contains(&id)))
+            {
+                return;
+            }
+            let carried = &fresh[..fresh.len().saturating_sub(1)];
+            if st.core.role == Role::Slave && !st.pending.starts_with(carried) {
+                st.core.marks.set(Mark::GapClosed);
+            }
+            st.pending = fresh.to_vec();
+            st.accepted = reign;
+            if st.core.role == Role::Outside {
+                // Held, not yet in: a joiner keeps asking until a view naming it is stable.
+                st.promised = reign;
+            }
+        } else if index > len {
+            o.send(src, ack(len, d));
+            return;
+        } else {
+            let end = index + entries.len() as u32;
+            if end > len {
+                st.pending
+                    .extend_from_slice(entries.get((len - index) as usize..).unwrap_or(&[]));
+            } else if commit <= d {
+                st.core.marks.set(Mark::DuplicateDiscarded);
+            }
+        }
+        st.deliver_stable(commit);
+        o.send(src, ack(st.len(), st.delivered()));
+        let delivered_view = st.index.newest_view(&st.core.worker.app.log).cloned();
+        match st.core.role {
+            Role::Outside => {
+                if delivered_view.is_some_and(|v| v.contains(&id)) {
+                    // In: a stable view names it.
+                    st.core.role = Role::Slave;
+                    if let Some(asked) = st.ask.take().filter(|&a| a != src) {
+                        o.cancel_timer(Gms5Timer::Suspect(asked));
+                    }
+                    st.core.view = vec![src];
+                    self.promise(id, st, reign, o);
+                    start_worker(&self.0, o);
+                }
+            }
+            _ => {
+                if delivered_view.is_some_and(|v| !v.contains(&id)) {
+                    // A stable view without this node: it was removed.
+                    self.leave(id, st, src, o);
+                    return;
+                }
+                let mut view = self.group_view(st);
+                view.retain(|&n| n != src);
+                view.insert(0, src);
+                st.core.view = view;
+            }
+        }
+        self.arm_retry(st, o);
+    }
+
+    /// The failure detector reports `peer`.
+    fn suspect(&self, id: Id, state: &mut Cow<Gms5State>, peer: Id, o: &mut Out<Self>) {
+        if state.core.role == Role::Outside {
+            if state.ask == Some(peer) {
+                let next = self.after(peer);
+                self.ask(id, state.to_mut(), next, o);
+            }
+            return;
+        }
+        if !state.core.view.contains(&peer) || peer == id {
+            return;
+        }
+        let st = state.to_mut();
+        match st.core.role {
+            Role::Leader => {
+                if let Some(x) = st.followers.iter_mut().find(|x| x.id == peer) {
+                    x.heard = false;
+                }
+                if self.group_view(st).contains(&peer)
+                    && !st.changes.contains(&Change::Remove(peer))
+                {
+                    st.changes.push_back(Change::Remove(peer));
+                }
+                self.schedule(st, false, o);
+            }
+            Role::Slave if st.core.leader() == Some(peer) => {
+                st.core.view.retain(|&n| n != peer);
+                match st.core.leader() {
+                    Some(first) if first == id => self.stand(id, st, o),
+                    Some(next) => o.set_timer(Gms5Timer::Suspect(next), SUSPECT_DELAY),
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// First among the members it does not suspect: stand for the next reign.
+    fn stand(&self, id: Id, st: &mut Gms5State, o: &mut Out<Self>) {
+        let r = Reign {
+            epoch: st.promised.epoch.max(st.accepted.epoch) + 1,
+            leader: id,
+        };
+        st.promised = r;
+        st.gathered = Some(vec![(id, st.accepted, st.log_from(0))]);
+        let view = self.group_view(st);
+        if majority(view.len()) <= 1 {
+            self.take_over(id, st, o);
+            return;
+        }
+        for &n in view.iter().filter(|&&n| n != id) {
+            o.send(n, Gms5Msg::Solicit(r));
+        }
+        o.set_timer(Gms5Timer::Resend, RETRANSMIT_DELAY);
+    }
+
+    fn resend(&self, state: &mut Cow<Gms5State>, o: &mut Out<Self>) {
+        if let Some(g) = &state.gathered {
+            let view = self.group_view(state);
+            let r = state.promised;
+            for &n in view.iter().filter(|&&n| !g.iter().any(|x| x.0 == n)) {
+                o.send(n, Gms5Msg::Solicit(r));
+            }
+            o.set_timer(Gms5Timer::Resend, RETRANSMIT_DELAY);
+            return;
+        }
+        if state.core.role != Role::Leader {
+            return;
+        }
+        let st = state.to_mut();
+        let (len, d) = (st.len(), st.delivered());
+        let lagging: Vec<(Id, u32)> = st
+            .followers
+            .iter()
+            .filter(|x| x.len < len || x.delivered < d)
+            .map(|x| (x.id, x.delivered))
+            .collect();
+        for (n, from) in lagging {
+            o.send(n, self.proposal(st, from));
+            st.core.marks.set(Mark::Retransmitted);
+        }
+        self.arm_resend(st, o);
+    }
+
+    fn proposal(&self, st: &Gms5State, from: u32) -> Gms5Msg {
+        Gms5Msg::Propose {
+            reign: st.promised,
+            index: from,
+            entries: st.log_from(from),
+            commit: st.delivered(),
+        }
+    }
+
+    /// Leader: with nothing awaiting stability, propose the queued multicasts and, when the
+    /// view may change, one membership change.
+    fn lead(&self, st: &mut Gms5State, committed: bool, o: &mut Out<Self>) {
+        if !st.free() {
+            return;
+        }
+        while let Some(p) = st.queue.pop_front() {
+            if st.holds(&p) {
+                st.core.marks.set(Mark::DuplicateDiscarded);
+            } else {
+                st.pending.push(Event::Deliver(p));
+            }
+        }
+        if st.established && !st.view_pending() {
+            if let Some(view) = self.next_view(st) {
+                st.pending.push(Event::View(view));
+            }
+        }
+        if !st.pending.is_empty() || (committed && !st.followers.is_empty()) {
+            self.broadcast_proposal(st, o);
+        }
+    }
+
+    /// The next membership change still worth making, applied to the leader's view.
+    fn next_view(&self, st: &mut Gms5State) -> Option<Vec<Id>> {
+        let mut view = self.group_view(st);
+        while let Some(change) = st.changes.pop_front() {
+            match change {
+                Change::Add(j) if !view.contains(&j) => {
+                    view.push(j);
+                    // A removed member coming back: it is a new follower.
+                    st.followers.retain(|f| f.id != j);
+                    st.followers.push(Follower {
+                        id: j,
+                        heard: false,
+                        len: 0,
+                        delivered: 0,
+                        removed_at: None,
+                    });
+                    st.core.view.push(j);
+                    return Some(view);
+                }
+                // Heard from since it was suspected: alive and reachable after all.
+                Change::Remove(x)
+                    if view.contains(&x) && !st.followers.iter().any(|f| f.id == x && f.heard) =>
+                {
+                    view.retain(|&n| n != x);
+                    st.core.view.retain(|&n| n != x);
+                    let at = st.len();
+                    if let Some(f) = st.followers.iter_mut().find(|f| f.id == x) {
+                        f.removed_at = Some(at);
+                    }
+                    return Some(view);
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn broadcast_proposal(&self, st: &mut Gms5State, o: &mut Out<Self>) {
+        let from = st
+            .followers
+            .iter()
+            .map(|x| x.delivered)
+            .min()
+            .unwrap_or(st.delivered());
+        let msg = self.proposal(st, from);
+        let to: Vec<Id> = st.followers.iter().map(|x| x.id).collect();
+        st.core.seq.active = Some(Broadcast::new(msg, to, None));
+        o.set_timer(Gms5Timer::Send, SEND_DELAY);
+        self.arm_resend(st, o);
+    }
+
+    /// Leader: an entry is stable once a majority of the newest view of the log holds it,
+    /// by acks of this reign.
+    fn try_commit(&self, st: &mut Gms5State, o: &mut Out<Self>) {
+        if st.core.seq.active.is_some() {
+            return;
+        }
+        let view = self.group_view(st);
+        let me = st.core.leader();
+        let mut lens: Vec<u32> = view
+            .iter()
+            .filter_map(|&n| {
+                if Some(n) == me {
+                    Some(st.len())
+                } else {
+                    st.followers
+                        .iter()
+                        .find(|x| x.id == n && x.heard)
+                        .map(|x| x.len)
+                }
+            })
+            .collect();
+        lens.sort_unstable_by(|a, b| b.cmp(a));
+        let stable = lens
+            .get(majority(view.len()) - 1)
+            .copied()
+            .unwrap_or(0)
+            .min(st.len());
+        // A majority holds the whole log in this reign: what earlier reigns left is settled,
+        // and the view may change.
+        let holding = view
+            .iter()
+            .filter(|&&n| {
+                Some(n) == me
+                    || st
+                        .followers
+                        .iter()
+                        .any(|x| x.id == n && x.heard && x.len >= st.len())
+            })
+            .count();
+        if holding >= majority(view.len()) {
+            st.established = true;
+        }
+        let committed = stable > st.delivered();
+        if committed {
+            st.deliver_stable(stable);
+        }
+        self.schedule(st, committed, o);
+    }
+
+    fn schedule(&self, st: &Gms5State, committed: bool, o: &mut Out<Self>) {
+        if !st.free() {
+            return;
+        }
+        let change = st.established && !st.changes.is_empty();
+        if !st.queue.is_empty() || committed || change {
+            o.set_timer(Gms5Timer::Propose, SEND_DELAY);
+        }
+    }
+
+    fn arm_resend(&self, st: &Gms5State, o: &mut Out<Self>) {
+        if st.lagging() {
+            o.set_timer(Gms5Timer::Resend, RETRANSMIT_DELAY);
+        } else {
+            o.cancel_timer(Gms5Timer::Resend);
+        }
+    }
+
+    fn arm_retry(&self, st: &Gms5State, o: &mut Out<Self>) {
+        let joining = st.core.role == Role::Outside;
+        let unheld = st.outbox.iter().any(|p| !st.holds(p));
+        if joining || (st.core.role == Role::Slave && unheld) {
+            o.set_timer(Gms5Timer::Retry, RETRANSMIT_DELAY);
+        } else {
+            o.cancel_timer(Gms5Timer::Retry);
+        }
+    }
+
+    fn retry(&self, id: Id, state: &mut Cow<Gms5State>, o: &mut Out<Self>) {
+        match (state.core.role, state.core.leader()) {
+            (Role::Outside, _) => {
+                if let Some(contact) = state.ask.or(self.0.contact) {
+                    o.send(contact, Gms5Msg::Join(id));
+                }
+            }
+            (Role::Slave, Some(leader)) if leader != id => {
+                let resend: Vec<Payload> = state
+                    .outbox
+                    .iter()
+                    .filter(|p| !state.holds(p))
+                    .copied()
+                    .collect();
+                if resend.is_empty() {
+                    return;
+                }
+                let st = state.to_mut();
+                for p in resend {
+                    o.send(leader, Gms5Msg::Mcast(p));
+                }
+                if st.forwarded_to.is_some_and(|old| old != leader) {
+                    st.core.marks.set(Mark::Retried);
+                }
+                st.forwarded_to = Some(leader);
+            }
+            _ => return,
+        }
+        self.arm_retry(state, o);
+    }
+
+    fn ask(&self, id: Id, st: &mut Gms5State, whom: Id, o: &mut Out<Self>) {
+        if let Some(old) = st.ask.filter(|&old| old != whom) {
+            o.cancel_timer(Gms5Timer::Suspect(old));
+        }
+        st.ask = Some(whom);
+        o.send(whom, Gms5Msg::Join(id));
+        o.set_timer(Gms5Timer::Suspect(whom), SUSPECT_DELAY);
+    }
+
+    /// The member a joiner asks after `peer`: the next of the initial group, in turn.
+    fn after(&self, peer: Id) -> Id {
+        let known = &self.0.known;
+        let next = match known.iter().position(|&k| k == peer) {
+            Some(i) => known.get((i + 1) % known.len()),
+            None => known.first(),
+        };
+        next.copied().unwrap_or(peer)
+    }
+}
