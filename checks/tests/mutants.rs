@@ -12,6 +12,7 @@ use groupy_model::gms1::Gms1;
 use groupy_model::gms2::Gms2;
 use groupy_model::gms3::Gms3;
 use groupy_model::gms4::Gms4;
+use groupy_model::gms5::Gms5;
 use groupy_model::properties::*;
 use groupy_model::{Config, Mutant, NetworkKind, Protocol};
 
@@ -242,4 +243,49 @@ fn gms4_sequencing_in_arrival_order_violates_fifo() {
     };
     let r = caught_in::<Gms4>(c, Mutant::NoSenderOrder, FIFO);
     complete(&r, 1_868);
+}
+
+// gms5's primary-partition rules, each shown necessary (notes/gms5.md). On a reliable network
+// with the perfect detector a leader's proposal reaches every live member before anyone can
+// suspect it, so a lone leader's choices are always right there: a lost proposal (or a wrong
+// suspicion) is what makes a minority differ from a majority.
+
+fn lossy(nodes: usize, msgs: usize, crashes: usize) -> Config {
+    Config {
+        network: NetworkKind::Lossy,
+        losses: Some(1),
+        ..cfg(nodes, msgs, crashes)
+    }
+}
+
+#[test]
+fn gms5_leading_without_a_majoritys_logs_violates_uniform_agreement() {
+    let r = caught_in::<Gms5>(lossy(3, 1, 1), Mutant::MinorityLeader, UNIFORM_AGREEMENT);
+    complete(&r, 57_386);
+}
+
+#[test]
+fn gms5_stable_one_ack_short_of_a_majority_violates_uniform_agreement() {
+    let r = caught_in::<Gms5>(lossy(3, 1, 1), Mutant::MinorityStable, UNIFORM_AGREEMENT);
+    complete(&r, 211_424);
+}
+
+/// A deposed leader's proposals matter only while it is alive and gathering acks: a wrong
+/// suspicion. 3.7 M states per run, clean and broken: minutes, so not in the default suite.
+#[test]
+#[ignore]
+fn gms5_without_fencing_violates_uniform_agreement() {
+    let c = Config {
+        detector: groupy_model::Detector::Unreliable,
+        false_suspicions: Some(1),
+        ..cfg(3, 1, 0)
+    };
+    let r = caught_in::<Gms5>(c, Mutant::NoFencing, UNIFORM_AGREEMENT);
+    complete(&r, 0);
+}
+
+#[test]
+fn gms5_new_leader_keeping_its_own_log_violates_uniform_agreement() {
+    let r = caught_in::<Gms5>(lossy(3, 1, 1), Mutant::OwnLog, UNIFORM_AGREEMENT);
+    complete(&r, 58_472);
 }

@@ -526,6 +526,7 @@ fn changes_gms3(mutant: groupy_model::Mutant) -> bool {
         | LifoRequests => true,
         NoHoldBack | NoViewSync | NoRetransmission | NoRetry | EarlyDelivery | NoEpochCheck
         | NoSenderOrder => false,
+        MinorityLeader | MinorityStable | NoFencing | OwnLog => false,
     }
 }
 
@@ -544,6 +545,8 @@ fn gms4_mutant_configs(mutant: groupy_model::Mutant) -> Vec<Config> {
         // gms3's own; the shared two are cross-checked on gms3, where mutants.rs catches them.
         NoResend | NoDuplicateDiscard | ViewWithoutLeader | ViewNotSentToJoiner | OffByOneSeq
         | LifoRequests => vec![],
+        // gms5's own (checks/tests/mutants.rs).
+        MinorityLeader | MinorityStable | NoFencing | OwnLog => vec![],
         NoHoldBack | NoViewSync => vec![cfg(2, 2, 0, 1), cfg(3, 1, 0, 1)],
         NoRetransmission => vec![cfg(3, 2, 0, 1)],
         // A retry matters only where a multicast can be lost: with a loss, or with a slave

@@ -716,6 +716,7 @@ impl Gms5 {
         };
         let best = gathered
             .into_iter()
+            .filter(|g| !mutant!(self.0, OwnLog) || g.0 == id)
             .max_by_key(|g| (g.1, g.2.len()))
             .map(|g| g.2)
             .unwrap_or_default();
@@ -774,7 +775,8 @@ impl Gms5 {
         commit: u32,
         o: &mut Out<Self>,
     ) {
-        if reign < st.promised || reign.leader != src {
+        let fenced = reign < st.promised && !mutant!(self.0, NoFencing);
+        if fenced || reign.leader != src {
             // A deposed leader: tell it who leads now.
             let view = self.group_view(st);
             o.send(
@@ -912,7 +914,7 @@ impl Gms5 {
         st.promised = r;
         st.gathered = Some(vec![(id, st.accepted, st.log_from(0))]);
         let view = self.group_view(st);
-        if majority(view.len()) <= 1 {
+        if majority(view.len()) <= 1 || mutant!(self.0, MinorityLeader) {
             self.take_over(id, st, o);
             return;
         }
@@ -1055,11 +1057,11 @@ impl Gms5 {
             })
             .collect();
         lens.sort_unstable_by(|a, b| b.cmp(a));
-        let stable = lens
-            .get(majority(view.len()) - 1)
-            .copied()
-            .unwrap_or(0)
-            .min(st.len());
+        let quorum = match mutant!(self.0, MinorityStable) {
+            true => majority(view.len()).saturating_sub(1).max(1),
+            false => majority(view.len()),
+        };
+        let stable = lens.get(quorum - 1).copied().unwrap_or(0).min(st.len());
         // A majority holds the whole log in this reign: what earlier reigns left is settled,
         // and the view may change.
         let holding = view

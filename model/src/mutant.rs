@@ -36,10 +36,18 @@ pub enum Mutant {
     NoEpochCheck,
     /// gms4: the leader sequences a sender's multicasts in arrival order, not issue order.
     NoSenderOrder,
+    /// gms5: a candidate leads on its own log, without the logs of a majority.
+    MinorityLeader,
+    /// gms5: an entry is stable one ack short of a majority.
+    MinorityStable,
+    /// gms5: a node takes proposals of a reign lower than the one it promised.
+    NoFencing,
+    /// gms5: a new leader keeps its own log instead of the most up-to-date one gathered.
+    OwnLog,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 13] = [
+    pub const ALL: [Mutant; 17] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
@@ -53,5 +61,9 @@ impl Mutant {
         Mutant::EarlyDelivery,
         Mutant::NoEpochCheck,
         Mutant::NoSenderOrder,
+        Mutant::MinorityLeader,
+        Mutant::MinorityStable,
+        Mutant::NoFencing,
+        Mutant::OwnLog,
     ];
 }
