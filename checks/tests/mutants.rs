@@ -271,7 +271,7 @@ fn gms5_stable_one_ack_short_of_a_majority_violates_uniform_agreement() {
 }
 
 /// A deposed leader's proposals matter only while it is alive and gathering acks: a wrong
-/// suspicion. 3.7 M states per run, clean and broken: minutes, so not in the default suite.
+/// suspicion. 3.7 M states clean, 5.9 M broken: minutes, so not in the default suite.
 #[test]
 #[ignore]
 fn gms5_without_fencing_violates_uniform_agreement() {
@@ -281,7 +281,7 @@ fn gms5_without_fencing_violates_uniform_agreement() {
         ..cfg(3, 1, 0)
     };
     let r = caught_in::<Gms5>(c, Mutant::NoFencing, UNIFORM_AGREEMENT);
-    complete(&r, 0);
+    complete(&r, 5_914_865);
 }
 
 #[test]

@@ -37,6 +37,7 @@
 //! prefix of one history, views included.
 
 use crate::app::{Event, Payload};
+use crate::config::Detector;
 use crate::gms4::LogIndex;
 use crate::group::{
     start_worker, Broadcast, Core, GroupTimer, Mark, Member, Role, Setup, Step, TimerKind,
@@ -408,11 +409,15 @@ impl Protocol for Gms5 {
         link: Link::Raw,
         benchmarked: false,
         infinite: Some(Infinite {
-            when: "on a network that delivers a message again (duplicating, udp), with a joiner \
-                   and a crash",
-            why: "a copy of a removed node's old join adds it again, and it is removed again \
-                  (incarnations will tell an old join from a new one: notes/gms5.md)",
-            applies: |cfg| cfg.network.duplicates() && cfg.joins > 0 && cfg.crashes > 0,
+            when: "with --fd unreliable and no --false-suspicions budget; or on a network that \
+                   delivers a message again (duplicating, udp) with a joiner and a crash",
+            why: "each wrong suspicion starts a reign with a higher epoch, without end; a copy of \
+                  a removed node's old join adds it again, and it is removed again (incarnations \
+                  will tell an old join from a new one: notes/gms5.md)",
+            applies: |cfg| {
+                let unbounded = cfg.detector == Detector::Unreliable && cfg.false_suspicions.is_none();
+                unbounded || (cfg.network.duplicates() && cfg.joins > 0 && cfg.crashes > 0)
+            },
         }),
     };
     fn with_setup(setup: Setup) -> Self {
