@@ -739,3 +739,33 @@ fn quiescence_read_off_the_state_matches_its_definition() {
         }
     }
 }
+
+/// gms5 is not yet a protocol users can check (it is not in the registry: notes/gms5.md says
+/// what is missing); these are its verdicts so far. Every claim holds and every witness is
+/// reached at the default bounds, and with one wrong suspicion where gms4 splits (`groupy
+/// check gms4 --fd unreliable --false-suspicions 1 --crashes 0 --msgs 1`: VIOLATED).
+#[test]
+fn gms5_holds_at_the_default_bounds() {
+    let r = run::<groupy_model::gms5::Gms5>(Config::default());
+    assert_eq!(r.verdict, Verdict::Holds, "{}", r.livelock);
+    groupy_checks::complete(&r, 318_052);
+}
+
+/// 3.7 M states, about a minute: not in the default suite.
+#[test]
+#[ignore]
+fn gms5_holds_with_one_wrong_suspicion_where_gms4_splits() {
+    let wrong_once = Config {
+        detector: Detector::Unreliable,
+        false_suspicions: Some(1),
+        ..cfg(3, 1, 0, 0)
+    };
+    let gms4 = run::<groupy_model::gms4::Gms4>(wrong_once.clone());
+    assert_eq!(gms4.verdict, Verdict::Violated);
+    let search = Search::default();
+    let r = check::check_protocol::<groupy_model::gms5::Gms5>(&wrong_once, &search, &mut |_| {});
+    assert_eq!(r.verdict, Verdict::Holds, "{}", r.livelock);
+    let wrong = r.property(witness::FALSE_SUSPICION.name).map(|p| p.status);
+    assert_eq!(wrong, Some(Status::Witnessed));
+    groupy_checks::complete(&r, 3_749_824);
+}

@@ -415,7 +415,8 @@ impl Protocol for Gms5 {
                   a removed node's old join adds it again, and it is removed again (incarnations \
                   will tell an old join from a new one: notes/gms5.md)",
             applies: |cfg| {
-                let unbounded = cfg.detector == Detector::Unreliable && cfg.false_suspicions.is_none();
+                let unbounded =
+                    cfg.detector == Detector::Unreliable && cfg.false_suspicions.is_none();
                 unbounded || (cfg.network.duplicates() && cfg.joins > 0 && cfg.crashes > 0)
             },
         }),
@@ -516,10 +517,10 @@ impl Actor for Gms5 {
                     o.send(j, Gms5Msg::Redirect(leader));
                 }
             }
-            Gms5Msg::Redirect(leader) if st.core.role == Role::Outside => {
-                if st.ask != Some(leader) {
-                    self.ask(id, st, leader, o);
-                }
+            Gms5Msg::Redirect(leader)
+                if st.core.role == Role::Outside && st.ask != Some(leader) =>
+            {
+                self.ask(id, st, leader, o);
             }
             Gms5Msg::Solicit(r) => self.on_solicit(id, st, src, r, o),
             Gms5Msg::Log {

@@ -40,7 +40,6 @@ protocols! {
     Gms3Greedy => crate::gms3::Gms3Greedy,
     Gms4 => crate::gms4::Gms4,
     Gms4NaiveJoin => crate::gms4::Gms4NaiveJoin,
-    Gms5 => crate::gms5::Gms5,
 }
 
 struct GetDescriptor;
