@@ -38,10 +38,13 @@
 
 use crate::app::{Event, Payload};
 use crate::config::Detector;
-use crate::gms4::LogIndex;
+// gms4's timers and delays, the same jobs here: the detector's verdict on a peer; a
+// leader's repeated proposals (and a candidate's repeated solicit); a node's repeated
+// multicasts or join; the leader's propose step.
+use crate::gms4::{Gms4Timer as Gms5Timer, LogIndex, RETRANSMIT_DELAY};
 use crate::group::{
-    start_worker, Broadcast, Core, GroupTimer, Mark, Member, Role, Setup, Step, TimerKind,
-    MCAST_DELAY, SEND_DELAY, SUSPECT_DELAY,
+    start_worker, Broadcast, Core, Mark, Member, Role, Setup, Step, MCAST_DELAY, SEND_DELAY,
+    SUSPECT_DELAY,
 };
 use crate::properties::*;
 use crate::protocol::{Descriptor, Infinite, Link, Protocol};
@@ -51,11 +54,6 @@ use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
-use std::ops::Range;
-use std::time::Duration;
-
-/// How long a node waits before repeating what may have been lost.
-pub const RETRANSMIT_DELAY: Range<Duration> = Duration::from_millis(50)..Duration::from_millis(50);
 
 /// A leader's term: its epoch, and the leader (two candidates may pick one epoch).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -137,43 +135,6 @@ impl fmt::Debug for Gms5Msg {
                 delivered,
             } => write!(f, "ack({reign:?}, holds {len}, delivered {delivered})"),
             Gms5Msg::Nack { reign, view } => write!(f, "nack({reign:?}, view {})", ids(view)),
-        }
-    }
-}
-
-/// gms5's timers.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Gms5Timer {
-    Mcast,
-    Send,
-    /// The failure detector's verdict on one peer: a member monitors its leader, the leader
-    /// every member, a joiner the member it asks.
-    Suspect(Id),
-    /// Leader: repeat proposals to members whose acks lag; candidate: repeat its solicit to
-    /// members that have not answered.
-    Resend,
-    /// Any node: repeat its own multicasts not yet held, or its join.
-    Retry,
-    /// Leader: propose what is queued.
-    Propose,
-}
-
-impl GroupTimer for Gms5Timer {
-    const MCAST: Self = Gms5Timer::Mcast;
-    const SEND: Self = Gms5Timer::Send;
-    fn kind(&self) -> TimerKind {
-        match self {
-            Gms5Timer::Mcast => TimerKind::Mcast,
-            Gms5Timer::Send => TimerKind::Send,
-            Gms5Timer::Suspect(_) => TimerKind::Suspect,
-            Gms5Timer::Resend | Gms5Timer::Retry => TimerKind::Retransmit,
-            Gms5Timer::Propose => TimerKind::Propose,
-        }
-    }
-    fn target(&self) -> Option<Id> {
-        match self {
-            Gms5Timer::Suspect(id) => Some(*id),
-            _ => None,
         }
     }
 }
