@@ -43,7 +43,7 @@ fn every_row_of_the_verdict_table_reproduces() {
 }
 
 /// The long rows (gms4 at (3,3,2) on the unordered networks and the like): minutes each,
-/// about an hour for gms4 on `udp` at (3,3,2) alone.
+/// about two hours for all of them on one thread.
 /// `cargo test --release -p groupy-checks --test verdicts every_long_row -- --ignored`
 #[test]
 #[ignore]
