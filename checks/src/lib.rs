@@ -146,7 +146,8 @@ pub fn quiescent_by_actions<A: Protocol>(
     let mut actions = Vec::new();
     m.actor_actions(s, &mut actions);
     actions.into_iter().all(|a| match &a {
-        Act::Crash(_) => true,
+        // A restart is a fault like a crash: a run may end before it.
+        Act::Crash(_) | Act::Recover(_) => true,
         Act::Timeout(id, t) if t.kind() == TimerKind::Suspect => {
             match groupy_model::group::suspected(&*s.actor_states[usize::from(*id)], t) {
                 Some(leader) => unreliable && !s.crashed[usize::from(leader)],

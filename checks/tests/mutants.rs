@@ -267,11 +267,11 @@ fn gms5_leading_without_a_majoritys_logs_violates_uniform_agreement() {
 #[test]
 fn gms5_stable_one_ack_short_of_a_majority_violates_uniform_agreement() {
     let r = caught_in::<Gms5>(lossy(3, 1, 1), Mutant::MinorityStable, UNIFORM_AGREEMENT);
-    complete(&r, 211_424);
+    complete(&r, 286_062);
 }
 
 /// A deposed leader's proposals matter only while it is alive and gathering acks: a wrong
-/// suspicion. 3.7 M states clean, 5.9 M broken: minutes, so not in the default suite.
+/// suspicion. 1.6 M states clean, 1.9 M broken: two minutes, so not in the default suite.
 #[test]
 #[ignore]
 fn gms5_without_fencing_violates_uniform_agreement() {
@@ -281,11 +281,27 @@ fn gms5_without_fencing_violates_uniform_agreement() {
         ..cfg(3, 1, 0)
     };
     let r = caught_in::<Gms5>(c, Mutant::NoFencing, UNIFORM_AGREEMENT);
-    complete(&r, 5_914_865);
+    complete(&r, 1_886_521);
 }
 
 #[test]
 fn gms5_new_leader_keeping_its_own_log_violates_uniform_agreement() {
     let r = caught_in::<Gms5>(lossy(3, 1, 1), Mutant::OwnLog, UNIFORM_AGREEMENT);
-    complete(&r, 58_472);
+    complete(&r, 73_164);
+}
+
+/// Viewstamped Replication's recovery problem: a node that restarts with an empty state and
+/// answers as the member it was has forgotten what it acknowledged. Here the leader restarts
+/// as leader of its first reign with an empty log and sequences a multicast where it had
+/// delivered another. Two nodes suffice (a majority of two is both). Without the mutation
+/// the restarted node joins as a new life, and agreement holds; uniform agreement and validity
+/// do not: with one of two nodes' memory gone no majority remains, and gms5 stops by design.
+#[test]
+fn gms5_restart_answering_as_the_member_it_was_violates_agreement() {
+    let c = Config {
+        restarts: 1,
+        ..cfg(2, 2, 1)
+    };
+    let r = caught_in::<Gms5>(c, Mutant::RestartAsMember, AGREEMENT);
+    complete(&r, 90_812);
 }

@@ -684,7 +684,7 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
     };
     let mut progress = render::Progress::new(!args.quiet);
     let Some(protocol) = args.protocol else {
-        let cannot = ["network", "fd", "svg", "trace_json", "property"];
+        let cannot = ["network", "fd", "svg", "trace_json", "property", "restarts"];
         if let Some(flag) = given.iter().find(|g| cannot.contains(&g.as_str())) {
             return usage_error(&format!(
                 "the matrix (groupy check without a protocol) cannot honour --{}: it sets --network \
@@ -711,6 +711,23 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
         || search.timeout.is_some()
         || search.strategy == Strategy::Simulation;
     let d = protocol.descriptor();
+    if cfg.restarts > 0 && !d.restarts {
+        let with: Vec<&str> = ProtocolName::ALL
+            .iter()
+            .map(|p| p.descriptor())
+            .filter(|d| d.restarts)
+            .map(|d| d.name)
+            .collect();
+        let with = match with.is_empty() {
+            true => "none yet (gms5 will: notes/gms5.md)".to_string(),
+            false => with.join(", "),
+        };
+        return usage_error(&format!(
+            "{} does not model restarts: a node that comes back with an empty state under its \
+             old id needs incarnations the protocol does not have. --restarts works with: {with}",
+            d.name
+        ));
+    }
     if let Some(inf) = d.infinite_under(&cfg).filter(|_| !bounded) {
         return usage_error(&format!(
             "{}'s state space is infinite {}: {}. An exhaustive search would end only when \

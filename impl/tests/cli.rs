@@ -509,6 +509,15 @@ fn bad_usage_exit_2() {
     usage_error(&["check", "gms3", "--nodes", "0"], &["--nodes"]);
     usage_error(&["check", "gms3", "--crashes", "5"], &["--crashes"]);
     usage_error(
+        &["check", "gms4", "--restarts", "1"],
+        &["gms4 does not model restarts", "--restarts works with"],
+    );
+    usage_error(
+        &["check", "gms4", "--restarts", "2"],
+        &["--restarts 2 exceeds"],
+    );
+    usage_error(&["check", "--restarts", "1"], &["--restarts"]);
+    usage_error(
         &["check", "gms3", "--fd", "maybe"],
         &["perfect, unreliable"],
     );

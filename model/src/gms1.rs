@@ -25,7 +25,7 @@
 use crate::app::{App, Event, Payload, ViewList};
 use crate::group::{
     on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg, GroupTimer,
-    Job, Member, Role, Sequencing, Setup, TimerKind,
+    Incarnation, Job, Member, Role, Sequencing, Setup, TimerKind,
 };
 use crate::properties::*;
 use crate::protocol::{Descriptor, Link, Protocol, INFINITE_WITH_COPIES};
@@ -139,6 +139,7 @@ impl Protocol for Gms1 {
         witnesses: &[&QUIESCENT, &BROADCAST_CUT, &JOIN_COMPLETED, &ALL_DELIVERED],
         link: Link::Fifo,
         benchmarked: false,
+        restarts: false,
         infinite: Some(INFINITE_WITH_COPIES),
     };
     fn with_setup(setup: Setup) -> Self {
@@ -151,9 +152,9 @@ impl Actor for Gms1 {
     type State = Gms1State;
     type Timer = Gms1Timer;
     type Random = ();
-    type Storage = ();
+    type Storage = Incarnation;
 
-    fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> Gms1State {
+    fn on_start(&self, id: Id, _: &Option<Incarnation>, o: &mut Out<Self>) -> Gms1State {
         start(&self.0, id, o)
     }
 

@@ -18,7 +18,7 @@
 use crate::app::Event;
 use crate::gms1::{self, Gms1Msg, Gms1State};
 use crate::group::{
-    slaves, submit, Broadcast, GroupTimer, Job, Role, Setup, TimerKind, SUSPECT_DELAY,
+    slaves, submit, Broadcast, GroupTimer, Incarnation, Job, Role, Setup, TimerKind, SUSPECT_DELAY,
 };
 use crate::properties::*;
 use crate::protocol::{Descriptor, Link, Protocol, INFINITE_WITH_COPIES};
@@ -80,6 +80,7 @@ impl Protocol for Gms2 {
         ],
         link: Link::Fifo,
         benchmarked: false,
+        restarts: false,
         infinite: Some(INFINITE_WITH_COPIES),
     };
     fn with_setup(setup: Setup) -> Self {
@@ -92,9 +93,9 @@ impl Actor for Gms2 {
     type State = Gms1State;
     type Timer = Gms2Timer;
     type Random = ();
-    type Storage = ();
+    type Storage = Incarnation;
 
-    fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> Gms1State {
+    fn on_start(&self, id: Id, _: &Option<Incarnation>, o: &mut Out<Self>) -> Gms1State {
         let state = gms1::start(&self.0, id, o);
         if state.role == Role::Slave {
             o.set_timer(Gms2Timer::Suspect, SUSPECT_DELAY);

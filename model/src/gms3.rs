@@ -44,8 +44,8 @@
 use crate::app::{App, Event, Payload, ViewList};
 use crate::gms2::{Gms2Timer, SAFETY_CLAIMS};
 use crate::group::{
-    on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg, Job, Mark,
-    Member, Role, Sequencing, Setup, SUSPECT_DELAY,
+    on_mcast_timer, send_step, slaves, start_worker, submit, Broadcast, Core, GroupMsg,
+    Incarnation, Job, Mark, Member, Role, Sequencing, Setup, SUSPECT_DELAY,
 };
 use crate::protocol::{Descriptor, Link, Protocol, INFINITE_WITH_COPIES};
 use crate::witness::{
@@ -260,6 +260,7 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
         witnesses: WITNESSES,
         link: Link::Fifo,
         benchmarked: R::BENCHMARKED,
+        restarts: false,
         infinite: Some(INFINITE_WITH_COPIES),
     };
     fn with_setup(setup: Setup) -> Self {
@@ -305,9 +306,9 @@ impl<R: Reading> Actor for Gms3Actor<R> {
     type State = Gms3State;
     type Timer = Gms2Timer;
     type Random = ();
-    type Storage = ();
+    type Storage = Incarnation;
 
-    fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> Gms3State {
+    fn on_start(&self, id: Id, _: &Option<Incarnation>, o: &mut Out<Self>) -> Gms3State {
         let core = Core::start(&self.0, id);
         // The initial view is number 0: it is every initial slave's `last`.
         let last =

@@ -42,8 +42,8 @@
 
 use crate::app::{Event, Payload};
 use crate::group::{
-    slaves, start_worker, Broadcast, Core, GroupTimer, Mark, Member, Role, Setup, Step, TimerKind,
-    MCAST_DELAY, SEND_DELAY, SUSPECT_DELAY,
+    slaves, start_worker, Broadcast, Core, GroupTimer, Incarnation, Mark, Member, Role, Setup,
+    Step, TimerKind, MCAST_DELAY, SEND_DELAY, SUSPECT_DELAY,
 };
 use crate::properties::*;
 use crate::protocol::{Descriptor, Infinite, Link, Protocol};
@@ -188,6 +188,11 @@ impl LogIndex {
     }
 
     /// How many multicasts of `sender` were delivered.
+    /// The position of the newest view in the log, if it has one.
+    pub(crate) fn newest_view_at(&self) -> Option<u32> {
+        self.newest_view
+    }
+
     pub(crate) fn senders_count(&self, sender: Id) -> u32 {
         self.senders.get(&sender).map_or(0, |s| s.0)
     }
@@ -458,6 +463,7 @@ impl<J: Joining> Protocol for Gms4Actor<J> {
         // Built for what UDP does.
         link: Link::Raw,
         benchmarked: J::BENCHMARKED,
+        restarts: false,
         infinite: J::INFINITE,
     };
     fn with_setup(setup: Setup) -> Self {
@@ -470,9 +476,9 @@ impl<J: Joining> Actor for Gms4Actor<J> {
     type State = Gms4State;
     type Timer = Gms4Timer;
     type Random = ();
-    type Storage = ();
+    type Storage = Incarnation;
 
-    fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> Gms4State {
+    fn on_start(&self, id: Id, _: &Option<Incarnation>, o: &mut Out<Self>) -> Gms4State {
         let core = Core::start(&self.0, id);
         let reign = core.leader();
         let mut acks = Vec::new();

@@ -26,6 +26,10 @@
 //!   acknowledges having delivered it; a node that delivers a view without itself (or learns
 //!   from a `nack` that the newer reign's view does not name it) leaves and joins again,
 //!   keeping its delivered log (a prefix of the one history: it held only stable entries).
+//! - **Lives.** A node's incarnation grows each time it restarts (with nothing else kept)
+//!   or is left out. Joins, acks and the log's views name lives, so a newer life's join
+//!   retires the old life from the view, a copy of an old join is known as one, and an old
+//!   life's acks never count for a new one (Viewstamped Replication's recovery problem).
 //!
 //! ## Why it is safe
 //! A reign makes entries stable only with acks of a majority that promised it, and a node
@@ -43,8 +47,8 @@ use crate::config::Detector;
 // multicasts or join; the leader's propose step.
 use crate::gms4::{Gms4Timer as Gms5Timer, LogIndex, RETRANSMIT_DELAY};
 use crate::group::{
-    start_worker, Broadcast, Core, Mark, Member, Role, Setup, Step, MCAST_DELAY, SEND_DELAY,
-    SUSPECT_DELAY,
+    start_worker, Broadcast, Core, Incarnation, Mark, Member, Role, Setup, Step, MCAST_DELAY,
+    SEND_DELAY, SUSPECT_DELAY,
 };
 use crate::properties::*;
 use crate::protocol::{Descriptor, Infinite, Link, Protocol};
@@ -68,13 +72,67 @@ impl fmt::Debug for Reign {
     }
 }
 
+/// A member of a view: a node, and the life of it (its incarnation) the view admitted.
+pub type Life = (Id, Incarnation);
+
+/// An entry of gms5's log. The application is delivered its [`Event`]; the log keeps which
+/// life of each node a view admitted, so that a join of a newer life (a restarted node, or
+/// one that was left out) retires the old one, and a copy of an old join is known as one.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Entry {
+    Deliver(Payload),
+    View(Vec<Life>),
+}
+
+impl Entry {
+    pub fn event(&self) -> Event {
+        match self {
+            Entry::Deliver(p) => Event::Deliver(*p),
+            Entry::View(v) => Event::View(v.iter().map(|l| l.0).collect()),
+        }
+    }
+
+    fn view(&self) -> Option<&Vec<Life>> {
+        match self {
+            Entry::View(v) => Some(v),
+            Entry::Deliver(_) => None,
+        }
+    }
+}
+
+/// `n1` for a first life, `n1#2` for its third.
+struct LifeName(Life);
+
+impl fmt::Display for LifeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            (id, 0) => write!(f, "n{}", usize::from(id)),
+            (id, k) => write!(f, "n{}#{k}", usize::from(id)),
+        }
+    }
+}
+
+fn lives_list(v: &[Life]) -> String {
+    let v: Vec<String> = v.iter().map(|l| LifeName(*l).to_string()).collect();
+    format!("[{}]", v.join(","))
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entry::Deliver(p) => write!(f, "{p:?}"),
+            Entry::View(v) => write!(f, "view{}", lives_list(v)),
+        }
+    }
+}
+
 /// gms5's messages.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Gms5Msg {
     /// A node asks the leader to multicast its message (repeated until the node holds it).
     Mcast(Payload),
-    /// A node outside the group asks to join (repeated until it is in).
-    Join(Id),
+    /// A node outside the group asks to join, naming its life (repeated until it is in).
+    Join(Id, Incarnation),
     /// A member answers a join: ask this node, my leader.
     Redirect(Id),
     /// A candidate asks for the logs of its view, and for their promise.
@@ -83,36 +141,34 @@ pub enum Gms5Msg {
     Log {
         reign: Reign,
         accepted: Reign,
-        entries: Vec<Event>,
+        entries: Vec<Entry>,
     },
     /// Leader to member: `entries` belong at positions `index..` of the log; positions below
     /// `commit` are stable.
     Propose {
         reign: Reign,
         index: u32,
-        entries: Vec<Event>,
+        entries: Vec<Entry>,
         commit: u32,
     },
     /// Member to leader: of this reign's log I hold the first `len` entries and have
-    /// delivered the first `delivered`.
+    /// delivered the first `delivered` (this life of me: an ack of an older life's follower
+    /// record is not this one's).
     Ack {
         reign: Reign,
+        incarnation: Incarnation,
         len: u32,
         delivered: u32,
     },
     /// You are behind: I have promised this reign, whose view (as I hold it) is this.
-    Nack { reign: Reign, view: Vec<Id> },
+    Nack { reign: Reign, view: Vec<Life> },
 }
 
 impl fmt::Debug for Gms5Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ids = |v: &[Id]| {
-            let v: Vec<String> = v.iter().map(|i| format!("n{}", usize::from(*i))).collect();
-            format!("[{}]", v.join(","))
-        };
         match self {
             Gms5Msg::Mcast(p) => write!(f, "mcast({p:?})"),
-            Gms5Msg::Join(id) => write!(f, "join(n{})", usize::from(*id)),
+            Gms5Msg::Join(id, k) => write!(f, "join({})", LifeName((*id, *k))),
             Gms5Msg::Redirect(id) => write!(f, "redirect(n{})", usize::from(*id)),
             Gms5Msg::Solicit(r) => write!(f, "solicit({r:?})"),
             Gms5Msg::Log {
@@ -131,10 +187,19 @@ impl fmt::Debug for Gms5Msg {
             ),
             Gms5Msg::Ack {
                 reign,
+                incarnation,
                 len,
                 delivered,
-            } => write!(f, "ack({reign:?}, holds {len}, delivered {delivered})"),
-            Gms5Msg::Nack { reign, view } => write!(f, "nack({reign:?}, view {})", ids(view)),
+            } => match incarnation {
+                0 => write!(f, "ack({reign:?}, holds {len}, delivered {delivered})"),
+                k => write!(
+                    f,
+                    "ack({reign:?}, life {k}, holds {len}, delivered {delivered})"
+                ),
+            },
+            Gms5Msg::Nack { reign, view } => {
+                write!(f, "nack({reign:?}, view {})", lives_list(view))
+            }
         }
     }
 }
@@ -142,14 +207,18 @@ impl fmt::Debug for Gms5Msg {
 /// A membership change waiting for its turn (one view entry at a time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Change {
-    Add(Id),
+    Add(Life),
+    /// Suspected: removed unless heard from since.
     Remove(Id),
+    /// A newer life of the node asked to join: this one is over, whatever the detector says.
+    Retire(Life),
 }
 
 /// What the leader knows of one member in its reign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Follower {
     pub id: Id,
+    pub incarnation: Incarnation,
     /// It acknowledged something of this reign since it was last suspected.
     pub heard: bool,
     pub len: u32,
@@ -164,14 +233,18 @@ pub struct Follower {
 pub struct Gms5State {
     /// `core.view` is this node's working view, its leader (or itself, as candidate) first.
     pub core: Core<Gms5Msg>,
+    /// This node's life: 0 at first; one more each time it restarts or is left out.
+    pub incarnation: Incarnation,
     /// The highest reign this node has promised to follow.
     pub promised: Reign,
     /// The reign whose leader gave this node the entries it holds.
     pub accepted: Reign,
+    /// The log up to what the application was delivered (its views with their lives).
+    pub settled: Vec<Entry>,
     /// The log after what the application was delivered: entries held but not known stable.
-    pub pending: Vec<Event>,
+    pub pending: Vec<Entry>,
     /// Candidate: the logs gathered so far (its own included).
-    pub gathered: Option<Vec<(Id, Reign, Vec<Event>)>>,
+    pub gathered: Option<Vec<(Id, Reign, Vec<Entry>)>>,
     /// Leader: the members of its view (and the removed not yet told), in its reign.
     pub followers: Vec<Follower>,
     /// Leader: a majority held its whole log in its reign: it may change the view.
@@ -192,6 +265,9 @@ pub struct Gms5State {
 impl fmt::Debug for Gms5State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}, promised {:?}", self.core, self.promised)?;
+        if self.incarnation > 0 {
+            write!(f, ", life {}", self.incarnation)?;
+        }
         if self.accepted != self.promised {
             write!(f, ", log from {:?}", self.accepted)?;
         }
@@ -245,7 +321,7 @@ impl Gms5State {
     }
 
     fn holds(&self, p: &Payload) -> bool {
-        let has = |e: &Event| matches!(e, Event::Deliver(q) if q == p);
+        let has = |e: &Entry| matches!(e, Entry::Deliver(q) if q == p);
         self.index.holds(p, &self.core.worker.app.log) || self.pending.iter().any(has)
     }
 
@@ -255,14 +331,14 @@ impl Gms5State {
         let pending = self
             .pending
             .iter()
-            .filter(|e| matches!(e, Event::Deliver(p) if p.from == sender))
+            .filter(|e| matches!(e, Entry::Deliver(p) if p.from == sender))
             .count();
         let queued = self.queue.iter().filter(|p| p.from == sender).count();
         (delivered + pending + queued) as u32
     }
 
-    fn log_from(&self, from: u32) -> Vec<Event> {
-        let log = &self.core.worker.app.log;
+    fn log_from(&self, from: u32) -> Vec<Entry> {
+        let log = &self.settled;
         let from = from as usize;
         let delivered = log.get(from..).unwrap_or(&[]).iter();
         let skip = from.saturating_sub(log.len());
@@ -273,18 +349,29 @@ impl Gms5State {
     }
 
     /// The newest view of the log (delivered or pending), if the log has one.
-    fn newest_logged_view<'a>(&'a self) -> Option<&'a Vec<Id>> {
-        let view = |e: &'a Event| match e {
-            Event::View(v) => Some(v),
-            Event::Deliver(_) => None,
-        };
-        let pending = self.pending.iter().rev().find_map(view);
-        pending.or_else(|| self.index.newest_view(&self.core.worker.app.log))
+    fn newest_logged_view(&self) -> Option<&Vec<Life>> {
+        let pending = self.pending.iter().rev().find_map(Entry::view);
+        pending.or_else(|| self.newest_delivered_view())
+    }
+
+    fn newest_delivered_view(&self) -> Option<&Vec<Life>> {
+        let at = self.index.newest_view_at()?;
+        self.settled.get(at as usize)?.view()
+    }
+
+    /// The newest life of `node` a view of the log named.
+    fn last_named(&self, node: Id) -> Option<Incarnation> {
+        let views = self
+            .settled
+            .iter()
+            .chain(&self.pending)
+            .filter_map(Entry::view);
+        views.flatten().filter(|l| l.0 == node).map(|l| l.1).max()
     }
 
     /// Whether an unstable view entry is pending.
     fn view_pending(&self) -> bool {
-        self.pending.iter().any(|e| matches!(e, Event::View(_)))
+        self.pending.iter().any(|e| matches!(e, Entry::View(_)))
     }
 
     fn free(&self) -> bool {
@@ -295,12 +382,14 @@ impl Gms5State {
         let n = commit.saturating_sub(self.delivered()) as usize;
         let n = n.min(self.pending.len());
         for e in self.pending.drain(..n) {
-            if let Event::Deliver(p) = &e {
+            if let Entry::Deliver(p) = &e {
                 self.outbox.retain(|q| q != p);
             }
             let at = self.core.worker.app.log.len() as u32;
-            self.index.add(at, &e);
-            self.core.worker.app.deliver(e);
+            let event = e.event();
+            self.index.add(at, &event);
+            self.core.worker.app.deliver(event);
+            self.settled.push(e);
         }
     }
 
@@ -358,6 +447,7 @@ impl Protocol for Gms5 {
                   deposed leader, views change one node at a time",
         claims: &[
             AGREEMENT,
+            UNIFORM_TOTAL_ORDER,
             UNIFORM_AGREEMENT,
             NO_DUPLICATION,
             INTEGRITY,
@@ -369,6 +459,7 @@ impl Protocol for Gms5 {
         witnesses: &WITNESSES,
         link: Link::Raw,
         benchmarked: false,
+        restarts: true,
         infinite: Some(Infinite {
             when: "with --fd unreliable and no --false-suspicions budget; or on a network that \
                    delivers a message again (duplicating, udp) with a joiner and a crash",
@@ -392,14 +483,28 @@ impl Actor for Gms5 {
     type State = Gms5State;
     type Timer = Gms5Timer;
     type Random = ();
-    type Storage = ();
+    type Storage = Incarnation;
 
-    fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> Gms5State {
-        let core = Core::start(&self.0, id);
+    fn on_start(&self, id: Id, storage: &Option<Incarnation>, o: &mut Out<Self>) -> Gms5State {
+        let mut core = Core::start(&self.0, id);
+        // A restarted node remembers only which life this is: it joins again, from nothing
+        // (and, in the model, its application multicasts no more: its quota was its first
+        // life's).
+        let as_member = mutant!(self.0, RestartAsMember);
+        let incarnation = if as_member { 0 } else { storage.unwrap_or(0) };
+        let restarted = storage.is_some() && !as_member;
+        let contact = match restarted {
+            true => {
+                core.role = Role::Outside;
+                core.view.clear();
+                Some(self.after(id))
+            }
+            false => self.0.contact,
+        };
         // A joiner has promised nothing yet: the lowest reign.
         let first = Reign {
             epoch: 0,
-            leader: core.leader().unwrap_or(Id::from(0)),
+            leader: self.0.known.first().copied().unwrap_or(Id::from(0)),
         };
         let mut followers = Vec::new();
         match core.role {
@@ -407,6 +512,7 @@ impl Actor for Gms5 {
                 for &s in core.view.iter().filter(|&&s| s != id) {
                     followers.push(Follower {
                         id: s,
+                        incarnation: 0,
                         heard: false,
                         len: 0,
                         delivered: 0,
@@ -421,21 +527,23 @@ impl Actor for Gms5 {
                 start_worker(&self.0, o);
             }
             Role::Outside => {
-                if let Some(contact) = self.0.contact {
-                    o.send(contact, Gms5Msg::Join(id));
+                if let Some(contact) = contact {
+                    o.send(contact, Gms5Msg::Join(id, incarnation));
                     o.set_timer(Gms5Timer::Retry, RETRANSMIT_DELAY);
                     o.set_timer(Gms5Timer::Suspect(contact), SUSPECT_DELAY);
                 }
             }
         }
         let ask = match core.role {
-            Role::Outside => self.0.contact,
+            Role::Outside => contact,
             _ => None,
         };
         Gms5State {
             core,
+            incarnation,
             promised: first,
             accepted: first,
+            settled: Vec::new(),
             pending: Vec::new(),
             gathered: None,
             followers,
@@ -464,22 +572,19 @@ impl Actor for Gms5 {
                     self.schedule(st, false, o);
                 }
             }
-            Gms5Msg::Join(j) if st.core.role == Role::Leader => {
-                let member = self.group_view(st).contains(&j);
-                if member || st.changes.contains(&Change::Add(j)) {
-                    st.core.marks.set(Mark::DuplicateDiscarded);
-                } else {
-                    st.changes.push_back(Change::Add(j));
-                    self.schedule(st, false, o);
-                }
-            }
-            Gms5Msg::Join(j) if st.core.role == Role::Slave => {
-                if let Some(leader) = st.core.leader().filter(|&l| l != id) {
+            Gms5Msg::Join(j, k) if st.core.role == Role::Leader => self.on_join(st, (j, k), o),
+            Gms5Msg::Join(j, k) if st.core.role == Role::Slave => {
+                let leader = st.core.leader().filter(|&l| l != id);
+                let listed = self.group_lives(st).into_iter().find(|l| l.0 == j);
+                if leader == Some(j) && listed.is_some_and(|l| l.1 < k) {
+                    // The life this node follows is over: a newer one asks to join.
+                    self.leader_gone(id, st, j, o);
+                } else if let Some(leader) = leader {
                     o.send(j, Gms5Msg::Redirect(leader));
                 }
             }
             Gms5Msg::Redirect(leader)
-                if st.core.role == Role::Outside && st.ask != Some(leader) =>
+                if st.core.role == Role::Outside && st.ask != Some(leader) && leader != id =>
             {
                 self.ask(id, st, leader, o);
             }
@@ -497,10 +602,12 @@ impl Actor for Gms5 {
             } => self.on_propose(id, st, src, reign, index, entries, commit, o),
             Gms5Msg::Ack {
                 reign,
+                incarnation,
                 len,
                 delivered,
             } if st.core.role == Role::Leader && reign == st.promised => {
-                if let Some(x) = st.followers.iter_mut().find(|x| x.id == src) {
+                let follower = |x: &&mut Follower| x.id == src && x.incarnation == incarnation;
+                if let Some(x) = st.followers.iter_mut().find(follower) {
                     x.heard = true;
                     x.len = x.len.max(len);
                     x.delivered = x.delivered.max(delivered);
@@ -512,8 +619,9 @@ impl Actor for Gms5 {
                 self.arm_resend(st, o);
             }
             Gms5Msg::Nack { reign, view } if reign > st.promised => {
+                let outside = st.core.role == Role::Outside;
                 self.promise(id, st, reign, o);
-                if !view.contains(&id) {
+                if !outside && !view.contains(&(id, st.incarnation)) {
                     self.leave(id, st, reign.leader, o);
                 }
             }
@@ -553,9 +661,41 @@ impl Actor for Gms5 {
 impl Gms5 {
     /// The view whose majorities count: the newest of the log, else the initial group.
     fn group_view(&self, st: &Gms5State) -> Vec<Id> {
-        st.newest_logged_view()
-            .cloned()
-            .unwrap_or_else(|| self.0.known.clone())
+        match st.newest_logged_view() {
+            Some(v) => v.iter().map(|l| l.0).collect(),
+            None => self.0.known.clone(),
+        }
+    }
+
+    /// The same, with the life of each member (the initial group's are first lives).
+    fn group_lives(&self, st: &Gms5State) -> Vec<Life> {
+        match st.newest_logged_view() {
+            Some(v) => v.clone(),
+            None => self.0.known.iter().map(|&n| (n, 0)).collect(),
+        }
+    }
+
+    /// Leader: a node asks to join as life `k`.
+    fn on_join(&self, st: &mut Gms5State, (j, k): Life, o: &mut Out<Self>) {
+        let listed = self.group_lives(st).into_iter().find(|l| l.0 == j);
+        let queued = st
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::Add((n, i)) if *n == j && *i >= k));
+        let stale = st.last_named(j).is_some_and(|named| named >= k);
+        if queued || stale {
+            // A member already, or a copy of a join from a life already admitted.
+            st.core.marks.set(Mark::DuplicateDiscarded);
+            return;
+        }
+        if let Some(old) = listed {
+            // The listed life is over: retire it first (one change at a time).
+            if !st.changes.contains(&Change::Retire(old)) {
+                st.changes.push_back(Change::Retire(old));
+            }
+        }
+        st.changes.push_back(Change::Add((j, k)));
+        self.schedule(st, false, o);
     }
 
     fn on_mcast(&self, id: Id, st: &mut Gms5State, o: &mut Out<Self>) {
@@ -618,6 +758,9 @@ impl Gms5 {
         st.pending.clear();
         st.core.view.clear();
         st.forwarded_to = None;
+        // It comes back as a new life: a copy of its old join is then known as one.
+        st.incarnation += 1;
+        o.save(st.incarnation);
         self.ask(id, st, ask, o);
         o.set_timer(Gms5Timer::Retry, RETRANSMIT_DELAY);
     }
@@ -636,7 +779,7 @@ impl Gms5 {
                 },
             );
         } else if r < st.promised {
-            let view = self.group_view(st);
+            let view = self.group_lives(st);
             o.send(
                 src,
                 Gms5Msg::Nack {
@@ -655,7 +798,7 @@ impl Gms5 {
         src: Id,
         reign: Reign,
         accepted: Reign,
-        entries: Vec<Event>,
+        entries: Vec<Entry>,
         o: &mut Out<Self>,
     ) {
         if reign != st.promised || reign.leader != id {
@@ -682,19 +825,20 @@ impl Gms5 {
             return;
         };
         let best = gathered
-            .into_iter()
+            .iter()
             .filter(|g| !mutant!(self.0, OwnLog) || g.0 == id)
             .max_by_key(|g| (g.1, g.2.len()))
-            .map(|g| g.2)
+            .map(|g| g.2.clone())
             .unwrap_or_default();
+        // A member's log differs from the most up-to-date one: this reign's first proposal
+        // brings it in line (gives it what it lacked, replaces what never became stable).
+        if gathered.iter().any(|g| g.2 != best) {
+            st.core.marks.set(Mark::GapClosed);
+        }
         let d = st.delivered() as usize;
         // What this node delivered was stable, so it is a prefix of the most up-to-date log.
         if best.len() >= d {
-            let carried = best.get(d..).unwrap_or(&[]);
-            if !st.pending.is_empty() && !carried.starts_with(&st.pending) {
-                st.core.marks.set(Mark::GapClosed);
-            }
-            st.pending = carried.to_vec();
+            st.pending = best.get(d..).unwrap_or(&[]).to_vec();
         }
         st.accepted = st.promised;
         st.core.role = Role::Leader;
@@ -709,11 +853,13 @@ impl Gms5 {
         working.retain(|&n| n != id);
         working.insert(0, id);
         st.core.view = working;
-        st.followers = view
-            .iter()
-            .filter(|&&n| n != id)
-            .map(|&n| Follower {
+        st.followers = self
+            .group_lives(st)
+            .into_iter()
+            .filter(|l| l.0 != id)
+            .map(|(n, incarnation)| Follower {
                 id: n,
+                incarnation,
                 heard: false,
                 len: 0,
                 delivered: 0,
@@ -738,14 +884,14 @@ impl Gms5 {
         src: Id,
         reign: Reign,
         index: u32,
-        entries: Vec<Event>,
+        entries: Vec<Entry>,
         commit: u32,
         o: &mut Out<Self>,
     ) {
         let fenced = reign < st.promised && !mutant!(self.0, NoFencing);
         if fenced || reign.leader != src {
             // A deposed leader: tell it who leads now.
-            let view = self.group_view(st);
+            let view = self.group_lives(st);
             o.send(
                 src,
                 Gms5Msg::Nack {
@@ -762,8 +908,10 @@ impl Gms5 {
             return;
         }
         let (d, len) = (st.delivered(), st.len());
+        let me = (id, st.incarnation);
         let ack = |len, delivered| Gms5Msg::Ack {
             reign,
+            incarnation: me.1,
             len,
             delivered,
         };
@@ -778,13 +926,9 @@ impl Gms5 {
             if st.core.role == Role::Outside
                 && !fresh
                     .iter()
-                    .any(|e| matches!(e, Event::View(v) if v.contains(&id)))
+                    .any(|e| e.view().is_some_and(|v| v.contains(&me)))
             {
                 return;
-            }
-            let carried = &fresh[..fresh.len().saturating_sub(1)];
-            if st.core.role == Role::Slave && !st.pending.starts_with(carried) {
-                st.core.marks.set(Mark::GapClosed);
             }
             st.pending = fresh.to_vec();
             st.accepted = reign;
@@ -806,10 +950,10 @@ impl Gms5 {
         }
         st.deliver_stable(commit);
         o.send(src, ack(st.len(), st.delivered()));
-        let delivered_view = st.index.newest_view(&st.core.worker.app.log).cloned();
+        let names_me = st.newest_delivered_view().map(|v| v.contains(&me));
         match st.core.role {
             Role::Outside => {
-                if delivered_view.is_some_and(|v| v.contains(&id)) {
+                if names_me == Some(true) {
                     // In: a stable view names it.
                     st.core.role = Role::Slave;
                     if let Some(asked) = st.ask.take().filter(|&a| a != src) {
@@ -817,11 +961,15 @@ impl Gms5 {
                     }
                     st.core.view = vec![src];
                     self.promise(id, st, reign, o);
-                    start_worker(&self.0, o);
+                    // A first life starts multicasting now; a later one goes on where it was
+                    // (left out) or, restarted, does not multicast in the model.
+                    if st.incarnation == 0 {
+                        start_worker(&self.0, o);
+                    }
                 }
             }
             _ => {
-                if delivered_view.is_some_and(|v| !v.contains(&id)) {
+                if names_me == Some(false) {
                     // A stable view without this node: it was removed.
                     self.leave(id, st, src, o);
                     return;
@@ -860,15 +1008,18 @@ impl Gms5 {
                 }
                 self.schedule(st, false, o);
             }
-            Role::Slave if st.core.leader() == Some(peer) => {
-                st.core.view.retain(|&n| n != peer);
-                match st.core.leader() {
-                    Some(first) if first == id => self.stand(id, st, o),
-                    Some(next) => o.set_timer(Gms5Timer::Suspect(next), SUSPECT_DELAY),
-                    None => {}
-                }
-            }
+            Role::Slave if st.core.leader() == Some(peer) => self.leader_gone(id, st, peer, o),
             _ => {}
+        }
+    }
+
+    /// A slave stops following `leader`: it stands if it is first of the rest.
+    fn leader_gone(&self, id: Id, st: &mut Gms5State, leader: Id, o: &mut Out<Self>) {
+        st.core.view.retain(|&n| n != leader);
+        match st.core.leader() {
+            Some(first) if first == id => self.stand(id, st, o),
+            Some(next) => o.set_timer(Gms5Timer::Suspect(next), SUSPECT_DELAY),
+            None => {}
         }
     }
 
@@ -938,12 +1089,12 @@ impl Gms5 {
             if st.holds(&p) {
                 st.core.marks.set(Mark::DuplicateDiscarded);
             } else {
-                st.pending.push(Event::Deliver(p));
+                st.pending.push(Entry::Deliver(p));
             }
         }
         if st.established && !st.view_pending() {
             if let Some(view) = self.next_view(st) {
-                st.pending.push(Event::View(view));
+                st.pending.push(Entry::View(view));
             }
         }
         if !st.pending.is_empty() || (committed && !st.followers.is_empty()) {
@@ -952,16 +1103,20 @@ impl Gms5 {
     }
 
     /// The next membership change still worth making, applied to the leader's view.
-    fn next_view(&self, st: &mut Gms5State) -> Option<Vec<Id>> {
-        let mut view = self.group_view(st);
+    fn next_view(&self, st: &mut Gms5State) -> Option<Vec<Life>> {
+        let mut view = self.group_lives(st);
+        let listed = |view: &[Life], n: Id| view.iter().any(|l| l.0 == n);
         while let Some(change) = st.changes.pop_front() {
             match change {
-                Change::Add(j) if !view.contains(&j) => {
-                    view.push(j);
+                Change::Add((j, k))
+                    if !listed(&view, j) && st.last_named(j).is_none_or(|named| named < k) =>
+                {
+                    view.push((j, k));
                     // A removed member coming back: it is a new follower.
                     st.followers.retain(|f| f.id != j);
                     st.followers.push(Follower {
                         id: j,
+                        incarnation: k,
                         heard: false,
                         len: 0,
                         delivered: 0,
@@ -972,14 +1127,21 @@ impl Gms5 {
                 }
                 // Heard from since it was suspected: alive and reachable after all.
                 Change::Remove(x)
-                    if view.contains(&x) && !st.followers.iter().any(|f| f.id == x && f.heard) =>
+                    if listed(&view, x) && !st.followers.iter().any(|f| f.id == x && f.heard) =>
                 {
-                    view.retain(|&n| n != x);
+                    view.retain(|l| l.0 != x);
                     st.core.view.retain(|&n| n != x);
                     let at = st.len();
                     if let Some(f) = st.followers.iter_mut().find(|f| f.id == x) {
                         f.removed_at = Some(at);
                     }
+                    return Some(view);
+                }
+                // A newer life asked to join: this one is over, there is no one to tell.
+                Change::Retire(life) if view.contains(&life) => {
+                    view.retain(|l| *l != life);
+                    st.core.view.retain(|&n| n != life.0);
+                    st.followers.retain(|f| (f.id, f.incarnation) != life);
                     return Some(view);
                 }
                 _ => {}
@@ -1008,19 +1170,18 @@ impl Gms5 {
         if st.core.seq.active.is_some() {
             return;
         }
-        let view = self.group_view(st);
+        let view = self.group_lives(st);
         let me = st.core.leader();
+        let follower = |l: &Life| {
+            st.followers
+                .iter()
+                .find(move |x| (x.id, x.incarnation) == *l && x.heard)
+        };
         let mut lens: Vec<u32> = view
             .iter()
-            .filter_map(|&n| {
-                if Some(n) == me {
-                    Some(st.len())
-                } else {
-                    st.followers
-                        .iter()
-                        .find(|x| x.id == n && x.heard)
-                        .map(|x| x.len)
-                }
+            .filter_map(|l| match Some(l.0) == me {
+                true => Some(st.len()),
+                false => follower(l).map(|x| x.len),
             })
             .collect();
         lens.sort_unstable_by(|a, b| b.cmp(a));
@@ -1033,13 +1194,7 @@ impl Gms5 {
         // and the view may change.
         let holding = view
             .iter()
-            .filter(|&&n| {
-                Some(n) == me
-                    || st
-                        .followers
-                        .iter()
-                        .any(|x| x.id == n && x.heard && x.len >= st.len())
-            })
+            .filter(|l| Some(l.0) == me || follower(l).is_some_and(|x| x.len >= st.len()))
             .count();
         if holding >= majority(view.len()) {
             st.established = true;
@@ -1083,7 +1238,7 @@ impl Gms5 {
         match (state.core.role, state.core.leader()) {
             (Role::Outside, _) => {
                 if let Some(contact) = state.ask.or(self.0.contact) {
-                    o.send(contact, Gms5Msg::Join(id));
+                    o.send(contact, Gms5Msg::Join(id, state.incarnation));
                 }
             }
             (Role::Slave, Some(leader)) if leader != id => {
@@ -1115,7 +1270,7 @@ impl Gms5 {
             o.cancel_timer(Gms5Timer::Suspect(old));
         }
         st.ask = Some(whom);
-        o.send(whom, Gms5Msg::Join(id));
+        o.send(whom, Gms5Msg::Join(id, st.incarnation));
         o.set_timer(Gms5Timer::Suspect(whom), SUSPECT_DELAY);
     }
 

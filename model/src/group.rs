@@ -47,6 +47,11 @@ pub trait GroupTimer: Clone + fmt::Debug + Eq + std::hash::Hash {
 }
 
 pub const SEND_DELAY: Range<Duration> = Duration::ZERO..Duration::ZERO;
+/// Which life of a node this is: 0 at its first start, one more at each restart. The one
+/// thing a restarted node keeps (stateright's actor storage): the model's restarts are
+/// amnesia otherwise (`--restarts`, notes/gms5.md).
+pub type Incarnation = u32;
+
 pub const MCAST_DELAY: Range<Duration> = Duration::from_millis(100)..Duration::from_millis(300);
 pub const SUSPECT_DELAY: Range<Duration> = Duration::from_secs(1)..Duration::from_secs(1);
 

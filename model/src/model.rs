@@ -12,7 +12,7 @@
 //! and (unless copies linger forever, on the duplicating network) nothing it sent to the
 //! suspecting node is still in flight.
 
-use crate::app::Payload;
+use crate::app::{Event, Payload};
 use crate::config::{Config, CrashAt, Detector, NetworkKind, Reduce};
 use crate::group::{suspected, GroupTimer, Member, Role, Setup, TimerKind};
 use crate::log::NodeLog;
@@ -34,14 +34,30 @@ use std::sync::Arc;
 pub type GroupState<A> = ActorModelState<A, Faults>;
 
 /// The faults a run has met, counted only where a budget bounds them (an unbounded count
-/// would make every fault a new state).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// would make every fault a new state), and the lives that restarts ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Faults {
     /// Messages lost.
     pub losses: u8,
     /// Suspicions of a node that had not crashed.
     pub false_suspicions: u8,
+    /// Crashed nodes that came back (`--restarts`).
+    pub restarts: u8,
+    /// What each life a restart ended had delivered and multicast: a history variable (the
+    /// restarted node remembers none of it, the properties judge it as a crashed node's).
+    pub past: Vec<PastLife>,
 }
+
+/// A node's life before a restart, as its application saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PastLife {
+    pub node: Id,
+    pub member: bool,
+    pub events: Vec<Event>,
+    /// How many multicasts its application issued.
+    pub issued: u32,
+}
+
 /// One of stateright's actions, as the actors take them.
 pub type ActorAction<A> = ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, ()>;
 pub type GroupAction<A> = Action<<A as Actor>::Msg, <A as Actor>::Timer>;
@@ -181,7 +197,10 @@ impl<A: Protocol> GroupModel<A> {
     pub fn allowed(&self, state: &GroupState<A>, action: &ActorAction<A>) -> bool {
         let cfg = self.cfg();
         match action {
-            ActorModelAction::Recover(_) => false,
+            ActorModelAction::Recover(_) => state.history.restarts < cfg.restarts,
+            // Every crash counts, a restarted node's included (stateright counts only the
+            // nodes down now).
+            ActorModelAction::Crash(_) if !self.may_crash(state) => false,
             ActorModelAction::Crash(id) => match cfg.crash_at {
                 CrashAt::Any => true,
                 CrashAt::Bcast => {
@@ -350,9 +369,32 @@ impl<A: Protocol> GroupModel<A> {
         Some((i, may_crash))
     }
 
+    /// A crashed node comes back (`--restarts`): stateright starts its actor again with its
+    /// storage, which holds its next incarnation number and nothing else; the life that
+    /// ended goes into the history, where the properties still judge it.
+    fn restart(&self, state: &GroupState<A>, id: Id) -> Option<GroupState<A>> {
+        let i = usize::from(id);
+        let old = &state.actor_states[i];
+        let mut before = state.clone();
+        let incarnation = state.actor_storages[i].map_or(1, |k| k + 1);
+        before.actor_storages[i] = Some(incarnation);
+        let mut next = self
+            .inner
+            .next_state(&before, ActorModelAction::Recover(id))?;
+        next.history.restarts = next.history.restarts.saturating_add(1);
+        next.history.past.push(PastLife {
+            node: id,
+            member: old.role() != Role::Outside,
+            events: old.app().log.clone(),
+            issued: old.worker().issued,
+        });
+        Some(next)
+    }
+
     /// Whether the crash budget allows one more crash.
     fn may_crash(&self, state: &GroupState<A>) -> bool {
-        state.crashed.iter().filter(|c| **c).count() < self.cfg().crashes
+        let down = state.crashed.iter().filter(|c| **c).count();
+        down + usize::from(state.history.restarts) < self.cfg().crashes
     }
 }
 
@@ -495,7 +537,10 @@ impl<A: Protocol> Model for GroupModel<A> {
         let first = steps.next()?;
         let lost = matches!(first, ActorModelAction::Drop(_));
         let wrong = is_false_suspicion(state, &first);
-        let mut next = self.inner.next_state(state, first)?;
+        let mut next = match first {
+            ActorModelAction::Recover(id) => self.restart(state, id)?,
+            first => self.inner.next_state(state, first)?,
+        };
         for step in steps {
             next = self.inner.next_state(&next, step)?;
         }
@@ -506,6 +551,12 @@ impl<A: Protocol> Model for GroupModel<A> {
         }
         if wrong && self.cfg().false_suspicions.is_some() {
             next.history.false_suspicions = next.history.false_suspicions.saturating_add(1);
+        }
+        if self.cfg().restarts > 0 && !self.reduced() && next.crashed.iter().any(|c| *c) {
+            // With restarts this is the environment's rule, not a reduction: a node is down
+            // longer than any message is in flight, so what is addressed to it while it is
+            // down is lost, and a new life never receives its old life's mail.
+            drop_messages_to_the_dead(&mut next);
         }
         if self.reduced() {
             // stateright remembers the last message delivered on a duplicating network so
@@ -583,6 +634,20 @@ pub fn logs<'a, A: Protocol>(m: &'a GroupModel<A>, s: &'a GroupState<A>) -> Vec<
                 },
             }
         })
+        .chain(s.history.past.iter().map(|life| {
+            let i = usize::from(life.node);
+            let issued = life.issued as usize;
+            NodeLog {
+                node: life.node,
+                crashed: true,
+                member: life.member,
+                events: Cow::Borrowed(&life.events),
+                multicast: match m.multicasts[i].get(..issued) {
+                    Some(list) => Cow::Borrowed(list),
+                    None => Cow::Owned(multicasts(life.node, issued)),
+                },
+            }
+        }))
         .collect()
 }
 
@@ -668,6 +733,10 @@ fn shows_witness<A: Protocol, const I: usize>(m: &GroupModel<A>, s: &GroupState<
         Shown::Quiescence => is_quiescent(m, s),
         Shown::Nodes(shown) => shown(m.cfg(), &mut node_views(s)),
         Shown::Faults(shown) => shown(&s.history),
+        Shown::Rejoined => s.history.past.iter().any(|life| {
+            let i = usize::from(life.node);
+            !s.crashed[i] && s.actor_states[i].role() != Role::Outside
+        }),
     }
 }
 
@@ -684,6 +753,7 @@ fn shows<A: Protocol>() -> [Condition<A>; WITNESSES.len()] {
         shows_witness::<A, 7>,
         shows_witness::<A, 8>,
         shows_witness::<A, 9>,
+        shows_witness::<A, 10>,
     ]
 }
 

@@ -44,10 +44,14 @@ pub enum Mutant {
     NoFencing,
     /// gms5: a new leader keeps its own log instead of the most up-to-date one gathered.
     OwnLog,
+    /// gms5: a restarted node comes back as the member it was at the start, not as a new
+    /// life that must join (Viewstamped Replication's recovery problem: it forgot what it
+    /// promised and acknowledged).
+    RestartAsMember,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 17] = [
+    pub const ALL: [Mutant; 18] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
@@ -65,5 +69,6 @@ impl Mutant {
         Mutant::MinorityStable,
         Mutant::NoFencing,
         Mutant::OwnLog,
+        Mutant::RestartAsMember,
     ];
 }

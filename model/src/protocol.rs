@@ -82,6 +82,9 @@ pub struct Descriptor {
     /// Whether `groupy bench` and the criterion live benchmarks measure it (a version kept
     /// to show a failure is not worth measuring).
     pub benchmarked: bool,
+    /// Whether it models restarts (`--restarts`): a crashed node that comes back under its
+    /// old id with nothing but its incarnation number, and joins again.
+    pub restarts: bool,
     /// Where its state space is infinite, if anywhere: `groupy check` refuses to search it
     /// exhaustively there without a bound (`--fail-fast`, `--max-states`, ...).
     pub infinite: Option<Infinite>,
@@ -112,7 +115,7 @@ pub trait Protocol:
     Actor<
         Timer: GroupTimer + Ord + Send + Sync + 'static,
         Random = (),
-        Storage = (),
+        Storage = crate::group::Incarnation,
         State: Member + Send + Sync + 'static,
         // Serde: the live runtime puts messages on the wire.
         Msg: Ord + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,

@@ -31,6 +31,8 @@ pub enum Shown {
     Quiescence,
     /// Read off the faults the run has met (counted only where a budget bounds them).
     Faults(fn(&Faults) -> bool),
+    /// A node that restarted is a member again (the model reads the history and the nodes).
+    Rejoined,
 }
 
 /// A situation a check must reach.
@@ -173,8 +175,15 @@ pub const FALSE_SUSPICION: Witness = Witness {
     shown: Shown::Faults(|faults| faults.false_suspicions > 0),
 };
 
+pub const RESTARTED_AND_REJOINED: Witness = Witness {
+    name: "restart rejoined",
+    description: "a node crashed, came back with an empty state, and is a member again",
+    reachable: |cfg| cfg.restarts > 0,
+    shown: Shown::Rejoined,
+};
+
 /// Every witness, in report order.
-pub const WITNESSES: [&Witness; 10] = [
+pub const WITNESSES: [&Witness; 11] = [
     &QUIESCENT,
     &BROADCAST_CUT,
     &ELECTION_HELD,
@@ -185,6 +194,7 @@ pub const WITNESSES: [&Witness; 10] = [
     &GAP_CLOSED,
     &RETRIED,
     &FALSE_SUSPICION,
+    &RESTARTED_AND_REJOINED,
 ];
 
 /// The witness called `name`.
