@@ -552,10 +552,13 @@ impl<A: Protocol> Model for GroupModel<A> {
         if wrong && self.cfg().false_suspicions.is_some() {
             next.history.false_suspicions = next.history.false_suspicions.saturating_add(1);
         }
-        if self.cfg().restarts > 0 && !self.reduced() && next.crashed.iter().any(|c| *c) {
-            // With restarts this is the environment's rule, not a reduction: a node is down
-            // longer than any message is in flight, so what is addressed to it while it is
-            // down is lost, and a new life never receives its old life's mail.
+        // What is addressed to the dead is dropped, and also what live nodes send them after
+        // the crash (a slave forwarding to a leader it has not suspected yet): a reduction
+        // (notes/reductions.md, 4) and, with restarts, the environment's rule in every mode
+        // (a node is down longer than any message is in flight: a new life never receives
+        // its old life's mail).
+        let mail_of_the_dead_lost = self.reduced() || self.cfg().restarts > 0;
+        if mail_of_the_dead_lost && next.crashed.iter().any(|c| *c) {
             drop_messages_to_the_dead(&mut next);
         }
         if self.reduced() {
@@ -564,11 +567,6 @@ impl<A: Protocol> Model for GroupModel<A> {
             // checks reads it (notes/reductions.md).
             if let Network::UnorderedDuplicating(_, last) = &mut next.network {
                 *last = None;
-            }
-            // Also what live nodes send to the dead after the crash (a slave forwarding to
-            // a leader it has not suspected yet).
-            if next.crashed.iter().any(|c| *c) {
-                drop_messages_to_the_dead(&mut next);
             }
             for (i, crashed) in state.crashed.iter().enumerate() {
                 if next.crashed[i] && !crashed {
@@ -628,27 +626,28 @@ pub fn logs<'a, A: Protocol>(m: &'a GroupModel<A>, s: &'a GroupState<A>) -> Vec<
                 crashed: s.crashed[i],
                 member: st.role() != Role::Outside,
                 events: Cow::Borrowed(&st.app().log),
-                multicast: match m.multicasts[i].get(..issued) {
-                    Some(list) => Cow::Borrowed(list),
-                    None => Cow::Owned(multicasts(Id::from(i), issued)),
-                },
+                multicast: issued_by(m, Id::from(i), issued),
             }
         })
         .chain(s.history.past.iter().map(|life| {
-            let i = usize::from(life.node);
             let issued = life.issued as usize;
             NodeLog {
                 node: life.node,
                 crashed: true,
                 member: life.member,
                 events: Cow::Borrowed(&life.events),
-                multicast: match m.multicasts[i].get(..issued) {
-                    Some(list) => Cow::Borrowed(list),
-                    None => Cow::Owned(multicasts(life.node, issued)),
-                },
+                multicast: issued_by(m, life.node, issued),
             }
         }))
         .collect()
+}
+
+/// The multicasts `node`'s application issued, from the model's list where it has them.
+fn issued_by<A: Protocol>(m: &GroupModel<A>, node: Id, issued: usize) -> Cow<'_, [Payload]> {
+    match m.multicasts[usize::from(node)].get(..issued) {
+        Some(list) => Cow::Borrowed(list),
+        None => Cow::Owned(multicasts(node, issued)),
+    }
 }
 
 /// The first `n` multicasts of `node`'s application: a pure function of its counter.
