@@ -21,8 +21,15 @@ pub struct Judgement {
 /// Judges `logs` with every property; `claims` (the protocol's, if known) decide whether
 /// the result is a violation.
 pub fn judge(logs: &[NodeLog], claims: Option<&[&str]>) -> (Vec<Judgement>, bool) {
+    // Logs of an unknown protocol are judged on every property, but on one that reads a
+    // record only where some log keeps it.
+    let records = logs.iter().any(|l| !l.accepted.is_empty());
     let properties: Vec<Judgement> = PROPERTIES
         .iter()
+        .filter(|p| match claims {
+            Some(c) => p.judged_for(c),
+            None => records || !p.only_where_claimed,
+        })
         .map(|p| Judgement {
             property: p.name,
             when: p.when.name(),

@@ -1458,7 +1458,7 @@ fn verify_judges_saved_logs_with_the_checkers_properties() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains(
-            "summary: 0 of 9 properties violated",
+            "summary: 0 of 11 properties violated",
         ));
     // A malformed file is an error that names it, not a panic.
     std::fs::write(good.join("n2.json"), "{\"node\": 2, \"crashed\": fal").unwrap();

@@ -17,7 +17,9 @@
 //!   log (by `accepted`, then length) and leads, proposing all of it in its reign.
 //! - **Stable means held by a majority** of the newest view of the leader's log, counted by
 //!   acks of the leader's own reign only (so what an earlier reign left unstable becomes
-//!   stable only by this reign's acks: Raft's rule for entries of earlier terms).
+//!   stable only by this reign's acks: Raft's rule for entries of earlier terms); a view
+//!   entry also needs a majority of the view before it (primary partition: Raft's
+//!   single-server rule alone lets a member and a newcomer install a view of three).
 //! - **One view change at a time** (Raft's single-server changes): a view entry adds or
 //!   removes one node, and the leader proposes it only when no earlier view entry is
 //!   unstable and a majority holds its log in its reign. Majorities of two consecutive views
@@ -42,6 +44,7 @@
 
 use crate::app::{Event, Payload};
 use crate::config::Detector;
+use crate::log::Accepted;
 // gms4's timers and delays, the same jobs here: the detector's verdict on a peer; a
 // leader's repeated proposals (and a candidate's repeated solicit); a node's repeated
 // multicasts or join; the leader's propose step.
@@ -260,6 +263,9 @@ pub struct Gms5State {
     /// A joiner: the node it asks to let it in (and monitors, to ask the next one).
     pub ask: Option<Id>,
     pub index: LogIndex,
+    /// The views this node held before it knew them installed (a record for
+    /// `primary_views` and the live log; nothing here reads it).
+    pub views_held: Vec<Accepted>,
 }
 
 impl fmt::Debug for Gms5State {
@@ -378,10 +384,14 @@ impl Gms5State {
         self.pending.is_empty() && self.core.seq.active.is_none()
     }
 
-    fn deliver_stable(&mut self, commit: u32) {
+    fn deliver_stable(&mut self, commit: u32, views_last: bool) {
         let n = commit.saturating_sub(self.delivered()) as usize;
         let n = n.min(self.pending.len());
-        for e in self.pending.drain(..n) {
+        let mut batch: Vec<Entry> = self.pending.drain(..n).collect();
+        if views_last {
+            batch.sort_by_key(|e| matches!(e, Entry::View(_)));
+        }
+        for e in batch {
             if let Entry::Deliver(p) = &e {
                 self.outbox.retain(|q| q != p);
             }
@@ -391,6 +401,20 @@ impl Gms5State {
             self.core.worker.app.deliver(event);
             self.settled.push(e);
         }
+    }
+
+    /// The pending view entries not yet in [`Gms5State::views_held`], numbered in the
+    /// history of views (the log holds every view since the initial one).
+    fn newly_held(&self) -> impl Iterator<Item = Accepted> + '_ {
+        let settled = || self.settled.iter().filter_map(Entry::view).count();
+        let pending = self.pending.iter().filter_map(Entry::view);
+        pending.enumerate().filter_map(move |(k, v)| {
+            let held = Accepted {
+                number: (settled() + k + 1) as u32,
+                view: v.iter().map(|l| l.0).collect(),
+            };
+            (!self.views_held.contains(&held)).then_some(held)
+        })
     }
 
     fn lagging(&self) -> bool {
@@ -423,6 +447,9 @@ impl Member for Gms5State {
     fn core_mut(&mut self) -> &mut Core<Gms5Msg> {
         &mut self.core
     }
+    fn accepted(&self) -> &[Accepted] {
+        &self.views_held
+    }
     fn forget(&mut self) {
         self.core.forget();
         self.pending.clear();
@@ -453,6 +480,9 @@ impl Protocol for Gms5 {
             INTEGRITY,
             FIFO,
             VIEW_AGREEMENT,
+            PRIMARY_VIEWS,
+            SAME_VIEW_DELIVERY,
+            VIRTUAL_SYNCHRONY,
             CONVERGENCE,
             VALIDITY,
         ],
@@ -555,10 +585,32 @@ impl Actor for Gms5 {
             forwarded_to: None,
             ask,
             index: LogIndex::default(),
+            views_held: Vec::new(),
         }
     }
 
     fn on_msg(&self, id: Id, state: &mut Cow<Gms5State>, src: Id, msg: Gms5Msg, o: &mut Out<Self>) {
+        self.take(id, state, src, msg, o);
+        record_views_held(state);
+    }
+
+    fn on_timeout(&self, id: Id, state: &mut Cow<Gms5State>, timer: &Gms5Timer, o: &mut Out<Self>) {
+        self.fire(id, state, timer, o);
+        record_views_held(state);
+    }
+}
+
+/// Adds the views the node newly holds to its record of them, after each step.
+fn record_views_held(state: &mut Cow<Gms5State>) {
+    if state.newly_held().next().is_some() {
+        let st = state.to_mut();
+        let new: Vec<Accepted> = st.newly_held().collect();
+        st.views_held.extend(new);
+    }
+}
+
+impl Gms5 {
+    fn take(&self, id: Id, state: &mut Cow<Gms5State>, src: Id, msg: Gms5Msg, o: &mut Out<Self>) {
         // Every message is taken (a handler that leaves the state borrowed would leave it in
         // flight for good, which a datagram received and dropped is not).
         let st = state.to_mut();
@@ -629,7 +681,7 @@ impl Actor for Gms5 {
         }
     }
 
-    fn on_timeout(&self, id: Id, state: &mut Cow<Gms5State>, timer: &Gms5Timer, o: &mut Out<Self>) {
+    fn fire(&self, id: Id, state: &mut Cow<Gms5State>, timer: &Gms5Timer, o: &mut Out<Self>) {
         match timer {
             Gms5Timer::Mcast => self.on_mcast(id, state.to_mut(), o),
             Gms5Timer::Send => {
@@ -948,7 +1000,7 @@ impl Gms5 {
                 st.core.marks.set(Mark::DuplicateDiscarded);
             }
         }
-        st.deliver_stable(commit);
+        st.deliver_stable(commit, mutant!(self.0, ViewsLast));
         o.send(src, ack(st.len(), st.delivered()));
         let names_me = st.newest_delivered_view().map(|v| v.contains(&me));
         match st.core.role {
@@ -1177,19 +1229,45 @@ impl Gms5 {
                 .iter()
                 .find(move |x| (x.id, x.incarnation) == *l && x.heard)
         };
-        let mut lens: Vec<u32> = view
-            .iter()
-            .filter_map(|l| match Some(l.0) == me {
-                true => Some(st.len()),
-                false => follower(l).map(|x| x.len),
-            })
-            .collect();
-        lens.sort_unstable_by(|a, b| b.cmp(a));
-        let quorum = match mutant!(self.0, MinorityStable) {
-            true => majority(view.len()).saturating_sub(1).max(1),
-            false => majority(view.len()),
+        let minority = mutant!(self.0, MinorityStable);
+        // The longest prefix of the log a majority of `lives` holds in this reign.
+        let held_by = |lives: &[Life]| {
+            let mut lens: Vec<u32> = lives
+                .iter()
+                .filter_map(|l| match Some(l.0) == me {
+                    true => Some(st.len()),
+                    false => follower(l).map(|x| x.len),
+                })
+                .collect();
+            lens.sort_unstable_by(|a, b| b.cmp(a));
+            let quorum = match minority {
+                true => majority(lives.len()).saturating_sub(1).max(1),
+                false => majority(lives.len()),
+            };
+            lens.get(quorum - 1).copied().unwrap_or(0).min(st.len())
         };
-        let stable = lens.get(quorum - 1).copied().unwrap_or(0).min(st.len());
+        let mut stable = held_by(&view);
+        // Primary partition (Ricciardi & Birman): a view entry is stable only once a majority
+        // of the view before it holds it too, not only a majority of the new view.
+        if !mutant!(self.0, NewViewQuorum) {
+            let mut before = match st.newest_delivered_view() {
+                Some(v) => v.clone(),
+                None => self.0.known.iter().map(|&n| (n, 0)).collect(),
+            };
+            for (k, e) in st.pending.iter().enumerate() {
+                let at = st.delivered() + k as u32;
+                if at >= stable {
+                    break;
+                }
+                if let Entry::View(v) = e {
+                    if held_by(&before) <= at {
+                        stable = at;
+                        break;
+                    }
+                    before = v.clone();
+                }
+            }
+        }
         // A majority holds the whole log in this reign: what earlier reigns left is settled,
         // and the view may change.
         let holding = view
@@ -1201,7 +1279,7 @@ impl Gms5 {
         }
         let committed = stable > st.delivered();
         if committed {
-            st.deliver_stable(stable);
+            st.deliver_stable(stable, false);
         }
         self.schedule(st, committed, o);
     }
@@ -1225,6 +1303,9 @@ impl Gms5 {
     }
 
     fn arm_retry(&self, st: &Gms5State, o: &mut Out<Self>) {
+        if mutant!(self.0, NoRetry) {
+            return;
+        }
         let joining = st.core.role == Role::Outside;
         let unheld = st.outbox.iter().any(|p| !st.holds(p));
         if joining || (st.core.role == Role::Slave && unheld) {
@@ -1235,6 +1316,9 @@ impl Gms5 {
     }
 
     fn retry(&self, id: Id, state: &mut Cow<Gms5State>, o: &mut Out<Self>) {
+        if mutant!(self.0, NoRetry) {
+            return;
+        }
         match (state.core.role, state.core.leader()) {
             (Role::Outside, _) => {
                 if let Some(contact) = state.ask.or(self.0.contact) {

@@ -428,6 +428,11 @@ pub trait Member {
     fn held(&self) -> usize {
         0
     }
+    /// The views this node held before it knew them installed (a record the protocol keeps
+    /// for the properties and the live log, and never reads).
+    fn accepted(&self) -> &[crate::log::Accepted] {
+        &[]
+    }
     /// A crashed node never acts again: clear what only its own future steps would read,
     /// keeping what the properties, witnesses and traces read (its log, multicast counter,
     /// role, view and the broadcast a crash cut). The reduced model calls it at a crash.

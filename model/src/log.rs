@@ -16,12 +16,35 @@ pub struct NodeLog<'a> {
     pub node: Id,
     /// The node crashed (fail-stop): its log ends where it stopped.
     pub crashed: bool,
+    /// This life of the node started in the group: it is a member of the initial view (the
+    /// view before the first one installed), which no log lists.
+    #[serde(default)]
+    pub founder: bool,
     /// The node is in the group: it started in it, or it installed a view that names it.
     pub member: bool,
     /// Deliveries and views, in delivery order (a joiner's starts with the state it adopted).
     pub events: Cow<'a, [Event]>,
     /// The multicasts its application issued, in issue order.
     pub multicast: Cow<'a, [Payload]>,
+    /// The views this node held (and acknowledged) before it knew them installed, in the
+    /// order it took them: what `primary_views` counts. Empty for a version whose views are
+    /// installed without being accepted first (gms1-gms3).
+    #[serde(default)]
+    pub accepted: Cow<'a, [Accepted]>,
+}
+
+/// A view a node held before it knew it installed: its number in the group's history of
+/// views (the initial view is 0, the first view installed 1) and its members, leader first.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Accepted {
+    pub number: u32,
+    pub view: Vec<Id>,
+}
+
+impl fmt::Debug for Accepted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} {:?}", self.number, Event::View(self.view.clone()))
+    }
 }
 
 impl NodeLog<'_> {
@@ -140,9 +163,11 @@ mod tests {
         NodeLog {
             node: Id::from(node),
             crashed,
+            founder: true,
             member: true,
             events: Cow::Owned(events),
             multicast: Cow::Owned(vec![]),
+            accepted: Cow::Owned(vec![]),
         }
     }
 

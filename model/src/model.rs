@@ -15,7 +15,7 @@
 use crate::app::{Event, Payload};
 use crate::config::{Config, CrashAt, Detector, NetworkKind, Reduce};
 use crate::group::{suspected, GroupTimer, Member, Role, Setup, TimerKind};
-use crate::log::NodeLog;
+use crate::log::{Accepted, NodeLog};
 use crate::properties::{When, PROPERTIES};
 use crate::protocol::Protocol;
 use crate::witness::{self, NodeView, Shown, WITNESSES};
@@ -52,8 +52,11 @@ pub struct Faults {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PastLife {
     pub node: Id,
+    /// It was the node's first life, begun in the initial view.
+    pub founder: bool,
     pub member: bool,
     pub events: Vec<Event>,
+    pub accepted: Vec<Accepted>,
     /// How many multicasts its application issued.
     pub issued: u32,
 }
@@ -384,11 +387,19 @@ impl<A: Protocol> GroupModel<A> {
         next.history.restarts = next.history.restarts.saturating_add(1);
         next.history.past.push(PastLife {
             node: id,
+            founder: self.founder(state, i),
             member: old.role() != Role::Outside,
             events: old.app().log.clone(),
+            accepted: old.accepted().to_vec(),
             issued: old.worker().issued,
         });
         Some(next)
+    }
+
+    /// Whether node `i`'s present life began in the initial view: its first life, of one of
+    /// the first `--nodes` nodes.
+    fn founder(&self, state: &GroupState<A>, i: usize) -> bool {
+        i < self.cfg().nodes && state.actor_storages[i].is_none()
     }
 
     /// Whether the crash budget allows one more crash.
@@ -624,9 +635,11 @@ pub fn logs<'a, A: Protocol>(m: &'a GroupModel<A>, s: &'a GroupState<A>) -> Vec<
             NodeLog {
                 node: Id::from(i),
                 crashed: s.crashed[i],
+                founder: m.founder(s, i),
                 member: st.role() != Role::Outside,
                 events: Cow::Borrowed(&st.app().log),
                 multicast: issued_by(m, Id::from(i), issued),
+                accepted: Cow::Borrowed(st.accepted()),
             }
         })
         .chain(s.history.past.iter().map(|life| {
@@ -634,9 +647,11 @@ pub fn logs<'a, A: Protocol>(m: &'a GroupModel<A>, s: &'a GroupState<A>) -> Vec<
             NodeLog {
                 node: life.node,
                 crashed: true,
+                founder: life.founder,
                 member: life.member,
                 events: Cow::Borrowed(&life.events),
                 multicast: issued_by(m, life.node, issued),
+                accepted: Cow::Borrowed(&life.accepted),
             }
         }))
         .collect()
@@ -705,6 +720,9 @@ fn judges<A: Protocol>() -> [Condition<A>; PROPERTIES.len()] {
         judge::<A, 6>,
         judge::<A, 7>,
         judge::<A, 8>,
+        judge::<A, 9>,
+        judge::<A, 10>,
+        judge::<A, 11>,
     ]
 }
 
@@ -715,6 +733,7 @@ fn properties_of<A: Protocol>(cfg: &Config) -> Vec<Property<GroupModel<A>>> {
     let mut list: Vec<Property<GroupModel<A>>> = PROPERTIES
         .iter()
         .zip(judges::<A>())
+        .filter(|(p, _)| p.judged_for(A::DESCRIPTOR.claims))
         .map(|(p, condition)| Property::always(p.name, condition))
         .collect();
     for w in A::DESCRIPTOR.witnesses {

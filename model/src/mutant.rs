@@ -28,7 +28,7 @@ pub enum Mutant {
     NoViewSync,
     /// gms4: the leader never repeats a proposal.
     NoRetransmission,
-    /// gms4: a node never repeats its multicast (nor its join).
+    /// gms4, gms5: a node never repeats its multicast (nor its join).
     NoRetry,
     /// gms4: a slave delivers entries as they arrive, before they are stable.
     EarlyDelivery,
@@ -48,10 +48,18 @@ pub enum Mutant {
     /// life that must join (Viewstamped Replication's recovery problem: it forgot what it
     /// promised and acknowledged).
     RestartAsMember,
+    /// gms5 as first written: a view entry is stable once a majority of the new view holds
+    /// it (Raft's single-server rule), without a majority of the view before it (the
+    /// primary-partition rule).
+    NewViewQuorum,
+    /// gms5: a slave hands its application the messages of a batch of newly stable entries
+    /// before the views among them (an application layer that applies membership after
+    /// data).
+    ViewsLast,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 18] = [
+    pub const ALL: [Mutant; 20] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
@@ -70,5 +78,7 @@ impl Mutant {
         Mutant::NoFencing,
         Mutant::OwnLog,
         Mutant::RestartAsMember,
+        Mutant::NewViewQuorum,
+        Mutant::ViewsLast,
     ];
 }

@@ -12,6 +12,7 @@
 
 use crate::app::Payload;
 use crate::log::NodeLog;
+use stateright::actor::Id;
 use std::collections::{HashMap, HashSet};
 
 pub const AGREEMENT: &str = "agreement";
@@ -21,6 +22,9 @@ pub const NO_DUPLICATION: &str = "no_duplication";
 pub const INTEGRITY: &str = "integrity";
 pub const FIFO: &str = "fifo";
 pub const VIEW_AGREEMENT: &str = "view_agreement";
+pub const PRIMARY_VIEWS: &str = "primary_views";
+pub const SAME_VIEW_DELIVERY: &str = "same_view_delivery";
+pub const VIRTUAL_SYNCHRONY: &str = "virtual_synchrony";
 pub const CONVERGENCE: &str = "convergence";
 pub const VALIDITY: &str = "validity";
 /// Not a property of logs but of the state graph: the livelock check ([`crate::livelock`]),
@@ -57,46 +61,86 @@ pub struct LogProperty {
     pub when: When,
     pub holds: fn(&[NodeLog]) -> bool,
     pub description: &'static str,
+    /// Judged only for protocols that claim it: it reads a record that only they keep
+    /// ([`NodeLog::accepted`]), and elsewhere it would fail for want of the record, which
+    /// says nothing about the protocol.
+    pub only_where_claimed: bool,
+}
+
+impl LogProperty {
+    /// Whether it is judged for a protocol with these claims.
+    pub fn judged_for(&self, claims: &[&str]) -> bool {
+        !self.only_where_claimed || claims.contains(&self.name)
+    }
 }
 
 /// Every property, in report order.
-pub const PROPERTIES: [LogProperty; 9] = [
+pub const PROPERTIES: [LogProperty; 12] = [
     LogProperty {
         name: AGREEMENT,
         when: When::Always,
         holds: agreement,
         description:
             "the delivery sequences of any two nodes that have not crashed are prefix-related",
+        only_where_claimed: false,
     },
     LogProperty {
         name: UNIFORM_TOTAL_ORDER,
         when: When::Always,
         holds: uniform_total_order,
         description: "the same, counting what crashed nodes delivered before crashing",
+        only_where_claimed: false,
     },
     LogProperty {
         name: NO_DUPLICATION,
         when: When::Always,
         holds: no_duplication,
         description: "no node delivers the same message twice",
+        only_where_claimed: false,
     },
     LogProperty {
         name: INTEGRITY,
         when: When::Always,
         holds: integrity,
         description: "every delivered message was multicast by some node's application, unaltered",
+        only_where_claimed: false,
     },
     LogProperty {
         name: FIFO,
         when: When::Always,
         holds: fifo,
         description: "no node delivers a sender's message after a later message of that sender",
+        only_where_claimed: false,
     },
     LogProperty {
         name: VIEW_AGREEMENT,
         when: When::Always,
         holds: view_agreement,
         description: "the view sequences of any two nodes that have not crashed are prefix-related",
+        only_where_claimed: false,
+    },
+    LogProperty {
+        name: PRIMARY_VIEWS,
+        when: When::Always,
+        holds: primary_views,
+        description: "the views installed form one history (crashed nodes' included), and each \
+                      was held by a majority of the view before it before anyone installed it",
+        only_where_claimed: true,
+    },
+    LogProperty {
+        name: SAME_VIEW_DELIVERY,
+        when: When::Always,
+        holds: same_view_delivery,
+        description: "nodes that deliver the same message deliver it in the same view",
+        only_where_claimed: false,
+    },
+    LogProperty {
+        name: VIRTUAL_SYNCHRONY,
+        when: When::Always,
+        holds: virtual_synchrony,
+        description: "nodes that install a view and its successor deliver the same messages in \
+                      it",
+        only_where_claimed: false,
     },
     LogProperty {
         name: CONVERGENCE,
@@ -105,6 +149,7 @@ pub const PROPERTIES: [LogProperty; 9] = [
         description:
             "at quiescence the members that have not crashed have the same log, and every \
                       live node their views name is a member",
+        only_where_claimed: false,
     },
     LogProperty {
         name: UNIFORM_AGREEMENT,
@@ -113,6 +158,7 @@ pub const PROPERTIES: [LogProperty; 9] = [
         description:
             "at quiescence, a message delivered by any node (even one that crashed later) \
                       is delivered by every member that has not crashed",
+        only_where_claimed: false,
     },
     LogProperty {
         name: VALIDITY,
@@ -120,6 +166,7 @@ pub const PROPERTIES: [LogProperty; 9] = [
         holds: validity,
         description: "every node that does not crash gets into the group, and its multicasts are \
                       delivered by every member that does not crash",
+        only_where_claimed: false,
     },
 ];
 
@@ -280,6 +327,131 @@ pub fn view_agreement(logs: &[NodeLog]) -> bool {
     )
 }
 
+/// Ricciardi & Birman's primary partition over the logs: the installed views, crashed
+/// nodes' included, are prefixes of one history, and the `k`-th view of it was held (in the
+/// nodes' [`NodeLog::accepted`] records) by a majority of view `k - 1` (the initial view, the
+/// founders, for the first) before anyone installed it. The records only grow, and the
+/// property is judged in every state, so a view installed before a majority held it fails in
+/// the state where it is installed. A member is counted by its id, whichever life of it holds
+/// the view.
+pub fn primary_views(logs: &[NodeLog]) -> bool {
+    let one_history = pairwise(logs, |_| true, |a, b| prefix_related(a.views(), b.views()));
+    if !one_history {
+        return false;
+    }
+    let Some(history) = logs.iter().max_by_key(|l| l.views().count()) else {
+        return true;
+    };
+    let held = |id: Id, number: u32, view: &Vec<Id>| {
+        logs.iter().any(|l| {
+            l.node == id
+                && l.accepted
+                    .iter()
+                    .any(|a| a.number == number && a.view == *view)
+        })
+    };
+    let majority_held = |before: &mut dyn Iterator<Item = Id>, number: u32, view: &Vec<Id>| {
+        let (mut size, mut yes) = (0, 0);
+        for id in before {
+            size += 1;
+            yes += usize::from(held(id, number, view));
+        }
+        yes > size / 2
+    };
+    let mut previous: Option<&Vec<Id>> = None;
+    for (k, view) in history.views().enumerate() {
+        let number = k as u32 + 1;
+        let ok = match previous {
+            Some(before) => majority_held(&mut before.iter().copied(), number, view),
+            None => {
+                let founders = logs.iter().filter(|l| l.founder).map(|l| l.node);
+                majority_held(&mut founders.into_iter(), number, view)
+            }
+        };
+        if !ok {
+            return false;
+        }
+        previous = Some(view);
+    }
+    true
+}
+
+/// Each message of a log with the number of the view it was delivered in (0: the view the
+/// log started in).
+fn in_views<'a>(l: &'a NodeLog) -> impl Iterator<Item = (usize, &'a Payload)> + 'a {
+    let mut views = 0;
+    l.events.iter().filter_map(move |e| match e {
+        crate::app::Event::View(_) => {
+            views += 1;
+            None
+        }
+        crate::app::Event::Deliver(p) => Some((views, p)),
+    })
+}
+
+/// Chockler, Keidar & Vitenberg's same view delivery, uniform: every delivery of a message,
+/// by any node (crashed ones included), is in the same view. Views are numbered by
+/// their place in each log, so this reads one history of views ([`primary_views`] checks
+/// that there is one).
+pub fn same_view_delivery(logs: &[NodeLog]) -> bool {
+    same_view_delivery_by(logs, long(logs))
+}
+
+fn same_view_delivery_by(logs: &[NodeLog], hashed: bool) -> bool {
+    if hashed {
+        let mut first: HashMap<&Payload, usize> = HashMap::new();
+        return logs
+            .iter()
+            .flat_map(in_views)
+            .all(|(v, p)| *first.entry(p).or_insert(v) == v);
+    }
+    // Every pair, a log with itself included: a copy delivered in another view is one too.
+    logs.iter().all(|a| {
+        logs.iter()
+            .all(|b| in_views(a).all(|(v, p)| in_views(b).all(|(w, q)| q != p || w == v)))
+    })
+}
+
+/// The messages a log delivered in its `k`-th view, if it installed both it and the next
+/// (the initial view, `k = 0`, counts as installed by the founders).
+fn delivered_in<'a>(l: &'a NodeLog, k: usize) -> Option<impl Iterator<Item = &'a Payload>> {
+    let installed = |k: usize| {
+        if k == 0 {
+            l.founder
+        } else {
+            l.views().count() >= k
+        }
+    };
+    (installed(k) && installed(k + 1))
+        .then(|| in_views(l).filter(move |(v, _)| *v == k).map(|(_, p)| p))
+}
+
+/// Chockler, Keidar & Vitenberg's virtual synchrony, uniform: two nodes (crashed ones
+/// included) that install a view and its successor deliver the same messages in that view.
+pub fn virtual_synchrony(logs: &[NodeLog]) -> bool {
+    virtual_synchrony_by(logs, long(logs))
+}
+
+fn virtual_synchrony_by(logs: &[NodeLog], hashed: bool) -> bool {
+    let views = logs.iter().map(|l| l.views().count()).max().unwrap_or(0);
+    pairwise(
+        logs,
+        |_| true,
+        |a, b| {
+            (0..views).all(|k| match (delivered_in(a, k), delivered_in(b, k)) {
+                (Some(x), Some(y)) if hashed => {
+                    x.collect::<HashSet<_>>() == y.collect::<HashSet<_>>()
+                }
+                (Some(_), Some(_)) => {
+                    let seg = |l| delivered_in(l, k).into_iter().flatten();
+                    seg(a).all(|p| seg(b).any(|q| q == p)) && seg(b).all(|q| seg(a).any(|p| p == q))
+                }
+                _ => true,
+            })
+        },
+    )
+}
+
 /// The group has settled: live members have identical logs, and no live node that a live
 /// member's view names is still outside (a joiner everyone lists but that never installed a
 /// view would otherwise pass unseen).
@@ -357,9 +529,11 @@ mod tests {
         NodeLog {
             node: Id::from(node),
             crashed,
+            founder: member,
             member,
             events: Cow::Owned(events),
             multicast: Cow::Owned(multicast),
+            accepted: Cow::Owned(vec![]),
         }
     }
 
@@ -446,7 +620,9 @@ mod tests {
             x % k
         };
         type Prop = fn(&[NodeLog], bool) -> bool;
-        let props: [(&str, Prop); 5] = [
+        let props: [(&str, Prop); 7] = [
+            ("same_view_delivery", same_view_delivery_by),
+            ("virtual_synchrony", virtual_synchrony_by),
             ("no_duplication", no_duplication_by),
             ("integrity", integrity_by),
             ("fifo", fifo_by),
@@ -460,6 +636,9 @@ mod tests {
                     let len = next(6);
                     let events = (0..len)
                         .map(|_| {
+                            if next(4) == 0 {
+                                return Event::View(vec![Id::from(next(2) as usize)]);
+                            }
                             let mut p = m(next(n as u64) as usize, next(3) as u32);
                             if next(20) == 0 {
                                 p.value = p.value.wrapping_add(1);
@@ -476,6 +655,62 @@ mod tests {
                 assert_eq!(f(&logs, true), f(&logs, false), "{name} on {logs:?}");
             }
         }
+    }
+
+    fn ids(v: &[usize]) -> Vec<Id> {
+        v.iter().map(|&i| Id::from(i)).collect()
+    }
+
+    fn accepted(number: u32, view: &[usize]) -> crate::log::Accepted {
+        crate::log::Accepted {
+            number,
+            view: ids(view),
+        }
+    }
+
+    #[test]
+    fn primary_views_needs_a_majority_of_the_view_before() {
+        // Founders n0, n1, n2 install [n0,n1] (view 1), then [n0,n1,n3] (view 2).
+        let v1 = Event::View(ids(&[0, 1]));
+        let v2 = Event::View(ids(&[0, 1, 3]));
+        let mut logs = vec![
+            log(0, false, true, vec![v1.clone(), v2.clone()]),
+            log(1, false, true, vec![v1.clone()]),
+            log(2, true, true, vec![]),
+        ];
+        assert!(!primary_views(&logs), "nobody held either view");
+        logs[0].accepted = Cow::Owned(vec![accepted(1, &[0, 1]), accepted(2, &[0, 1, 3])]);
+        assert!(!primary_views(&logs), "view 1: one founder of three");
+        logs[2].accepted = Cow::Owned(vec![accepted(1, &[0, 1])]);
+        assert!(!primary_views(&logs), "view 2: one of [n0,n1]");
+        logs[1].accepted = Cow::Owned(vec![accepted(2, &[0, 1, 3])]);
+        assert!(primary_views(&logs));
+        // Held under another number is not held.
+        logs[1].accepted = Cow::Owned(vec![accepted(1, &[0, 1, 3])]);
+        assert!(!primary_views(&logs));
+        // Two histories: the crashed n2 installed another view 1.
+        logs[1].accepted = Cow::Owned(vec![accepted(2, &[0, 1, 3])]);
+        logs[2].events = Cow::Owned(vec![Event::View(ids(&[1, 2]))]);
+        assert!(!primary_views(&logs));
+    }
+
+    #[test]
+    fn view_synchrony_sees_a_message_delivered_on_the_other_side_of_a_view() {
+        // The messages and the views are each in one order, but n0 delivered m0.0 before
+        // installing [n0,n1] and n1 after it.
+        let v1 = Event::View(ids(&[0, 1]));
+        let a = log(0, false, true, vec![d(m(0, 0)), v1.clone()]);
+        let b = log(1, false, true, vec![v1.clone(), d(m(0, 0))]);
+        let both = [a.clone(), b.clone()];
+        assert!(agreement(&both) && view_agreement(&both));
+        assert!(!same_view_delivery(&both));
+        // Both installed the initial view and view 1, and delivered different sets in the
+        // first.
+        assert!(!virtual_synchrony(&both));
+        // A node that has not installed the successor yet is owed nothing.
+        let c = log(1, false, true, vec![]);
+        assert!(virtual_synchrony(&[a.clone(), c]));
+        assert!(same_view_delivery(&[a.clone(), a]));
     }
 
     #[test]

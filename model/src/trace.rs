@@ -479,6 +479,7 @@ pub fn render<A: Protocol>(model: &GroupModel<A>, actions: &[GroupAction<A>]) ->
             .map(|l| NodeLog {
                 events: Cow::Owned(l.events.into_owned()),
                 multicast: Cow::Owned(l.multicast.into_owned()),
+                accepted: Cow::Owned(l.accepted.into_owned()),
                 ..l
             })
             .collect(),

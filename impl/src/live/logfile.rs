@@ -8,15 +8,19 @@
 //! {"line":"header","format":"groupy-live-log","version":1,"node":1,"protocol":"gms3","member":true}
 //! {"line":"deliver","node":1,"pos":0,"id":{"from":0,"seq":0},"value":1,"view":[0,1,2],"at_ms":1764601200123}
 //! {"line":"issued","node":1,"count":1}
+//! {"line":"accepted","node":1,"number":2,"view":[1,2]}
 //! {"line":"view","node":1,"pos":1,"view":[1,2],"at_ms":1764601200456}
 //! {"line":"end","node":1,"crashed":false,"member":true,"issued":1}
 //! ```
 //!
-//! `view` on a delivery is the node's view when it was logged. A log without its `end` line is
+//! `view` on a delivery is the node's view when it was logged. `accepted` is a view the node
+//! held before it knew it installed (numbered in the group's history of views, the initial
+//! view 0), for the `primary_views` property; only versions that accept views write it. A log without its `end` line is
 //! taken as a crashed node's (the process was killed). Multicasts are recorded as a count: the
 //! `k`-th multicast of node `n` is `Payload::issued_by(n, k)`, the application's own rule.
 
 use groupy_model::app::{Event, Payload};
+use groupy_model::log::Accepted;
 use groupy_model::NodeLog;
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
@@ -68,6 +72,11 @@ pub enum Line {
         node: usize,
         count: u32,
     },
+    Accepted {
+        node: usize,
+        number: u32,
+        view: Vec<usize>,
+    },
     End {
         node: usize,
         crashed: bool,
@@ -98,6 +107,8 @@ pub struct LogWriter {
     node: usize,
     /// Events of the App log already written.
     written: usize,
+    /// Accepted views already written.
+    accepted: usize,
     issued: u32,
     line: Vec<u8>,
 }
@@ -112,6 +123,7 @@ impl LogWriter {
             file,
             node,
             written: 0,
+            accepted: 0,
             issued: 0,
             line: Vec::new(),
         };
@@ -134,9 +146,24 @@ impl LogWriter {
             .map_err(|e| format!("cannot write node {}'s log: {e}", self.node))
     }
 
-    /// Writes what the application log gained since the last call, and the multicast count
-    /// if it grew.
-    pub fn update(&mut self, log: &[Event], view: &[Id], issued: u32) -> Result<(), String> {
+    /// Writes what the application log and the record of accepted views gained since the
+    /// last call, and the multicast count if it grew.
+    pub fn update(
+        &mut self,
+        log: &[Event],
+        accepted: &[Accepted],
+        view: &[Id],
+        issued: u32,
+    ) -> Result<(), String> {
+        // The record only grows: what is new is its tail.
+        for a in accepted.iter().skip(self.accepted) {
+            self.write(&Line::Accepted {
+                node: self.node,
+                number: a.number,
+                view: ids(&a.view),
+            })?;
+        }
+        self.accepted = self.accepted.max(accepted.len());
         // A joiner's log is replaced by the state it adopts; nothing was written before.
         self.written = self.written.min(log.len());
         for (pos, event) in log.iter().enumerate().skip(self.written) {
@@ -225,9 +252,11 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
     }
     let id = Id::from(node);
     let mut events: Vec<Event> = Vec::new();
+    let founder = member;
     let mut member = member;
     let mut crashed = true;
     let mut issued = 0;
+    let mut accepted = Vec::new();
     for line in it {
         let (pos, event) = match line {
             Line::Deliver {
@@ -247,6 +276,11 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
             }
             Line::Issued { count, .. } => {
                 issued = issued.max(count);
+                continue;
+            }
+            Line::Accepted { number, view, .. } => {
+                let view = view.into_iter().map(Id::from).collect();
+                accepted.push(Accepted { number, view });
                 continue;
             }
             Line::End {
@@ -285,9 +319,12 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
         log: NodeLog {
             node: id,
             crashed,
+            // The header's `member` is whether the node started in the group.
+            founder,
             member,
             events: Cow::Owned(events),
             multicast: Cow::Owned((0..issued).map(|k| Payload::issued_by(id, k)).collect()),
+            accepted: Cow::Owned(accepted),
         },
         protocol,
     })
@@ -304,15 +341,21 @@ mod tests {
         let p = Payload::issued_by(Id::from(1), 0);
         let mut w = LogWriter::create(&dir, 1, "gms3", true).unwrap();
         let mut log = vec![Event::Deliver(p)];
-        w.update(&log, &ids, 1).unwrap();
+        w.update(&log, &[], &ids, 1).unwrap();
+        let accepted = [Accepted {
+            number: 1,
+            view: ids[1..].to_vec(),
+        }];
+        w.update(&log, &accepted, &ids, 1).unwrap();
         log.push(Event::View(ids[1..].to_vec()));
-        w.update(&log, &ids, 1).unwrap();
+        w.update(&log, &accepted, &ids, 1).unwrap();
         let text = std::fs::read_to_string(path(&dir, 1)).unwrap();
         // Killed mid-line: the half line is ignored, the node counts as crashed.
         let killed = format!("{text}{{\"line\":\"deli");
         let l = read(Path::new("x"), &killed).unwrap();
-        assert!(l.log.crashed && l.log.member);
+        assert!(l.log.crashed && l.log.member && l.log.founder);
         assert_eq!(l.log.events.as_ref(), log.as_slice());
+        assert_eq!(l.log.accepted.as_ref(), &accepted);
         assert_eq!(l.log.multicast.as_ref(), &[p]);
         w.end(false, true).unwrap();
         let text = std::fs::read_to_string(path(&dir, 1)).unwrap();

@@ -294,6 +294,8 @@ pub struct Node<A: Protocol> {
     delayed_seq: u64,
     buf: Vec<u8>,
     log: Option<LogWriter>,
+    /// It started in the group (a member of the initial view), not as a joiner.
+    founder: bool,
     control: Arc<Control>,
     crashed: bool,
     steps: u64,
@@ -338,9 +340,11 @@ impl<A: Protocol> Node<A> {
             None => None,
         };
         let now = Instant::now();
+        let founder = state.role() != Role::Outside;
         let mut node = Node {
             id,
             me,
+            founder,
             actor,
             state: Cow::Owned(state),
             socket,
@@ -976,7 +980,8 @@ impl<A: Protocol> Node<A> {
             t.issued.resize(issued.max(t.issued.len()), now);
         }
         if let Some(w) = &mut self.log {
-            let res = w.update(&app.log, self.state.view(), self.state.worker().issued);
+            let st = &self.state;
+            let res = w.update(&app.log, st.accepted(), st.view(), st.worker().issued);
             if let Err(e) = res {
                 eprintln!("warning: {e}; node {} stops logging", self.me);
                 self.log = None;
@@ -1018,8 +1023,10 @@ impl<A: Protocol> Node<A> {
             log: NodeLog {
                 node: id,
                 crashed: self.crashed,
+                founder: self.founder,
                 member: self.state.role() != Role::Outside,
                 events: Cow::Owned(app.log.clone()),
+                accepted: Cow::Owned(self.state.accepted().to_vec()),
                 multicast: Cow::Owned(
                     (0..issued)
                         .map(|k| groupy_model::app::Payload::issued_by(id, k))
