@@ -489,6 +489,9 @@ fn list(args: ListArgs) -> u8 {
                     i.link.name(),
                     if i.benchmarked { "; benchmarked" } else { "" }
                 ));
+                if let Some(w) = &i.liveness_where {
+                    s.push_str(&format!("  {:<15} what needs progress (at quiescence, eventually) is claimed only {}\n", "", w.when));
+                }
                 if let Some(inf) = &i.infinite {
                     s.push_str(&format!("  {:<15} infinite {}\n", "", inf.when));
                 }

@@ -107,9 +107,9 @@ pub fn run(args: &ReplayArgs) -> u8 {
     let protocol = t.protocol.parse::<ProtocolName>();
     match args.format {
         ReplayFormat::Text => {
-            let claimed = protocol
-                .as_ref()
-                .map_or(true, |p| p.descriptor().claims(&t.property));
+            let claimed = protocol.as_ref().map_or(true, |p| {
+                p.descriptor().claims_under(&t.property, &t.config)
+            });
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             crate::emit(&render::counterexample(&t, claimed, description, colour));
         }

@@ -220,6 +220,7 @@ pub fn check_protocol<A: Protocol>(
     progress: &mut dyn FnMut(&Progress),
 ) -> Report {
     let model = GroupModel::<A>::new(cfg.clone());
+    let claims = |name: &str| A::DESCRIPTOR.claims_under(name, cfg);
     let search = &Search {
         strategy: match search.strategy {
             // An infinite space (gms1-gms3 where copies linger) is searched for its first
@@ -272,7 +273,7 @@ pub fn check_protocol<A: Protocol>(
         let claimed = model
             .properties()
             .iter()
-            .filter(|p| p.expectation != Expectation::Sometimes && A::DESCRIPTOR.claims(p.name))
+            .filter(|p| p.expectation != Expectation::Sometimes && claims(p.name))
             .map(|p| p.name)
             .collect();
         builder = builder.finish_when(HasDiscoveries::AnyOf(claimed));
@@ -317,8 +318,7 @@ pub fn check_protocol<A: Protocol>(
         None
     };
 
-    let fail_fast_hit =
-        search.fail_fast && run.discoveries.iter().any(|(n, _)| A::DESCRIPTOR.claims(n));
+    let fail_fast_hit = search.fail_fast && run.discoveries.iter().any(|(n, _)| claims(n));
     let cut_short = cut_short.or_else(|| {
         fail_fast_hit.then(|| "stopped at the first violation of a claimed property".to_string())
     });
@@ -340,7 +340,7 @@ pub fn check_protocol<A: Protocol>(
         .filter(|p| {
             !run.interrupted
                 && p.expectation == Expectation::Always
-                && A::DESCRIPTOR.claims(p.name)
+                && claims(p.name)
                 && run.discoveries.iter().any(|(n, _)| *n == p.name)
         })
         .map(|p| (p.name, p.condition))
@@ -368,7 +368,7 @@ pub fn check_protocol<A: Protocol>(
                 name: p.name,
                 kind: properties::find(p.name)
                     .map_or_else(|| model::kind(&p.expectation), |lp| lp.when.name()),
-                claimed: GroupModel::<A>::claims(p.name),
+                claimed: claims(p.name),
                 status,
                 description: properties::describe(p.name),
                 counterexample: path.map(|(actions, shortest)| {
@@ -394,11 +394,17 @@ pub fn check_protocol<A: Protocol>(
 
     // The livelock check, where the protocol claims liveness and the exploration was
     // complete (what it found is then all there is to check).
-    let liveness = A::DESCRIPTOR.claims(properties::VALIDITY);
+    let liveness = claims(properties::VALIDITY);
     // A claimed property left unjudged: the run cannot say it holds.
     let mut progress_unchecked = false;
     let livelock = match (liveness, &cut_short, run.interrupted) {
-        (false, _, _) => "not run: the protocol claims no liveness".to_string(),
+        (false, _, _) => match A::DESCRIPTOR.liveness_not_claimed(cfg) {
+            Some(when) => format!(
+                "not run: {} claims no liveness here, only {when}",
+                A::DESCRIPTOR.name
+            ),
+            None => "not run: the protocol claims no liveness".to_string(),
+        },
         (true, Some(_), _) | (true, _, true) => {
             "not run: the exploration was not complete".to_string()
         }

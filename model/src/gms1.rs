@@ -141,6 +141,7 @@ impl Protocol for Gms1 {
         benchmarked: false,
         restarts: false,
         infinite: Some(INFINITE_WITH_COPIES),
+        liveness_where: None,
     };
     fn with_setup(setup: Setup) -> Self {
         Gms1(setup)

@@ -82,6 +82,7 @@ impl Protocol for Gms2 {
         benchmarked: false,
         restarts: false,
         infinite: Some(INFINITE_WITH_COPIES),
+        liveness_where: None,
     };
     fn with_setup(setup: Setup) -> Self {
         Gms2(setup)

@@ -262,6 +262,7 @@ impl<R: Reading> Protocol for Gms3Actor<R> {
         benchmarked: R::BENCHMARKED,
         restarts: false,
         infinite: Some(INFINITE_WITH_COPIES),
+        liveness_where: None,
     };
     fn with_setup(setup: Setup) -> Self {
         Gms3Actor(setup, PhantomData)

@@ -465,6 +465,7 @@ impl<J: Joining> Protocol for Gms4Actor<J> {
         benchmarked: J::BENCHMARKED,
         restarts: false,
         infinite: J::INFINITE,
+        liveness_where: None,
     };
     fn with_setup(setup: Setup) -> Self {
         Gms4Actor(setup, PhantomData)

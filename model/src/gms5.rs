@@ -19,13 +19,19 @@
 //!   acks of the leader's own reign only (so what an earlier reign left unstable becomes
 //!   stable only by this reign's acks: Raft's rule for entries of earlier terms); a view
 //!   entry also needs a majority of the view before it (primary partition: Raft's
-//!   single-server rule alone lets a member and a newcomer install a view of three).
+//!   single-server rule alone lets a member and a newcomer install a view of three),
+//!   counted by node: that view's life of a member may be over, its new life holds the
+//!   entry in its place.
+//! - **Progress needs a majority**, so convergence, uniform agreement and validity are
+//!   claimed only where one stays connected whatever the faults do ([`Descriptor`]'s
+//!   `liveness_where`).
 //! - **One view change at a time** (Raft's single-server changes): a view entry adds or
 //!   removes one node, and the leader proposes it only when no earlier view entry is
 //!   unstable and a majority holds its log in its reign. Majorities of two consecutive views
 //!   meet.
 //! - **Exclusion.** A member the leader removed is sent the view that removes it until it
-//!   acknowledges having delivered it; a node that delivers a view without itself (or learns
+//!   acknowledges having delivered it, by that leader and by every later one whose log
+//!   removed it (its reign may end before the member learns); a node that delivers a view without itself (or learns
 //!   from a `nack` that the newer reign's view does not name it) leaves and joins again,
 //!   keeping its delivered log (a prefix of the one history: it held only stable entries).
 //! - **Lives.** A node's incarnation grows each time it restarts (with nothing else kept)
@@ -45,6 +51,7 @@
 use crate::app::{Event, Payload};
 use crate::config::Detector;
 use crate::log::Accepted;
+use crate::Config;
 // gms4's timers and delays, the same jobs here: the detector's verdict on a peer; a
 // leader's repeated proposals (and a candidate's repeated solicit); a node's repeated
 // multicasts or join; the leader's propose step.
@@ -54,7 +61,7 @@ use crate::group::{
     SEND_DELAY, SUSPECT_DELAY,
 };
 use crate::properties::*;
-use crate::protocol::{Descriptor, Infinite, Link, Protocol};
+use crate::protocol::{Descriptor, Infinite, Link, LivenessWhere, Protocol};
 use crate::witness::WITNESSES;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -502,10 +509,32 @@ impl Protocol for Gms5 {
                 unbounded || (cfg.network.duplicates() && cfg.joins > 0 && cfg.crashes > 0)
             },
         }),
+        liveness_where: Some(LivenessWhere {
+            when: "where a majority stays connected: with N founders, K false suspicions and C \
+                   crashes (restarts included), C < ceil((N - K) / 2) (notes/gms5.md)",
+            holds: majority_stays_connected,
+        }),
     };
     fn with_setup(setup: Setup) -> Self {
         Gms5(setup)
     }
+}
+
+/// Whether a majority of the group stays connected whatever the faults do. Each false
+/// suspicion can put a live member out of the view (it comes back, but a view change may
+/// wait on it meanwhile), and each crash or restart takes one away: a view of N - K members
+/// must keep a majority through C crashes, N - K - C > (N - K) / 2. Joiners only help (a view
+/// of s members survives ceil(s / 2) - 1 crashes, which grows with s).
+fn majority_stays_connected(cfg: &Config) -> bool {
+    let k = match cfg.detector {
+        Detector::Perfect => 0,
+        Detector::Unreliable => match cfg.false_suspicions {
+            Some(k) => usize::from(k),
+            None => return false,
+        },
+    };
+    let group = cfg.nodes.saturating_sub(k);
+    cfg.crashes < group.div_ceil(2)
 }
 
 impl Actor for Gms5 {
@@ -727,6 +756,34 @@ impl Gms5 {
         }
     }
 
+    /// Every life a view entry of the log removed that no later view names again, none of
+    /// whose newer lives the log admitted: a follower record for each, removed at the
+    /// position of the view entry that removed it.
+    fn removed_lives(&self, st: &Gms5State) -> Vec<Follower> {
+        let newest = self.group_lives(st);
+        let mut before: Vec<Life> = self.0.known.iter().map(|&n| (n, 0)).collect();
+        let mut removed = Vec::new();
+        for (at, e) in st.settled.iter().chain(&st.pending).enumerate() {
+            let Entry::View(v) = e else { continue };
+            for &(n, k) in before.iter().filter(|l| !v.contains(l)) {
+                let superseded = st.last_named(n).is_some_and(|named| named > k);
+                if !superseded && !newest.iter().any(|l| l.0 == n) {
+                    removed.retain(|f: &Follower| f.id != n);
+                    removed.push(Follower {
+                        id: n,
+                        incarnation: k,
+                        heard: false,
+                        len: 0,
+                        delivered: 0,
+                        removed_at: Some(at as u32),
+                    });
+                }
+            }
+            before = v.clone();
+        }
+        removed
+    }
+
     /// Leader: a node asks to join as life `k`.
     fn on_join(&self, st: &mut Gms5State, (j, k): Life, o: &mut Out<Self>) {
         let listed = self.group_lives(st).into_iter().find(|l| l.0 == j);
@@ -918,10 +975,19 @@ impl Gms5 {
                 removed_at: None,
             })
             .collect();
-        st.established = false;
         for x in &st.followers {
             o.set_timer(Gms5Timer::Suspect(x.id), SUSPECT_DELAY);
         }
+        // The reign that removed a member may have ended before the member learnt it: go on
+        // telling every removed life until it acknowledges its removal (or a newer life of
+        // it joins). No detector timer: a wrong suspicion must not end the telling, and
+        // telling a crashed node is sending into the void.
+        if !mutant!(self.0, ForgetRemoved) {
+            let removed = self.removed_lives(st);
+            st.followers
+                .extend(removed.into_iter().filter(|r| r.id != id));
+        }
+        st.established = false;
         o.cancel_timer(Gms5Timer::Retry);
         let mine: Vec<Payload> = st.outbox.iter().filter(|p| !st.holds(p)).copied().collect();
         st.queue.extend(mine);
@@ -1224,19 +1290,21 @@ impl Gms5 {
         }
         let view = self.group_lives(st);
         let me = st.core.leader();
-        let follower = |l: &Life| {
+        // A member of the view by its life; of the view before by its id (that view's life
+        // of a node may be over: a restarted node's new life holds the entry in its place).
+        let follower = |l: &Life, by_id: bool| {
             st.followers
                 .iter()
-                .find(move |x| (x.id, x.incarnation) == *l && x.heard)
+                .find(move |x| x.heard && x.id == l.0 && (by_id || x.incarnation == l.1))
         };
         let minority = mutant!(self.0, MinorityStable);
         // The longest prefix of the log a majority of `lives` holds in this reign.
-        let held_by = |lives: &[Life]| {
+        let held_by = |lives: &[Life], by_id: bool| {
             let mut lens: Vec<u32> = lives
                 .iter()
                 .filter_map(|l| match Some(l.0) == me {
                     true => Some(st.len()),
-                    false => follower(l).map(|x| x.len),
+                    false => follower(l, by_id).map(|x| x.len),
                 })
                 .collect();
             lens.sort_unstable_by(|a, b| b.cmp(a));
@@ -1246,7 +1314,7 @@ impl Gms5 {
             };
             lens.get(quorum - 1).copied().unwrap_or(0).min(st.len())
         };
-        let mut stable = held_by(&view);
+        let mut stable = held_by(&view, false);
         // Primary partition (Ricciardi & Birman): a view entry is stable only once a majority
         // of the view before it holds it too, not only a majority of the new view.
         if !mutant!(self.0, NewViewQuorum) {
@@ -1260,7 +1328,7 @@ impl Gms5 {
                     break;
                 }
                 if let Entry::View(v) = e {
-                    if held_by(&before) <= at {
+                    if held_by(&before, true) <= at {
                         stable = at;
                         break;
                     }
@@ -1272,7 +1340,7 @@ impl Gms5 {
         // and the view may change.
         let holding = view
             .iter()
-            .filter(|l| Some(l.0) == me || follower(l).is_some_and(|x| x.len >= st.len()))
+            .filter(|l| Some(l.0) == me || follower(l, false).is_some_and(|x| x.len >= st.len()))
             .count();
         if holding >= majority(view.len()) {
             st.established = true;
@@ -1366,5 +1434,57 @@ impl Gms5 {
             None => known.first(),
         };
         next.copied().unwrap_or(peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::{AGREEMENT, UNIFORM_AGREEMENT, VALIDITY};
+
+    fn at(nodes: usize, k: Option<u8>, crashes: usize) -> Config {
+        Config {
+            nodes,
+            crashes,
+            detector: match k {
+                Some(_) => Detector::Unreliable,
+                None => Detector::Perfect,
+            },
+            false_suspicions: k,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn progress_is_claimed_only_where_a_majority_stays_connected() {
+        let d = &Gms5::DESCRIPTOR;
+        // (N, K, C, claimed): the checker's counterexamples where it is not.
+        for (n, k, c, claimed) in [
+            (3, None, 1, true),
+            (2, None, 1, false),
+            (3, Some(1), 1, false),
+            (3, Some(1), 0, true),
+            (3, Some(2), 0, true),
+            (4, Some(1), 1, true),
+            (5, None, 2, true),
+        ] {
+            let cfg = at(n, k, c);
+            assert_eq!(
+                d.claims_under(VALIDITY, &cfg),
+                claimed,
+                "N={n} K={k:?} C={c}"
+            );
+            assert_eq!(d.claims_under(UNIFORM_AGREEMENT, &cfg), claimed);
+            assert!(
+                d.claims_under(AGREEMENT, &cfg),
+                "safety is claimed everywhere"
+            );
+        }
+        // No budget: wrong suspicions without end.
+        let unbounded = Config {
+            detector: Detector::Unreliable,
+            ..Config::default()
+        };
+        assert!(!d.claims_under(VALIDITY, &unbounded));
     }
 }

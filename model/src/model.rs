@@ -191,9 +191,9 @@ impl<A: Protocol> GroupModel<A> {
         &self.inner.cfg
     }
 
-    /// Whether a property is one this protocol promises.
-    pub fn claims(name: &str) -> bool {
-        A::DESCRIPTOR.claims(name)
+    /// Whether a property is one this protocol promises here.
+    pub fn claims(&self, name: &str) -> bool {
+        A::DESCRIPTOR.claims_under(name, self.cfg())
     }
 
     /// The environment's filter over stateright's actions (see the module doc).
@@ -396,10 +396,12 @@ impl<A: Protocol> GroupModel<A> {
         Some(next)
     }
 
-    /// Whether node `i`'s present life began in the initial view: its first life, of one of
-    /// the first `--nodes` nodes.
+    /// Whether node `i`'s present log began in the initial view: its first life, of one of
+    /// the first `--nodes` nodes. A node left out of the group (gms5) is still in its first
+    /// life, with a new incarnation number: it keeps its log and joins again; only a
+    /// restart ends a life.
     fn founder(&self, state: &GroupState<A>, i: usize) -> bool {
-        i < self.cfg().nodes && state.actor_storages[i].is_none()
+        i < self.cfg().nodes && !state.history.past.iter().any(|l| usize::from(l.node) == i)
     }
 
     /// Whether the crash budget allows one more crash.

@@ -56,10 +56,13 @@ pub enum Mutant {
     /// before the views among them (an application layer that applies membership after
     /// data).
     ViewsLast,
+    /// gms5 as first written: a new leader tells only the members of its view, so a member
+    /// removed by a reign that ended before the member learnt it is never told.
+    ForgetRemoved,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 20] = [
+    pub const ALL: [Mutant; 21] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
@@ -80,5 +83,6 @@ impl Mutant {
         Mutant::RestartAsMember,
         Mutant::NewViewQuorum,
         Mutant::ViewsLast,
+        Mutant::ForgetRemoved,
     ];
 }

@@ -65,6 +65,26 @@ pub struct Infinite {
     pub applies: fn(&Config) -> bool,
 }
 
+/// Where a protocol's claims that need the run to go on hold, when not everywhere it runs:
+/// every property judged at quiescence or at the end of a run (convergence, uniform
+/// agreement, validity) and the livelock check with them. A primary-partition protocol
+/// stops, by design, where no majority is left, and then a member never gets what the
+/// others delivered.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct LivenessWhere {
+    /// Where, in words (`groupy list`, and the report where it is not claimed).
+    pub when: &'static str,
+    /// Whether a configuration is such a place.
+    #[serde(skip)]
+    pub holds: fn(&Config) -> bool,
+}
+
+/// Whether a [`LivenessWhere`] governs property `name`: it is judged only once the run
+/// has gone on (at quiescence, or at its end).
+fn needs_progress(name: &str) -> bool {
+    crate::properties::find(name).is_some_and(|p| p.when != crate::properties::When::Always)
+}
+
 /// What the checker, the live runtime, the benchmarks, the matrix and the tests need to know
 /// about a protocol, declared once, next to its actor.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -88,12 +108,27 @@ pub struct Descriptor {
     /// Where its state space is infinite, if anywhere: `groupy check` refuses to search it
     /// exhaustively there without a bound (`--fail-fast`, `--max-states`, ...).
     pub infinite: Option<Infinite>,
+    /// Where its liveness claims hold, if not wherever it claims them.
+    pub liveness_where: Option<LivenessWhere>,
 }
 
 impl Descriptor {
     /// Whether this version promises property `name`.
     pub fn claims(&self, name: &str) -> bool {
         self.claims.contains(&name)
+    }
+
+    /// Whether this version promises property `name` under `cfg`: a liveness claim holds
+    /// only where [`Descriptor::liveness_where`] says.
+    pub fn claims_under(&self, name: &str, cfg: &Config) -> bool {
+        let conditional = self.liveness_where.filter(|_| needs_progress(name));
+        self.claims(name) && conditional.is_none_or(|w| (w.holds)(cfg))
+    }
+
+    /// Why this version's liveness claims do not hold under `cfg`, if they do not.
+    pub fn liveness_not_claimed(&self, cfg: &Config) -> Option<&'static str> {
+        let w = self.liveness_where?;
+        (self.claims(crate::properties::VALIDITY) && !(w.holds)(cfg)).then_some(w.when)
     }
 
     /// Why its state space under `cfg` is infinite, if it is.
