@@ -309,6 +309,16 @@ impl Marks {
     pub fn has(self, mark: Mark) -> bool {
         self.0 & mark as u8 != 0
     }
+
+    /// Whether any mark is set in both.
+    pub fn meets(self, other: Marks) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Clears the marks `other` has.
+    pub fn clear(&mut self, other: Marks) {
+        self.0 &= !other.0;
+    }
 }
 
 impl fmt::Debug for Marks {
