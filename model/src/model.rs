@@ -565,13 +565,13 @@ impl<A: Protocol> Model for GroupModel<A> {
         if wrong && self.cfg().false_suspicions.is_some() {
             next.history.false_suspicions = next.history.false_suspicions.saturating_add(1);
         }
-        // What is addressed to the dead is dropped, and also what live nodes send them after
-        // the crash (a slave forwarding to a leader it has not suspected yet): a reduction
-        // (notes/reductions.md, 4) and, with restarts, the environment's rule in every mode
-        // (a node is down longer than any message is in flight: a new life never receives
-        // its old life's mail).
-        let mail_of_the_dead_lost = self.reduced() || self.cfg().restarts > 0;
-        if mail_of_the_dead_lost && next.crashed.iter().any(|c| *c) {
+        // What is addressed to the dead is lost, and also what live nodes send them after the
+        // crash (a slave forwarding to a leader it has not suspected yet): the environment's
+        // rule in every mode (notes/semantics.md). A network does not hold a datagram for a
+        // dead host; kept, it would block the retransmission rule, which waits for what is
+        // in flight, for good (`--reduce none` once found gms5 VIOLATED that way), and a new
+        // life would receive its old life's mail.
+        if next.crashed.iter().any(|c| *c) {
             drop_messages_to_the_dead(&mut next);
         }
         if self.reduced() {
@@ -892,8 +892,8 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
 
 /// Whether a step led back to the same state, but for the duplicating network's memory of the
 /// last message delivered and for messages to crashed nodes: those can never be delivered, so
-/// one more of them changes nothing a node will read (the reduced model drops them at once,
-/// the unreduced one keeps them), and for the witnesses' marks (a step that only marks, or
+/// one more of them changes nothing a node will read (the model drops them at once), and for
+/// the witnesses' marks (a step that only marks, or
 /// only clears marks, does nothing a node will read).
 pub fn same_state<A: Protocol>(a: &GroupState<A>, b: &GroupState<A>) -> bool {
     let same_node = |x: &std::sync::Arc<A::State>, y: &std::sync::Arc<A::State>| {
