@@ -238,6 +238,20 @@ pub struct Follower {
     pub removed_at: Option<u32>,
 }
 
+impl Follower {
+    /// A member the leader has heard nothing from in its reign.
+    fn new(id: Id, incarnation: Incarnation) -> Self {
+        Follower {
+            id,
+            incarnation,
+            heard: false,
+            len: 0,
+            delivered: 0,
+            removed_at: None,
+        }
+    }
+}
+
 /// A gms5 group process with its application.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Gms5State {
@@ -569,14 +583,7 @@ impl Actor for Gms5 {
         match core.role {
             Role::Leader => {
                 for &s in core.view.iter().filter(|&&s| s != id) {
-                    followers.push(Follower {
-                        id: s,
-                        incarnation: 0,
-                        heard: false,
-                        len: 0,
-                        delivered: 0,
-                        removed_at: None,
-                    });
+                    followers.push(Follower::new(s, 0));
                     o.set_timer(Gms5Timer::Suspect(s), SUSPECT_DELAY);
                 }
                 start_worker(&self.0, o);
@@ -770,12 +777,8 @@ impl Gms5 {
                 if !superseded && !newest.iter().any(|l| l.0 == n) {
                     removed.retain(|f: &Follower| f.id != n);
                     removed.push(Follower {
-                        id: n,
-                        incarnation: k,
-                        heard: false,
-                        len: 0,
-                        delivered: 0,
                         removed_at: Some(at as u32),
+                        ..Follower::new(n, k)
                     });
                 }
             }
@@ -966,14 +969,7 @@ impl Gms5 {
             .group_lives(st)
             .into_iter()
             .filter(|l| l.0 != id)
-            .map(|(n, incarnation)| Follower {
-                id: n,
-                incarnation,
-                heard: false,
-                len: 0,
-                delivered: 0,
-                removed_at: None,
-            })
+            .map(|(n, incarnation)| Follower::new(n, incarnation))
             .collect();
         for x in &st.followers {
             o.set_timer(Gms5Timer::Suspect(x.id), SUSPECT_DELAY);
@@ -1232,14 +1228,7 @@ impl Gms5 {
                     view.push((j, k));
                     // A removed member coming back: it is a new follower.
                     st.followers.retain(|f| f.id != j);
-                    st.followers.push(Follower {
-                        id: j,
-                        incarnation: k,
-                        heard: false,
-                        len: 0,
-                        delivered: 0,
-                        removed_at: None,
-                    });
+                    st.followers.push(Follower::new(j, k));
                     st.core.view.push(j);
                     return Some(view);
                 }
