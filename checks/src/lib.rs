@@ -158,7 +158,7 @@ pub fn quiescent_by_actions<A: Protocol>(
         // A loss is a fault, like a crash.
         Act::Drop(_) => true,
         Act::Deliver { .. } if m.deferred(s, &a) => true,
-        _ => m.inner.next_state(s, a).is_none_or(|n| same_state(&n, s)),
+        _ => m.actor_step(s, a).is_none_or(|n| same_state(&n, s)),
     })
 }
 

@@ -258,13 +258,13 @@ fn lossy(nodes: usize, msgs: usize, crashes: usize) -> Config {
 #[test]
 fn gms5_leading_without_a_majoritys_logs_violates_uniform_agreement() {
     let r = caught_in::<Gms5>(lossy(3, 1, 1), Mutant::MinorityLeader, UNIFORM_AGREEMENT);
-    complete(&r, 29_340);
+    complete(&r, 29_728);
 }
 
 #[test]
 fn gms5_stable_one_ack_short_of_a_majority_violates_uniform_agreement() {
     let r = caught_in::<Gms5>(lossy(3, 1, 1), Mutant::MinorityStable, UNIFORM_AGREEMENT);
-    complete(&r, 113_193);
+    complete(&r, 114_458);
 }
 
 /// A deposed leader's proposals matter only while it is alive and gathering acks: a wrong
@@ -277,13 +277,13 @@ fn gms5_without_fencing_violates_uniform_agreement() {
         ..cfg(3, 1, 0)
     };
     let r = caught_in::<Gms5>(c, Mutant::NoFencing, UNIFORM_AGREEMENT);
-    complete(&r, 256_531);
+    complete(&r, 105_984);
 }
 
 #[test]
 fn gms5_new_leader_keeping_its_own_log_violates_uniform_agreement() {
     let r = caught_in::<Gms5>(lossy(3, 1, 1), Mutant::OwnLog, UNIFORM_AGREEMENT);
-    complete(&r, 29_557);
+    complete(&r, 29_915);
 }
 
 /// Viewstamped Replication's recovery problem: a node that restarts with an empty state and
@@ -300,7 +300,7 @@ fn gms5_restart_answering_as_the_member_it_was_violates_agreement() {
         ..cfg(2, 2, 1)
     };
     let r = caught_in::<Gms5>(c, Mutant::RestartAsMember, AGREEMENT);
-    complete(&r, 30_860);
+    complete(&r, 41_392);
 }
 
 /// gms5 as first written counted a view entry stable on a majority of the new view alone
@@ -331,7 +331,7 @@ fn gms5_views_after_messages_violates_view_synchrony() {
         ..cfg(3, 1, 1)
     };
     let r = caught_in::<Gms5>(c.clone(), Mutant::ViewsLast, VIRTUAL_SYNCHRONY);
-    complete(&r, 258_182);
+    complete(&r, 128_409);
     for p in [SAME_VIEW_DELIVERY, VIRTUAL_SYNCHRONY] {
         assert_eq!(r.status(p), Some(Status::Violated), "{p}");
     }
@@ -370,7 +370,30 @@ fn gms5_new_leader_forgetting_removed_members_violates_convergence() {
     let trace = broken
         .property(CONVERGENCE)
         .and_then(|p| p.counterexample.as_ref());
-    assert!(trace.is_some_and(|t| t.shortest && t.steps.len() == 17));
+    assert!(trace.is_some_and(|t| t.shortest));
+    assert_eq!(trace.map(|t| t.steps.len()), Some(16));
+}
+
+/// gms5 as first written counted only the acks of members it had heard from since it last
+/// suspected them. Two nodes, one multicast: n1 acks the proposal while n0 is still
+/// sending it, n0 wrongly suspects n1, and once the proposal is out n1 has nothing left to
+/// ack and is not behind, so nothing is repeated and `m0.0` is never stable (validity, 7
+/// steps). The reduced model does not reach it: there an ack arrives only after the
+/// broadcast, when it commits at once, and a leader that counts acks this way breaks the
+/// premise of that reduction (notes/reductions.md, 2). So this runs without reductions;
+/// the cross-check in checks/tests/verdicts.rs runs the fixed gms5 both ways here.
+#[test]
+fn gms5_leader_forgetting_acks_on_suspicion_violates_validity() {
+    let c = Config {
+        detector: groupy_model::Detector::Unreliable,
+        false_suspicions: Some(1),
+        reduce: groupy_model::Reduce::None,
+        ..lossy(2, 1, 0)
+    };
+    let r = caught_in::<Gms5>(c, Mutant::SuspicionForgetsAcks, VALIDITY);
+    let trace = r.property(VALIDITY).and_then(|p| p.counterexample.as_ref());
+    assert!(trace.is_some_and(|t| t.shortest));
+    assert_eq!(trace.map(|t| t.steps.len()), Some(7));
 }
 
 /// The same bounds without the mutation: every claim holds (1,123,438 states, half a
@@ -384,5 +407,5 @@ fn gms5_holds_with_two_wrong_suspicions() {
     };
     let r = run::<Gms5>(c);
     assert_eq!(r.verdict, Verdict::Holds, "{}", r.livelock);
-    complete(&r, 1_123_438);
+    complete(&r, 363_096);
 }

@@ -532,6 +532,31 @@ impl Protocol for Gms5 {
     fn with_setup(setup: Setup) -> Self {
         Gms5(setup)
     }
+
+    /// Replies to a reign the node has moved past, which it ignores now and for the rest of
+    /// this life: `promised` only grows within a life (a restart begins a new one, and the
+    /// mail of the dead is lost), and a node leads or gathers for a reign only from the step
+    /// that promised it, never again once it stepped down or took over.
+    /// - an `ack` of a reign below the one promised, or of the promised one when the node
+    ///   no longer leads it (it left the group) or never did;
+    /// - a `log` of a reign below the one promised, or a late one of the promised reign once
+    ///   the candidate took over (one it already holds is a copy it marks: not inert);
+    /// - a `nack` of a reign no higher than the one promised.
+    fn inert(&self, id: Id, st: &Gms5State, _src: Id, msg: &Gms5Msg) -> bool {
+        let promised = st.promised;
+        match msg {
+            Gms5Msg::Ack { reign, .. } => {
+                *reign < promised
+                    || *reign == promised && st.core.role != Role::Leader && st.gathered.is_none()
+            }
+            Gms5Msg::Log { reign, .. } => {
+                *reign < promised
+                    || *reign == promised && (reign.leader != id || st.gathered.is_none())
+            }
+            Gms5Msg::Nack { reign, .. } => *reign <= promised,
+            _ => false,
+        }
+    }
 }
 
 /// Whether a majority of the group stays connected whatever the faults do. Each false
@@ -1281,10 +1306,13 @@ impl Gms5 {
         let me = st.core.leader();
         // A member of the view by its life; of the view before by its id (that view's life
         // of a node may be over: a restarted node's new life holds the entry in its place).
+        // Suspected or not: an ack of this reign says what the member holds, and a member
+        // with nothing left to ack would never ack again.
+        let forget = mutant!(self.0, SuspicionForgetsAcks);
         let follower = |l: &Life, by_id: bool| {
-            st.followers
-                .iter()
-                .find(move |x| x.heard && x.id == l.0 && (by_id || x.incarnation == l.1))
+            st.followers.iter().find(move |x| {
+                (x.heard || !forget) && x.id == l.0 && (by_id || x.incarnation == l.1)
+            })
         };
         let minority = mutant!(self.0, MinorityStable);
         // The longest prefix of the log a majority of `lives` holds in this reign.

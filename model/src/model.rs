@@ -404,6 +404,42 @@ impl<A: Protocol> GroupModel<A> {
         i < self.cfg().nodes && !state.history.past.iter().any(|l| usize::from(l.node) == i)
     }
 
+    /// One actor step as the model takes it, for judging whether a step changes anything:
+    /// stateright's step, then, with the reductions on, the inert mail dropped (a copy of an
+    /// inert reply sent again changes nothing: the reduced model drops it at once).
+    pub fn actor_step(&self, s: &GroupState<A>, a: ActorAction<A>) -> Option<GroupState<A>> {
+        let mut next = self.inner.next_state(s, a)?;
+        if self.reduced() {
+            self.drop_inert(&mut next);
+        }
+        Some(next)
+    }
+
+    /// Removes every message to a live node that the node would take without effect in
+    /// every state it can reach ([`Protocol::inert`]).
+    fn drop_inert(&self, state: &mut GroupState<A>) {
+        let actors = &self.inner.actors;
+        let (nodes, crashed) = (&state.actor_states, &state.crashed);
+        let inert = |src: Id, dst: Id, msg: &A::Msg| {
+            let i = usize::from(dst);
+            !crashed[i] && actors[i].inert(dst, &nodes[i], src, msg)
+        };
+        match &mut state.network {
+            Network::Ordered(channels) => {
+                for ((src, dst), q) in channels.iter_mut() {
+                    q.retain(|m| !inert(*src, *dst, m));
+                }
+                channels.retain(|_, q| !q.is_empty());
+            }
+            Network::UnorderedNonDuplicating(bag) => {
+                bag.retain(|env, _| !inert(env.src, env.dst, &env.msg))
+            }
+            Network::UnorderedDuplicating(set, _) => {
+                set.retain(|env| !inert(env.src, env.dst, &env.msg))
+            }
+        }
+    }
+
     /// Whether the crash budget allows one more crash.
     fn may_crash(&self, state: &GroupState<A>) -> bool {
         let down = state.crashed.iter().filter(|c| **c).count();
@@ -581,6 +617,9 @@ impl<A: Protocol> Model for GroupModel<A> {
             if let Network::UnorderedDuplicating(_, last) = &mut next.network {
                 *last = None;
             }
+            // A message its receiver will take without effect whenever it comes is delivered
+            // now, in effect (notes/reductions.md, 8).
+            self.drop_inert(&mut next);
             for (i, crashed) in state.crashed.iter().enumerate() {
                 if next.crashed[i] && !crashed {
                     std::sync::Arc::make_mut(&mut next.actor_states[i]).forget();
@@ -839,8 +878,7 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
                 // the copies it sends are already there).
                 TimerKind::Retransmit => {
                     let act = Act::Timeout(id, t.clone());
-                    !m.allowed(s, &act)
-                        || m.inner.next_state(s, act).is_none_or(|n| same_state(&n, s))
+                    !m.allowed(s, &act) || m.actor_step(s, act).is_none_or(|n| same_state(&n, s))
                 }
             };
             if !quiet {
@@ -860,9 +898,7 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
         };
         !live(&dst)
             || m.deferred(s, &deliver)
-            || m.inner
-                .next_state(s, deliver)
-                .is_none_or(|n| same_state(&n, s))
+            || m.actor_step(s, deliver).is_none_or(|n| same_state(&n, s))
     };
     match &s.network {
         Network::Ordered(channels) => channels.iter().all(|((src, dst), q)| {

@@ -59,10 +59,14 @@ pub enum Mutant {
     /// gms5 as first written: a new leader tells only the members of its view, so a member
     /// removed by a reign that ended before the member learnt it is never told.
     ForgetRemoved,
+    /// gms5 as first written: the leader counts a member's acks towards stability only if
+    /// it heard from the member since it last suspected it, so a wrong suspicion after the
+    /// ack of a member that has nothing left to ack stalls the log for good.
+    SuspicionForgetsAcks,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 21] = [
+    pub const ALL: [Mutant; 22] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
@@ -84,5 +88,6 @@ impl Mutant {
         Mutant::NewViewQuorum,
         Mutant::ViewsLast,
         Mutant::ForgetRemoved,
+        Mutant::SuspicionForgetsAcks,
     ];
 }

@@ -189,4 +189,14 @@ pub trait Protocol:
     ) -> bool {
         false
     }
+
+    /// For the model's reduction only (`notes/reductions.md`, 8): whether this node, in
+    /// `state` and in every state this life of it can reach from there, takes `msg` from `src`
+    /// without changing its state (marks included), sending anything or touching a timer: a
+    /// reply to a reign it has moved past, say. The reduced model drops such a message at
+    /// once, as if it had been delivered then. Claiming it wrongly loses behaviours; the
+    /// cross-check in `checks/` compares every verdict and outcome with `--reduce none`.
+    fn inert(&self, _id: Id, _state: &Self::State, _src: Id, _msg: &Self::Msg) -> bool {
+        false
+    }
 }
