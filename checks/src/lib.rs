@@ -8,6 +8,15 @@ use groupy_model::{Config, Protocol};
 /// does, so an exploration cut short can never pass as a proof.
 pub const MAX_STATES: usize = 10_000_000;
 
+/// `cfg` with the unreliable detector and a budget of `k` wrong suspicions.
+pub fn wrong_suspicions(k: u8, cfg: Config) -> Config {
+    Config {
+        detector: groupy_model::Detector::Unreliable,
+        false_suspicions: Some(k),
+        ..cfg
+    }
+}
+
 /// Checks protocol `A` under `cfg` with breadth-first search.
 pub fn run<A: Protocol>(cfg: Config) -> Report {
     let search = Search {

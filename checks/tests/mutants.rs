@@ -6,7 +6,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use groupy_checks::{complete, run};
+use groupy_checks::{complete, run, wrong_suspicions};
 use groupy_model::check::{Report, Status, Verdict};
 use groupy_model::gms1::Gms1;
 use groupy_model::gms2::Gms2;
@@ -271,11 +271,7 @@ fn gms5_stable_one_ack_short_of_a_majority_violates_uniform_agreement() {
 /// suspicion. 98,021 states clean, 105,984 broken.
 #[test]
 fn gms5_without_fencing_violates_uniform_agreement() {
-    let c = Config {
-        detector: groupy_model::Detector::Unreliable,
-        false_suspicions: Some(1),
-        ..cfg(3, 1, 0)
-    };
+    let c = wrong_suspicions(1, cfg(3, 1, 0));
     let r = caught_in::<Gms5>(c, Mutant::NoFencing, UNIFORM_AGREEMENT);
     complete(&r, 105_984);
 }
@@ -360,11 +356,7 @@ fn gms5_without_retried_multicasts_violates_validity() {
 /// shortest trace is found in a few thousand.
 #[test]
 fn gms5_new_leader_forgetting_removed_members_violates_convergence() {
-    let c = Config {
-        detector: groupy_model::Detector::Unreliable,
-        false_suspicions: Some(2),
-        ..cfg(3, 0, 0)
-    };
+    let c = wrong_suspicions(2, cfg(3, 0, 0));
     let broken = groupy_checks::run_until_violation::<Gms5>(c.with_mutant(Mutant::ForgetRemoved));
     assert_eq!(broken.status(CONVERGENCE), Some(Status::Violated));
     assert_eq!(shortest_trace(&broken, CONVERGENCE), Some(16));
@@ -387,10 +379,8 @@ fn shortest_trace(r: &Report, property: &str) -> Option<usize> {
 #[test]
 fn gms5_leader_forgetting_acks_on_suspicion_violates_validity() {
     let c = Config {
-        detector: groupy_model::Detector::Unreliable,
-        false_suspicions: Some(1),
         reduce: groupy_model::Reduce::None,
-        ..lossy(2, 1, 0)
+        ..wrong_suspicions(1, lossy(2, 1, 0))
     };
     let r = caught_in::<Gms5>(c, Mutant::SuspicionForgetsAcks, VALIDITY);
     assert_eq!(shortest_trace(&r, VALIDITY), Some(7));
@@ -399,11 +389,7 @@ fn gms5_leader_forgetting_acks_on_suspicion_violates_validity() {
 /// The same bounds without the mutation: every claim holds (363,096 states, ten seconds).
 #[test]
 fn gms5_holds_with_two_wrong_suspicions() {
-    let c = Config {
-        detector: groupy_model::Detector::Unreliable,
-        false_suspicions: Some(2),
-        ..cfg(3, 0, 0)
-    };
+    let c = wrong_suspicions(2, cfg(3, 0, 0));
     let r = run::<Gms5>(c);
     assert_eq!(r.verdict, Verdict::Holds, "{}", r.livelock);
     complete(&r, 363_096);

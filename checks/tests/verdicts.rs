@@ -13,7 +13,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use groupy_checks::{final_state, run, statuses, MAX_STATES};
+use groupy_checks::{final_state, run, statuses, wrong_suspicions, MAX_STATES};
 use groupy_model::check::{self, Search, Status, Verdict};
 use groupy_model::expected::{self, Row};
 use groupy_model::gms2::Gms2;
@@ -529,24 +529,22 @@ fn reductions_keep_gms4s_verdicts_witnesses_and_outcomes() {
 fn reductions_keep_gms5s_verdicts_witnesses_and_outcomes() {
     use groupy_model::gms5::Gms5;
     use groupy_model::NetworkKind;
-    let wrong = |k: u8, c: Config| Config {
-        detector: Detector::Unreliable,
-        false_suspicions: Some(k),
-        ..c
-    };
     let on = |network: NetworkKind, c: Config| Config {
         network,
         losses: network.loses().then_some(1),
         ..c
     };
     for c in [
-        wrong(1, cfg(3, 0, 0, 0)),
-        wrong(1, cfg(2, 1, 0, 1)),
-        wrong(2, cfg(2, 1, 0, 0)),
+        wrong_suspicions(1, cfg(3, 0, 0, 0)),
+        wrong_suspicions(1, cfg(2, 1, 0, 1)),
+        wrong_suspicions(2, cfg(2, 1, 0, 0)),
         cfg(3, 1, 0, 1),
-        on(NetworkKind::Unordered, wrong(1, cfg(2, 1, 0, 0))),
-        on(NetworkKind::Lossy, wrong(1, cfg(2, 1, 0, 0))),
-        on(NetworkKind::Duplicating, wrong(1, cfg(2, 0, 0, 0))),
+        on(NetworkKind::Unordered, wrong_suspicions(1, cfg(2, 1, 0, 0))),
+        on(NetworkKind::Lossy, wrong_suspicions(1, cfg(2, 1, 0, 0))),
+        on(
+            NetworkKind::Duplicating,
+            wrong_suspicions(1, cfg(2, 0, 0, 0)),
+        ),
     ] {
         same_with_and_without_reductions::<Gms5>(c);
     }
@@ -841,11 +839,7 @@ fn reductions_keep_gms5_verdicts_with_restarts() {
 /// 98,021 states, a few seconds.
 #[test]
 fn gms5_holds_with_one_wrong_suspicion_where_gms4_splits() {
-    let wrong_once = Config {
-        detector: Detector::Unreliable,
-        false_suspicions: Some(1),
-        ..cfg(3, 1, 0, 0)
-    };
+    let wrong_once = wrong_suspicions(1, cfg(3, 1, 0, 0));
     let gms4 = run::<groupy_model::gms4::Gms4>(wrong_once.clone());
     assert_eq!(gms4.verdict, Verdict::Violated);
     let search = Search::default();

@@ -929,8 +929,8 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
 /// Whether a step led back to the same state, but for the duplicating network's memory of the
 /// last message delivered and for messages to crashed nodes: those can never be delivered, so
 /// one more of them changes nothing a node will read (the model drops them at once), and for
-/// the witnesses' marks (a step that only marks, or
-/// only clears marks, does nothing a node will read).
+/// the witnesses' marks (a step that only marks, or only clears marks, does nothing a node
+/// will read).
 pub fn same_state<A: Protocol>(a: &GroupState<A>, b: &GroupState<A>) -> bool {
     let same_node = |x: &std::sync::Arc<A::State>, y: &std::sync::Arc<A::State>| {
         x == y
