@@ -39,6 +39,11 @@ pub struct Row {
     pub livelock: Option<String>,
 }
 
+/// Rows above this many unique states take minutes: *long rows*. The default test suite and
+/// the matrix leave them out (`every_long_row_of_the_verdict_table_reproduces` and
+/// `groupy check --long` run them).
+pub const LONG_ROW_STATES: usize = 1_000_000;
+
 /// Written in the new columns of a row not re-run since they were added.
 pub const NOT_RERUN: &str = "not re-run";
 

@@ -147,11 +147,15 @@ pub enum Gms5Msg {
     Redirect(Id),
     /// A candidate asks for the logs of its view, and for their promise.
     Solicit(Reign),
-    /// A member's answer to `Solicit`: its whole log, and the reign it last took entries from.
+    /// The answer to `Solicit`: the node's whole log, and the reign it last took entries
+    /// from. `outside`: the life of a node not (yet) in the group, which counts only where
+    /// the candidate's view names that very life (a joiner a view entry has just added); a
+    /// member's answer counts by node.
     Log {
         reign: Reign,
         accepted: Reign,
         entries: Vec<Entry>,
+        outside: Option<Incarnation>,
     },
     /// Leader to member: `entries` belong at positions `index..` of the log; positions below
     /// `commit` are stable.
@@ -185,7 +189,14 @@ impl fmt::Debug for Gms5Msg {
                 reign,
                 accepted,
                 entries,
-            } => write!(f, "log({reign:?}, from {accepted:?} {entries:?})"),
+                outside,
+            } => {
+                write!(f, "log({reign:?}, from {accepted:?} {entries:?}")?;
+                match outside {
+                    Some(k) => write!(f, ", outside as life {k})"),
+                    None => write!(f, ")"),
+                }
+            }
             Gms5Msg::Propose {
                 reign,
                 index,
@@ -706,7 +717,8 @@ impl Gms5 {
                 reign,
                 accepted,
                 entries,
-            } => self.on_log(id, st, src, reign, accepted, entries, o),
+                outside,
+            } => self.on_log(id, st, src, reign, accepted, entries, outside, o),
             Gms5Msg::Propose {
                 reign,
                 index,
@@ -902,8 +914,14 @@ impl Gms5 {
         o.set_timer(Gms5Timer::Retry, RETRANSMIT_DELAY);
     }
 
+    /// A node outside the group answers too, naming its life: a view entry the candidate
+    /// holds may have added it, and then the candidate needs its answer for a majority
+    /// (Raft's new server votes once its configuration is in the log). Without it, a
+    /// leader that crashed while proposing a joiner's view left a candidate short of a
+    /// majority for good (notes/gms5.md, "A joiner's silence").
     fn on_solicit(&self, id: Id, st: &mut Gms5State, src: Id, r: Reign, o: &mut Out<Self>) {
-        if r > st.promised && st.core.role != Role::Outside {
+        let outside = st.core.role == Role::Outside;
+        if r > st.promised && !(outside && mutant!(self.0, SilentJoiner)) {
             self.promise(id, st, r, o);
         }
         if r == st.promised && r.leader == src {
@@ -913,6 +931,7 @@ impl Gms5 {
                     reign: r,
                     accepted: st.accepted,
                     entries: st.log_from(0),
+                    outside: outside.then_some(st.incarnation),
                 },
             );
         } else if r < st.promised {
@@ -936,9 +955,15 @@ impl Gms5 {
         reign: Reign,
         accepted: Reign,
         entries: Vec<Entry>,
+        outside: Option<Incarnation>,
         o: &mut Out<Self>,
     ) {
         if reign != st.promised || reign.leader != id {
+            return;
+        }
+        // A life the view does not name may be a restart that forgot what its earlier life
+        // acknowledged: its log says nothing about what that life held.
+        if outside.is_some_and(|k| !self.group_lives(st).contains(&(src, k))) {
             return;
         }
         let view = self.group_view(st);

@@ -63,10 +63,13 @@ pub enum Mutant {
     /// it heard from the member since it last suspected it, so a wrong suspicion after the
     /// ack of a member that has nothing left to ack stalls the log for good.
     SuspicionForgetsAcks,
+    /// gms5 as first written: a node outside the group ignores a candidate's solicit, so a
+    /// candidate whose newest view adds a joiner can lack a majority for good.
+    SilentJoiner,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 22] = [
+    pub const ALL: [Mutant; 23] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
@@ -89,5 +92,6 @@ impl Mutant {
         Mutant::ViewsLast,
         Mutant::ForgetRemoved,
         Mutant::SuspicionForgetsAcks,
+        Mutant::SilentJoiner,
     ];
 }
