@@ -315,6 +315,10 @@ struct CheckArgs {
     /// No progress and no notices on stderr (warnings and errors still show).
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// The matrix only: run its long cells too (documented rows of over a million unique
+    /// states, minutes each). Without it they are shown as notes/verdicts.md documents them.
+    #[arg(long)]
+    long: bool,
     /// Write a counterexample as a standalone SVG sequence diagram: the first violated
     /// claimed property's, else the first violated property's (a warning if none is).
     #[arg(long)]
@@ -701,11 +705,18 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
         return matrix::run(
             &args.model,
             &search,
+            args.long,
             args.output.format,
             args.quiet,
             &mut progress,
         );
     };
+    if args.long {
+        return usage_error(
+            "--long is the matrix's (groupy check without a protocol): it runs the cells \
+             documented as long rows. With a protocol, every run is run in full",
+        );
+    }
     // Where the space is infinite an unbounded exhaustive search ends only at the memory
     // guard: say so now, with what bounds it, rather than minutes and gigabytes later.
     let bounded = search.fail_fast
@@ -721,10 +732,7 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
             .filter(|d| d.restarts)
             .map(|d| d.name)
             .collect();
-        let with = match with.is_empty() {
-            true => "none yet (gms5 will: notes/gms5.md)".to_string(),
-            false => with.join(", "),
-        };
+        let with = with.join(", ");
         return usage_error(&format!(
             "{} does not model restarts: a node that comes back with an empty state under its \
              old id needs incarnations the protocol does not have. --restarts works with: {with}",

@@ -12,20 +12,8 @@ use crate::Format;
 use groupy_model::check::{self, Report, Search, Verdict};
 use groupy_model::config::Named;
 use groupy_model::expected::{self, Row};
-use groupy_model::{Config, Detector, NetworkKind, ProtocolName};
+use groupy_model::{Config, Detector, ProtocolName};
 use serde::Serialize;
-
-/// The environments of the matrix, the assignment's world first.
-///
-/// Not the udp network: gms4 there takes minutes (its rows in notes/verdicts.md are long
-/// rows), and the matrix is the command a user runs first.
-pub const ENVIRONMENTS: [(NetworkKind, Detector); 5] = [
-    (NetworkKind::Ordered, Detector::Perfect),
-    (NetworkKind::Ordered, Detector::Unreliable),
-    (NetworkKind::Unordered, Detector::Perfect),
-    (NetworkKind::Lossy, Detector::Perfect),
-    (NetworkKind::Duplicating, Detector::Perfect),
-];
 
 #[derive(Serialize)]
 struct Cell {
@@ -33,13 +21,33 @@ struct Cell {
     documented: Option<String>,
     /// How the run differs from the documented row (empty when it matches).
     differences: Vec<String>,
+    /// Set when the cell was not run: its documented row instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_rerun: Option<NotRerun>,
+    /// The run's report, when it was run.
     #[serde(flatten)]
-    report: Report,
+    report: Option<Report>,
 }
 
+/// A cell shown as notes/verdicts.md documents it, without running it.
+#[derive(Serialize)]
+struct NotRerun {
+    why: &'static str,
+    protocol: &'static str,
+    config: Config,
+    verdict: Verdict,
+    unique_states: usize,
+}
+
+/// Why a long row's cell is not re-run by default.
+const LONG: &str = "a long row (over 1,000,000 unique states: minutes); `groupy check --long` \
+                    re-runs it";
+
+/// `long`: also run the cells whose documented rows are long rows.
 pub fn run(
     args: &Config,
     search: &Search,
+    long: bool,
     format: Format,
     quiet: bool,
     progress: &mut Progress,
@@ -53,15 +61,28 @@ pub fn run(
     };
     let mut cells = Vec::new();
     for &protocol in ProtocolName::ALL {
-        for (network, fd) in ENVIRONMENTS {
-            let mut m = args.clone();
-            m.network = network;
-            m.detector = fd;
+        for (network, fd) in expected::MATRIX {
+            let m = expected::matrix_cell(protocol, args, network, fd);
             let cfg = match m.validated() {
                 Ok(c) => c,
                 Err(e) => return crate::usage_error(&e),
             };
             let row: Option<&Row> = rows.iter().find(|r| r.protocol == protocol && r.cfg == cfg);
+            if let Some(r) = row.filter(|r| !long && r.unique_states > expected::LONG_ROW_STATES) {
+                cells.push(Cell {
+                    documented: Some(r.command.clone()),
+                    differences: vec![],
+                    not_rerun: Some(NotRerun {
+                        why: LONG,
+                        protocol: protocol.name(),
+                        config: cfg,
+                        verdict: r.verdict,
+                        unique_states: r.unique_states,
+                    }),
+                    report: None,
+                });
+                continue;
+            }
             // On the duplicating networks gms1-gms3's state spaces are infinite: only a
             // violation settles them (their rows say --fail-fast; gms4's do not).
             let fail_fast = row.map_or(network.duplicates(), |r| r.fail_fast);
@@ -82,7 +103,8 @@ pub fn run(
             cells.push(Cell {
                 documented: row.map(|r| r.command.clone()),
                 differences: row.map_or(vec![], |r| expected::differences(r, &report)),
-                report,
+                not_rerun: None,
+                report: Some(report),
             });
             if search.interrupted() {
                 break;
@@ -105,7 +127,7 @@ pub fn run(
         eprintln!(
             "interrupted after {} of {} cells: INCONCLUSIVE (exit 3)",
             cells.len(),
-            ProtocolName::ALL.len() * ENVIRONMENTS.len()
+            ProtocolName::ALL.len() * expected::MATRIX.len()
         );
         return 3;
     }
@@ -113,7 +135,7 @@ pub fn run(
         1
     } else if cells
         .iter()
-        .any(|c| c.documented.is_none() || c.report.verdict == Verdict::Inconclusive)
+        .any(|c| c.documented.is_none() || inconclusive(c))
     {
         3
     } else {
@@ -141,15 +163,34 @@ fn table(cells: &[Cell]) -> String {
         "claimed properties violated"
     ));
     for c in cells {
-        let r = &c.report;
+        let Some(r) = &c.report else {
+            if let (Some(n), Some(command)) = (&c.not_rerun, &c.documented) {
+                s.push_str(&format!(
+                    "{:<width$} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8}  -   (long row, not \
+                     re-run: groupy check {command})\n",
+                    n.protocol,
+                    n.config.network.name(),
+                    n.config.detector.name(),
+                    render::verdict_word(n.verdict),
+                    "not run",
+                    render::group(n.unique_states),
+                    "-",
+                ));
+            }
+            continue;
+        };
         let (claimed, _) = expected::violated(r);
+        let budget = match (r.config.detector, r.config.false_suspicions) {
+            (Detector::Unreliable, Some(k)) => format!(" (--false-suspicions {k})"),
+            _ => String::new(),
+        };
         let note = match (&c.documented, c.differences.is_empty()) {
             (None, _) => "   (no row in notes/verdicts.md)".to_string(),
             (Some(_), true) => String::new(),
             (Some(_), false) => format!("   <-- differs: {}", c.differences.join("; ")),
         };
         s.push_str(&format!(
-            "{:<width$} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8.2}  {}{}\n",
+            "{:<width$} {:<12} {:<11} {:<13} {:<9} {:>10} {:>8.2}  {}{budget}{}\n",
             r.protocol,
             r.config.network.name(),
             r.config.detector.name(),
@@ -167,10 +208,8 @@ fn table(cells: &[Cell]) -> String {
     }
     let documented = cells.iter().filter(|c| c.documented.is_some()).count();
     let bad = cells.iter().filter(|c| !c.differences.is_empty()).count();
-    let undecided = cells
-        .iter()
-        .filter(|c| c.report.verdict == Verdict::Inconclusive)
-        .count();
+    let undecided = cells.iter().filter(|c| inconclusive(c)).count();
+    let shown = cells.iter().filter(|c| c.not_rerun.is_some()).count();
     s.push('\n');
     if documented == 0 {
         s.push_str(
@@ -193,10 +232,22 @@ fn table(cells: &[Cell]) -> String {
             "{bad} of {documented} documented cells differ from notes/verdicts.md\n"
         ));
     }
+    if shown > 0 {
+        s.push_str(&format!(
+            "{shown} cells are long rows, shown as notes/verdicts.md documents them and not \
+             re-run (minutes each); `groupy check --long` re-runs them too\n"
+        ));
+    }
     s.push_str(
         "explored: all = complete exploration; stopped = halted at the first claimed violation \
          (the violated list is then what was found first)\n",
     );
     s.push_str("Details of any cell: groupy check <protocol> --network <network> --fd <fd>\n");
     s
+}
+
+fn inconclusive(c: &Cell) -> bool {
+    c.report
+        .as_ref()
+        .is_some_and(|r| r.verdict == Verdict::Inconclusive)
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const PROTOCOLS: [&str; 7] = [
+const PROTOCOLS: [&str; 8] = [
     "gms1",
     "gms2",
     "gms3",
@@ -18,6 +18,7 @@ const PROTOCOLS: [&str; 7] = [
     "gms3-greedy",
     "gms4",
     "gms4-naive-join",
+    "gms5",
 ];
 const NETWORKS: [&str; 4] = ["ordered", "unordered", "lossy", "duplicating"];
 
@@ -510,7 +511,10 @@ fn bad_usage_exit_2() {
     usage_error(&["check", "gms3", "--crashes", "5"], &["--crashes"]);
     usage_error(
         &["check", "gms4", "--restarts", "1"],
-        &["gms4 does not model restarts", "--restarts works with"],
+        &[
+            "gms4 does not model restarts",
+            "--restarts works with: gms5",
+        ],
     );
     usage_error(
         &["check", "gms4", "--restarts", "2"],
@@ -637,6 +641,11 @@ fn json_schema_every_protocol_and_environment() {
             // Without --fail-fast the lossy and duplicating networks take minutes to
             // exhaust; the matrix stops at the first claimed violation too.
             args.extend_from_slice(&["--fail-fast", "--format", "json", "--quiet"]);
+            // gms5 holds in every environment, so --fail-fast does not cut it short: its
+            // cells are long rows, or (a wrong detector without a budget) infinite.
+            if protocol == "gms5" {
+                args.extend_from_slice(&["--max-states", "20000"]);
+            }
             let out = groupy(&args).output().unwrap();
             let r: Value = serde_json::from_slice(&out.stdout)
                 .unwrap_or_else(|e| panic!("groupy {args:?}: invalid JSON ({e})"));
@@ -809,6 +818,16 @@ fn matrix_has_a_row_per_protocol_and_environment() {
         .iter()
         .any(|w| w[0] == "gms2" && w[1] == "ordered" && w[2] == "perfect" && w[3] == "VIOLATED"));
     assert!(out.contains("every one matches"), "{out}");
+    // gms5's long cells are shown as documented, with the command that re-runs each.
+    assert!(
+        out.contains("(long row, not re-run: groupy check gms5 --network unordered)")
+            && out.contains("groupy check gms5 --network lossy)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`groupy check --long` re-runs them too"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -826,6 +845,15 @@ fn matrix_json() {
             c["config"]
         );
         assert!(c["documented"].is_string());
+        // A long row's cell is not run: the row as documented, and why.
+        if let Some(row) = c.get("not_rerun") {
+            assert!(row["why"].as_str().is_some_and(|w| w.contains("--long")));
+            assert!(PROTOCOLS.contains(&str_of(row, "protocol")));
+            assert!(row["unique_states"].as_u64().is_some_and(|n| n > 1_000_000));
+            assert!(["holds", "violated"].contains(&str_of(row, "verdict")));
+            assert!(c.get("verdict").is_none(), "no report beside a row");
+            continue;
+        }
         let mut report = c.clone();
         let obj = report.as_object_mut().unwrap();
         obj.remove("differences");
@@ -1057,6 +1085,14 @@ fn written_files_are_confirmed() {
     let data = std::fs::read_to_string(&svg).unwrap();
     assert!(data.contains("viewBox=") && !data.contains("viewbox="));
     assert!(data.contains("<title>groupy check gms2: agreement violated</title>"));
+}
+
+#[test]
+fn long_is_the_matrixs_flag() {
+    groupy(&["check", "gms1", "--long"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--long is the matrix's"));
 }
 
 #[test]

@@ -158,9 +158,8 @@ pub struct Config {
     pub false_suspicions: Option<u8>,
     /// Of the --crashes, at most this many come back: the node restarts with nothing but
     /// its incarnation number (amnesia) and joins again. Only for protocols that model
-    /// restarts (`groupy list`). Hidden until one that users can check does (gms5, not yet
-    /// in the registry: notes/gms5.md).
-    #[arg(long, value_name = "R", default_value_t = Config::default().restarts, hide = true)]
+    /// restarts (`groupy list`: gms5).
+    #[arg(long, value_name = "R", default_value_t = Config::default().restarts)]
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u8,
     /// The model's state-space reductions: same verdicts, fewer states.

@@ -7,6 +7,7 @@
 //! the test suite can also rewrite the table from fresh runs (`UPDATE_VERDICTS=1`).
 
 use crate::check::{Report, Status, Verdict};
+use crate::config::{Detector, NetworkKind};
 use crate::registry::ProtocolName;
 use crate::Config;
 use clap::Parser;
@@ -43,6 +44,41 @@ pub struct Row {
 /// the matrix leave them out (`every_long_row_of_the_verdict_table_reproduces` and
 /// `groupy check --long` run them).
 pub const LONG_ROW_STATES: usize = 1_000_000;
+
+/// The environments of the verdict matrix (`groupy check` without a protocol), the
+/// assignment's world first.
+///
+/// Not the udp network: gms4 there takes minutes (its rows are long rows), and the matrix is
+/// the command a user runs first.
+pub const MATRIX: [(NetworkKind, Detector); 5] = [
+    (NetworkKind::Ordered, Detector::Perfect),
+    (NetworkKind::Ordered, Detector::Unreliable),
+    (NetworkKind::Unordered, Detector::Perfect),
+    (NetworkKind::Lossy, Detector::Perfect),
+    (NetworkKind::Duplicating, Detector::Perfect),
+];
+
+/// The configuration of `protocol`'s matrix cell in `network` with `fd`, at the bounds of
+/// `base`. Where every wrong suspicion starts a reign (gms5), a wrong detector without a
+/// budget is an infinite space: that cell is the least budget that shows a wrong detector,
+/// one false suspicion.
+pub fn matrix_cell(
+    protocol: ProtocolName,
+    base: &Config,
+    network: NetworkKind,
+    fd: Detector,
+) -> Config {
+    let mut cfg = Config {
+        network,
+        detector: fd,
+        ..base.clone()
+    };
+    let unbounded = protocol.descriptor().infinite_under(&cfg).is_some();
+    if fd == Detector::Unreliable && cfg.false_suspicions.is_none() && unbounded {
+        cfg.false_suspicions = Some(1);
+    }
+    cfg
+}
 
 /// Written in the new columns of a row not re-run since they were added.
 pub const NOT_RERUN: &str = "not re-run";

@@ -40,6 +40,7 @@ protocols! {
     Gms3Greedy => crate::gms3::Gms3Greedy,
     Gms4 => crate::gms4::Gms4,
     Gms4NaiveJoin => crate::gms4::Gms4NaiveJoin,
+    Gms5 => crate::gms5::Gms5,
 }
 
 struct GetDescriptor;
@@ -110,7 +111,9 @@ mod tests {
         }
         let err = "gms9".parse::<ProtocolName>().unwrap_err();
         assert!(
-            err.contains("gms1, gms2, gms3, gms3-selective, gms3-greedy, gms4, gms4-naive-join"),
+            err.contains(
+                "gms1, gms2, gms3, gms3-selective, gms3-greedy, gms4, gms4-naive-join, gms5"
+            ),
             "{err}"
         );
     }
@@ -118,7 +121,10 @@ mod tests {
     #[test]
     fn each_protocol_names_the_link_it_is_built_for() {
         for p in ProtocolName::ALL {
-            let raw = matches!(p, ProtocolName::Gms4 | ProtocolName::Gms4NaiveJoin);
+            let raw = matches!(
+                p,
+                ProtocolName::Gms4 | ProtocolName::Gms5 | ProtocolName::Gms4NaiveJoin
+            );
             assert_eq!(p.descriptor().link == Link::Raw, raw, "{}", p.name());
         }
         let benched: Vec<_> = ProtocolName::benchmarked().map(|p| p.name()).collect();
@@ -136,10 +142,14 @@ mod tests {
             let d = p.descriptor();
             assert!(d.infinite_under(&on(NetworkKind::Ordered)).is_none());
             assert!(d.infinite_under(&on(NetworkKind::Lossy)).is_none());
-            // gms4 is finite there; its naive joins are but for a crashed joiner.
-            let gms4 = matches!(p, ProtocolName::Gms4 | ProtocolName::Gms4NaiveJoin);
+            // gms4 and gms5 are finite there; gms4's naive joins are but for a crashed
+            // joiner, and so are gms5's joins (a copy of a removed node's old join).
+            let copes = matches!(
+                p,
+                ProtocolName::Gms4 | ProtocolName::Gms5 | ProtocolName::Gms4NaiveJoin
+            );
             let dup = on(NetworkKind::Duplicating);
-            assert_eq!(d.infinite_under(&dup).is_none(), gms4, "{}", d.name);
+            assert_eq!(d.infinite_under(&dup).is_none(), copes, "{}", d.name);
             let joiner = Config { joins: 1, ..dup };
             let finite = *p == ProtocolName::Gms4;
             assert_eq!(d.infinite_under(&joiner).is_none(), finite, "{}", d.name);
