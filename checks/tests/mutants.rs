@@ -382,6 +382,26 @@ fn gms5_joiner_ignoring_a_candidate_livelocks() {
     assert!(lasso.steps.iter().any(|s| s.text.contains(cut)));
 }
 
+/// Raft's figure 8 does not happen in gms5: a new leader that counts an entry an earlier
+/// reign left as stable by its replicas in the gathered logs (`EarlierReignByCount`) breaks
+/// nothing the checker can find, because gms5 ranks logs by the reign a node last took a
+/// whole log from (Viewstamped Replication's rule), not by the reign of its last entry
+/// (notes/gms5.md, "Raft's figure 8, and why gms5 has none"). The mutation is not vacuous:
+/// it changes the state space. Larger bounds (one wrong suspicion and a crash, M=1:
+/// 2,855,580 states, complete) hold too.
+#[test]
+fn gms5_counting_earlier_reigns_by_replicas_still_holds() {
+    for (c, clean) in [
+        (wrong_suspicions(1, cfg(3, 1, 0)), 98_021),
+        (wrong_suspicions(2, cfg(3, 0, 0)), 403_989),
+    ] {
+        let r = run::<Gms5>(c.clone().with_mutant(Mutant::EarlierReignByCount));
+        assert_eq!(r.verdict, Verdict::Holds, "{c}: {}", r.livelock);
+        assert!(r.complete);
+        assert_ne!(r.unique_states, clean, "{c}: the mutation changes nothing");
+    }
+}
+
 /// The length of `property`'s counterexample in `r`, if it is a shortest one.
 fn shortest_trace(r: &Report, property: &str) -> Option<usize> {
     let trace = r.property(property)?.counterexample.as_ref()?;

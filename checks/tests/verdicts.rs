@@ -553,7 +553,9 @@ fn changes_gms3(mutant: groupy_model::Mutant) -> bool {
         NoHoldBack | NoViewSync | NoRetransmission | NoRetry | EarlyDelivery | NoEpochCheck
         | NoSenderOrder => false,
         MinorityLeader | MinorityStable | NoFencing | OwnLog | RestartAsMember | NewViewQuorum
-        | ViewsLast | ForgetRemoved | SuspicionForgetsAcks | SilentJoiner => false,
+        | ViewsLast | ForgetRemoved | SuspicionForgetsAcks | SilentJoiner | EarlierReignByCount => {
+            false
+        }
     }
 }
 
@@ -574,7 +576,9 @@ fn gms4_mutant_configs(mutant: groupy_model::Mutant) -> Vec<Config> {
         | LifoRequests => vec![],
         // gms5's own (checks/tests/mutants.rs).
         MinorityLeader | MinorityStable | NoFencing | OwnLog | RestartAsMember | NewViewQuorum
-        | ViewsLast | ForgetRemoved | SuspicionForgetsAcks | SilentJoiner => vec![],
+        | ViewsLast | ForgetRemoved | SuspicionForgetsAcks | SilentJoiner | EarlierReignByCount => {
+            vec![]
+        }
         NoHoldBack | NoViewSync => vec![cfg(2, 2, 0, 1), cfg(3, 1, 0, 1)],
         NoRetransmission => vec![cfg(3, 2, 0, 1)],
         // A retry matters only where a multicast can be lost: with a loss, or with a slave

@@ -1024,6 +1024,17 @@ impl Gms5 {
         for x in &st.followers {
             o.set_timer(Gms5Timer::Suspect(x.id), SUSPECT_DELAY);
         }
+        // The mutant counts what the gathered logs already hold as held in this reign: an
+        // entry an earlier reign left, counted stable by its replicas (Raft's figure 8).
+        if mutant!(self.0, EarlierReignByCount) {
+            let log = st.log_from(0);
+            for x in st.followers.iter_mut() {
+                if let Some(g) = gathered.iter().find(|g| g.0 == x.id) {
+                    let held = g.2.iter().zip(&log).take_while(|(a, b)| a == b).count();
+                    x.len = held as u32;
+                }
+            }
+        }
         // The reign that removed a member may have ended before the member learnt it: go on
         // telling every removed life until it acknowledges its removal (or a newer life of
         // it joins). No detector timer: a wrong suspicion must not end the telling, and

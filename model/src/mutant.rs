@@ -66,10 +66,14 @@ pub enum Mutant {
     /// gms5 as first written: a node outside the group ignores a candidate's solicit, so a
     /// candidate whose newest view adds a joiner can lack a majority for good.
     SilentJoiner,
+    /// gms5: a new leader counts an entry an earlier reign left as held by every gathered
+    /// log that holds it, so it is stable by its replicas before any member took it in the
+    /// new reign (Raft's figure 8: entries of earlier terms are not committed by count).
+    EarlierReignByCount,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 23] = [
+    pub const ALL: [Mutant; 24] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
@@ -93,5 +97,6 @@ impl Mutant {
         Mutant::ForgetRemoved,
         Mutant::SuspicionForgetsAcks,
         Mutant::SilentJoiner,
+        Mutant::EarlierReignByCount,
     ];
 }
