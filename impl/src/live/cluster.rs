@@ -46,6 +46,72 @@ pub fn parse_pause(s: &str) -> Result<Pause, String> {
     }
 }
 
+/// Two sets of nodes that cannot reach each other for a while (`--partition
+/// 0,1|2,3,4:AT_MS:FOR_MS`): every datagram from one side to the other is lost. A node in
+/// neither set reaches both.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Partition {
+    pub sides: [Vec<usize>; 2],
+    pub at_ms: u64,
+    pub for_ms: u64,
+}
+
+impl Partition {
+    /// Each node's peers across the cut, as bits: `(node, bits)`.
+    fn cuts(&self) -> Vec<(usize, u64)> {
+        let mask = |side: &[usize]| side.iter().fold(0u64, |m, &n| m | 1 << n);
+        let [a, b] = &self.sides;
+        let (ma, mb) = (mask(a), mask(b));
+        a.iter()
+            .map(|&n| (n, mb))
+            .chain(b.iter().map(|&n| (n, ma)))
+            .collect()
+    }
+
+    fn sides_text(&self) -> String {
+        let side = |s: &[usize]| {
+            let names: Vec<String> = s.iter().map(|n| format!("n{n}")).collect();
+            format!("{{{}}}", names.join(","))
+        };
+        format!("{}|{}", side(&self.sides[0]), side(&self.sides[1]))
+    }
+}
+
+pub fn parse_partition(s: &str) -> Result<Partition, String> {
+    let bad = || {
+        format!(
+            "'{s}' is not a partition; write SIDE|SIDE:AT_MS:FOR_MS with each side a list of \
+             node ids, e.g. 0,1|2,3,4:1000:2000 (n0 and n1 cut off from n2-n4 from 1 s into \
+             the run, for 2 s)"
+        )
+    };
+    let parts: Vec<&str> = s.split(':').collect();
+    let [sides, at, length] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (Ok(at_ms), Ok(for_ms)) = (at.trim().parse(), length.trim().parse()) else {
+        return Err(bad());
+    };
+    let side =
+        |t: &str| -> Option<Vec<usize>> { t.split(',').map(|n| n.trim().parse().ok()).collect() };
+    let Some((a, b)) = sides.split_once('|') else {
+        return Err(bad());
+    };
+    let (Some(a), Some(b)) = (side(a), side(b)) else {
+        return Err(bad());
+    };
+    if a.iter().any(|n| b.contains(n)) {
+        return Err(format!(
+            "'{s}': a node cannot be on both sides of a partition"
+        ));
+    }
+    Ok(Partition {
+        sides: [a, b],
+        at_ms,
+        for_ms,
+    })
+}
+
 /// `groupy run`'s flags: the shared ones ([`ScenarioArgs`]) and its own.
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -64,6 +130,11 @@ pub struct RunArgs {
     /// Freeze a node: NODE:AT_MS:FOR_MS (repeatable), e.g. 0:2000:1000.
     #[arg(long = "pause", value_name = "NODE:AT_MS:FOR_MS", value_parser = parse_pause)]
     pub pauses: Vec<Pause>,
+    /// Cut the group in two: SIDE|SIDE:AT_MS:FOR_MS (repeatable), e.g. 0,1|2,3,4:1000:2000.
+    /// Every datagram between the sides is lost until the cut heals, which must be within
+    /// --duration (the drain judges a healed group).
+    #[arg(long = "partition", value_name = "SIDE|SIDE:AT_MS:FOR_MS", value_parser = parse_partition)]
+    pub partitions: Vec<Partition>,
     #[command(flatten)]
     pub output: crate::Output,
     /// No live display or progress on stderr.
@@ -94,6 +165,7 @@ struct RunReport {
     seed: u64,
     faults: super::faults::Faults,
     pauses: Vec<Pause>,
+    partitions: Vec<Partition>,
     node_reports: Vec<NodeReport>,
     properties: Vec<Judgement>,
     divergence: Option<Divergence>,
@@ -109,6 +181,24 @@ pub fn run(spec: RunArgs, interrupted: Arc<AtomicBool>) -> u8 {
             p.node,
             spec.nodes - 1
         ));
+    }
+    for p in &spec.partitions {
+        if let Some(n) = p.sides.iter().flatten().find(|&&n| n >= spec.nodes) {
+            return crate::usage_error(&format!(
+                "--partition names node {n}, but the nodes are 0..{}",
+                spec.nodes - 1
+            ));
+        }
+        if Duration::from_millis(p.at_ms + p.for_ms) > spec.duration {
+            return crate::usage_error(&format!(
+                "--partition {}:{}:{} heals after --duration ({} s): the drain must judge a \
+                 healed group; cut earlier or shorter, or run longer",
+                p.sides_text(),
+                p.at_ms,
+                p.for_ms,
+                spec.duration.as_secs_f64()
+            ));
+        }
     }
     let opts = match spec.scenario.options(spec.protocol.descriptor().link) {
         Ok(o) => o,
@@ -176,6 +266,20 @@ impl Visit for Group<'_> {
         let mut pauses = self.spec.pauses.clone();
         // Phase 1: the workers multicast.
         while start.elapsed() < self.spec.duration && !self.interrupted.load(Ordering::Relaxed) {
+            // Each node's peers across every cut in force now (overlapping cuts add up).
+            let now = start.elapsed();
+            let mut cut = vec![0u64; controls.len()];
+            for p in &self.spec.partitions {
+                let from = Duration::from_millis(p.at_ms);
+                if now >= from && now < from + Duration::from_millis(p.for_ms) {
+                    for (n, bits) in p.cuts() {
+                        cut[n] |= bits;
+                    }
+                }
+            }
+            for (c, bits) in controls.iter().zip(cut) {
+                c.cut_off.store(bits, Ordering::Relaxed);
+            }
             pauses.retain(|p| {
                 let due = start.elapsed() >= Duration::from_millis(p.at_ms);
                 if due {
@@ -188,8 +292,10 @@ impl Visit for Group<'_> {
             display.show(&statuses(&controls), start.elapsed());
             std::thread::sleep(Duration::from_millis(50));
         }
-        // Phase 2: drain until no node steps for longer than an election takes.
+        // Phase 2: drain until no node steps for longer than an election takes. Every cut
+        // has healed (a heal due at the very end of phase 1 is done here).
         for c in &controls {
+            c.cut_off.store(0, Ordering::Relaxed);
             c.drain.store(true, Ordering::Relaxed);
         }
         let quiet = self.opts.suspect_after + self.opts.heartbeat * 2 + self.opts.rto * 2;
@@ -320,6 +426,7 @@ fn report(
         seed: opts.seed,
         faults: opts.faults,
         pauses: spec.pauses.clone(),
+        partitions: spec.partitions.clone(),
         node_reports: outcomes.into_iter().map(|o| o.report).collect(),
         divergence: divergence(&logs),
         properties,
@@ -361,6 +468,14 @@ fn text(r: &RunReport, spec: &RunArgs) -> String {
     }
     for p in &r.pauses {
         s.push_str(&format!(", n{} paused {}+{} ms", p.node, p.at_ms, p.for_ms));
+    }
+    for p in &r.partitions {
+        s.push_str(&format!(
+            ", {} cut {}+{} ms",
+            p.sides_text(),
+            p.at_ms,
+            p.for_ms
+        ));
     }
     s.push_str("\n\n  node  role     delivered  colour   datagrams in/out  resent  dropped in\n");
     for n in &r.node_reports {

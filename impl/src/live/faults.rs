@@ -71,6 +71,8 @@ pub enum Fate {
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct FaultStats {
     pub dropped: u64,
+    /// Datagrams not sent because a partition (`groupy run --partition`) cut their way.
+    pub cut: u64,
     pub duplicated: u64,
     pub delayed: u64,
 }

@@ -39,7 +39,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -212,6 +212,9 @@ pub struct Control {
     pub pause_until: Mutex<Option<Instant>>,
     /// Crash now (fail-stop, as `--crash-rate` does): a leader killed in `groupy bench`.
     pub crash: AtomicBool,
+    /// The peers this node cannot reach now, one bit per node id (`groupy run
+    /// --partition`): a datagram to one is lost as it leaves, delayed ones included.
+    pub cut_off: AtomicU64,
     pub status: Mutex<Status>,
 }
 
@@ -937,6 +940,11 @@ impl<A: Protocol> Node<A> {
     }
 
     fn send_bytes(&mut self, peer: usize, bytes: &[u8]) {
+        let cut = self.control.cut_off.load(Ordering::Relaxed);
+        if peer < 64 && cut & (1 << peer) != 0 {
+            self.dice.stats.cut += 1;
+            return;
+        }
         if let Some(addr) = self.addrs.get(peer) {
             self.report.datagrams_out += 1;
             // A full socket buffer or an unreachable peer is a lost datagram, as UDP's are.
