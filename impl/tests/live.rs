@@ -610,53 +610,57 @@ fn junk_datagrams_are_dropped_and_counted() {
 
 #[test]
 fn bad_arguments_name_the_valid_values() {
-    let o = groupy(&["run", "gms3", "--link", "tcp"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("fifo, raw"), "{}", text(&o));
-    let o = groupy(&["run", "gms3", "--crash-rate", "1/x"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("1/K"), "{}", text(&o));
-    let o = groupy(&["run", "gms5", "--partition", "0,1|1,2:100:100"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("both sides"), "{}", text(&o));
-    let o = groupy(&["run", "gms5", "--partition", "0|1:x:100"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("SIDE|SIDE:AT_MS:FOR_MS"), "{}", text(&o));
-    let o = groupy(&[
-        "run",
-        "gms5",
-        "--duration",
-        "2",
-        "--partition",
-        "0|1,2:1500:1000",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("heals after --duration"), "{}", text(&o));
-    let o = groupy(&[
-        "run",
-        "gms5",
-        "--nodes",
-        "3",
-        "--partition",
-        "0|1,7:100:100",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("names node 7"), "{}", text(&o));
-    let o = groupy(&["run", "gms9"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("gms3"), "{}", text(&o));
-    let o = groupy(&[
-        "node",
-        "gms3",
-        "--id",
-        "3",
-        "--listen",
-        "127.0.0.1:9",
-        "--peers",
-        "127.0.0.1:9",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("not an index in --peers"), "{}", text(&o));
+    let usage = |args: &[&str], says: &str| {
+        let o = groupy(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    };
+    usage(&["run", "gms3", "--link", "tcp"], "fifo, raw");
+    usage(&["run", "gms3", "--crash-rate", "1/x"], "1/K");
+    usage(
+        &["run", "gms5", "--partition", "0,1|1,2:100:100"],
+        "both sides",
+    );
+    usage(
+        &["run", "gms5", "--partition", "0|1:x:100"],
+        "SIDE|SIDE:AT_MS:FOR_MS",
+    );
+    usage(
+        &[
+            "run",
+            "gms5",
+            "--duration",
+            "2",
+            "--partition",
+            "0|1,2:1500:1000",
+        ],
+        "heals after --duration",
+    );
+    usage(
+        &[
+            "run",
+            "gms5",
+            "--nodes",
+            "3",
+            "--partition",
+            "0|1,7:100:100",
+        ],
+        "names node 7",
+    );
+    usage(&["run", "gms9"], "gms3");
+    usage(
+        &[
+            "node",
+            "gms3",
+            "--id",
+            "3",
+            "--listen",
+            "127.0.0.1:9",
+            "--peers",
+            "127.0.0.1:9",
+        ],
+        "not an index in --peers",
+    );
 }
 
 /// A stranger without the group's key cannot get in: its join is dropped as unauthenticated,
