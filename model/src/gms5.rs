@@ -62,7 +62,7 @@ use crate::group::{
 };
 use crate::properties::*;
 use crate::protocol::{Descriptor, Infinite, Link, LivenessWhere, Protocol};
-use crate::witness::WITNESSES;
+use crate::witness::{self, Witness};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -499,6 +499,21 @@ impl Member for Gms5State {
 #[derive(Clone, Debug)]
 pub struct Gms5(pub Setup);
 
+/// Every witness, in report order, with an election that needs a majority.
+const GMS5_WITNESSES: [&Witness; 11] = [
+    &witness::QUIESCENT,
+    &witness::BROADCAST_CUT,
+    &witness::MAJORITY_ELECTION_HELD,
+    &witness::DUPLICATE_DISCARDED,
+    &witness::JOIN_COMPLETED,
+    &witness::ALL_DELIVERED,
+    &witness::RETRANSMITTED,
+    &witness::GAP_CLOSED,
+    &witness::RETRIED,
+    &witness::FALSE_SUSPICION,
+    &witness::RESTARTED_AND_REJOINED,
+];
+
 impl Protocol for Gms5 {
     const DESCRIPTOR: Descriptor = Descriptor {
         name: "gms5",
@@ -518,7 +533,7 @@ impl Protocol for Gms5 {
             CONVERGENCE,
             VALIDITY,
         ],
-        witnesses: &WITNESSES,
+        witnesses: &GMS5_WITNESSES,
         link: Link::Raw,
         benchmarked: false,
         restarts: true,

@@ -106,6 +106,17 @@ pub const ELECTION_HELD: Witness = Witness {
     shown: Shown::Nodes(|_, nodes| any(nodes, |n| n.index != 0 && n.role == Role::Leader)),
 };
 
+/// `election held` where a candidate needs a majority (gms5): a crash alone elects nobody
+/// in a group of two (the survivor is half of it), but a wrong suspicion does (the suspected
+/// node is alive to answer), and so does a crash once a joiner has made the group three.
+pub const MAJORITY_ELECTION_HELD: Witness = Witness {
+    reachable: |cfg| {
+        let wrong = cfg.detector == Detector::Unreliable && cfg.false_suspicions != Some(0);
+        cfg.nodes >= 2 && (wrong || cfg.crashes > 0 && cfg.nodes + cfg.joins >= 3)
+    },
+    ..ELECTION_HELD
+};
+
 pub const DUPLICATE_DISCARDED: Witness = Witness {
     name: "duplicate discarded",
     description: "a node discarded a message it already had (gms3: numbered below `next`; \
@@ -222,5 +233,28 @@ mod tests {
                 w.name
             );
         }
+    }
+
+    #[test]
+    fn a_majority_election_needs_three_or_a_wrong_suspicion() {
+        let at = |nodes, joins, crashes, k: Option<u8>| Config {
+            nodes,
+            joins,
+            crashes,
+            detector: if k.is_some() {
+                Detector::Unreliable
+            } else {
+                Detector::Perfect
+            },
+            false_suspicions: k,
+            ..Config::default()
+        };
+        let reach = |c: Config| (MAJORITY_ELECTION_HELD.reachable)(&c);
+        assert!(!reach(at(2, 0, 1, None)), "the survivor of two is half");
+        assert!(reach(at(3, 0, 1, None)));
+        assert!(reach(at(2, 1, 1, None)), "a joiner makes three");
+        assert!(reach(at(2, 0, 0, Some(1))));
+        assert!(!reach(at(2, 0, 1, Some(0))));
+        assert!((ELECTION_HELD.reachable)(&at(2, 0, 1, None)));
     }
 }
