@@ -535,7 +535,7 @@ impl Protocol for Gms5 {
         ],
         witnesses: &GMS5_WITNESSES,
         link: Link::Raw,
-        benchmarked: false,
+        benchmarked: true,
         restarts: true,
         infinite: Some(Infinite {
             when: "with --fd unreliable and no --false-suspicions budget; or on a network that \

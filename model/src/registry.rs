@@ -128,7 +128,7 @@ mod tests {
             assert_eq!(p.descriptor().link == Link::Raw, raw, "{}", p.name());
         }
         let benched: Vec<_> = ProtocolName::benchmarked().map(|p| p.name()).collect();
-        assert_eq!(benched, ["gms3", "gms4"]);
+        assert_eq!(benched, ["gms3", "gms4", "gms5"]);
     }
 
     #[test]
