@@ -862,6 +862,22 @@ fn matrix_json() {
     }
 }
 
+/// `--long` runs the long cells too instead of showing them as documented (cut short here by
+/// --max-states, so every cell is a report and the matrix is INCONCLUSIVE, exit 3).
+#[test]
+fn matrix_long_runs_every_cell() {
+    let a = matrix(&["--long", "--max-states", "2000", "--format", "json"])
+        .assert()
+        .code(3);
+    let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON");
+    let cells = v.as_array().expect("an array of reports");
+    assert_eq!(cells.len(), PROTOCOLS.len() * 5);
+    for c in cells {
+        assert!(c.get("not_rerun").is_none(), "{c}");
+        assert!(c["verdict"].is_string(), "{c}");
+    }
+}
+
 #[test]
 fn matrix_at_undocumented_bounds_is_inconclusive() {
     // No row of notes/verdicts.md documents N=2: nothing to compare, exit 3.
