@@ -11,6 +11,8 @@ pub mod live {
     pub mod bench;
     #[path = "codec.rs"]
     pub mod codec;
+    #[path = "core.rs"]
+    pub mod core;
     #[path = "faults.rs"]
     pub mod faults;
     #[path = "link.rs"]

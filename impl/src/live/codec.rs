@@ -252,6 +252,12 @@ impl Codec {
         }
     }
 
+    /// Numbers the next datagram `first` (a driver's clock, not the codec's, decides where
+    /// a life's counter starts: see [Replay](#replay)).
+    pub fn start_counter_at(&self, first: u64) {
+        self.counter.store(first, Ordering::Relaxed);
+    }
+
     /// Appends one datagram to `buf` (cleared first). Numbers datagrams itself (a per-codec
     /// counter, for replay detection). On an error `buf` is left empty.
     pub fn encode<M: Serialize>(

@@ -11,7 +11,7 @@
 //!   oldest message, once per timeout) rather than flooded: a crashed slave stays in gms3's
 //!   view for ever.
 //!
-//! Everything here is plain data driven with `Instant`s by the node loop (`node.rs`): no
+//! Everything here is plain data driven with `Instant`s by the node core (`core.rs`): no
 //! socket, no clock read, so it is tested without a network.
 
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,8 @@
 //! A live node's delivery log on disk: JSON lines, one per delivery, view or multicast
-//! issued, written by the runtime from the state's `App` log after each step and flushed per
-//! line (each line is one `write`), so a killed process loses at most the line it was
-//! writing. `groupy verify` reads it back into the model's [`NodeLog`] and judges it with the
+//! issued, formatted by the node's core from the state's `App` log after each step and
+//! written out by its driver after each event it handles (before the datagrams that event
+//! caused are sent, so no peer hears of a delivery the log does not hold; one `write` per
+//! event, so a killed process loses at most what it was writing). `groupy verify` reads it back into the model's [`NodeLog`] and judges it with the
 //! checker's own property functions.
 //!
 //! ```text
@@ -101,9 +102,10 @@ pub fn path(dir: &Path, node: usize) -> PathBuf {
     dir.join(format!("node-{node}.{EXTENSION}"))
 }
 
-/// Writes one node's log, line by line.
-pub struct LogWriter {
-    file: File,
+/// Writes one node's log, line by line, to a file or (for the sans-I/O core, whose driver
+/// writes the bytes out) to a buffer.
+pub struct LogWriter<W = File> {
+    out: W,
     node: usize,
     /// Events of the App log already written.
     written: usize,
@@ -113,14 +115,28 @@ pub struct LogWriter {
     line: Vec<u8>,
 }
 
-impl LogWriter {
+impl LogWriter<File> {
     pub fn create(dir: &Path, node: usize, protocol: &str, member: bool) -> Result<Self, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let p = path(dir, node);
         let file = File::create(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        LogWriter::new(file, node, protocol, member)
+    }
+}
+
+impl LogWriter<Vec<u8>> {
+    /// The lines written since the last call.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+}
+
+impl<W: Write> LogWriter<W> {
+    /// A log of node `node` running `protocol`, its header written to `out`.
+    pub fn new(out: W, node: usize, protocol: &str, member: bool) -> Result<Self, String> {
         let mut w = LogWriter {
-            file,
+            out,
             node,
             written: 0,
             accepted: 0,
@@ -141,19 +157,20 @@ impl LogWriter {
         self.line.clear();
         serde_json::to_writer(&mut self.line, line).map_err(|e| e.to_string())?;
         self.line.push(b'\n');
-        self.file
+        self.out
             .write_all(&self.line)
             .map_err(|e| format!("cannot write node {}'s log: {e}", self.node))
     }
 
     /// Writes what the application log and the record of accepted views gained since the
-    /// last call, and the multicast count if it grew.
+    /// last call, and the multicast count if it grew; `at_ms` stamps the new events.
     pub fn update(
         &mut self,
         log: &[Event],
         accepted: &[Accepted],
         view: &[Id],
         issued: u32,
+        at_ms: u64,
     ) -> Result<(), String> {
         // The record only grows: what is new is its tail.
         for a in accepted.iter().skip(self.accepted) {
@@ -177,13 +194,13 @@ impl LogWriter {
                     },
                     value: p.value,
                     view: ids(view),
-                    at_ms: now_ms(),
+                    at_ms,
                 },
                 Event::View(v) => Line::View {
                     node: self.node,
                     pos,
                     view: ids(v),
-                    at_ms: now_ms(),
+                    at_ms,
                 },
             };
             self.write(&line)?;
@@ -341,14 +358,14 @@ mod tests {
         let p = Payload::issued_by(Id::from(1), 0);
         let mut w = LogWriter::create(&dir, 1, "gms3", true).unwrap();
         let mut log = vec![Event::Deliver(p)];
-        w.update(&log, &[], &ids, 1).unwrap();
+        w.update(&log, &[], &ids, 1, 0).unwrap();
         let accepted = [Accepted {
             number: 1,
             view: ids[1..].to_vec(),
         }];
-        w.update(&log, &accepted, &ids, 1).unwrap();
+        w.update(&log, &accepted, &ids, 1, 0).unwrap();
         log.push(Event::View(ids[1..].to_vec()));
-        w.update(&log, &accepted, &ids, 1).unwrap();
+        w.update(&log, &accepted, &ids, 1, 0).unwrap();
         let text = std::fs::read_to_string(path(&dir, 1)).unwrap();
         // Killed mid-line: the half line is ignored, the node counts as crashed.
         let killed = format!("{text}{{\"line\":\"deli");

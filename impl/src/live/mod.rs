@@ -1,8 +1,10 @@
 //! The live group: the protocols' actors (the very types the checker explores) run over UDP.
 //!
 //! # Layout
-//! - [`node`]: one node's event loop: socket, timers, the actor's commands, selective
-//!   receive, the heartbeat failure detector, delivery log.
+//! - [`core`]: one node without I/O: the actor, timers, the actor's commands, selective
+//!   receive, the heartbeat failure detector, links, framing, faults, the delivery log's
+//!   lines; driven by the events a caller hands in.
+//! - [`node`]: the UDP driver around a core: socket, clock, log file, [`node::Control`].
 //! - [`link`]: the datagram frames and the `fifo` link (sequence numbers, acks,
 //!   retransmission, in-order delivery) under the protocol; `raw` is UDP as it is.
 //! - [`faults`]: seeded fault injection (drop, duplicate, delay, crash mid-broadcast).

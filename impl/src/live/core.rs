@@ -1,0 +1,944 @@
+//! A live node without I/O: the protocol's actor (the very type the checker explores) and
+//! everything the runtime adds around it, driven by events the caller hands in, in the shape
+//! of quinn-proto's `Connection`. No socket and no clock read: the driver passes the time of
+//! every event, takes the datagrams to send ([`NodeCore::poll_transmit`]) and the next
+//! deadline ([`NodeCore::poll_timeout`]), and writes out the log lines it is given
+//! ([`NodeCore::take_log`]). The UDP driver (`node.rs`) and the simulator (`sim.rs`) are
+//! two such callers, so what the simulator finds is what the live node does.
+//!
+//! What the core adds to the actor, the model leaving it to its environment:
+//!
+//! - **Timers**: `Mcast` fires after `--sleep` (jittered), `Send` at once, `Retransmit` after
+//!   `--rto`; `Suspect` is the failure detector's (below).
+//! - **Selective receive**: a message the actor would only hold back
+//!   ([`Protocol::holds_back`]) waits in the mailbox, as the model leaves it in the network;
+//!   after every step the mailbox is retried, oldest first. On `fifo` links only the oldest
+//!   waiting message of each sender is eligible (the model's channels are FIFO per pair); on
+//!   `raw` any is.
+//! - **Failure detection**, once for every protocol: a leader sends a heartbeat to its view
+//!   every `--heartbeat`, and a slave to its leader (gms4's leader monitors its slaves);
+//!   any datagram from a node counts as life; an armed `Suspect` timer
+//!   fires once the node it is about ([`suspected`]) has been silent for `--suspect-after`
+//!   (counted from when the timer was armed at the earliest): the model's `unreliable`
+//!   detector, made real.
+//! - **Links** (`link.rs`), **framing** (batches and parts) and **faults** (`faults.rs`,
+//!   and the partition a driver sets with [`NodeCore::set_cut_off`]), applied to every
+//!   datagram sent.
+
+use super::codec::{Codec, DropCounts, Dropped};
+use super::faults::{Dice, Fate, FaultStats, Faults};
+use super::link::{FifoLink, Frame, LinkStats, Reassembly, BATCH_BYTES, MAX_PARTS, PART_BYTES};
+use super::logfile::LogWriter;
+use groupy_model::app::Event;
+use groupy_model::group::{suspected, GroupTimer, Member, Role, TimerKind};
+use groupy_model::{Link, NodeLog, Protocol};
+use serde::Serialize;
+use stateright::actor::{Command, Id, Out};
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How a node runs, beyond its protocol.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub sleep: Duration,
+    pub heartbeat: Duration,
+    pub suspect_after: Duration,
+    pub rto: Duration,
+    pub link: Link,
+    pub faults: Faults,
+    pub seed: u64,
+    pub group_id: u32,
+    pub key: Option<[u8; 32]>,
+    pub log_dir: Option<std::path::PathBuf>,
+    /// A frame whose datagram would be larger goes in parts (`--max-datagram`).
+    pub max_datagram: usize,
+    /// Saturating worker (`groupy bench`): the `Mcast` timer fires as soon as it is armed,
+    /// but only while fewer than this many of the node's own multicasts are issued and not
+    /// yet delivered back to it (a window, so a queue cannot grow without bound). `None`:
+    /// the timer keeps its `--sleep`.
+    pub window: Option<u32>,
+    /// Record when each multicast was issued and each log event happened (`groupy bench`).
+    pub timing: bool,
+    /// Frames to one peer made in one turn of the loop go in one datagram (`Frame::Batch`).
+    pub batch: bool,
+}
+
+impl Options {
+    /// How long a group must have taken no step to count as settled: longer than the
+    /// failure detector and the links need to act on anything still pending.
+    pub fn quiet(&self) -> Duration {
+        self.suspect_after + self.heartbeat * 2 + self.rto * 2
+    }
+}
+
+/// The wall clock at one instant of the driver's clock: log lines are stamped with the
+/// wall-clock milliseconds of the instant they were written at (a simulator's clock starts
+/// at 0), and the codec's counter starts from the same clock (see the codec's Replay).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub at: Instant,
+    pub unix_ms: u64,
+}
+
+impl Clock {
+    /// The real clock, now.
+    pub fn now() -> Clock {
+        Clock {
+            at: Instant::now(),
+            unix_ms: super::logfile::now_ms(),
+        }
+    }
+
+    fn ms(&self, t: Instant) -> u64 {
+        self.unix_ms + t.saturating_duration_since(self.at).as_millis() as u64
+    }
+}
+
+/// When things happened at a node (with [`Options::timing`]): the `k`-th multicast it
+/// issued, and each event of its application log, by position.
+#[derive(Clone, Debug, Default)]
+pub struct Timing {
+    pub issued: Vec<Instant>,
+    pub events: Vec<Instant>,
+}
+
+/// What a node shows while it runs (the live display reads it).
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    pub delivered: usize,
+    pub colour: [u8; 3],
+    pub role: Option<Role>,
+    pub view: Vec<usize>,
+    pub crashed: bool,
+    pub stopped: bool,
+    /// Steps taken (a drain is over when no node takes any).
+    pub steps: u64,
+}
+
+/// What a node ended with.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub log: NodeLog<'static>,
+    pub report: NodeReport,
+    /// With [`Options::timing`].
+    pub timing: Option<Timing>,
+}
+
+/// A node's counters, for the run's report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NodeReport {
+    pub node: usize,
+    pub role: Option<Role>,
+    pub delivered: usize,
+    pub colour: String,
+    pub crashed: bool,
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    pub dropped_in: u64,
+    pub dropped_reasons: String,
+    pub link: LinkStats,
+    pub faults: FaultStats,
+    pub held_max: usize,
+    pub mailbox_overflow: u64,
+    pub encode_errors: u64,
+    /// Sends to an id that is not in the address book.
+    pub unreachable: u64,
+    /// Frames too large for one datagram, sent in parts.
+    pub sent_in_parts: u64,
+}
+
+/// How reports name a node's standing.
+pub fn standing(role: Option<Role>, crashed: bool) -> &'static str {
+    match (crashed, role) {
+        (true, _) => "CRASHED",
+        (false, Some(Role::Leader)) => "leader",
+        (false, Some(Role::Slave)) => "slave",
+        (false, _) => "outside",
+    }
+}
+
+/// `#rrggbb`.
+pub fn hex(c: [u8; 3]) -> String {
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
+/// A datagram for the driver to send: to peer `peer` (an index into the address book).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub peer: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// The gap between two parts of one frame.
+const PART_GAP: Duration = Duration::from_micros(500);
+/// A bound on the mailbox of held-back messages; past it the oldest is dropped and counted.
+const MAILBOX_MAX: usize = 100_000;
+/// At most this many timers fire in one [`NodeCore::handle_timeout`], so a burst of sends
+/// cannot starve the receives.
+const FIRE_BURST: usize = 64;
+/// A fifo link's acknowledgements are cumulative, so they are coalesced: sent once the
+/// socket has nothing more to read ([`NodeCore::handle_idle`]), or this long after the
+/// first one owed.
+const ACK_DELAY: Duration = Duration::from_millis(1);
+
+/// A datagram held back by `--delay`: when it is due, a tie-breaker, the peer, the bytes.
+type Delayed = (Instant, u64, usize, Vec<u8>);
+
+/// One node: its actor and state, and the runtime around them, with no I/O.
+pub struct NodeCore<A: Protocol> {
+    id: Id,
+    me: usize,
+    actor: A,
+    /// Always `Cow::Owned`, so a handler's `to_mut()` is free: a borrowed state would be
+    /// cloned whole (its delivery log included) at every step that changes it.
+    state: Cow<'static, A::State>,
+    addrs: Vec<SocketAddr>,
+    codec: Codec,
+    opts: Options,
+    dice: Dice,
+    clock: Clock,
+    /// The time of the event being handled.
+    now: Instant,
+    /// Armed timers other than `Suspect`, with their deadlines.
+    timers: Vec<(A::Timer, Instant)>,
+    /// Armed `Suspect` timers, with when each was armed.
+    suspect: Vec<(A::Timer, Instant)>,
+    mailbox: VecDeque<(Id, A::Msg)>,
+    link: FifoLink<A::Msg>,
+    parts: Reassembly,
+    part_id: u64,
+    /// Extra delay for the frame being transmitted (the pacing of parts).
+    spacing: Duration,
+    heard: Vec<Option<Instant>>,
+    next_heartbeat: Instant,
+    next_resend: Instant,
+    delayed: BinaryHeap<Reverse<Delayed>>,
+    delayed_seq: u64,
+    buf: Vec<u8>,
+    transmits: VecDeque<Transmit>,
+    log: Option<LogWriter<Vec<u8>>>,
+    /// It started in the group (a member of the initial view), not as a joiner.
+    founder: bool,
+    draining: bool,
+    /// The peers a partition cuts this node off from, one bit per node id.
+    cut_off: u64,
+    crashed: bool,
+    steps: u64,
+    drops: DropCounts,
+    report: NodeReport,
+    /// Log events already counted into the status (delivered, own delivered, colour), so a
+    /// step costs what it adds, not the log's length.
+    counted: usize,
+    delivered: usize,
+    own_delivered: u32,
+    colour: [u8; 3],
+    timing: Option<Timing>,
+    /// Cumulative acknowledgements owed (fifo link), per peer, and since when.
+    ack_owed: Vec<Option<u64>>,
+    ack_since: Option<Instant>,
+    /// With `--batch`: the frames waiting for the end of the turn, per peer, and their bytes.
+    batches: Vec<(Vec<Vec<u8>>, usize)>,
+}
+
+impl<A: Protocol> NodeCore<A> {
+    /// Node `me` of the group whose members' addresses are `addrs` (ids are indices), at
+    /// time `clock.at`. The actor starts here (`on_start`; its commands are performed, so a
+    /// joiner's request is the first transmit).
+    pub fn new(actor: A, me: usize, addrs: Vec<SocketAddr>, opts: Options, clock: Clock) -> Self {
+        let id = Id::from(me);
+        let now = clock.at;
+        let mut probe = Out::new();
+        let state = actor.on_start(id, &None, &mut probe);
+        let founder = state.role() != Role::Outside;
+        let codec = Codec::new(opts.group_id, opts.key);
+        // The counter starts at the clock's nanoseconds since the epoch (see the codec).
+        codec.start_counter_at(clock.unix_ms.saturating_mul(1_000_000));
+        let mut core = NodeCore {
+            id,
+            me,
+            founder,
+            actor,
+            state: Cow::Owned(state),
+            heard: vec![None; addrs.len()],
+            addrs,
+            codec,
+            dice: Dice::new(opts.seed, me, opts.faults),
+            timing: opts.timing.then(Timing::default),
+            log: None,
+            opts,
+            clock,
+            now,
+            timers: Vec::new(),
+            suspect: Vec::new(),
+            mailbox: VecDeque::new(),
+            link: FifoLink::new(),
+            parts: Reassembly::default(),
+            part_id: 0,
+            spacing: Duration::ZERO,
+            next_heartbeat: now,
+            next_resend: now,
+            delayed: BinaryHeap::new(),
+            delayed_seq: 0,
+            buf: Vec::with_capacity(2048),
+            transmits: VecDeque::new(),
+            draining: false,
+            cut_off: 0,
+            crashed: false,
+            steps: 0,
+            drops: DropCounts::default(),
+            report: NodeReport {
+                node: me,
+                ..NodeReport::default()
+            },
+            counted: 0,
+            delivered: 0,
+            own_delivered: 0,
+            colour: [0; 3],
+            ack_owed: Vec::new(),
+            ack_since: None,
+            batches: Vec::new(),
+        };
+        if core.opts.log_dir.is_some() {
+            // Formatting into a buffer cannot fail.
+            core.log = LogWriter::new(Vec::new(), me, A::DESCRIPTOR.name, founder).ok();
+        }
+        // on_start's commands are performed like any step's.
+        core.apply(probe);
+        core.after_step();
+        core.flush_batches();
+        core
+    }
+
+    /// A datagram arrived from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if self.crashed {
+            return;
+        }
+        self.now = now;
+        self.report.datagrams_in += 1;
+        let (sender, frame) = match self.codec.decode::<Frame<A::Msg>>(bytes) {
+            Ok(x) => x,
+            Err(d) => return self.drops.record(&d),
+        };
+        let sender = sender as usize;
+        // Only the group's members, from where they are: anything else is foreign.
+        if sender == self.me || self.addrs.get(sender) != Some(&from) {
+            return self.drops.record(&Dropped::Foreign);
+        }
+        self.heard[sender] = Some(now);
+        self.on_frame(sender, frame);
+    }
+
+    /// Nothing more has arrived for now: the acknowledgements owed go.
+    pub fn handle_idle(&mut self, now: Instant) {
+        if self.ack_since.is_some() && !self.crashed {
+            self.now = now;
+            self.flush_acks();
+        }
+    }
+
+    /// The end of a turn: everything due at `now` (timers, suspicions, heartbeats,
+    /// retransmissions, delayed datagrams), then the turn's batches are closed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.crashed {
+            return;
+        }
+        self.now = now;
+        self.tick();
+        self.flush_batches();
+    }
+
+    /// The next datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// When [`NodeCore::handle_timeout`] is next due (`None`: only an event can wake it).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.crashed {
+            return None;
+        }
+        let held = self.mcast_held();
+        let mut next: Option<Instant> = None;
+        let mut due = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for (t, at) in &self.timers {
+            if !(held && t.kind() == TimerKind::Mcast) {
+                due(*at);
+            }
+        }
+        // Each armed `Suspect` timer is due when its node will have been silent for
+        // `--suspect-after` (later, if the node is heard from meanwhile: recomputed each turn).
+        for (timer, armed) in &self.suspect {
+            if let Some(p) = suspected(&*self.state, timer) {
+                let heard = self.heard.get(usize::from(p)).copied().flatten();
+                let last = heard.map_or(*armed, |h| h.max(*armed));
+                due(last + self.opts.suspect_after);
+            }
+        }
+        if self.state.role() != Role::Outside {
+            due(self.next_heartbeat);
+        }
+        if self.link.unacked() > 0 {
+            due(self.next_resend);
+        }
+        if let Some(Reverse((at, ..))) = self.delayed.peek() {
+            due(*at);
+        }
+        if let Some(t) = self.ack_since {
+            due(t + ACK_DELAY);
+        }
+        next
+    }
+
+    /// The log lines formatted since the last call (empty without a log).
+    pub fn take_log(&mut self) -> Vec<u8> {
+        self.log.as_mut().map(LogWriter::take).unwrap_or_default()
+    }
+
+    /// Stops formatting log lines (the driver could not write them).
+    pub fn stop_logging(&mut self) {
+        self.log = None;
+    }
+
+    /// What the node shows now.
+    pub fn status(&self) -> Status {
+        Status {
+            delivered: self.delivered,
+            colour: self.colour,
+            role: Some(self.state.role()),
+            view: self.state.view().iter().map(|&i| usize::from(i)).collect(),
+            crashed: self.crashed,
+            stopped: false,
+            steps: self.steps,
+        }
+    }
+
+    /// The group drains: the worker issues no more multicasts (everything else goes on).
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+    }
+
+    /// The peers this node cannot reach now, one bit per node id: a datagram to one is lost
+    /// as it leaves (a delayed one too, if the cut is in force when it is due).
+    pub fn set_cut_off(&mut self, peers: u64) {
+        self.cut_off = peers;
+    }
+
+    /// Fail-stop: the node takes no more steps and sends nothing more.
+    pub fn crash(&mut self) {
+        self.crashed = true;
+    }
+
+    pub fn crashed(&self) -> bool {
+        self.crashed
+    }
+
+    /// The protocol state (for a simulator's judgement and for tests).
+    pub fn state(&self) -> &A::State {
+        &self.state
+    }
+
+    /// Ends the log (its `end` line, taken with [`NodeCore::take_log`] like any other) and
+    /// returns what the node ended with.
+    pub fn finish(&mut self) -> Outcome {
+        if let Some(w) = &mut self.log {
+            // Formatting into a buffer cannot fail.
+            let _ = w.end(self.crashed, self.state.role() != Role::Outside);
+        }
+        let app = self.state.app();
+        let issued = self.state.worker().issued;
+        let id = self.id;
+        let mut report = self.report.clone();
+        report.role = Some(self.state.role());
+        report.delivered = app.messages().count();
+        report.colour = hex(app.colour());
+        report.crashed = self.crashed;
+        report.dropped_in = self.drops.total();
+        report.dropped_reasons = self.drops.to_string();
+        report.link = self.link.stats;
+        report.faults = self.dice.stats;
+        Outcome {
+            log: NodeLog {
+                node: id,
+                crashed: self.crashed,
+                founder: self.founder,
+                member: self.state.role() != Role::Outside,
+                events: Cow::Owned(app.log.clone()),
+                accepted: Cow::Owned(self.state.accepted().to_vec()),
+                multicast: Cow::Owned(
+                    (0..issued)
+                        .map(|k| groupy_model::app::Payload::issued_by(id, k))
+                        .collect(),
+                ),
+            },
+            report,
+            timing: self.timing.take(),
+        }
+    }
+
+    /// Whether the worker's `Mcast` timer waits: the group drains, or a saturating worker's
+    /// window is full.
+    fn mcast_held(&self) -> bool {
+        self.draining
+            || self.opts.window.is_some_and(|w| {
+                // A sequencer delivers its own multicasts at once: its window is the fifo
+                // link's, the frames its slaves have not acknowledged yet.
+                let peers = self.addrs.len().saturating_sub(1).max(1);
+                self.state
+                    .worker()
+                    .issued
+                    .saturating_sub(self.own_delivered)
+                    >= w
+                    || self.link.unacked() >= 4 * w as usize * peers
+            })
+    }
+
+    /// Everything due at `self.now`: timers, suspicions, heartbeats, retransmissions, delayed
+    /// sends.
+    fn tick(&mut self) {
+        let now = self.now;
+        for _ in 0..FIRE_BURST {
+            if self.crashed {
+                return;
+            }
+            let held = self.mcast_held();
+            let due = self
+                .timers
+                .iter()
+                .enumerate()
+                .filter(|(_, (t, at))| {
+                    // A `Send` or `Propose` timer armed by a step of this burst is due "at
+                    // once", though its instant is after `now`: a broadcast's sends go in one
+                    // turn.
+                    (*at <= now || matches!(t.kind(), TimerKind::Send | TimerKind::Propose))
+                        && !(held && t.kind() == TimerKind::Mcast)
+                })
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(i, _)| i);
+            let Some(i) = due else { break };
+            let (timer, _) = self.timers.remove(i);
+            self.step(|a, id, st, o| a.on_timeout(id, st, &timer, o));
+            self.release();
+        }
+        self.detect();
+        if self.crashed {
+            return;
+        }
+        if self.ack_since.is_some_and(|t| now >= t + ACK_DELAY) {
+            self.flush_acks();
+        }
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now + self.opts.heartbeat;
+            for p in self.watchers() {
+                self.transmit(p, &Frame::<&A::Msg>::Heartbeat);
+            }
+        }
+        if self.opts.link == Link::Fifo && now >= self.next_resend {
+            self.next_resend = now + self.opts.rto / 4;
+            let heard = self.heard.clone();
+            let due = self
+                .link
+                .due(now, self.opts.rto, self.opts.suspect_after, |p| {
+                    heard.get(p).copied().flatten()
+                });
+            for (peer, seq, msg) in due {
+                self.transmit(peer, &Frame::Data { seq, msg: &msg });
+            }
+        }
+        while let Some(Reverse((at, ..))) = self.delayed.peek() {
+            if *at > now {
+                break;
+            }
+            if let Some(Reverse((_, _, peer, bytes))) = self.delayed.pop() {
+                self.send_bytes(peer, bytes);
+            }
+        }
+    }
+
+    /// Who may be watching this node, so gets its heartbeats: a leader's slaves (they
+    /// monitor it), and a slave's leader (gms4's leader monitors each slave; for gms1..gms3,
+    /// whose leaders watch nobody, it is one small datagram per period that nothing reads).
+    fn watchers(&self) -> Vec<usize> {
+        let view = self.state.view().iter().map(|&p| usize::from(p));
+        match self.state.role() {
+            Role::Leader => view.filter(|&p| p != self.me).collect(),
+            Role::Slave => view.take(1).filter(|&p| p != self.me).collect(),
+            Role::Outside => Vec::new(),
+        }
+    }
+
+    /// The failure detector: fires each armed `Suspect` timer whose node has been silent for
+    /// `--suspect-after` since the later of its last datagram and the timer's arming.
+    fn detect(&mut self) {
+        let mut i = 0;
+        while i < self.suspect.len() && !self.crashed {
+            let (timer, armed) = self.suspect[i].clone();
+            let fire = suspected(&*self.state, &timer).is_some_and(|p| {
+                let p = usize::from(p);
+                let last = self
+                    .heard
+                    .get(p)
+                    .copied()
+                    .flatten()
+                    .map_or(armed, |h| h.max(armed));
+                self.now.saturating_duration_since(last) >= self.opts.suspect_after
+            });
+            if fire {
+                self.suspect.remove(i);
+                self.step(|a, id, st, o| a.on_timeout(id, st, &timer, o));
+                self.release();
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn on_frame(&mut self, sender: usize, frame: Frame<A::Msg>) {
+        match (frame, self.opts.link) {
+            (Frame::Raw(msg), Link::Raw) => self.receive(Id::from(sender), msg),
+            (Frame::Data { seq, msg }, Link::Fifo) => {
+                let (ready, next) = self.link.on_data(sender, seq, msg);
+                if self.ack_owed.len() <= sender {
+                    self.ack_owed.resize(sender + 1, None);
+                }
+                self.ack_owed[sender] = Some(next);
+                self.ack_since.get_or_insert(self.now);
+                for msg in ready {
+                    self.receive(Id::from(sender), msg);
+                }
+            }
+            (Frame::Ack { next }, Link::Fifo) => {
+                if let Some((seq, msg)) = self.link.on_ack(sender, next, self.now) {
+                    self.transmit(sender, &Frame::Data { seq, msg: &msg });
+                }
+            }
+            (Frame::Heartbeat, _) => {}
+            (
+                Frame::Part {
+                    id,
+                    index,
+                    count,
+                    bytes,
+                },
+                _,
+            ) => {
+                let whole = self
+                    .parts
+                    .on_part(sender, id, index, count, bytes, self.now);
+                match whole.map(|w| postcard::from_bytes::<Frame<A::Msg>>(&w)) {
+                    None => {}
+                    Some(Ok(Frame::Part { .. }) | Err(_)) => self.drops.record(&Dropped::Malformed),
+                    Some(Ok(frame)) => self.on_frame(sender, frame),
+                }
+            }
+            (Frame::Batch(items), _) => {
+                for item in items {
+                    match postcard::from_bytes::<Frame<A::Msg>>(&item) {
+                        Ok(Frame::Batch(_) | Frame::Part { .. }) | Err(_) => {
+                            self.drops.record(&Dropped::Malformed)
+                        }
+                        Ok(frame) => self.on_frame(sender, frame),
+                    }
+                }
+            }
+            // A peer on the other kind of link: misconfigured, not this group's traffic.
+            _ => self.drops.record(&Dropped::Foreign),
+        }
+    }
+
+    /// Sends the acknowledgements owed, one cumulative `Ack` per peer.
+    fn flush_acks(&mut self) {
+        self.ack_since = None;
+        for peer in 0..self.ack_owed.len() {
+            if let Some(next) = self.ack_owed[peer].take() {
+                self.transmit(peer, &Frame::<&A::Msg>::Ack { next });
+            }
+        }
+    }
+
+    /// A protocol message arrives: held back in the mailbox, or handled, then the mailbox
+    /// retried.
+    fn receive(&mut self, src: Id, msg: A::Msg) {
+        if self.crashed {
+            return;
+        }
+        let queued_behind =
+            self.opts.link == Link::Fifo && self.mailbox.iter().any(|(s, _)| *s == src);
+        if queued_behind || self.actor.holds_back(self.id, &*self.state, src, &msg) {
+            if self.mailbox.len() >= MAILBOX_MAX {
+                self.mailbox.pop_front();
+                self.report.mailbox_overflow += 1;
+            }
+            self.mailbox.push_back((src, msg));
+            self.report.held_max = self.report.held_max.max(self.mailbox.len());
+            return;
+        }
+        self.step(|a, id, st, o| a.on_msg(id, st, src, msg, o));
+        self.release();
+    }
+
+    /// Handles, oldest first, every held-back message the actor now takes, until none is.
+    fn release(&mut self) {
+        while !self.crashed {
+            let fifo = self.opts.link == Link::Fifo;
+            let mut seen: Vec<Id> = Vec::new();
+            let mut found = None;
+            for (i, (src, msg)) in self.mailbox.iter().enumerate() {
+                if fifo && seen.contains(src) {
+                    continue;
+                }
+                seen.push(*src);
+                if !self.actor.holds_back(self.id, &*self.state, *src, msg) {
+                    found = Some(i);
+                    break;
+                }
+            }
+            let Some((src, msg)) = found.and_then(|i| self.mailbox.remove(i)) else {
+                return;
+            };
+            self.step(|a, id, st, o| a.on_msg(id, st, src, msg, o));
+        }
+    }
+
+    /// One step of the actor: run a handler on the state, keep the new state, perform its
+    /// commands, log what the application was delivered.
+    fn step(&mut self, f: impl FnOnce(&A, Id, &mut Cow<A::State>, &mut Out<A>)) {
+        let mut out = Out::new();
+        f(&self.actor, self.id, &mut self.state, &mut out);
+        self.steps += 1;
+        self.apply(out);
+        self.after_step();
+    }
+
+    fn apply(&mut self, out: Out<A>) {
+        let now = self.now;
+        for cmd in out {
+            if self.crashed {
+                return;
+            }
+            match cmd {
+                Command::Send(dst, msg) => {
+                    self.send(dst, msg);
+                    if self.state.mid_broadcast() && self.dice.crash() {
+                        self.crash();
+                    }
+                }
+                Command::SetTimer(timer, _range) => {
+                    self.timers.retain(|(t, _)| *t != timer);
+                    self.suspect.retain(|(t, _)| *t != timer);
+                    let at = match timer.kind() {
+                        TimerKind::Mcast if self.opts.window.is_some() => now,
+                        TimerKind::Mcast => now + self.dice.jitter(self.opts.sleep),
+                        TimerKind::Send | TimerKind::Propose => now,
+                        TimerKind::Retransmit => now + self.opts.rto,
+                        TimerKind::Suspect => {
+                            self.suspect.push((timer, now));
+                            continue;
+                        }
+                    };
+                    self.timers.push((timer, at));
+                }
+                Command::CancelTimer(timer) => {
+                    self.timers.retain(|(t, _)| *t != timer);
+                    self.suspect.retain(|(t, _)| *t != timer);
+                }
+                // Protocols have no random choices and no storage (`Protocol`'s bounds).
+                Command::ChooseRandom(..) | Command::Save(_) => {}
+            }
+        }
+    }
+
+    fn send(&mut self, dst: Id, msg: A::Msg) {
+        // A message to itself (no version sends one) would go through the network like any
+        // other, as the model's network carries it.
+        let peer = usize::from(dst);
+        // A node outside the address book (a view from a forged or foreign datagram could
+        // name one) cannot be reached: the message is lost, and no link state is grown for it.
+        if peer >= self.addrs.len() {
+            self.report.unreachable += 1;
+            return;
+        }
+        match self.opts.link {
+            Link::Raw => self.transmit(peer, &Frame::Raw(&msg)),
+            Link::Fifo => {
+                let seq = self.link.send(peer, msg.clone(), self.now);
+                self.transmit(peer, &Frame::Data { seq, msg: &msg });
+            }
+        }
+    }
+
+    /// Encodes a frame and sends it to `peer`, through the datagram faults; a frame too large
+    /// for one datagram goes in parts.
+    fn transmit(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
+        if self.opts.batch && !matches!(frame, Frame::Part { .. } | Frame::Batch(_)) {
+            if let Ok(bytes) = postcard::to_allocvec(frame) {
+                if bytes.len() < BATCH_BYTES {
+                    return self.batch(peer, bytes);
+                }
+            }
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        let part = matches!(frame, Frame::Part { .. });
+        match self.codec.encode(self.me as u32, frame, &mut buf) {
+            Ok(()) if part || buf.len() <= self.opts.max_datagram => {
+                self.send_with_faults(peer, &buf)
+            }
+            Ok(()) => self.send_in_parts(peer, frame),
+            // Whatever the codec calls its size error: a whole frame that does not encode
+            // is tried in parts, and only a part that does not encode is an error.
+            Err(_) if !part => self.send_in_parts(peer, frame),
+            Err(e) => {
+                if self.report.encode_errors == 0 {
+                    eprintln!("warning: node {} cannot send a frame: {e:?}", self.me);
+                }
+                self.report.encode_errors += 1;
+            }
+        }
+        self.buf = buf;
+    }
+
+    /// Adds an encoded frame to `peer`'s batch, sent when full or at the end of the turn.
+    fn batch(&mut self, peer: usize, bytes: Vec<u8>) {
+        if self.batches.len() <= peer {
+            self.batches.resize_with(peer + 1, Default::default);
+        }
+        if self.batches[peer].1 + bytes.len() > BATCH_BYTES {
+            self.flush_batch(peer);
+        }
+        let b = &mut self.batches[peer];
+        b.1 += bytes.len() + 2;
+        b.0.push(bytes);
+    }
+
+    fn flush_batch(&mut self, peer: usize) {
+        let Some((items, _)) = self.batches.get_mut(peer).map(std::mem::take) else {
+            return;
+        };
+        if !items.is_empty() {
+            self.transmit(peer, &Frame::Batch(items));
+        }
+    }
+
+    /// Sends every batch (the end of the turn: nothing is held across a wait).
+    fn flush_batches(&mut self) {
+        for peer in 0..self.batches.len() {
+            self.flush_batch(peer);
+        }
+    }
+
+    fn send_in_parts(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
+        let whole = match postcard::to_allocvec(frame) {
+            Ok(w) if w.len() <= PART_BYTES * MAX_PARTS => w,
+            Ok(w) => {
+                eprintln!(
+                    "warning: node {} cannot send a frame of {} bytes",
+                    self.me,
+                    w.len()
+                );
+                self.report.encode_errors += 1;
+                return;
+            }
+            Err(e) => {
+                eprintln!("warning: node {} cannot send a frame: {e}", self.me);
+                self.report.encode_errors += 1;
+                return;
+            }
+        };
+        self.part_id += 1;
+        self.report.sent_in_parts += 1;
+        let count = whole.len().div_ceil(PART_BYTES) as u32;
+        for (index, bytes) in whole.chunks(PART_BYTES).enumerate() {
+            let part = Frame::Part {
+                id: self.part_id,
+                index: index as u32,
+                count,
+                bytes: bytes.to_vec(),
+            };
+            // Paced: a burst of large datagrams would overflow the receiver's socket buffer
+            // (about 200 kB by default on Linux) and be lost whole, at every retransmission.
+            self.spacing = PART_GAP * index as u32;
+            self.transmit(peer, &part);
+        }
+        self.spacing = Duration::ZERO;
+    }
+
+    fn send_with_faults(&mut self, peer: usize, bytes: &[u8]) {
+        match self.dice.fate() {
+            Fate::Drop => {}
+            Fate::Send(copies, delay) => {
+                let delay = delay + self.spacing;
+                for _ in 0..copies {
+                    if delay.is_zero() {
+                        self.send_bytes(peer, bytes.to_vec());
+                    } else {
+                        self.delayed_seq += 1;
+                        self.delayed.push(Reverse((
+                            self.now + delay,
+                            self.delayed_seq,
+                            peer,
+                            bytes.to_vec(),
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_bytes(&mut self, peer: usize, bytes: Vec<u8>) {
+        if peer < 64 && self.cut_off & (1 << peer) != 0 {
+            self.dice.stats.cut += 1;
+            return;
+        }
+        if peer < self.addrs.len() {
+            self.report.datagrams_out += 1;
+            self.transmits.push_back(Transmit { peer, bytes });
+        }
+    }
+
+    fn after_step(&mut self) {
+        let app = self.state.app();
+        let log = &app.log;
+        let now = self.now;
+        let new_view = log
+            .get(self.counted..)
+            .is_some_and(|new| new.iter().any(|e| matches!(e, Event::View(_))));
+        if log.len() < self.counted || new_view {
+            // A log may be adopted whole with a view (a joiner's): count it again. Views
+            // are rare, so this costs little.
+            self.counted = 0;
+            self.delivered = 0;
+            self.own_delivered = 0;
+            self.colour = [0; 3];
+        }
+        for e in &log[self.counted..] {
+            if let Event::Deliver(p) = e {
+                self.delivered += 1;
+                self.own_delivered += u32::from(p.from == self.id);
+                let [r, g, b] = self.colour;
+                self.colour = [g, b, r.wrapping_add(p.value)];
+            }
+        }
+        self.counted = log.len();
+        if let Some(t) = &mut self.timing {
+            t.events.truncate(log.len());
+            t.events.resize(log.len(), now);
+            let issued = self.state.worker().issued as usize;
+            t.issued.resize(issued.max(t.issued.len()), now);
+        }
+        if let Some(w) = &mut self.log {
+            let st = &self.state;
+            let at_ms = self.clock.ms(now);
+            // Formatting into a buffer cannot fail.
+            let _ = w.update(
+                &app.log,
+                st.accepted(),
+                st.view(),
+                st.worker().issued,
+                at_ms,
+            );
+        }
+    }
+}
