@@ -45,6 +45,20 @@ pub fn judge(logs: &[NodeLog], claims: Option<&[&str]>) -> (Vec<Judgement>, bool
     (properties, violated)
 }
 
+/// Judges the logs of a run that drained (`groupy run`, `groupy sim`). Once the group
+/// settled (no node made progress for longer than the failure detector and the links need)
+/// the run is over as far as the protocol can tell, so every claim decides, its liveness
+/// (`validity`) and what holds at quiescence included. Otherwise only the safety claims do:
+/// a group cut off before it settled is not quiescent.
+pub fn judge_run(logs: &[NodeLog], claims: &[&str], settled: bool) -> (Vec<Judgement>, bool) {
+    let (mut properties, _) = judge(logs, Some(claims));
+    for p in &mut properties {
+        p.claimed = claims.contains(&p.property) && (settled || p.when == When::Always.name());
+    }
+    let violated = properties.iter().any(|p| p.claimed && !p.holds);
+    (properties, violated)
+}
+
 /// The claimed properties that fail, by name.
 pub fn broken_claims(properties: &[Judgement]) -> Vec<&'static str> {
     properties

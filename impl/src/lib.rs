@@ -23,4 +23,6 @@ pub mod live {
     pub mod node;
     #[path = "options.rs"]
     pub mod options;
+    #[path = "sim.rs"]
+    pub mod sim;
 }

@@ -21,7 +21,7 @@ use groupy_model::{NodeLog, ProtocolName};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-pub use crate::judge::{broken_claims, judge, Judgement};
+pub use crate::judge::{broken_claims, judge, judge_run, Judgement};
 use groupy_model::properties::When;
 
 /// The property table, one line each.

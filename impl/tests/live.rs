@@ -657,7 +657,7 @@ fn bad_arguments_name_the_valid_values() {
             "--partition",
             "0|1,2:1500:1000",
         ],
-        "heals after --duration",
+        "heals after the multicasting time",
     );
     usage(
         &[

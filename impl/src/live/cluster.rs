@@ -9,7 +9,8 @@
 //! deciding the exit code.
 
 use super::node::{hex, standing, start_group, stop_group, Control, NodeReport, Outcome, Status};
-use super::options::{self, ScenarioArgs};
+use super::options::{self, Disruptions, Kill, Partition, Pause, ScenarioArgs};
+use super::sim::{Drained, Settle};
 use crate::verify::{self, Judgement};
 use crate::{emit, Format};
 use groupy_model::group::Role;
@@ -21,96 +22,6 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A node paused for a while, to make the others suspect it (`--pause I:AT_MS:FOR_MS`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Pause {
-    pub node: usize,
-    pub at_ms: u64,
-    pub for_ms: u64,
-}
-
-pub fn parse_pause(s: &str) -> Result<Pause, String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let nums: Vec<Option<u64>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
-    match nums.as_slice() {
-        [Some(node), Some(at_ms), Some(for_ms)] => Ok(Pause {
-            node: *node as usize,
-            at_ms: *at_ms,
-            for_ms: *for_ms,
-        }),
-        _ => Err(format!(
-            "'{s}' is not a pause; write NODE:AT_MS:FOR_MS, e.g. 0:1000:800 (node 0, from 1 s \
-             into the run, for 800 ms)"
-        )),
-    }
-}
-
-/// Two sets of nodes that cannot reach each other for a while (`--partition
-/// 0,1|2,3,4:AT_MS:FOR_MS`): every datagram from one side to the other is lost. A node in
-/// neither set reaches both.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Partition {
-    pub sides: [Vec<usize>; 2],
-    pub at_ms: u64,
-    pub for_ms: u64,
-}
-
-impl Partition {
-    /// Each node's peers across the cut, as bits: `(node, bits)`.
-    fn cuts(&self) -> Vec<(usize, u64)> {
-        let mask = |side: &[usize]| side.iter().fold(0u64, |m, &n| m | 1 << n);
-        let [a, b] = &self.sides;
-        let (ma, mb) = (mask(a), mask(b));
-        a.iter()
-            .map(|&n| (n, mb))
-            .chain(b.iter().map(|&n| (n, ma)))
-            .collect()
-    }
-
-    fn sides_text(&self) -> String {
-        let side = |s: &[usize]| {
-            let names: Vec<String> = s.iter().map(|n| format!("n{n}")).collect();
-            format!("{{{}}}", names.join(","))
-        };
-        format!("{}|{}", side(&self.sides[0]), side(&self.sides[1]))
-    }
-}
-
-pub fn parse_partition(s: &str) -> Result<Partition, String> {
-    let bad = || {
-        format!(
-            "'{s}' is not a partition; write SIDE|SIDE:AT_MS:FOR_MS with each side a list of \
-             node ids, e.g. 0,1|2,3,4:1000:2000 (n0 and n1 cut off from n2-n4 from 1 s into \
-             the run, for 2 s)"
-        )
-    };
-    let parts: Vec<&str> = s.split(':').collect();
-    let [sides, at, length] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let (Ok(at_ms), Ok(for_ms)) = (at.trim().parse(), length.trim().parse()) else {
-        return Err(bad());
-    };
-    let side =
-        |t: &str| -> Option<Vec<usize>> { t.split(',').map(|n| n.trim().parse().ok()).collect() };
-    let Some((a, b)) = sides.split_once('|') else {
-        return Err(bad());
-    };
-    let (Some(a), Some(b)) = (side(a), side(b)) else {
-        return Err(bad());
-    };
-    if a.iter().any(|n| b.contains(n)) {
-        return Err(format!(
-            "'{s}': a node cannot be on both sides of a partition"
-        ));
-    }
-    Ok(Partition {
-        sides: [a, b],
-        at_ms,
-        for_ms,
-    })
-}
 
 /// `groupy run`'s flags: the shared ones ([`ScenarioArgs`]) and its own.
 #[derive(clap::Args)]
@@ -127,14 +38,8 @@ pub struct RunArgs {
     pub duration: Duration,
     #[command(flatten)]
     pub scenario: ScenarioArgs,
-    /// Freeze a node: NODE:AT_MS:FOR_MS (repeatable), e.g. 0:2000:1000.
-    #[arg(long = "pause", value_name = "NODE:AT_MS:FOR_MS", value_parser = parse_pause)]
-    pub pauses: Vec<Pause>,
-    /// Cut the group in two: SIDE|SIDE:AT_MS:FOR_MS (repeatable), e.g. 0,1|2,3,4:1000:2000.
-    /// Every datagram between the sides is lost until the cut heals, which must be within
-    /// --duration (the drain judges a healed group).
-    #[arg(long = "partition", value_name = "SIDE|SIDE:AT_MS:FOR_MS", value_parser = parse_partition)]
-    pub partitions: Vec<Partition>,
+    #[command(flatten)]
+    pub disruptions: Disruptions,
     #[command(flatten)]
     pub output: crate::Output,
     /// No live display or progress on stderr.
@@ -142,7 +47,7 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-fn parse_group_size(s: &str) -> Result<usize, String> {
+pub fn parse_group_size(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=64).contains(&n) => Ok(n),
         _ => Err(format!(
@@ -166,39 +71,23 @@ struct RunReport {
     faults: super::faults::Faults,
     pauses: Vec<Pause>,
     partitions: Vec<Partition>,
+    kills: Vec<Kill>,
     node_reports: Vec<NodeReport>,
     properties: Vec<Judgement>,
     divergence: Option<Divergence>,
-    /// `consistent` (exit 0) or `violated` (exit 1).
+    /// How the drain ended: `settled` (no progress for longer than the failure detector and
+    /// the links need), `capped` (its cap came first), `interrupted` (Ctrl-C).
+    drained: &'static str,
+    /// `consistent` (exit 0: every claim holds, liveness included), `violated` (exit 1), or
+    /// `inconclusive` (exit 3: safety held, but the group never settled, so its liveness
+    /// could not be judged).
     verdict: &'static str,
 }
 
 /// Runs the group; the exit code.
 pub fn run(spec: RunArgs, interrupted: Arc<AtomicBool>) -> u8 {
-    if let Some(p) = spec.pauses.iter().find(|p| p.node >= spec.nodes) {
-        return crate::usage_error(&format!(
-            "--pause names node {}, but the nodes are 0..{}",
-            p.node,
-            spec.nodes - 1
-        ));
-    }
-    for p in &spec.partitions {
-        if let Some(n) = p.sides.iter().flatten().find(|&&n| n >= spec.nodes) {
-            return crate::usage_error(&format!(
-                "--partition names node {n}, but the nodes are 0..{}",
-                spec.nodes - 1
-            ));
-        }
-        if Duration::from_millis(p.at_ms + p.for_ms) > spec.duration {
-            return crate::usage_error(&format!(
-                "--partition {}:{}:{} heals after --duration ({} s): the drain must judge a \
-                 healed group; cut earlier or shorter, or run longer",
-                p.sides_text(),
-                p.at_ms,
-                p.for_ms,
-                spec.duration.as_secs_f64()
-            ));
-        }
+    if let Err(e) = spec.disruptions.check(spec.nodes, spec.duration) {
+        return crate::usage_error(&e);
     }
     let opts = match spec.scenario.options(spec.protocol.descriptor().link) {
         Ok(o) => o,
@@ -215,14 +104,14 @@ pub fn run(spec: RunArgs, interrupted: Arc<AtomicBool>) -> u8 {
         opts: &opts,
         interrupted,
     });
-    let (outcomes, drain) = match result {
+    let (outcomes, drain, drained) = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
         }
     };
-    report(&spec, &opts, outcomes, drain)
+    report(&spec, &opts, outcomes, drain, drained)
 }
 
 /// A run replaces the logs of an earlier one in the same directory: the files of nodes this
@@ -257,26 +146,18 @@ struct Group<'a> {
 }
 
 impl Visit for Group<'_> {
-    type Output = Result<(Vec<Outcome>, Duration), String>;
+    type Output = Result<(Vec<Outcome>, Duration, Option<Drained>), String>;
 
     fn visit<A: Protocol>(self) -> Self::Output {
         let (controls, threads) = start_group::<A>(self.spec.nodes, self.opts, |_| {})?;
         let start = Instant::now();
         let mut display = Display::new(self.spec, start);
-        let mut pauses = self.spec.pauses.clone();
+        let plan = &self.spec.disruptions;
+        let mut pauses = plan.pauses.clone();
+        let mut kills = plan.kills.clone();
         // Phase 1: the workers multicast.
         while start.elapsed() < self.spec.duration && !self.interrupted.load(Ordering::Relaxed) {
-            // Each node's peers across every cut in force now (overlapping cuts add up).
-            let now = start.elapsed();
-            let mut cut = vec![0u64; controls.len()];
-            for p in &self.spec.partitions {
-                let from = Duration::from_millis(p.at_ms);
-                if now >= from && now < from + Duration::from_millis(p.for_ms) {
-                    for (n, bits) in p.cuts() {
-                        cut[n] |= bits;
-                    }
-                }
-            }
+            let cut = plan.cut_off(controls.len(), start.elapsed());
             for (c, bits) in controls.iter().zip(cut) {
                 c.cut_off.store(bits, Ordering::Relaxed);
             }
@@ -289,6 +170,13 @@ impl Visit for Group<'_> {
                 }
                 !due
             });
+            kills.retain(|k| {
+                let due = start.elapsed() >= Duration::from_millis(k.at_ms);
+                if due {
+                    controls[k.node].crash.store(true, Ordering::Relaxed);
+                }
+                !due
+            });
             display.show(&statuses(&controls), start.elapsed());
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -298,28 +186,24 @@ impl Visit for Group<'_> {
             c.cut_off.store(0, Ordering::Relaxed);
             c.drain.store(true, Ordering::Relaxed);
         }
-        let quiet = self.opts.suspect_after + self.opts.heartbeat * 2 + self.opts.rto * 2;
-        let cap = quiet * 4 + Duration::from_secs(2);
         let drain_start = Instant::now();
-        let mut last_steps = 0;
-        let mut last_change = Instant::now();
-        while drain_start.elapsed() < cap && !self.interrupted.load(Ordering::Relaxed) {
+        let mut settle = Settle::new(self.opts, drain_start);
+        let drained = loop {
+            if self.interrupted.load(Ordering::Relaxed) {
+                break None;
+            }
             let st = statuses(&controls);
-            let steps: u64 = st.iter().map(|s| s.steps).sum();
-            if steps != last_steps {
-                last_steps = steps;
-                last_change = Instant::now();
-            } else if last_change.elapsed() >= quiet {
-                break;
+            if let Some(d) = settle.observe(Instant::now(), st.iter().map(|s| s.progress).sum()) {
+                break Some(d);
             }
             display.show(&st, start.elapsed());
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
         let drain = drain_start.elapsed();
         let outcomes = stop_group((controls.clone(), threads))?;
         display.show(&statuses(&controls), start.elapsed());
         display.finish();
-        Ok((outcomes, drain))
+        Ok((outcomes, drain, drained))
     }
 }
 
@@ -413,10 +297,21 @@ fn report(
     opts: &super::node::Options,
     outcomes: Vec<Outcome>,
     drain: Duration,
+    drained: Option<Drained>,
 ) -> u8 {
     let logs: Vec<_> = outcomes.iter().map(|o| o.log.clone()).collect();
     let info = spec.protocol.descriptor();
-    let (properties, violated) = verify::judge(&logs, Some(info.claims));
+    // A settled group's run is over as far as the protocol can tell: every claim decides. A
+    // drain cut at its cap, or interrupted, leaves all but safety open.
+    let settled = drained == Some(Drained::Settled);
+    let (properties, violated) = verify::judge_run(&logs, info.claims, settled);
+    let code = if violated {
+        1
+    } else if settled {
+        0
+    } else {
+        3
+    };
     let r = RunReport {
         protocol: info.name,
         nodes: spec.nodes,
@@ -425,12 +320,22 @@ fn report(
         link: opts.link.name(),
         seed: opts.seed,
         faults: opts.faults,
-        pauses: spec.pauses.clone(),
-        partitions: spec.partitions.clone(),
+        pauses: spec.disruptions.pauses.clone(),
+        partitions: spec.disruptions.partitions.clone(),
+        kills: spec.disruptions.kills.clone(),
         node_reports: outcomes.into_iter().map(|o| o.report).collect(),
         divergence: divergence(&logs),
         properties,
-        verdict: if violated { "violated" } else { "consistent" },
+        drained: match drained {
+            Some(Drained::Settled) => "settled",
+            Some(Drained::Capped) => "capped",
+            None => "interrupted",
+        },
+        verdict: match code {
+            0 => "consistent",
+            1 => "violated",
+            _ => "inconclusive",
+        },
     };
     match spec.output.format {
         Format::Json => {
@@ -440,7 +345,7 @@ fn report(
         }
         Format::Text => emit(&text(&r, spec)),
     }
-    u8::from(violated)
+    code
 }
 
 fn text(r: &RunReport, spec: &RunArgs) -> String {
@@ -468,6 +373,9 @@ fn text(r: &RunReport, spec: &RunArgs) -> String {
     }
     for p in &r.pauses {
         s.push_str(&format!(", n{} paused {}+{} ms", p.node, p.at_ms, p.for_ms));
+    }
+    for k in &r.kills {
+        s.push_str(&format!(", n{} killed at {} ms", k.node, k.at_ms));
     }
     for p in &r.partitions {
         s.push_str(&format!(
@@ -499,13 +407,23 @@ fn text(r: &RunReport, spec: &RunArgs) -> String {
     let live: Vec<_> = r.node_reports.iter().filter(|n| !n.crashed).collect();
     let same_colour = live.windows(2).all(|w| w[0].colour == w[1].colour);
     let broken = verify::broken_claims(&r.properties);
+    let safety_broken = r
+        .properties
+        .iter()
+        .any(|p| p.claimed && !p.holds && p.when != "eventually");
+    let code = match r.verdict {
+        "consistent" => 0,
+        "violated" => 1,
+        _ => 3,
+    };
     s.push_str(&format!(
-        "\nsummary: {} {}: {} of {} nodes live{}, {}; exit {}\n",
+        "\nsummary: {} {}: {} of {} nodes live{}, {}; exit {code}\n",
         r.protocol,
-        if broken.is_empty() {
-            "CONSISTENT"
-        } else {
-            "OUT OF SYNC"
+        match (code, safety_broken) {
+            (0, _) => "CONSISTENT",
+            (1, true) => "OUT OF SYNC",
+            (1, false) => "INCOMPLETE",
+            _ => "INCONCLUSIVE",
         },
         live.len(),
         r.nodes,
@@ -514,12 +432,16 @@ fn text(r: &RunReport, spec: &RunArgs) -> String {
         } else {
             ", colours differ".to_string()
         },
-        if broken.is_empty() {
-            "every claimed property holds".to_string()
-        } else {
-            format!("violated: {}", broken.join(", "))
-        },
-        u8::from(!broken.is_empty())
+        match (broken.is_empty(), r.drained) {
+            (false, _) => format!("violated: {}", broken.join(", ")),
+            (true, "settled") => "every claimed property holds".to_string(),
+            (true, "capped") => "safety holds; the drain hit its cap before the group \
+                                 settled, so liveness was not judged"
+                .to_string(),
+            (true, _) => "safety holds; interrupted before the group settled, so liveness \
+                          was not judged"
+                .to_string(),
+        }
     ));
     s
 }

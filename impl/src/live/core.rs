@@ -26,7 +26,7 @@
 //!   datagram sent.
 
 use super::codec::{Codec, DropCounts, Dropped};
-use super::faults::{Dice, Fate, FaultStats, Faults};
+use super::faults::{CrashBudget, Dice, Fate, FaultStats, Faults};
 use super::link::{FifoLink, Frame, LinkStats, Reassembly, BATCH_BYTES, MAX_PARTS, PART_BYTES};
 use super::logfile::LogWriter;
 use groupy_model::app::Event;
@@ -64,6 +64,9 @@ pub struct Options {
     pub timing: bool,
     /// Frames to one peer made in one turn of the loop go in one datagram (`Frame::Batch`).
     pub batch: bool,
+    /// The crashes `--crash-rate` may still make in the node's group (`None`: no bound, a
+    /// node on its own).
+    pub crash_budget: Option<CrashBudget>,
 }
 
 impl Options {
@@ -114,8 +117,11 @@ pub struct Status {
     pub view: Vec<usize>,
     pub crashed: bool,
     pub stopped: bool,
-    /// Steps taken (a drain is over when no node takes any).
+    /// Steps taken.
     pub steps: u64,
+    /// Steps that changed what the application or the group can see (see
+    /// [`NodeCore::progress`]): a drain is over when no node makes any.
+    pub progress: u64,
 }
 
 /// What a node ended with.
@@ -227,6 +233,10 @@ pub struct NodeCore<A: Protocol> {
     cut_off: u64,
     crashed: bool,
     steps: u64,
+    progress: u64,
+    /// What the last step left visible: log length, multicasts issued, views accepted,
+    /// role, view.
+    seen: (usize, u32, usize, Role, Vec<Id>),
     drops: DropCounts,
     report: NodeReport,
     /// Log events already counted into the status (delivered, own delivered, colour), so a
@@ -288,6 +298,8 @@ impl<A: Protocol> NodeCore<A> {
             cut_off: 0,
             crashed: false,
             steps: 0,
+            progress: 0,
+            seen: (0, 0, 0, Role::Outside, Vec::new()),
             drops: DropCounts::default(),
             report: NodeReport {
                 node: me,
@@ -413,6 +425,7 @@ impl<A: Protocol> NodeCore<A> {
             crashed: self.crashed,
             stopped: false,
             steps: self.steps,
+            progress: self.progress,
         }
     }
 
@@ -427,6 +440,12 @@ impl<A: Protocol> NodeCore<A> {
         self.cut_off = peers;
     }
 
+    /// The network heals: no more datagram faults or crashes from here on (the simulator's
+    /// liveness mode).
+    pub fn stop_faults(&mut self) {
+        self.dice.faults = Faults::default();
+    }
+
     /// Fail-stop: the node takes no more steps and sends nothing more.
     pub fn crash(&mut self) {
         self.crashed = true;
@@ -434,6 +453,15 @@ impl<A: Protocol> NodeCore<A> {
 
     pub fn crashed(&self) -> bool {
         self.crashed
+    }
+
+    /// Steps the actor has taken that changed what the application or the group can see:
+    /// a delivery, a view, a multicast issued, a view accepted, a change of role. A
+    /// retransmission that changes none of it (a leader re-sending to a member that will
+    /// never answer) is a step but not progress, as the checker's quiescence does not count
+    /// a repetition that changes nothing.
+    pub fn progress(&self) -> u64 {
+        self.progress
     }
 
     /// The protocol state (for a simulator's judgement and for tests).
@@ -722,7 +750,14 @@ impl<A: Protocol> NodeCore<A> {
             match cmd {
                 Command::Send(dst, msg) => {
                     self.send(dst, msg);
-                    if self.state.mid_broadcast() && self.dice.crash() {
+                    if self.state.mid_broadcast()
+                        && self.dice.crash()
+                        && self
+                            .opts
+                            .crash_budget
+                            .as_ref()
+                            .is_none_or(CrashBudget::take)
+                    {
                         self.crash();
                     }
                 }
@@ -902,6 +937,15 @@ impl<A: Protocol> NodeCore<A> {
         let app = self.state.app();
         let log = &app.log;
         let now = self.now;
+        let st = &self.state;
+        let (issued, accepted, role) = (st.worker().issued, st.accepted().len(), st.role());
+        let seen = &self.seen;
+        if (seen.0, seen.1, seen.2, seen.3) != (log.len(), issued, accepted, role)
+            || seen.4 != st.view()
+        {
+            self.progress += 1;
+            self.seen = (log.len(), issued, accepted, role, st.view().to_vec());
+        }
         let new_view = log
             .get(self.counted..)
             .is_some_and(|new| new.iter().any(|e| matches!(e, Event::View(_))));

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// The faults a node injects, and their flags (`groupy run`, `groupy node`). The default is
 /// none.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, clap::Args)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, clap::Args)]
 pub struct Faults {
     /// Probability that a datagram is lost (at the sender), 0..=1.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
@@ -32,6 +32,44 @@ pub struct Faults {
     /// with probability 1/K. Written 1/K (or K).
     #[arg(long = "crash-rate", value_name = "1/K", value_parser = parse_crash_rate)]
     pub crash_one_in: Option<u32>,
+    /// --crash-rate crashes no more nodes once this many are left (the assignment's
+    /// experiment stops at two: a lone survivor agrees with nobody). A node run as its own
+    /// process (`groupy node`) cannot know how many others are left, so there it is ignored.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub min_survivors: usize,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            drop: 0.0,
+            duplicate: 0.0,
+            delay: Duration::ZERO,
+            crash_one_in: None,
+            min_survivors: 2,
+        }
+    }
+}
+
+/// How many more nodes `--crash-rate` may crash in a group (shared by the group's nodes):
+/// a node whose dice says crash takes one first, and stays up when none is left.
+#[derive(Clone, Debug)]
+pub struct CrashBudget(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl CrashBudget {
+    /// For a group of `nodes` with these faults.
+    pub fn new(nodes: usize, faults: &Faults) -> CrashBudget {
+        let n = nodes.saturating_sub(faults.min_survivors);
+        CrashBudget(std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(n)))
+    }
+
+    /// Takes one crash, if any is left.
+    pub fn take(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 /// `--crash-rate`: 1/K or K, K a whole number from 1.
@@ -152,6 +190,7 @@ mod tests {
             duplicate: 0.2,
             delay: Duration::from_millis(5),
             crash_one_in: Some(10),
+            ..Faults::default()
         };
         let draw = |seed| {
             let mut d = Dice::new(seed, 2, faults);

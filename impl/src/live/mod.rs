@@ -14,6 +14,8 @@
 //! - [`cluster`]: `groupy run`: a whole group on loopback in one process, shown live, its
 //!   logs judged at the end with the model's property functions.
 //! - [`solo`]: `groupy node`: one node as its own process.
+//! - [`sim`]: N node cores in one thread, in virtual time, over a seeded network;
+//!   [`simulate`] is `groupy sim`, which runs and judges many seeds.
 //! - [`bench`]: `groupy bench`: the live group measured against raw UDP in the same run.
 //! - [`options`]: the flags of `run`, `node` and `bench`, and the one conversion of them into
 //!   a node's options.
@@ -21,6 +23,7 @@
 // The runtime itself is the library's (`lib.rs`), compiled once, and so are the flags that
 // configure it (`options`, shared with `groupy bench`); the commands around it are the
 // binary's.
-pub use groupy::live::{bench, faults, logfile, node, options};
+pub use groupy::live::{bench, faults, logfile, node, options, sim};
 pub mod cluster;
+pub mod simulate;
 pub mod solo;

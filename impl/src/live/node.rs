@@ -13,6 +13,7 @@
 
 pub use super::core::{hex, standing, NodeReport, Options, Outcome, Status, Timing};
 use super::core::{Clock, NodeCore};
+use super::faults::CrashBudget;
 use super::logfile;
 use groupy_model::Protocol;
 use std::fs::File;
@@ -46,6 +47,10 @@ pub fn start_group<A: Protocol>(
     let cfg = groupy_model::Config {
         nodes: n,
         ..groupy_model::Config::default()
+    };
+    let opts = &Options {
+        crash_budget: Some(CrashBudget::new(n, &opts.faults)),
+        ..opts.clone()
     };
     let mut controls = Vec::new();
     let mut threads = Vec::new();

@@ -115,6 +115,7 @@ impl LiveArgs {
             window: None,
             timing: false,
             batch: false,
+            crash_budget: None,
         })
     }
 }
@@ -211,6 +212,187 @@ pub fn read_key(path: &Path) -> Result<[u8; 32], String> {
         "key file {} must hold 32 bytes, or 64 hex digits",
         path.display()
     ))
+}
+
+/// What a run does to its nodes at given times (`groupy run`, `groupy sim`): freezes them,
+/// cuts the group in two, kills them.
+#[derive(Args, Clone, Debug, Default, PartialEq)]
+pub struct Disruptions {
+    /// Freeze a node: NODE:AT_MS:FOR_MS (repeatable), e.g. 0:2000:1000.
+    #[arg(long = "pause", value_name = "NODE:AT_MS:FOR_MS", value_parser = parse_pause)]
+    pub pauses: Vec<Pause>,
+    /// Cut the group in two: SIDE|SIDE:AT_MS:FOR_MS (repeatable), e.g. 0,1|2,3,4:1000:2000.
+    /// Every datagram between the sides is lost until the cut heals, which must be within
+    /// the run's multicasting time (the drain judges a healed group).
+    #[arg(long = "partition", value_name = "SIDE|SIDE:AT_MS:FOR_MS", value_parser = parse_partition)]
+    pub partitions: Vec<Partition>,
+    /// Kill a node (fail-stop, as a SIGKILL): NODE:AT_MS (repeatable), e.g. 0:3000.
+    #[arg(long = "kill", value_name = "NODE:AT_MS", value_parser = parse_kill)]
+    pub kills: Vec<Kill>,
+}
+
+impl Disruptions {
+    /// Checks them against a group of `nodes` multicasting for `duration`: a usage error.
+    pub fn check(&self, nodes: usize, duration: Duration) -> Result<(), String> {
+        let last = nodes.saturating_sub(1);
+        if let Some(p) = self.pauses.iter().find(|p| p.node >= nodes) {
+            return Err(format!(
+                "--pause names node {}, but the nodes are 0..{last}",
+                p.node
+            ));
+        }
+        if let Some(k) = self.kills.iter().find(|k| k.node >= nodes) {
+            return Err(format!(
+                "--kill names node {}, but the nodes are 0..{last}",
+                k.node
+            ));
+        }
+        for p in &self.partitions {
+            if let Some(n) = p.sides.iter().flatten().find(|&&n| n >= nodes) {
+                return Err(format!(
+                    "--partition names node {n}, but the nodes are 0..{last}"
+                ));
+            }
+            if Duration::from_millis(p.at_ms + p.for_ms) > duration {
+                return Err(format!(
+                    "--partition {}:{}:{} heals after the multicasting time ({} s): the drain \
+                     must judge a healed group; cut earlier or shorter, or run longer",
+                    p.sides_text(),
+                    p.at_ms,
+                    p.for_ms,
+                    duration.as_secs_f64()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each node's peers across every cut in force `at` into the run, as bits (overlapping
+    /// cuts add up).
+    pub fn cut_off(&self, nodes: usize, at: Duration) -> Vec<u64> {
+        let mut cut = vec![0u64; nodes];
+        for p in &self.partitions {
+            let from = Duration::from_millis(p.at_ms);
+            if at >= from && at < from + Duration::from_millis(p.for_ms) {
+                for (n, bits) in p.cuts() {
+                    if let Some(c) = cut.get_mut(n) {
+                        *c |= bits;
+                    }
+                }
+            }
+        }
+        cut
+    }
+}
+
+/// A node killed at a time (`--kill NODE:AT_MS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Kill {
+    pub node: usize,
+    pub at_ms: u64,
+}
+
+pub fn parse_kill(s: &str) -> Result<Kill, String> {
+    let nums: Vec<Option<u64>> = s.split(':').map(|p| p.trim().parse().ok()).collect();
+    match nums.as_slice() {
+        [Some(node), Some(at_ms)] => Ok(Kill {
+            node: *node as usize,
+            at_ms: *at_ms,
+        }),
+        _ => Err(format!(
+            "'{s}' is not a kill; write NODE:AT_MS, e.g. 0:3000 (node 0, 3 s into the run)"
+        )),
+    }
+}
+
+/// A node paused for a while, to make the others suspect it (`--pause I:AT_MS:FOR_MS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Pause {
+    pub node: usize,
+    pub at_ms: u64,
+    pub for_ms: u64,
+}
+
+pub fn parse_pause(s: &str) -> Result<Pause, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let nums: Vec<Option<u64>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
+    match nums.as_slice() {
+        [Some(node), Some(at_ms), Some(for_ms)] => Ok(Pause {
+            node: *node as usize,
+            at_ms: *at_ms,
+            for_ms: *for_ms,
+        }),
+        _ => Err(format!(
+            "'{s}' is not a pause; write NODE:AT_MS:FOR_MS, e.g. 0:1000:800 (node 0, from 1 s \
+             into the run, for 800 ms)"
+        )),
+    }
+}
+
+/// Two sets of nodes that cannot reach each other for a while (`--partition
+/// 0,1|2,3,4:AT_MS:FOR_MS`): every datagram from one side to the other is lost. A node in
+/// neither set reaches both.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Partition {
+    pub sides: [Vec<usize>; 2],
+    pub at_ms: u64,
+    pub for_ms: u64,
+}
+
+impl Partition {
+    /// Each node's peers across the cut, as bits: `(node, bits)`.
+    pub fn cuts(&self) -> Vec<(usize, u64)> {
+        let mask = |side: &[usize]| side.iter().fold(0u64, |m, &n| m | 1 << n);
+        let [a, b] = &self.sides;
+        let (ma, mb) = (mask(a), mask(b));
+        a.iter()
+            .map(|&n| (n, mb))
+            .chain(b.iter().map(|&n| (n, ma)))
+            .collect()
+    }
+
+    pub fn sides_text(&self) -> String {
+        let side = |s: &[usize]| {
+            let names: Vec<String> = s.iter().map(|n| format!("n{n}")).collect();
+            format!("{{{}}}", names.join(","))
+        };
+        format!("{}|{}", side(&self.sides[0]), side(&self.sides[1]))
+    }
+}
+
+pub fn parse_partition(s: &str) -> Result<Partition, String> {
+    let bad = || {
+        format!(
+            "'{s}' is not a partition; write SIDE|SIDE:AT_MS:FOR_MS with each side a list of \
+             node ids, e.g. 0,1|2,3,4:1000:2000 (n0 and n1 cut off from n2-n4 from 1 s into \
+             the run, for 2 s)"
+        )
+    };
+    let parts: Vec<&str> = s.split(':').collect();
+    let [sides, at, length] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (Ok(at_ms), Ok(for_ms)) = (at.trim().parse(), length.trim().parse()) else {
+        return Err(bad());
+    };
+    let side =
+        |t: &str| -> Option<Vec<usize>> { t.split(',').map(|n| n.trim().parse().ok()).collect() };
+    let Some((a, b)) = sides.split_once('|') else {
+        return Err(bad());
+    };
+    let (Some(a), Some(b)) = (side(a), side(b)) else {
+        return Err(bad());
+    };
+    if a.iter().any(|n| b.contains(n)) {
+        return Err(format!(
+            "'{s}': a node cannot be on both sides of a partition"
+        ));
+    }
+    Ok(Partition {
+        sides: [a, b],
+        at_ms,
+        for_ms,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,377 @@
+//! The deterministic simulator: N node cores ([`NodeCore`], the very code a live node runs)
+//! in one thread, on a virtual clock, over a seeded network. One seed fixes everything: each
+//! core's own dice (timer jitter, `--drop`, `--duplicate`, `--delay`, `--crash-rate`, as
+//! live), the network's latencies, and so the order of every event; the same seed gives
+//! the same logs, byte for byte. TigerBeetle's VOPR and FoundationDB's simulation are the
+//! anchors: what a live run shows once, a seed shows again.
+//!
+//! A run has the phases of `groupy run`: for the multicasting time the workers multicast
+//! under the faults and the [`Disruptions`] (pauses, partitions, kills); then the group
+//! drains until it has settled ([`Settle`], the rule `groupy run` uses too) or the drain's
+//! cap. Time only moves from one event to the next, so ten virtual seconds take
+//! milliseconds.
+
+use super::core::{Clock, NodeCore, Options, Outcome};
+use super::faults::CrashBudget;
+use super::options::Disruptions;
+use groupy_model::Protocol;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// One-way latency of a datagram on the simulated network, drawn uniformly from this range
+/// (loopback's order of magnitude); `--delay` adds the core's own on top, as live.
+const LATENCY: (Duration, Duration) = (Duration::from_micros(50), Duration::from_micros(400));
+
+/// When a group has settled: no node has made progress ([`NodeCore::progress`]) for longer
+/// than the failure detector and the links need to act on anything pending
+/// ([`Options::quiet`]); a drain that does not settle stops at its cap, and then nothing can
+/// be said about liveness. `groupy run` and `groupy sim` both drain by this rule.
+#[derive(Clone, Copy, Debug)]
+pub struct Settle {
+    quiet: Duration,
+    cap: Duration,
+    started: Instant,
+    steps: u64,
+    changed: Instant,
+}
+
+/// How a drain ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// No step for the quiet time: the group has settled.
+    Settled,
+    /// The cap came first.
+    Capped,
+}
+
+impl Settle {
+    pub fn new(opts: &Options, now: Instant) -> Settle {
+        let quiet = opts.quiet();
+        Settle {
+            quiet,
+            cap: quiet * 4 + Duration::from_secs(2),
+            started: now,
+            steps: 0,
+            changed: now,
+        }
+    }
+
+    /// Whether the drain is over at `now`, the nodes having made `steps` steps of progress
+    /// in all.
+    pub fn observe(&mut self, now: Instant, steps: u64) -> Option<Drained> {
+        if steps != self.steps {
+            self.steps = steps;
+            self.changed = now;
+        }
+        if now.saturating_duration_since(self.changed) >= self.quiet {
+            Some(Drained::Settled)
+        } else if now.saturating_duration_since(self.started) >= self.cap {
+            Some(Drained::Capped)
+        } else {
+            None
+        }
+    }
+
+    /// Something is still to come that the steps do not show (a frozen node to resume):
+    /// the quiet time starts again from `now`.
+    pub fn hold(&mut self, now: Instant) {
+        self.changed = now;
+    }
+
+    /// The instant the drain ends if nothing happens before it.
+    pub fn deadline(&self) -> Instant {
+        (self.changed + self.quiet).min(self.started + self.cap)
+    }
+}
+
+/// What a simulated run is.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub nodes: usize,
+    /// Multicasting time, before the drain.
+    pub duration: Duration,
+    /// The nodes' options; `seed` is replaced by each run's.
+    pub opts: Options,
+    pub disruptions: Disruptions,
+    /// Liveness mode: when multicasting ends every fault stops too (the dice's drops,
+    /// duplicates, delays and crashes), so the group must converge.
+    pub heal: bool,
+}
+
+/// What one simulated run ended with.
+pub struct Run {
+    pub seed: u64,
+    pub outcomes: Vec<Outcome>,
+    /// Each node's log file, as the live node would have written it (with a log requested).
+    pub logs: Vec<Vec<u8>>,
+    pub drained: Drained,
+    /// Virtual time the drain took.
+    pub drain: Duration,
+    /// Events handled (datagrams and timeouts).
+    pub events: u64,
+}
+
+enum Event {
+    Datagram {
+        to: usize,
+        from: usize,
+        bytes: Vec<u8>,
+    },
+    Resume(usize),
+}
+
+/// An event on the queue, ordered by its time, then by when it was scheduled (so the order
+/// of simultaneous events is fixed too).
+struct Due {
+    at: Instant,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// The network and the other scheduled events.
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Reverse<Due>>,
+    seq: u64,
+}
+
+impl Queue {
+    fn push(&mut self, at: Instant, event: Event) {
+        self.seq += 1;
+        self.heap.push(Reverse(Due {
+            at,
+            seq: self.seq,
+            event,
+        }));
+    }
+}
+
+/// A node's simulated address: only its identity matters to the core.
+pub fn addr(node: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 20_000 + node as u16))
+}
+
+/// Runs the scenario under `seed`.
+pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
+    // Any instant will do as the origin: only differences are used.
+    let t0 = Instant::now();
+    let clock = Clock { at: t0, unix_ms: 0 };
+    let opts = Options {
+        seed,
+        crash_budget: Some(CrashBudget::new(sc.nodes, &sc.opts.faults)),
+        ..sc.opts.clone()
+    };
+    let cfg = groupy_model::Config {
+        nodes: sc.nodes,
+        ..groupy_model::Config::default()
+    };
+    let addrs: Vec<SocketAddr> = (0..sc.nodes).map(addr).collect();
+    let mut net = StdRng::seed_from_u64(seed ^ 0x0005_EED0_F0E7);
+    let mut cores: Vec<NodeCore<A>> = (0..sc.nodes)
+        .map(|i| {
+            let setup = groupy_model::group::Setup {
+                quota: u32::MAX,
+                ..groupy_model::group::Setup::for_node(&cfg, i)
+            };
+            NodeCore::new(A::with_setup(setup), i, addrs.clone(), opts.clone(), clock)
+        })
+        .collect();
+    let mut logs: Vec<Vec<u8>> = vec![Vec::new(); sc.nodes];
+    let mut queue = Queue::default();
+    let mut paused_until: Vec<Option<Instant>> = vec![None; sc.nodes];
+    let mut held: Vec<Vec<(usize, Vec<u8>)>> = vec![Vec::new(); sc.nodes];
+    let plan = &sc.disruptions;
+    let mut pauses = plan.pauses.clone();
+    let mut kills = plan.kills.clone();
+    let mut handled = 0u64;
+    let end = t0 + sc.duration;
+    let mut now = t0;
+    let mut settle: Option<Settle> = None;
+
+    // What a core asked for after an event: its log lines kept, its datagrams on the wire.
+    let collect = |i: usize,
+                   core: &mut NodeCore<A>,
+                   logs: &mut [Vec<u8>],
+                   queue: &mut Queue,
+                   net: &mut StdRng,
+                   now: Instant| {
+        logs[i].extend(core.take_log());
+        while let Some(t) = core.poll_transmit() {
+            let latency = net.random_range(LATENCY.0..=LATENCY.1);
+            queue.push(
+                now + latency,
+                Event::Datagram {
+                    to: t.peer,
+                    from: i,
+                    bytes: t.bytes,
+                },
+            );
+        }
+    };
+    for (i, core) in cores.iter_mut().enumerate() {
+        collect(i, core, &mut logs, &mut queue, &mut net, now);
+    }
+
+    let drained = loop {
+        // Disruptions due by now (they are checked at every event, and the next one due is
+        // a wake-up of its own, below).
+        let elapsed = now.saturating_duration_since(t0);
+        if settle.is_none() {
+            let cut = plan.cut_off(sc.nodes, elapsed);
+            for (core, bits) in cores.iter_mut().zip(cut) {
+                core.set_cut_off(bits);
+            }
+            pauses.retain(|p| {
+                let due = elapsed >= Duration::from_millis(p.at_ms);
+                if due && !cores[p.node].crashed() {
+                    let until = t0 + Duration::from_millis(p.at_ms + p.for_ms);
+                    paused_until[p.node] = Some(until);
+                    queue.push(until, Event::Resume(p.node));
+                }
+                !due
+            });
+            kills.retain(|k| {
+                let due = elapsed >= Duration::from_millis(k.at_ms);
+                if due {
+                    cores[k.node].crash();
+                }
+                !due
+            });
+            if now >= end {
+                // The drain: no more multicasts, every cut healed.
+                for core in cores.iter_mut() {
+                    core.set_draining(true);
+                    core.set_cut_off(0);
+                    if sc.heal {
+                        core.stop_faults();
+                    }
+                }
+                settle = Some(Settle::new(&opts, now));
+            }
+        }
+        if let Some(s) = &mut settle {
+            if paused_until.iter().any(Option::is_some) {
+                s.hold(now);
+            }
+            let steps = cores.iter().map(NodeCore::progress).sum();
+            if let Some(d) = s.observe(now, steps) {
+                break d;
+            }
+        }
+        // The next thing to happen: a datagram or resume, a core's deadline, a disruption,
+        // the end of multicasting, the end of the drain.
+        let mut next = settle.map_or(end, |s| s.deadline());
+        if settle.is_none() {
+            for t in plan
+                .pauses
+                .iter()
+                .map(|p| p.at_ms)
+                .chain(plan.kills.iter().map(|k| k.at_ms))
+                .chain(
+                    plan.partitions
+                        .iter()
+                        .flat_map(|p| [p.at_ms, p.at_ms + p.for_ms]),
+                )
+            {
+                let at = t0 + Duration::from_millis(t);
+                if at > now {
+                    next = next.min(at);
+                }
+            }
+        }
+        let mut who: Option<usize> = None;
+        for (i, core) in cores.iter().enumerate() {
+            if paused_until[i].is_some() {
+                continue;
+            }
+            if let Some(t) = core.poll_timeout() {
+                if t < next {
+                    next = t;
+                    who = Some(i);
+                }
+            }
+        }
+        let queued_first = queue.heap.peek().is_some_and(|Reverse(d)| d.at <= next);
+        if queued_first {
+            let Some(Reverse(due)) = queue.heap.pop() else {
+                break Drained::Capped;
+            };
+            now = now.max(due.at);
+            handled += 1;
+            match due.event {
+                Event::Datagram { to, from, bytes } => {
+                    if to >= sc.nodes || cores[to].crashed() {
+                        continue;
+                    }
+                    if paused_until[to].is_some() {
+                        // A frozen process's socket fills; it reads it all when it resumes.
+                        held[to].push((from, bytes));
+                        continue;
+                    }
+                    let core = &mut cores[to];
+                    core.handle_datagram(now, addrs[from], &bytes);
+                    core.handle_idle(now);
+                    core.handle_timeout(now);
+                    collect(to, core, &mut logs, &mut queue, &mut net, now);
+                }
+                Event::Resume(i) => {
+                    paused_until[i] = None;
+                    let core = &mut cores[i];
+                    for (from, bytes) in std::mem::take(&mut held[i]) {
+                        core.handle_datagram(now, addrs[from], &bytes);
+                    }
+                    core.handle_idle(now);
+                    core.handle_timeout(now);
+                    collect(i, core, &mut logs, &mut queue, &mut net, now);
+                }
+            }
+        } else {
+            now = now.max(next);
+            if let Some(i) = who {
+                handled += 1;
+                let core = &mut cores[i];
+                core.handle_timeout(now);
+                collect(i, core, &mut logs, &mut queue, &mut net, now);
+            }
+        }
+    };
+    let drain = settle.map_or(Duration::ZERO, |s| now.saturating_duration_since(s.started));
+    let outcomes = cores
+        .iter_mut()
+        .enumerate()
+        .map(|(i, core)| {
+            let o = core.finish();
+            logs[i].extend(core.take_log());
+            o
+        })
+        .collect();
+    Run {
+        seed,
+        outcomes,
+        logs,
+        drained,
+        drain,
+        events: handled,
+    }
+}
