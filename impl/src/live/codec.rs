@@ -20,9 +20,14 @@
 //! Cheapest first, and no state changes before the MAC is verified: size ([`Dropped::Oversized`], [`Dropped::Truncated`]), magic, version and flags
 //! ([`Dropped::BadVersion`]), group ([`Dropped::Foreign`]: a datagram of another group is
 //! dropped before its MAC is even computed), keyed-ness and MAC
-//! ([`Dropped::Unauthenticated`]), the sender's replay window ([`Dropped::Replayed`]), the
-//! body ([`Dropped::Malformed`], also for trailing bytes after the message). Only a datagram
-//! that passes every check moves its sender's window.
+//! ([`Dropped::Unauthenticated`]), the caller's judgement of the sender it names
+//! ([`Codec::decode`]'s `sender_ok`: the runtime checks that the datagram came from that
+//! member's address; [`Dropped::Foreign`]), the sender's replay window
+//! ([`Dropped::Replayed`]), the body ([`Dropped::Malformed`], also for trailing bytes after
+//! the message). Only a datagram that passes every check moves its sender's window: one the
+//! caller refuses, in particular, cannot push a real sender's window ahead of it (issue 23:
+//! an unkeyed heartbeat from a stranger's port naming the leader with counter 2^63 used to
+//! make every later datagram of the leader `Replayed`, and the group split).
 //!
 //! # Authentication
 //! With a key ([`Codec::new`]'s `key`), every datagram carries `BLAKE3-keyed(key, header ||
@@ -30,8 +35,10 @@
 //! unkeyed datagram, and an unkeyed codec a keyed one, both as [`Dropped::Unauthenticated`]:
 //! either way the two ends disagree about authentication, which is a configuration error the
 //! operator must see under one name. Without a key nothing is authenticated: anybody who can
-//! reach the socket can forge any sender and counter (and so even push a sender's window far
-//! ahead); the window then only guards against the network's own duplicates.
+//! reach the socket can forge any sender and counter. From its own port such a datagram is
+//! refused by the caller's address check before any window moves; from a spoofed source
+//! address (the sender's own) it passes, and can push that sender's window far ahead and so
+//! silence it. The window then only guards against the network's own duplicates.
 //!
 //! # Replay
 //! Each codec numbers its datagrams with one counter, whatever the sender named in them (a
@@ -117,7 +124,8 @@ pub enum Dropped {
     Oversized,
     /// Not a groupy datagram of this wire version: wrong magic, version, or unknown flags.
     BadVersion,
-    /// A datagram of another group.
+    /// A datagram of another group, or naming a sender the caller refuses (not a member, or
+    /// not from that member's address).
     Foreign,
     /// The header is fine but the body is not a message of the expected type (or has
     /// trailing bytes).
@@ -289,7 +297,18 @@ impl Codec {
     }
 
     /// Checks and decodes one datagram; never panics on any input.
-    pub fn decode<M: DeserializeOwned>(&self, datagram: &[u8]) -> Result<(u32, M), Dropped> {
+    ///
+    /// `sender_ok` is the caller's judgement of the sender the datagram names (the runtime's:
+    /// is it a member, and did the datagram come from that member's address?). It is asked
+    /// once the datagram is authenticated and before the sender's replay window is read or
+    /// moved; false drops the datagram as [`Dropped::Foreign`] and leaves every window as it
+    /// was, so a datagram the caller would refuse cannot make a real sender's next ones
+    /// `Replayed`.
+    pub fn decode<M: DeserializeOwned>(
+        &self,
+        datagram: &[u8],
+        sender_ok: impl FnOnce(u32) -> bool,
+    ) -> Result<(u32, M), Dropped> {
         if datagram.len() > MAX_DATAGRAM {
             return Err(Dropped::Oversized);
         }
@@ -317,6 +336,9 @@ impl Codec {
             }
             (None, true) | (Some(_), false) => return Err(Dropped::Unauthenticated),
         };
+        if !sender_ok(header.sender) {
+            return Err(Dropped::Foreign);
+        }
         // Checked before the body is decoded, so a replay costs no deserialisation; checked
         // again (and recorded) after, as another thread may have accepted the same counter
         // meanwhile.
@@ -550,8 +572,13 @@ mod tests {
         buf
     }
 
+    /// Accepts every sender, as a caller without an address book would.
+    fn any(_sender: u32) -> bool {
+        true
+    }
+
     fn dropped(codec: &Codec, datagram: &[u8]) -> Dropped {
-        codec.decode::<Gms3Msg>(datagram).unwrap_err()
+        codec.decode::<Gms3Msg>(datagram, any).unwrap_err()
     }
 
     #[test]
@@ -563,7 +590,7 @@ mod tests {
             for (i, msg) in every_variant().into_iter().enumerate() {
                 let sender = i as u32 * 1000;
                 tx.encode(sender, &msg, &mut buf).unwrap();
-                assert_eq!(rx.decode::<Gms3Msg>(&buf), Ok((sender, msg)));
+                assert_eq!(rx.decode::<Gms3Msg>(&buf, any), Ok((sender, msg)));
             }
         }
     }
@@ -618,7 +645,7 @@ mod tests {
             tx.encode(1, &fits, &mut buf).unwrap();
             assert_eq!(buf.len(), MAX_DATAGRAM);
             let rx = Codec::new(GROUP, key);
-            assert_eq!(rx.decode::<Vec<u8>>(&buf), Ok((1, fits)));
+            assert_eq!(rx.decode::<Vec<u8>>(&buf, any), Ok((1, fits)));
 
             let too_large = vec![0u8; MAX_DATAGRAM - HEADER_LEN - tag - 2];
             let err = tx.encode(1, &too_large, &mut buf).unwrap_err();
@@ -659,7 +686,7 @@ mod tests {
             tx.encode(5, &(msg.clone(), 0u8), &mut wrong).unwrap();
             assert_eq!(dropped(&rx, &wrong), Dropped::Malformed, "trailing bytes");
 
-            assert_eq!(rx.decode(&good), Ok((5, msg.clone())));
+            assert_eq!(rx.decode(&good, any), Ok((5, msg.clone())));
             assert_eq!(dropped(&rx, &good), Dropped::Replayed);
         }
 
@@ -687,7 +714,7 @@ mod tests {
         );
         let open_rx = Codec::new(GROUP, None);
         assert_eq!(dropped(&open_rx, &good), Dropped::Unauthenticated);
-        assert_eq!(rx.decode(&good), Ok((5, msg)));
+        assert_eq!(rx.decode(&good, any), Ok((5, msg)));
     }
 
     #[test]
@@ -698,16 +725,52 @@ mod tests {
         let msg = Gms3Msg::Mcast(payload(3, 1));
         // Establish the sender's window, then let a stranger claim the next counters.
         genuine.counter.store(1_000, Ordering::Relaxed);
-        assert!(rx.decode::<Gms3Msg>(&encoded(&genuine, 3, &msg)).is_ok());
+        assert!(rx
+            .decode::<Gms3Msg>(&encoded(&genuine, 3, &msg), any)
+            .is_ok());
         stranger.counter.store(1_001, Ordering::Relaxed);
         for _ in 0..2 * WINDOW {
             let forged = encoded(&stranger, 3, &msg);
             assert_eq!(dropped(&rx, &forged), Dropped::Unauthenticated);
         }
         // The genuine sender's next counters are still fresh, including 1,001.
-        assert_eq!(rx.decode(&encoded(&genuine, 3, &msg)), Ok((3, msg.clone())));
+        assert_eq!(
+            rx.decode(&encoded(&genuine, 3, &msg), any),
+            Ok((3, msg.clone()))
+        );
         genuine.counter.store(1_000 + 2 * WINDOW, Ordering::Relaxed);
-        assert_eq!(rx.decode(&encoded(&genuine, 3, &msg)), Ok((3, msg)));
+        assert_eq!(rx.decode(&encoded(&genuine, 3, &msg), any), Ok((3, msg)));
+    }
+
+    /// Issue 23: unkeyed, a stranger can name any sender and counter, but the caller refuses
+    /// the datagram (it did not come from that sender's address): that must leave the
+    /// sender's window where it was, or the real sender's next datagrams are `Replayed`.
+    #[test]
+    fn codec_a_refused_sender_moves_no_window() {
+        for key in [None, Some(KEY)] {
+            let genuine = Codec::new(GROUP, key);
+            let forger = Codec::new(GROUP, key);
+            let rx = Codec::new(GROUP, key);
+            let msg = Gms3Msg::Join(Id::from(1));
+            assert!(rx
+                .decode::<Gms3Msg>(&encoded(&genuine, 0, &msg), any)
+                .is_ok());
+            forger.counter.store(1 << 63, Ordering::Relaxed);
+            let forged = encoded(&forger, 0, &msg);
+            let mut asked = None;
+            let refuse = |sender| {
+                asked = Some(sender);
+                false
+            };
+            assert_eq!(rx.decode::<Gms3Msg>(&forged, refuse), Err(Dropped::Foreign));
+            assert_eq!(asked, Some(0), "the caller is told the sender named");
+            assert_eq!(
+                rx.decode(&encoded(&genuine, 0, &msg), any),
+                Ok((0, msg.clone()))
+            );
+            // Refused, it is not recorded as seen either: accepted later, it is fresh.
+            assert_eq!(rx.decode(&forged, any), Ok((0, msg)));
+        }
     }
 
     #[test]
@@ -718,10 +781,10 @@ mod tests {
         let sent: Vec<Vec<u8>> = (0..WINDOW + 10).map(|_| encoded(&tx, 1, &msg)).collect();
         // Newest first, then the others in reverse: all within the window but the oldest 10.
         let newest = sent.len() - 1;
-        assert!(rx.decode::<Gms3Msg>(&sent[newest]).is_ok());
+        assert!(rx.decode::<Gms3Msg>(&sent[newest], any).is_ok());
         for (i, datagram) in sent.iter().enumerate().rev().skip(1) {
             let expect_fresh = newest - i < WINDOW as usize;
-            let got = rx.decode::<Gms3Msg>(datagram).map(|_| ());
+            let got = rx.decode::<Gms3Msg>(datagram, any).map(|_| ());
             let want = if expect_fresh {
                 Ok(())
             } else {
@@ -735,7 +798,7 @@ mod tests {
         // A jump of more than the window clears it: only the new counter counts as seen.
         tx.counter.fetch_add(5 * WINDOW, Ordering::Relaxed);
         let later = encoded(&tx, 1, &msg);
-        assert!(rx.decode::<Gms3Msg>(&later).is_ok());
+        assert!(rx.decode::<Gms3Msg>(&later, any).is_ok());
         assert_eq!(dropped(&rx, &later), Dropped::Replayed);
         assert_eq!(dropped(&rx, &sent[newest]), Dropped::Replayed);
     }
@@ -746,11 +809,16 @@ mod tests {
         let msg = Gms3Msg::Mcast(payload(1, 0));
         let first_life = Codec::new(GROUP, Some(KEY));
         for _ in 0..100 {
-            assert!(rx.decode::<Gms3Msg>(&encoded(&first_life, 1, &msg)).is_ok());
+            assert!(rx
+                .decode::<Gms3Msg>(&encoded(&first_life, 1, &msg), any)
+                .is_ok());
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
         let second_life = Codec::new(GROUP, Some(KEY));
-        assert_eq!(rx.decode(&encoded(&second_life, 1, &msg)), Ok((1, msg)));
+        assert_eq!(
+            rx.decode(&encoded(&second_life, 1, &msg), any),
+            Ok((1, msg))
+        );
     }
 
     #[test]
@@ -759,7 +827,9 @@ mod tests {
         let rx = Codec::new(GROUP, None);
         let msg = Gms3Msg::Join(Id::from(1));
         for sender in 0..3 * MAX_SENDERS as u32 {
-            assert!(rx.decode::<Gms3Msg>(&encoded(&tx, sender, &msg)).is_ok());
+            assert!(rx
+                .decode::<Gms3Msg>(&encoded(&tx, sender, &msg), any)
+                .is_ok());
         }
         assert_eq!(rx.lock().windows.len(), MAX_SENDERS);
         // The most recent senders are the ones kept.
@@ -904,7 +974,7 @@ mod tests {
                         (&hostile, "mutated")
                     }
                 };
-                match rx.decode::<Gms3Msg>(datagram) {
+                match rx.decode::<Gms3Msg>(datagram, any) {
                     Ok((from, got)) => {
                         accepted += 1;
                         if kind == "fresh" {

@@ -636,15 +636,14 @@ impl<A: Protocol> Node<A> {
 
     fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
         self.report.datagrams_in += 1;
-        let (sender, frame) = match self.codec.decode::<Frame<A::Msg>>(bytes) {
+        // Only the group's members, from where they are: anything else is foreign, and is
+        // refused before it can move the named sender's replay window.
+        let member = |s: u32| s as usize != self.me && self.addrs.get(s as usize) == Some(&from);
+        let (sender, frame) = match self.codec.decode::<Frame<A::Msg>>(bytes, member) {
             Ok(x) => x,
             Err(d) => return self.drops.record(&d),
         };
         let sender = sender as usize;
-        // Only the group's members, from where they are: anything else is foreign.
-        if sender == self.me || self.addrs.get(sender) != Some(&from) {
-            return self.drops.record(&Dropped::Foreign);
-        }
         self.heard[sender] = Some(Instant::now());
         self.on_frame(sender, frame);
     }
