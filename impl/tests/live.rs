@@ -872,12 +872,13 @@ fn a_forged_datagram_from_a_strangers_port_freezes_no_window() {
 
 /// An unkeyed `Heartbeat` frame of group 1 (the default) as the codec's module doc lays it
 /// out, written by hand as an attacker would.
-fn forged_heartbeat(sender: u32, _receiver: u32, counter: u64) -> Vec<u8> {
+fn forged_heartbeat(sender: u32, receiver: u32, counter: u64) -> Vec<u8> {
     let mut d = b"GY".to_vec();
-    d.push(3); // wire version
+    d.push(4); // wire version
     d.push(0); // flags: unkeyed
     d.extend(1u32.to_le_bytes()); // group
     d.extend(sender.to_le_bytes());
+    d.extend(receiver.to_le_bytes());
     d.extend(counter.to_le_bytes());
     d.push(3); // postcard: variant 3 of `Frame`, `Heartbeat`
     d

@@ -353,7 +353,7 @@ impl<A: Protocol> Node<A> {
             socket,
             heard: vec![None; addrs.len()],
             addrs,
-            codec: Codec::new(opts.group_id, opts.key),
+            codec: Codec::new(opts.group_id, opts.key, me as u32),
             dice: Dice::new(opts.seed, me, opts.faults),
             opts,
             timers: Vec::new(),
@@ -833,7 +833,7 @@ impl<A: Protocol> Node<A> {
         }
         let mut buf = std::mem::take(&mut self.buf);
         let part = matches!(frame, Frame::Part { .. });
-        match self.codec.encode(self.me as u32, frame, &mut buf) {
+        match self.codec.encode(peer as u32, frame, &mut buf) {
             Ok(()) if part || buf.len() <= self.opts.max_datagram => {
                 self.send_with_faults(peer, &buf)
             }
