@@ -1354,6 +1354,59 @@ fn live_values_are_checked_before_anything_runs() {
     );
 }
 
+/// Issue 23: two ids at one address are refused, naming the address and both entries.
+#[test]
+fn node_refuses_a_peer_address_listed_twice() {
+    usage_error(
+        &[
+            "node",
+            "gms3",
+            "--id",
+            "0",
+            "--listen",
+            "127.0.0.1:9",
+            "--peers",
+            "127.0.0.1:9,127.0.0.1:10,127.0.0.1:9",
+        ],
+        &["--peers lists 127.0.0.1:9 twice", "entries 0 and 2"],
+    );
+}
+
+/// Issue 23: an unkeyed node listening beyond loopback says once what that exposes; on
+/// loopback, or with a key, it says nothing.
+#[test]
+fn an_unkeyed_node_beyond_loopback_warns_once() {
+    let dir = scratch("warn");
+    let key = dir.join("group.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let key = key.to_str().unwrap();
+    let stderr = |ip: &str, extra: &[&str]| {
+        let port = std::net::UdpSocket::bind((ip, 0))
+            .and_then(|s| s.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("{ip}:{port}");
+        let mut args = vec!["node", "gms3", "--id", "0", "--listen", &addr];
+        args.extend(["--peers", &addr, "--duration", "0.2", "--drain", "100"]);
+        args.extend(extra);
+        let a = groupy(&args).assert().code(0);
+        String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+    };
+    let open = stderr("0.0.0.0", &[]);
+    assert_eq!(open.matches("warning:").count(), 1, "{open}");
+    assert!(
+        open.contains("without --key-file") && open.contains("forge any member's messages"),
+        "{open}"
+    );
+    for (ip, extra) in [
+        ("127.0.0.1", &[][..]),
+        ("0.0.0.0", &["--key-file", key][..]),
+    ] {
+        let quiet = stderr(ip, extra);
+        assert!(!quiet.contains("warning"), "{ip} {extra:?}: {quiet}");
+    }
+}
+
 /// A fresh directory under cargo's scratch space.
 fn scratch(tag: &str) -> std::path::PathBuf {
     let nanos = std::time::SystemTime::now()
