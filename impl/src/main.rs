@@ -232,8 +232,11 @@ as the node wrote them. An older node log (*.json) is one JSON object:
   {\"node\": 1, \"crashed\": false, \"member\": true,
    \"events\": [{\"View\": [0, 1, 2]}, {\"Deliver\": {\"from\": 0, \"seq\": 0, \"value\": 7}}],
    \"multicast\": [{\"from\": 1, \"seq\": 0, \"value\": 3}]}
-The logs are judged as final (the run has drained).
-Exit codes: 0 every property holds, 1 one is violated, 2 a file is missing or malformed.";
+The logs are judged as final (the run has drained). A live log without its end line is judged
+as a crashed node's, and the output says the node crashed or its log was truncated.
+Exit codes: 0 every claimed property holds, 1 one is violated, 2 a file is missing or
+malformed (also: a duplicated line, text after the end line, a position written twice),
+3 inconclusive: a node that the logs' views or deliveries name has no log.";
 
 #[derive(Args)]
 struct VerifyArgs {

@@ -13,12 +13,29 @@
 //! quiescence and at the end of a run are judged on them. Where two logs diverge, the first
 //! differing position is printed with both entries
 //! ([`groupy_model::log::divergence`], the one `check` and `run` print too).
+//!
+//! What the logs cannot show is said, not assumed:
+//! - a live log without its `end` line is read as a crashed node's, and the output says that
+//!   the node crashed *or its log was truncated* (verify cannot tell; a truncated log of a
+//!   node that did not crash is judged more leniently than it should be). The exit code is
+//!   the judgement's: a SIGKILLed node is the ordinary case.
+//! - a node that the logs' views (or deliveries) name but that has no log makes the verdict
+//!   **inconclusive** (exit 3), whatever the table says: the properties compare every
+//!   node's log, and a missing one can both hide a violation and fake one (`integrity` fails
+//!   for its multicasts, whose record is in its own log).
+//!
+//! Exit codes, as the other commands': 0 every claimed property holds on a complete set of
+//! logs, 1 one is violated, 2 a file is missing, unreadable or malformed (a duplicated line,
+//! text after `end`, a position written twice or skipped: see `live::logfile`), 3
+//! inconclusive (a node's log is missing).
 
 use crate::live::logfile;
 use crate::{emit, Format};
+use groupy_model::app::Event;
 use groupy_model::log::{divergence, Divergence};
 use groupy_model::{NodeLog, ProtocolName};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub use crate::judge::{broken_claims, judge, judge_run, Judgement};
@@ -52,8 +69,49 @@ struct Verification {
     protocol: Option<String>,
     properties: Vec<Judgement>,
     divergence: Option<Divergence>,
-    /// `holds` (exit 0) or `violated` (exit 1).
+    /// Live logs without their `end` line, by node: crashed or truncated, read as crashed.
+    unended: Vec<usize>,
+    /// Nodes the logs name in a view or a delivery that have no log.
+    missing: Vec<usize>,
+    /// `holds` (exit 0), `violated` (exit 1) or `inconclusive` (exit 3: a log is missing).
     verdict: &'static str,
+}
+
+/// One log file read: the log, and what the file says about itself.
+struct Read {
+    log: NodeLog<'static>,
+    /// The protocol a live log names.
+    protocol: Option<String>,
+    /// False for a live log without its `end` line.
+    ended: bool,
+    /// The nodes its views and deliveries name.
+    named: BTreeSet<usize>,
+}
+
+/// The nodes a log's views, accepted views and deliveries name.
+fn named(log: &NodeLog) -> BTreeSet<usize> {
+    let mut named = BTreeSet::new();
+    for e in log.events.iter() {
+        match e {
+            Event::View(v) => named.extend(v.iter().map(|&i| usize::from(i))),
+            Event::Deliver(p) => {
+                named.insert(usize::from(p.from));
+            }
+        }
+    }
+    for a in log.accepted.iter() {
+        named.extend(a.view.iter().map(|&i| usize::from(i)));
+    }
+    named
+}
+
+/// `n1, n3`.
+fn node_list(nodes: &[usize]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("n{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn is_log(f: &Path) -> bool {
@@ -88,20 +146,33 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 /// One log file: the node's log and, for a live log, the protocol it ran.
-fn read(path: &Path) -> Result<(NodeLog<'static>, Option<String>), String> {
+fn read(path: &Path) -> Result<Read, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if path.extension().is_some_and(|x| x == logfile::EXTENSION) {
         let live = logfile::read(path, &text)?;
-        return Ok((live.log, Some(live.protocol)));
+        let mut names = live.named;
+        names.extend(named(&live.log));
+        return Ok(Read {
+            log: live.log,
+            protocol: Some(live.protocol),
+            ended: live.ended,
+            named: names,
+        });
     }
-    let log = serde_json::from_str(&text).map_err(|e| {
+    let log: NodeLog = serde_json::from_str(&text).map_err(|e| {
         format!(
             "{} is not a node log ({e}); see groupy verify --help",
             path.display()
         )
     })?;
-    Ok((log, None))
+    Ok(Read {
+        named: named(&log),
+        log,
+        protocol: None,
+        // A saved node log says whether its node crashed.
+        ended: true,
+    })
 }
 
 pub fn run(paths: &[PathBuf], format: Format) -> u8 {
@@ -110,7 +181,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
             .iter()
             .map(|f| read(f))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut protocols: Vec<String> = read.iter().filter_map(|(_, p)| p.clone()).collect();
+        let mut protocols: Vec<String> = read.iter().filter_map(|r| r.protocol.clone()).collect();
         protocols.sort();
         protocols.dedup();
         if protocols.len() > 1 {
@@ -119,16 +190,23 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
                 protocols.join(", ")
             ));
         }
-        let logs: Vec<NodeLog> = read.into_iter().map(|(l, _)| l).collect();
-        let mut ids: Vec<_> = logs.iter().map(|l| l.node).collect();
+        let unended: Vec<usize> = read
+            .iter()
+            .filter(|r| !r.ended)
+            .map(|r| usize::from(r.log.node))
+            .collect();
+        let named: BTreeSet<usize> = read.iter().flat_map(|r| r.named.iter().copied()).collect();
+        let logs: Vec<NodeLog> = read.into_iter().map(|r| r.log).collect();
+        let mut ids: Vec<_> = logs.iter().map(|l| usize::from(l.node)).collect();
         ids.sort();
         ids.dedup();
         if ids.len() != logs.len() {
             return Err("two log files name the same node".to_string());
         }
-        Ok((files, logs, protocols.pop()))
+        let missing: Vec<usize> = named.into_iter().filter(|n| !ids.contains(n)).collect();
+        Ok((files, logs, protocols.pop(), unended, missing))
     });
-    let (files, logs, protocol) = match result {
+    let (files, logs, protocol, unended, missing) = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -146,12 +224,19 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
         None => None,
     };
     let (properties, violated) = judge(&logs, claims);
+    let (verdict, code) = match (missing.is_empty(), violated) {
+        (false, _) => ("inconclusive", 3),
+        (true, true) => ("violated", 1),
+        (true, false) => ("holds", 0),
+    };
     let v = Verification {
         files: files.iter().map(|f| f.display().to_string()).collect(),
         nodes: logs.len(),
         protocol,
         divergence: divergence(&logs),
-        verdict: if violated { "violated" } else { "holds" },
+        unended,
+        missing,
+        verdict,
         properties,
     };
     match format {
@@ -168,13 +253,32 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
                 ));
             }
             s.push('\n');
+            for n in &v.unended {
+                s.push_str(&format!(
+                    "  n{n}: no end line: the node crashed (its process was killed) or its log \
+                     was truncated; judged as a crashed node's log\n"
+                ));
+            }
+            if !v.missing.is_empty() {
+                s.push_str(&format!(
+                    "  missing: no log for {}, which the logs' views or deliveries name; the \
+                     properties below compare every node's log, so the verdict is \
+                     inconclusive: give verify every node's log\n",
+                    node_list(&v.missing)
+                ));
+            }
             s.push_str(&judgement_text(&v.properties));
             if let Some(d) = &v.divergence {
                 s.push_str(&format!("\n  {d}\n"));
             }
             let broken = broken_claims(&v.properties);
             s.push_str(&format!(
-                "\nsummary: {} of {} properties violated{}; exit {}\n",
+                "\nsummary: {}{} of {} properties violated{}{}; exit {code}\n",
+                if v.missing.is_empty() {
+                    ""
+                } else {
+                    "INCONCLUSIVE, "
+                },
                 broken.len(),
                 v.properties.iter().filter(|p| p.claimed).count(),
                 if broken.is_empty() {
@@ -182,10 +286,14 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
                 } else {
                     format!(" ({})", broken.join(", "))
                 },
-                u8::from(violated)
+                if v.missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" on the logs given, {} missing", node_list(&v.missing))
+                }
             ));
             emit(&s);
         }
     }
-    u8::from(violated)
+    code
 }

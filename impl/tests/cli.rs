@@ -1354,6 +1354,59 @@ fn live_values_are_checked_before_anything_runs() {
     );
 }
 
+/// Issue 23: two ids at one address are refused, naming the address and both entries.
+#[test]
+fn node_refuses_a_peer_address_listed_twice() {
+    usage_error(
+        &[
+            "node",
+            "gms3",
+            "--id",
+            "0",
+            "--listen",
+            "127.0.0.1:9",
+            "--peers",
+            "127.0.0.1:9,127.0.0.1:10,127.0.0.1:9",
+        ],
+        &["--peers lists 127.0.0.1:9 twice", "entries 0 and 2"],
+    );
+}
+
+/// Issue 23: an unkeyed node listening beyond loopback says once what that exposes; on
+/// loopback, or with a key, it says nothing.
+#[test]
+fn an_unkeyed_node_beyond_loopback_warns_once() {
+    let dir = scratch("warn");
+    let key = dir.join("group.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let key = key.to_str().unwrap();
+    let stderr = |ip: &str, extra: &[&str]| {
+        let port = std::net::UdpSocket::bind((ip, 0))
+            .and_then(|s| s.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("{ip}:{port}");
+        let mut args = vec!["node", "gms3", "--id", "0", "--listen", &addr];
+        args.extend(["--peers", &addr, "--duration", "0.2", "--drain", "100"]);
+        args.extend(extra);
+        let a = groupy(&args).assert().code(0);
+        String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+    };
+    let open = stderr("0.0.0.0", &[]);
+    assert_eq!(open.matches("warning:").count(), 1, "{open}");
+    assert!(
+        open.contains("without --key-file") && open.contains("forge any member's messages"),
+        "{open}"
+    );
+    for (ip, extra) in [
+        ("127.0.0.1", &[][..]),
+        ("0.0.0.0", &["--key-file", key][..]),
+    ] {
+        let quiet = stderr(ip, extra);
+        assert!(!quiet.contains("warning"), "{ip} {extra:?}: {quiet}");
+    }
+}
+
 /// A fresh directory under cargo's scratch space.
 fn scratch(tag: &str) -> std::path::PathBuf {
     let nanos = std::time::SystemTime::now()
@@ -1522,6 +1575,128 @@ fn verify_judges_saved_logs_with_the_checkers_properties() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("cannot read /nonexistent-logs"));
+}
+
+/// A consistent live gms3 group of three, as `groupy node --log-dir` writes it: n0 and n1
+/// multicast once each, every node delivers both. Node `i`'s lines, in order.
+fn live_log(i: usize) -> Vec<String> {
+    let deliver = |pos: usize, from: usize, value: u8| {
+        format!(
+            r#"{{"line":"deliver","node":{i},"pos":{pos},"id":{{"from":{from},"seq":0}},"value":{value},"view":[0,1,2],"at_ms":{}}}"#,
+            1000 + pos
+        )
+    };
+    let issued = u32::from(i < 2);
+    let mut lines = vec![
+        format!(
+            r#"{{"line":"header","format":"groupy-live-log","version":1,"node":{i},"protocol":"gms3","member":true}}"#
+        ),
+        // `Payload::issued_by`: n0's first multicast carries 2, n1's 7.
+        deliver(0, 0, 2),
+        deliver(1, 1, 7),
+    ];
+    if issued > 0 {
+        lines.push(format!(r#"{{"line":"issued","node":{i},"count":1}}"#));
+    }
+    lines.push(format!(
+        r#"{{"line":"end","node":{i},"crashed":false,"member":true,"issued":{issued}}}"#
+    ));
+    lines
+}
+
+fn write_live_logs(dir: &std::path::Path, logs: &[(usize, Vec<String>)]) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, lines) in logs {
+        let text = lines.join("\n") + "\n";
+        std::fs::write(dir.join(format!("node-{i}.jsonl")), text).unwrap();
+    }
+}
+
+/// Issue 23: what a set of live logs cannot show is reported, not assumed: a duplicated line,
+/// a position written twice and text after `end` are malformed logs (exit 2, naming the
+/// line); a log without `end` is "crashed or truncated", said in the output; a node the
+/// views name without a log makes the verdict inconclusive (exit 3).
+#[test]
+fn verify_reports_what_live_logs_cannot_show() {
+    let dir = scratch_dir("verify-live");
+    let d = dir.to_str().unwrap();
+    let clean = || (0..3).map(|i| (i, live_log(i))).collect::<Vec<_>>();
+    let stdout = |a: &assert_cmd::assert::Assert| {
+        String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+    };
+
+    write_live_logs(&dir, &clean());
+    let a = groupy(&["verify", d]).assert().code(0);
+    assert!(
+        stdout(&a).contains("properties violated; exit 0"),
+        "{}",
+        stdout(&a)
+    );
+    assert!(!stdout(&a).contains("no end line"), "{}", stdout(&a));
+
+    let malformed = |logs: Vec<(usize, Vec<String>)>, says: &[&str]| {
+        write_live_logs(&dir, &logs);
+        let a = groupy(&["verify", d]).assert().code(2);
+        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        for s in says {
+            assert!(err.contains(s), "{s:?} not in: {err}");
+        }
+    };
+    // n1's second line copied right after it.
+    let mut logs = clean();
+    let copy = logs[1].1[1].clone();
+    logs[1].1.insert(2, copy);
+    malformed(
+        logs,
+        &["node-1.jsonl:3: a duplicated line (the same as line 2)"],
+    );
+    // The same position again, logged a millisecond later: not a copy, still never written.
+    let mut logs = clean();
+    let again = logs[1].1[1].replace("\"at_ms\":1000", "\"at_ms\":1001");
+    logs[1].1.insert(2, again);
+    malformed(
+        logs,
+        &["node-1.jsonl:3: position 0 again, the same entry again (first at line 2)"],
+    );
+    // Anything after `end`, even a well-formed line.
+    let mut logs = clean();
+    logs[2].1.push("garbage".to_string());
+    malformed(logs, &["node-2.jsonl:5: text after the end line (line 4)"]);
+    let mut logs = clean();
+    let extra = logs[0].1[1].replace("\"pos\":0", "\"pos\":2");
+    logs[0].1.push(extra);
+    malformed(logs, &["node-0.jsonl:6: text after the end line (line 5)"]);
+
+    // No end line: read as crashed, and said to be crashed or truncated.
+    let mut logs = clean();
+    logs[2].1.pop();
+    write_live_logs(&dir, &logs);
+    let a = groupy(&["verify", d]).assert().code(0);
+    assert!(
+        stdout(&a).contains(
+            "n2: no end line: the node crashed (its process was killed) or its log was truncated"
+        ),
+        "{}",
+        stdout(&a)
+    );
+
+    // n1's log missing: its multicast looks forged (integrity), but the verdict is
+    // inconclusive, and says why.
+    let logs: Vec<_> = clean().into_iter().filter(|(i, _)| *i != 1).collect();
+    write_live_logs(&dir, &logs);
+    let a = groupy(&["verify", d]).assert().code(3);
+    let out = stdout(&a);
+    assert!(
+        out.contains("missing: no log for n1, which the logs' views"),
+        "{out}"
+    );
+    assert!(out.contains("summary: INCONCLUSIVE"), "{out}");
+    assert!(out.contains("n1 missing; exit 3"), "{out}");
+    let a = groupy(&["verify", d, "--format", "json"]).assert().code(3);
+    let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON");
+    assert_eq!(v["verdict"], "inconclusive");
+    assert_eq!(v["missing"], serde_json::json!([1]));
 }
 
 // ---------------------------------------------------------------------------------------

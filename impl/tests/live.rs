@@ -806,3 +806,80 @@ fn groupy_bench_prints_figures_against_the_bound() {
         assert!(out.contains(want), "{want} missing from:\n{out}");
     }
 }
+
+/// An unkeyed datagram from a stranger's port that names the leader as its sender, with the
+/// highest counter there is, must not move the leader's replay window at the slaves: if it
+/// did, every real datagram of the leader after it would be dropped as replayed, the slaves
+/// would suspect it and the group would split (issue 23). It is dropped as foreign, the group
+/// keeps its view, and the logs agree.
+#[test]
+fn a_forged_datagram_from_a_strangers_port_freezes_no_window() {
+    let _one = serial();
+    let dir = scratch("forged");
+    let d = dir.to_str().unwrap().to_string();
+    let addrs = free_addrs(3);
+    let peers = addrs.join(",");
+    let nodes: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_groupy"))
+                .args(["node", "gms3", "--id", &i.to_string()])
+                .args(["--listen", &addrs[i], "--peers", &peers, "--log-dir", &d])
+                // A slow detector: only the forgery, not a busy machine, may cause a suspicion.
+                .args([
+                    "--suspect-after",
+                    "1500",
+                    "--duration",
+                    "3",
+                    "--drain",
+                    "1000",
+                ])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("groupy node starts")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (receiver, addr) in addrs.iter().enumerate().skip(1) {
+        stranger
+            .send_to(&forged_heartbeat(0, receiver as u32, 1 << 63), addr)
+            .unwrap();
+    }
+    let mut stderr = String::new();
+    for (i, n) in nodes.into_iter().enumerate() {
+        let out = n.wait_with_output().expect("node exits");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "node {i}: {err}");
+        stderr.push_str(&err);
+    }
+    assert!(stderr.contains("foreign"), "{stderr}");
+    for n in 0..3 {
+        let views = lines(&dir, n)
+            .iter()
+            .filter(|l| l["line"] == "view")
+            .count();
+        assert_eq!(views, 0, "node {n} installed a view: a suspicion\n{stderr}");
+    }
+    let first = delivered(&dir, 0);
+    assert!(first.len() > 10, "only {} delivered", first.len());
+    for n in 1..3 {
+        assert_eq!(delivered(&dir, n), first, "node {n}");
+    }
+    let v = verify(&dir);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An unkeyed `Heartbeat` frame of group 1 (the default) as the codec's module doc lays it
+/// out, written by hand as an attacker would.
+fn forged_heartbeat(sender: u32, receiver: u32, counter: u64) -> Vec<u8> {
+    let mut d = b"GY".to_vec();
+    d.push(4); // wire version
+    d.push(0); // flags: unkeyed
+    d.extend(1u32.to_le_bytes()); // group
+    d.extend(sender.to_le_bytes());
+    d.extend(receiver.to_le_bytes());
+    d.extend(counter.to_le_bytes());
+    d.push(3); // postcard: variant 3 of `Frame`, `Heartbeat`
+    d
+}

@@ -1,7 +1,7 @@
 //! The wire codec of the live group: one protocol message per UDP datagram.
 //!
 //! # Layout of a datagram
-//! A fixed 20-byte header, little-endian, written by hand (it is a few bytes, not crypto):
+//! A fixed 24-byte header, little-endian, written by hand (it is a few bytes, not crypto):
 //!
 //! | offset | size | field | on a mismatch |
 //! | --- | --- | --- | --- |
@@ -9,8 +9,9 @@
 //! | 2 | 1 | wire version, [`VERSION`] | [`Dropped::BadVersion`] |
 //! | 3 | 1 | flags: bit 0 = keyed; the other bits must be 0 | [`Dropped::BadVersion`]; keyed bit: [`Dropped::Unauthenticated`] |
 //! | 4 | 4 | group id (`u32`) | [`Dropped::Foreign`] |
-//! | 8 | 4 | sender (`u32`) | |
-//! | 12 | 8 | counter (`u64`), see [Replay](#replay) | [`Dropped::Replayed`] |
+//! | 8 | 4 | sender (`u32`) | [`Codec::decode`]'s `sender_ok` false: [`Dropped::Foreign`] |
+//! | 12 | 4 | receiver (`u32`) | not this codec's node: [`Dropped::Foreign`] |
+//! | 16 | 8 | counter (`u64`), see [Replay](#replay) | [`Dropped::Replayed`] |
 //!
 //! then the message in [postcard](https://docs.rs/postcard)'s compact serde format
 //! (variable-length integers, no field names: a `Gms3Msg::Msg` is a handful of bytes), then,
@@ -18,31 +19,50 @@
 //!
 //! # Checks, in order
 //! Cheapest first, and no state changes before the MAC is verified: size ([`Dropped::Oversized`], [`Dropped::Truncated`]), magic, version and flags
-//! ([`Dropped::BadVersion`]), group ([`Dropped::Foreign`]: a datagram of another group is
-//! dropped before its MAC is even computed), keyed-ness and MAC
-//! ([`Dropped::Unauthenticated`]), the sender's replay window ([`Dropped::Replayed`]), the
-//! body ([`Dropped::Malformed`], also for trailing bytes after the message). Only a datagram
-//! that passes every check moves its sender's window.
+//! ([`Dropped::BadVersion`]), group and receiver ([`Dropped::Foreign`]: a datagram of another
+//! group, or for another node, is dropped before its MAC is even computed), keyed-ness and MAC
+//! ([`Dropped::Unauthenticated`]), the caller's judgement of the sender it names
+//! ([`Codec::decode`]'s `sender_ok`: the runtime checks that the datagram came from that
+//! member's address; [`Dropped::Foreign`]), the sender's replay window
+//! ([`Dropped::Replayed`]), the body ([`Dropped::Malformed`], also for trailing bytes after
+//! the message). Only a datagram that passes every check moves its sender's window: one the
+//! caller refuses, in particular, cannot push a real sender's window ahead of it (issue 23:
+//! an unkeyed heartbeat from a stranger's port naming the leader with counter 2^63 used to
+//! make every later datagram of the leader `Replayed`, and the group split).
 //!
 //! # Authentication
 //! With a key ([`Codec::new`]'s `key`), every datagram carries `BLAKE3-keyed(key, header ||
 //! body)`, compared in constant time (`blake3::Hash`'s `PartialEq`). A keyed codec drops an
 //! unkeyed datagram, and an unkeyed codec a keyed one, both as [`Dropped::Unauthenticated`]:
 //! either way the two ends disagree about authentication, which is a configuration error the
-//! operator must see under one name. Without a key nothing is authenticated: anybody who can
-//! reach the socket can forge any sender and counter (and so even push a sender's window far
-//! ahead); the window then only guards against the network's own duplicates.
+//! operator must see under one name.
+//!
+//! The MAC covers the whole header, so it binds the group, the sender **and the receiver**:
+//! a datagram n0 sent to n1, replayed to n2, names receiver 1 and n2 drops it as
+//! [`Dropped::Foreign`]; rewriting the receiver field breaks the MAC
+//! ([`Dropped::Unauthenticated`]). The receiver is a header field rather than only an input
+//! of the MAC so that the check is the same with and without a key, and costs no hash.
+//! Unkeyed, the field is the sender's word only, but a datagram naming another receiver is
+//! still dropped as foreign: it is misaddressed (a stale `--peers` list, a port reused by
+//! another node).
+//!
+//! Without a key nothing is authenticated: anybody who can
+//! reach the socket can forge any sender and counter. From its own port such a datagram is
+//! refused by the caller's address check before any window moves; from a spoofed source
+//! address (the sender's own) it passes, and can push that sender's window far ahead and so
+//! silence it. The window then only guards against the network's own duplicates.
 //!
 //! # Replay
-//! Each codec numbers its datagrams with one counter, whatever the sender named in them (a
-//! runtime has one codec per node, so in practice one counter per sender). A receiver keeps,
+//! Each codec is one node's and numbers its datagrams with one counter, whatever their
+//! receiver: one counter per sender. A receiver keeps,
 //! per sender, a sliding window of [`WINDOW`] counters below the highest it accepted, as
 //! IPsec and DTLS do (RFC 4303 §3.4.3, RFC 6347 §4.1.2.6): a counter already accepted, or
 //! older than the window, is [`Dropped::Replayed`]; datagrams reordered by less than the window
 //! are still accepted. The window is wide because a sender's counter also advances for the
 //! datagrams it sends to other peers.
 //!
-//! **A sender that restarts** does not start from 0: the counter starts at the wall clock's
+//! **A sender that restarts** does not start from 0: its driver starts the counter
+//! ([`Codec::start_counter_at`]) at the wall clock's
 //! nanoseconds since the Unix epoch. Between two starts of a process more nanoseconds pass
 //! than it can send datagrams (that would be a billion a second), so a restarted sender's
 //! counters are above everything its previous life sent, and receivers accept it at once
@@ -69,7 +89,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// UDP's largest payload over IPv4 (65,535 minus 8 bytes of UDP and 20 of IP header): a
 /// longer datagram is [`Dropped::Oversized`], a message that would make one an [`EncodeError`].
@@ -80,11 +99,12 @@ pub const MAGIC: [u8; 2] = *b"GY";
 
 /// The wire version this codec writes and accepts. 2: the link layer's frames gained
 /// `Batch`, which a version-1 node would take for a malformed body. 3: a frame sent in
-/// `Part`s is postcard inside, as every other body, not JSON.
-pub const VERSION: u8 = 3;
+/// `Part`s is postcard inside, as every other body, not JSON. 4: the header names the
+/// receiver, so the MAC binds it.
+pub const VERSION: u8 = 4;
 
-/// Bytes before the message: magic, version, flags, group, sender, counter.
-pub const HEADER_LEN: usize = 20;
+/// Bytes before the message: magic, version, flags, group, sender, receiver, counter.
+pub const HEADER_LEN: usize = 24;
 
 /// Bytes of the MAC at the end of a keyed datagram.
 pub const TAG_LEN: usize = blake3::OUT_LEN;
@@ -103,6 +123,9 @@ const WINDOW_WORDS: usize = (WINDOW / 64) as usize;
 pub struct Codec {
     group_id: u32,
     key: Option<[u8; 32]>,
+    /// The node this codec is for: the sender of what it encodes, the receiver of what it
+    /// accepts.
+    me: u32,
     /// The counter the next datagram gets.
     counter: AtomicU64,
     replay: Mutex<Replay>,
@@ -117,7 +140,8 @@ pub enum Dropped {
     Oversized,
     /// Not a groupy datagram of this wire version: wrong magic, version, or unknown flags.
     BadVersion,
-    /// A datagram of another group.
+    /// A datagram of another group, or naming a sender the caller refuses (not a member, or
+    /// not from that member's address).
     Foreign,
     /// The header is fine but the body is not a message of the expected type (or has
     /// trailing bytes).
@@ -242,12 +266,15 @@ impl std::error::Error for EncodeError {
 }
 
 impl Codec {
-    /// A codec for group `group_id`; with `key`, every datagram is authenticated with it.
-    pub fn new(group_id: u32, key: Option<[u8; 32]>) -> Codec {
+    /// Node `me`'s codec for group `group_id`; with `key`, every datagram is authenticated
+    /// with it.
+    pub fn new(group_id: u32, key: Option<[u8; 32]>, me: u32) -> Codec {
         Codec {
             group_id,
             key,
-            counter: AtomicU64::new(first_counter()),
+            me,
+            // The driver sets where a life starts (`start_counter_at`): the codec reads no clock.
+            counter: AtomicU64::new(0),
             replay: Mutex::new(Replay::default()),
         }
     }
@@ -258,11 +285,12 @@ impl Codec {
         self.counter.store(first, Ordering::Relaxed);
     }
 
-    /// Appends one datagram to `buf` (cleared first). Numbers datagrams itself (a per-codec
-    /// counter, for replay detection). On an error `buf` is left empty.
+    /// Appends one datagram from this codec's node to `receiver` to `buf` (cleared first).
+    /// Numbers datagrams itself (a per-codec counter, for replay detection). On an error
+    /// `buf` is left empty.
     pub fn encode<M: Serialize>(
         &self,
-        sender: u32,
+        receiver: u32,
         msg: &M,
         buf: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
@@ -273,7 +301,8 @@ impl Codec {
         buf.push(VERSION);
         buf.push(flags);
         buf.extend_from_slice(&self.group_id.to_le_bytes());
-        buf.extend_from_slice(&sender.to_le_bytes());
+        buf.extend_from_slice(&self.me.to_le_bytes());
+        buf.extend_from_slice(&receiver.to_le_bytes());
         buf.extend_from_slice(&counter.to_le_bytes());
         debug_assert_eq!(buf.len(), HEADER_LEN);
         let tag_len = if self.key.is_some() { TAG_LEN } else { 0 };
@@ -295,7 +324,18 @@ impl Codec {
     }
 
     /// Checks and decodes one datagram; never panics on any input.
-    pub fn decode<M: DeserializeOwned>(&self, datagram: &[u8]) -> Result<(u32, M), Dropped> {
+    ///
+    /// `sender_ok` is the caller's judgement of the sender the datagram names (the runtime's:
+    /// is it a member, and did the datagram come from that member's address?). It is asked
+    /// once the datagram is authenticated and before the sender's replay window is read or
+    /// moved; false drops the datagram as [`Dropped::Foreign`] and leaves every window as it
+    /// was, so a datagram the caller would refuse cannot make a real sender's next ones
+    /// `Replayed`.
+    pub fn decode<M: DeserializeOwned>(
+        &self,
+        datagram: &[u8],
+        sender_ok: impl FnOnce(u32) -> bool,
+    ) -> Result<(u32, M), Dropped> {
         if datagram.len() > MAX_DATAGRAM {
             return Err(Dropped::Oversized);
         }
@@ -303,7 +343,7 @@ impl Codec {
             return Err(Dropped::Truncated);
         };
         let header = Header::read(header)?;
-        if header.group_id != self.group_id {
+        if header.group_id != self.group_id || header.receiver != self.me {
             return Err(Dropped::Foreign);
         }
         let body = match (&self.key, header.keyed) {
@@ -323,6 +363,9 @@ impl Codec {
             }
             (None, true) | (Some(_), false) => return Err(Dropped::Unauthenticated),
         };
+        if !sender_ok(header.sender) {
+            return Err(Dropped::Foreign);
+        }
         // Checked before the body is decoded, so a replay costs no deserialisation; checked
         // again (and recorded) after, as another thread may have accepted the same counter
         // meanwhile.
@@ -351,17 +394,11 @@ impl fmt::Debug for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Codec")
             .field("group_id", &self.group_id)
+            .field("me", &self.me)
             .field("keyed", &self.key.is_some())
             .field("counter", &self.counter.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
-}
-
-/// Nanoseconds since the Unix epoch: see the module doc (Replay) for why.
-fn first_counter() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2))
 }
 
 /// The fields of a header whose magic, version and flags were valid.
@@ -369,12 +406,13 @@ struct Header {
     keyed: bool,
     group_id: u32,
     sender: u32,
+    receiver: u32,
     counter: u64,
 }
 
 impl Header {
     fn read(h: &[u8; HEADER_LEN]) -> Result<Header, Dropped> {
-        let [m0, m1, version, flags, g0, g1, g2, g3, s0, s1, s2, s3, c @ ..] = *h;
+        let [m0, m1, version, flags, g0, g1, g2, g3, s0, s1, s2, s3, r0, r1, r2, r3, c @ ..] = *h;
         if [m0, m1] != MAGIC || version != VERSION || flags & !FLAG_KEYED != 0 {
             return Err(Dropped::BadVersion);
         }
@@ -382,6 +420,7 @@ impl Header {
             keyed: flags & FLAG_KEYED != 0,
             group_id: u32::from_le_bytes([g0, g1, g2, g3]),
             sender: u32::from_le_bytes([s0, s1, s2, s3]),
+            receiver: u32::from_le_bytes([r0, r1, r2, r3]),
             counter: u64::from_le_bytes(c),
         })
     }
@@ -550,26 +589,39 @@ mod tests {
         ]
     }
 
-    fn encoded(codec: &Codec, sender: u32, msg: &Gms3Msg) -> Vec<u8> {
+    /// The receiving node of the tests' datagrams.
+    const RX: u32 = 100;
+
+    /// Node `me`'s codec in the tests' group.
+    fn node(key: Option<[u8; 32]>, me: u32) -> Codec {
+        Codec::new(GROUP, key, me)
+    }
+
+    /// A datagram from `codec`'s node to [`RX`].
+    fn encoded(codec: &Codec, msg: &Gms3Msg) -> Vec<u8> {
         let mut buf = Vec::new();
-        codec.encode(sender, msg, &mut buf).unwrap();
+        codec.encode(RX, msg, &mut buf).unwrap();
         buf
     }
 
+    /// Accepts every sender, as a caller without an address book would.
+    fn any(_sender: u32) -> bool {
+        true
+    }
+
     fn dropped(codec: &Codec, datagram: &[u8]) -> Dropped {
-        codec.decode::<Gms3Msg>(datagram).unwrap_err()
+        codec.decode::<Gms3Msg>(datagram, any).unwrap_err()
     }
 
     #[test]
     fn codec_round_trips_every_gms3_variant() {
         for key in [None, Some(KEY)] {
-            let tx = Codec::new(GROUP, key);
-            let rx = Codec::new(GROUP, key);
+            let rx = node(key, RX);
             let mut buf = Vec::new();
             for (i, msg) in every_variant().into_iter().enumerate() {
                 let sender = i as u32 * 1000;
-                tx.encode(sender, &msg, &mut buf).unwrap();
-                assert_eq!(rx.decode::<Gms3Msg>(&buf), Ok((sender, msg)));
+                node(key, sender).encode(RX, &msg, &mut buf).unwrap();
+                assert_eq!(rx.decode::<Gms3Msg>(&buf, any), Ok((sender, msg)));
             }
         }
     }
@@ -582,52 +634,57 @@ mod tests {
 
     #[test]
     fn codec_datagrams_are_compact() {
-        let tx = Codec::new(GROUP, None);
+        let tx = node(None, 1);
         let msg = Gms3Msg::Msg(17, payload(2, 3));
         // Header, then variant, number, sender, seq and value in a byte each.
-        assert_eq!(encoded(&tx, 1, &msg).len(), HEADER_LEN + 5);
-        let keyed = Codec::new(GROUP, Some(KEY));
-        assert_eq!(encoded(&keyed, 1, &msg).len(), HEADER_LEN + 5 + TAG_LEN);
+        assert_eq!(encoded(&tx, &msg).len(), HEADER_LEN + 5);
+        let keyed = node(Some(KEY), 1);
+        assert_eq!(encoded(&keyed, &msg).len(), HEADER_LEN + 5 + TAG_LEN);
     }
 
     #[test]
     fn codec_header_is_little_endian_at_fixed_offsets() {
-        let tx = Codec::new(0x0403_0201, Some(KEY));
+        let tx = Codec::new(0x0403_0201, Some(KEY), 0x0d0c_0b0a);
         tx.counter.store(0x0807_0605_0403_0201, Ordering::Relaxed);
-        let buf = encoded(&tx, 0x0d0c_0b0a, &Gms3Msg::Join(Id::from(1)));
+        let mut buf = Vec::new();
+        tx.encode(0x1716_1514, &Gms3Msg::Join(Id::from(1)), &mut buf)
+            .unwrap();
         assert_eq!(
             buf[..HEADER_LEN],
-            [b'G', b'Y', VERSION, 1, 1, 2, 3, 4, 10, 11, 12, 13, 1, 2, 3, 4, 5, 6, 7, 8]
+            [
+                b'G', b'Y', VERSION, 1, 1, 2, 3, 4, 10, 11, 12, 13, 20, 21, 22, 23, 1, 2, 3, 4, 5,
+                6, 7, 8
+            ]
         );
     }
 
     #[test]
     fn codec_encode_reuses_the_buffer_and_numbers_datagrams() {
-        let tx = Codec::new(GROUP, None);
+        let tx = node(None, 1);
         let mut buf = vec![0xaa; 100];
         tx.encode(1, &Gms3Msg::Join(Id::from(1)), &mut buf).unwrap();
-        let first = u64::from_le_bytes(buf[12..20].try_into().unwrap());
+        let first = u64::from_le_bytes(buf[16..24].try_into().unwrap());
         assert_eq!(buf[..2], MAGIC);
         tx.encode(1, &Gms3Msg::Join(Id::from(1)), &mut buf).unwrap();
-        let second = u64::from_le_bytes(buf[12..20].try_into().unwrap());
+        let second = u64::from_le_bytes(buf[16..24].try_into().unwrap());
         assert_eq!(second, first + 1);
     }
 
     #[test]
     fn codec_refuses_a_message_larger_than_a_datagram() {
         for key in [None, Some(KEY)] {
-            let tx = Codec::new(GROUP, key);
+            let tx = node(key, 1);
             let tag = if key.is_some() { TAG_LEN } else { 0 };
             let mut buf = Vec::new();
             // A byte vector is a 3-byte length then its bytes: fill the datagram exactly.
             let fits = vec![0u8; MAX_DATAGRAM - HEADER_LEN - tag - 3];
-            tx.encode(1, &fits, &mut buf).unwrap();
+            tx.encode(RX, &fits, &mut buf).unwrap();
             assert_eq!(buf.len(), MAX_DATAGRAM);
-            let rx = Codec::new(GROUP, key);
-            assert_eq!(rx.decode::<Vec<u8>>(&buf), Ok((1, fits)));
+            let rx = node(key, RX);
+            assert_eq!(rx.decode::<Vec<u8>>(&buf, any), Ok((1, fits)));
 
             let too_large = vec![0u8; MAX_DATAGRAM - HEADER_LEN - tag - 2];
-            let err = tx.encode(1, &too_large, &mut buf).unwrap_err();
+            let err = tx.encode(RX, &too_large, &mut buf).unwrap_err();
             assert!(err.is_too_large(), "{err}");
             assert!(buf.is_empty());
         }
@@ -637,9 +694,9 @@ mod tests {
     fn codec_drops_every_reason_for_a_crafted_datagram() {
         let msg = Gms3Msg::Msg(3, payload(1, 2));
         for key in [None, Some(KEY)] {
-            let tx = Codec::new(GROUP, key);
-            let rx = Codec::new(GROUP, key);
-            let good = encoded(&tx, 5, &msg);
+            let tx = node(key, 5);
+            let rx = node(key, RX);
+            let good = encoded(&tx, &msg);
 
             assert_eq!(dropped(&rx, &good[..HEADER_LEN - 1]), Dropped::Truncated);
             assert_eq!(dropped(&rx, &[]), Dropped::Truncated);
@@ -652,29 +709,29 @@ mod tests {
                 assert_eq!(dropped(&rx, &bad), Dropped::BadVersion, "byte {offset}");
             }
 
-            let other_group = Codec::new(GROUP + 1, key);
-            assert_eq!(
-                dropped(&rx, &encoded(&other_group, 5, &msg)),
-                Dropped::Foreign
-            );
+            let other_group = Codec::new(GROUP + 1, key, 5);
+            assert_eq!(dropped(&rx, &encoded(&other_group, &msg)), Dropped::Foreign);
+            // Issue 23: a datagram for another node, keyed or not, is foreign there.
+            let third = node(key, RX + 1);
+            assert_eq!(dropped(&third, &good), Dropped::Foreign);
 
             // A well-formed datagram of another message type: variant 200 of a u8.
             let mut wrong = Vec::new();
-            tx.encode(5, &200u8, &mut wrong).unwrap();
+            tx.encode(RX, &200u8, &mut wrong).unwrap();
             assert_eq!(dropped(&rx, &wrong), Dropped::Malformed);
-            tx.encode(5, &(msg.clone(), 0u8), &mut wrong).unwrap();
+            tx.encode(RX, &(msg.clone(), 0u8), &mut wrong).unwrap();
             assert_eq!(dropped(&rx, &wrong), Dropped::Malformed, "trailing bytes");
 
-            assert_eq!(rx.decode(&good), Ok((5, msg.clone())));
+            assert_eq!(rx.decode(&good, any), Ok((5, msg.clone())));
             assert_eq!(dropped(&rx, &good), Dropped::Replayed);
         }
 
         // Keyed only: a datagram cut inside its MAC, a forged or altered one, and the two
         // authentication mismatches.
-        let keyed = Codec::new(GROUP, Some(KEY));
-        let unkeyed = Codec::new(GROUP, None);
-        let rx = Codec::new(GROUP, Some(KEY));
-        let good = encoded(&keyed, 5, &msg);
+        let keyed = node(Some(KEY), 5);
+        let unkeyed = node(None, 5);
+        let rx = node(Some(KEY), RX);
+        let good = encoded(&keyed, &msg);
         assert_eq!(dropped(&rx, &good[..HEADER_LEN + 3]), Dropped::Truncated);
         let mut altered = good.clone();
         altered[HEADER_LEN] ^= 1;
@@ -682,52 +739,105 @@ mod tests {
         let mut resent_as = good.clone();
         resent_as[8] ^= 1; // the sender
         assert_eq!(dropped(&rx, &resent_as), Dropped::Unauthenticated);
-        let stranger = Codec::new(GROUP, Some([8; 32]));
+        let mut readdressed = good.clone();
+        readdressed[12..16].copy_from_slice(&(RX + 1).to_le_bytes());
+        let third = node(Some(KEY), RX + 1);
+        assert_eq!(dropped(&third, &readdressed), Dropped::Unauthenticated);
+        let stranger = node(Some([8; 32]), 5);
         assert_eq!(
-            dropped(&rx, &encoded(&stranger, 5, &msg)),
+            dropped(&rx, &encoded(&stranger, &msg)),
             Dropped::Unauthenticated
         );
         assert_eq!(
-            dropped(&rx, &encoded(&unkeyed, 5, &msg)),
+            dropped(&rx, &encoded(&unkeyed, &msg)),
             Dropped::Unauthenticated
         );
-        let open_rx = Codec::new(GROUP, None);
+        let open_rx = node(None, RX);
         assert_eq!(dropped(&open_rx, &good), Dropped::Unauthenticated);
-        assert_eq!(rx.decode(&good), Ok((5, msg)));
+        assert_eq!(rx.decode(&good, any), Ok((5, msg)));
     }
 
     #[test]
     fn codec_strangers_datagram_changes_nothing() {
-        let genuine = Codec::new(GROUP, Some(KEY));
-        let stranger = Codec::new(GROUP, Some([9; 32]));
-        let rx = Codec::new(GROUP, Some(KEY));
+        let genuine = node(Some(KEY), 3);
+        let stranger = node(Some([9; 32]), 3);
+        let rx = node(Some(KEY), RX);
         let msg = Gms3Msg::Mcast(payload(3, 1));
         // Establish the sender's window, then let a stranger claim the next counters.
         genuine.counter.store(1_000, Ordering::Relaxed);
-        assert!(rx.decode::<Gms3Msg>(&encoded(&genuine, 3, &msg)).is_ok());
+        assert!(rx.decode::<Gms3Msg>(&encoded(&genuine, &msg), any).is_ok());
         stranger.counter.store(1_001, Ordering::Relaxed);
         for _ in 0..2 * WINDOW {
-            let forged = encoded(&stranger, 3, &msg);
+            let forged = encoded(&stranger, &msg);
             assert_eq!(dropped(&rx, &forged), Dropped::Unauthenticated);
         }
         // The genuine sender's next counters are still fresh, including 1,001.
-        assert_eq!(rx.decode(&encoded(&genuine, 3, &msg)), Ok((3, msg.clone())));
+        assert_eq!(
+            rx.decode(&encoded(&genuine, &msg), any),
+            Ok((3, msg.clone()))
+        );
         genuine.counter.store(1_000 + 2 * WINDOW, Ordering::Relaxed);
-        assert_eq!(rx.decode(&encoded(&genuine, 3, &msg)), Ok((3, msg)));
+        assert_eq!(rx.decode(&encoded(&genuine, &msg), any), Ok((3, msg)));
+    }
+
+    /// Issue 23: unkeyed, a stranger can name any sender and counter, but the caller refuses
+    /// the datagram (it did not come from that sender's address): that must leave the
+    /// sender's window where it was, or the real sender's next datagrams are `Replayed`.
+    #[test]
+    fn codec_a_refused_sender_moves_no_window() {
+        for key in [None, Some(KEY)] {
+            let genuine = node(key, 0);
+            let forger = node(key, 0);
+            let rx = node(key, RX);
+            let msg = Gms3Msg::Join(Id::from(1));
+            assert!(rx.decode::<Gms3Msg>(&encoded(&genuine, &msg), any).is_ok());
+            forger.counter.store(1 << 63, Ordering::Relaxed);
+            let forged = encoded(&forger, &msg);
+            let mut asked = None;
+            let refuse = |sender| {
+                asked = Some(sender);
+                false
+            };
+            assert_eq!(rx.decode::<Gms3Msg>(&forged, refuse), Err(Dropped::Foreign));
+            assert_eq!(asked, Some(0), "the caller is told the sender named");
+            assert_eq!(
+                rx.decode(&encoded(&genuine, &msg), any),
+                Ok((0, msg.clone()))
+            );
+            // Refused, it is not recorded as seen either: accepted later, it is fresh.
+            assert_eq!(rx.decode(&forged, any), Ok((0, msg)));
+        }
+    }
+
+    /// Issue 23: keyed, a datagram n0 sent to n1, replayed to n2 (from n0's own address, so
+    /// the caller's address check passes), is dropped there and counted; n1 still takes it.
+    #[test]
+    fn codec_a_datagram_replayed_to_a_third_node_is_dropped_and_counted() {
+        let (n0, n1, n2) = (node(Some(KEY), 0), node(Some(KEY), 1), node(Some(KEY), 2));
+        let msg = Gms3Msg::Msg(1, payload(0, 0));
+        let mut to_n1 = Vec::new();
+        n0.encode(1, &msg, &mut to_n1).unwrap();
+        let mut drops = DropCounts::default();
+        match n2.decode::<Gms3Msg>(&to_n1, any) {
+            Ok(got) => panic!("n2 accepted n1's datagram: {got:?}"),
+            Err(reason) => drops.record(&reason),
+        }
+        assert_eq!(drops.get(Dropped::Foreign), 1, "{drops}");
+        assert_eq!(n1.decode(&to_n1, any), Ok((0, msg)));
     }
 
     #[test]
     fn codec_window_accepts_reordering_and_rejects_duplicates_and_stale() {
-        let tx = Codec::new(GROUP, None);
-        let rx = Codec::new(GROUP, None);
+        let tx = node(None, 1);
+        let rx = node(None, RX);
         let msg = Gms3Msg::Join(Id::from(1));
-        let sent: Vec<Vec<u8>> = (0..WINDOW + 10).map(|_| encoded(&tx, 1, &msg)).collect();
+        let sent: Vec<Vec<u8>> = (0..WINDOW + 10).map(|_| encoded(&tx, &msg)).collect();
         // Newest first, then the others in reverse: all within the window but the oldest 10.
         let newest = sent.len() - 1;
-        assert!(rx.decode::<Gms3Msg>(&sent[newest]).is_ok());
+        assert!(rx.decode::<Gms3Msg>(&sent[newest], any).is_ok());
         for (i, datagram) in sent.iter().enumerate().rev().skip(1) {
             let expect_fresh = newest - i < WINDOW as usize;
-            let got = rx.decode::<Gms3Msg>(datagram).map(|_| ());
+            let got = rx.decode::<Gms3Msg>(datagram, any).map(|_| ());
             let want = if expect_fresh {
                 Ok(())
             } else {
@@ -740,32 +850,38 @@ mod tests {
         }
         // A jump of more than the window clears it: only the new counter counts as seen.
         tx.counter.fetch_add(5 * WINDOW, Ordering::Relaxed);
-        let later = encoded(&tx, 1, &msg);
-        assert!(rx.decode::<Gms3Msg>(&later).is_ok());
+        let later = encoded(&tx, &msg);
+        assert!(rx.decode::<Gms3Msg>(&later, any).is_ok());
         assert_eq!(dropped(&rx, &later), Dropped::Replayed);
         assert_eq!(dropped(&rx, &sent[newest]), Dropped::Replayed);
     }
 
     #[test]
     fn codec_restarted_sender_is_accepted_at_once() {
-        let rx = Codec::new(GROUP, Some(KEY));
+        let rx = node(Some(KEY), RX);
         let msg = Gms3Msg::Mcast(payload(1, 0));
-        let first_life = Codec::new(GROUP, Some(KEY));
+        // Each life's driver starts the counter at its clock's nanoseconds (core.rs): the
+        // second life starts a millisecond after the first.
+        let first_life = node(Some(KEY), 1);
+        first_life.start_counter_at(1_764_547_200_000 * 1_000_000);
         for _ in 0..100 {
-            assert!(rx.decode::<Gms3Msg>(&encoded(&first_life, 1, &msg)).is_ok());
+            assert!(rx
+                .decode::<Gms3Msg>(&encoded(&first_life, &msg), any)
+                .is_ok());
         }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        let second_life = Codec::new(GROUP, Some(KEY));
-        assert_eq!(rx.decode(&encoded(&second_life, 1, &msg)), Ok((1, msg)));
+        let second_life = node(Some(KEY), 1);
+        second_life.start_counter_at((1_764_547_200_000 + 1) * 1_000_000);
+        assert_eq!(rx.decode(&encoded(&second_life, &msg), any), Ok((1, msg)));
     }
 
     #[test]
     fn codec_tracks_a_bounded_number_of_senders() {
-        let tx = Codec::new(GROUP, None);
-        let rx = Codec::new(GROUP, None);
+        let rx = node(None, RX);
         let msg = Gms3Msg::Join(Id::from(1));
         for sender in 0..3 * MAX_SENDERS as u32 {
-            assert!(rx.decode::<Gms3Msg>(&encoded(&tx, sender, &msg)).is_ok());
+            assert!(rx
+                .decode::<Gms3Msg>(&encoded(&node(None, sender), &msg), any)
+                .is_ok());
         }
         assert_eq!(rx.lock().windows.len(), MAX_SENDERS);
         // The most recent senders are the ones kept.
@@ -884,8 +1000,8 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(0x6772_6f75_7079);
         let pool: Vec<Gms3Msg> = (0..256).map(|_| random_msg(&mut rng)).collect();
         for key in [None, Some(KEY)] {
-            let tx = Codec::new(GROUP, key);
-            let mut rx = Codec::new(GROUP, key);
+            let senders: Vec<Codec> = (0..8).map(|id| node(key, id)).collect();
+            let mut rx = node(key, RX);
             let (mut genuine, mut hostile, mut old) = (Vec::new(), Vec::new(), Vec::new());
             let (mut accepted, mut drops) = (0u64, DropCounts::default());
             let mut once = std::collections::HashSet::new();
@@ -894,11 +1010,13 @@ mod tests {
                 // window far ahead, and everything after it would be `Replayed` before its
                 // body is read: a new receiver now and then keeps the bodies reaching postcard.
                 if key.is_none() && i % 64 == 0 {
-                    rx = Codec::new(GROUP, key);
+                    rx = node(key, RX);
                 }
                 let msg = &pool[rng.random_range(0..pool.len())];
                 let sender = rng.random_range(0..8);
-                tx.encode(sender, msg, &mut genuine).unwrap();
+                senders[sender as usize]
+                    .encode(RX, msg, &mut genuine)
+                    .unwrap();
                 if i % 1000 == 0 {
                     old.clone_from(&genuine);
                 }
@@ -910,7 +1028,7 @@ mod tests {
                         (&hostile, "mutated")
                     }
                 };
-                match rx.decode::<Gms3Msg>(datagram) {
+                match rx.decode::<Gms3Msg>(datagram, any) {
                     Ok((from, got)) => {
                         accepted += 1;
                         if kind == "fresh" {
@@ -919,7 +1037,7 @@ mod tests {
                         if key.is_some() {
                             let authentic = kind != "mutated" || datagram == &genuine;
                             assert!(authentic, "a mutated datagram was accepted");
-                            let counter = u64::from_le_bytes(datagram[12..20].try_into().unwrap());
+                            let counter = u64::from_le_bytes(datagram[16..24].try_into().unwrap());
                             assert!(once.insert((from, counter)), "counter {counter} twice");
                         }
                     }

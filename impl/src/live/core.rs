@@ -263,7 +263,7 @@ impl<A: Protocol> NodeCore<A> {
         let mut probe = Out::new();
         let state = actor.on_start(id, &None, &mut probe);
         let founder = state.role() != Role::Outside;
-        let codec = Codec::new(opts.group_id, opts.key);
+        let codec = Codec::new(opts.group_id, opts.key, me as u32);
         // The counter starts at the clock's nanoseconds since the epoch (see the codec).
         codec.start_counter_at(clock.unix_ms.saturating_mul(1_000_000));
         let mut core = NodeCore {
@@ -331,15 +331,15 @@ impl<A: Protocol> NodeCore<A> {
         }
         self.now = now;
         self.report.datagrams_in += 1;
-        let (sender, frame) = match self.codec.decode::<Frame<A::Msg>>(bytes) {
+        // Only the group's members, from where they are: anything else is foreign, and is
+        // refused before it can move the sender's replay window.
+        let (me, addrs) = (self.me, &self.addrs);
+        let member = |s: u32| s as usize != me && addrs.get(s as usize) == Some(&from);
+        let (sender, frame) = match self.codec.decode::<Frame<A::Msg>>(bytes, member) {
             Ok(x) => x,
             Err(d) => return self.drops.record(&d),
         };
         let sender = sender as usize;
-        // Only the group's members, from where they are: anything else is foreign.
-        if sender == self.me || self.addrs.get(sender) != Some(&from) {
-            return self.drops.record(&Dropped::Foreign);
-        }
         self.heard[sender] = Some(now);
         self.on_frame(sender, frame);
     }
@@ -817,7 +817,7 @@ impl<A: Protocol> NodeCore<A> {
         }
         let mut buf = std::mem::take(&mut self.buf);
         let part = matches!(frame, Frame::Part { .. });
-        match self.codec.encode(self.me as u32, frame, &mut buf) {
+        match self.codec.encode(peer as u32, frame, &mut buf) {
             Ok(()) if part || buf.len() <= self.opts.max_datagram => {
                 self.send_with_faults(peer, &buf)
             }

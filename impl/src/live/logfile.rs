@@ -16,9 +16,19 @@
 //!
 //! `view` on a delivery is the node's view when it was logged. `accepted` is a view the node
 //! held before it knew it installed (numbered in the group's history of views, the initial
-//! view 0), for the `primary_views` property; only versions that accept views write it. A log without its `end` line is
-//! taken as a crashed node's (the process was killed). Multicasts are recorded as a count: the
-//! `k`-th multicast of node `n` is `Payload::issued_by(n, k)`, the application's own rule.
+//! view 0), for the `primary_views` property; only versions that accept views write it.
+//! Multicasts are recorded as a count: the `k`-th multicast of node `n` is
+//! `Payload::issued_by(n, k)`, the application's own rule.
+//!
+//! # Reading
+//! The writer writes each line once and each position once, in order (a joiner's log starts
+//! with the state it adopted, from position 0: nothing was written before it joined), and
+//! nothing after `end`. So the reader refuses, naming the line: a line that repeats an earlier
+//! one, a position written again or skipped, and any text after the `end` line. A malformed
+//! *last* line is what a killed process may leave and is ignored. A log without its `end` line
+//! is a node that crashed (its process was killed) *or* a file cut short; the reader cannot
+//! tell them apart, reads it as a crashed node's log and says so ([`LiveLog::ended`]), and
+//! `groupy verify` prints it.
 
 use groupy_model::app::{Event, Payload};
 use groupy_model::log::Accepted;
@@ -26,6 +36,7 @@ use groupy_model::NodeLog;
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -230,34 +241,67 @@ impl<W: Write> LogWriter<W> {
 pub struct LiveLog {
     pub log: NodeLog<'static>,
     pub protocol: String,
+    /// Whether the log has its `end` line. Without it the node crashed or the file was cut
+    /// short, and the log is read as a crashed node's (`log.crashed`).
+    pub ended: bool,
+    /// Every node a view in the log names, the views logged with its deliveries included:
+    /// `groupy verify` looks for their logs.
+    pub named: BTreeSet<usize>,
 }
 
-/// Reads a live log. A malformed last line is what a killed process may leave and is
-/// ignored; a malformed line before it is an error.
+/// Reads a live log, refusing what its writer never writes (see the module doc, Reading).
 pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let at = |line: usize| format!("{}:{line}", path.display());
+    // (1-based line number, text), blank lines left out.
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
     let mut parsed = Vec::with_capacity(lines.len());
-    for (i, l) in lines.iter().enumerate() {
+    let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(lines.len());
+    let mut end_at = None;
+    for (i, &(n, l)) in lines.iter().enumerate() {
+        if let Some(end) = end_at {
+            return Err(format!(
+                "{}: text after the end line (line {end}): the log was written to after its \
+                 node stopped, or two logs were joined; give verify each node's log as written",
+                at(n)
+            ));
+        }
+        // Every line the writer writes differs from every other (a position, a count or a
+        // view is never written twice), so a repeated line is a copy.
+        if let Some(first) = first_seen.insert(l, n) {
+            return Err(format!(
+                "{}: a duplicated line (the same as line {first}): the writer writes each \
+                 line once, so this log was altered or copied together",
+                at(n)
+            ));
+        }
         match serde_json::from_str::<Line>(l) {
-            Ok(line) => parsed.push(line),
-            Err(_) if i + 1 == lines.len() && i > 0 => {}
-            Err(e) => {
-                return Err(format!(
-                    "{}:{}: not a live log line ({e})",
-                    path.display(),
-                    i + 1
-                ))
+            Ok(line) => {
+                if matches!(line, Line::End { .. }) {
+                    end_at = Some(n);
+                }
+                parsed.push((n, line));
             }
+            // A killed process may leave half a line, and only as its last.
+            Err(_) if i + 1 == lines.len() && i > 0 => {}
+            Err(e) => return Err(format!("{}: not a live log line ({e})", at(n))),
         }
     }
     let mut it = parsed.into_iter();
-    let Some(Line::Header {
-        format,
-        node,
-        protocol,
-        member,
-        ..
-    }) = it.next()
+    let Some((
+        _,
+        Line::Header {
+            format,
+            node,
+            protocol,
+            member,
+            ..
+        },
+    )) = it.next()
     else {
         return Err(format!("{}: no header line", path.display()));
     };
@@ -269,24 +313,37 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
     }
     let id = Id::from(node);
     let mut events: Vec<Event> = Vec::new();
+    // The line each event was read from, for naming a position written twice.
+    let mut read_at: Vec<usize> = Vec::new();
     let founder = member;
     let mut member = member;
     let mut crashed = true;
+    let mut ended = false;
     let mut issued = 0;
     let mut accepted = Vec::new();
-    for line in it {
+    let mut named = BTreeSet::new();
+    for (n, line) in it {
         let (pos, event) = match line {
             Line::Deliver {
-                pos, id: m, value, ..
-            } => (
                 pos,
-                Event::Deliver(Payload {
-                    from: Id::from(m.from),
-                    seq: m.seq,
-                    value,
-                }),
-            ),
+                id: m,
+                value,
+                view,
+                ..
+            } => {
+                named.extend(view);
+                named.insert(m.from);
+                (
+                    pos,
+                    Event::Deliver(Payload {
+                        from: Id::from(m.from),
+                        seq: m.seq,
+                        value,
+                    }),
+                )
+            }
             Line::View { pos, view, .. } => {
+                named.extend(view.iter().copied());
                 let view: Vec<Id> = view.into_iter().map(Id::from).collect();
                 member |= view.contains(&id);
                 (pos, Event::View(view))
@@ -296,6 +353,7 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
                 continue;
             }
             Line::Accepted { number, view, .. } => {
+                named.extend(view.iter().copied());
                 let view = view.into_iter().map(Id::from).collect();
                 accepted.push(Accepted { number, view });
                 continue;
@@ -303,28 +361,41 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
             Line::End {
                 crashed: c,
                 member: m,
-                issued: n,
+                issued: k,
                 ..
             } => {
                 crashed = c;
+                ended = true;
                 member |= m;
-                issued = issued.max(n);
+                issued = issued.max(k);
                 continue;
             }
             Line::Header { .. } => {
-                return Err(format!("{}: a second header line", path.display()));
+                return Err(format!("{}:{n}: a second header line", path.display()));
             }
         };
-        // A joiner's adopted state starts again at position 0.
-        events.truncate(pos);
-        if pos != events.len() {
+        if pos < events.len() {
+            let again = if events[pos] == event {
+                "the same entry again"
+            } else {
+                "a different entry"
+            };
             return Err(format!(
-                "{}: position {pos} follows position {}",
+                "{}:{n}: position {pos} again, {again} (first at line {}): the writer writes \
+                 each position once, so this log was altered",
+                path.display(),
+                read_at[pos]
+            ));
+        }
+        if pos > events.len() {
+            return Err(format!(
+                "{}:{n}: position {pos} follows position {}: entries are missing",
                 path.display(),
                 events.len() as i64 - 1
             ));
         }
         events.push(event);
+        read_at.push(n);
     }
     if issued > MAX_ISSUED {
         return Err(format!(
@@ -344,6 +415,8 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
             accepted: Cow::Owned(accepted),
         },
         protocol,
+        ended,
+        named,
     })
 }
 
@@ -370,13 +443,19 @@ mod tests {
         // Killed mid-line: the half line is ignored, the node counts as crashed.
         let killed = format!("{text}{{\"line\":\"deli");
         let l = read(Path::new("x"), &killed).unwrap();
-        assert!(l.log.crashed && l.log.member && l.log.founder);
+        assert!(l.log.crashed && l.log.member && l.log.founder && !l.ended);
+        assert_eq!(
+            l.named,
+            [0, 1, 2].into(),
+            "the views of the deliveries and accepted"
+        );
         assert_eq!(l.log.events.as_ref(), log.as_slice());
         assert_eq!(l.log.accepted.as_ref(), &accepted);
         assert_eq!(l.log.multicast.as_ref(), &[p]);
         w.end(false, true).unwrap();
         let text = std::fs::read_to_string(path(&dir, 1)).unwrap();
-        assert!(!read(Path::new("x"), &text).unwrap().log.crashed);
+        let ended = read(Path::new("x"), &text).unwrap();
+        assert!(!ended.log.crashed && ended.ended);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

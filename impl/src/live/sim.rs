@@ -375,3 +375,81 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
         events: handled,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::faults::Faults;
+    use crate::live::options::ScenarioArgs;
+    use groupy_model::gms4::Gms4;
+    use groupy_model::Link;
+
+    fn scenario(faults: Faults, disruptions: Disruptions) -> Scenario {
+        let mut opts = ScenarioArgs::default().options(Link::Raw).unwrap();
+        opts.faults = faults;
+        opts.log_dir = Some(std::path::PathBuf::new());
+        Scenario {
+            nodes: 4,
+            duration: Duration::from_secs(3),
+            opts,
+            disruptions,
+            heal: false,
+        }
+    }
+
+    #[test]
+    fn a_seed_fixes_the_logs_byte_for_byte_and_another_seed_changes_them() {
+        let faults = Faults {
+            drop: 0.05,
+            duplicate: 0.05,
+            delay: Duration::from_millis(5),
+            ..Faults::default()
+        };
+        let kills = Disruptions {
+            kills: vec![crate::live::options::Kill {
+                node: 0,
+                at_ms: 1500,
+            }],
+            ..Disruptions::default()
+        };
+        let sc = scenario(faults, kills);
+        let a = run::<Gms4>(&sc, 7);
+        let b = run::<Gms4>(&sc, 7);
+        let c = run::<Gms4>(&sc, 8);
+        assert_eq!(a.drained, Drained::Settled);
+        assert!(
+            a.logs.iter().all(|l| l.len() > 1000),
+            "every node logged deliveries"
+        );
+        assert_eq!(a.logs, b.logs);
+        assert_eq!(a.events, b.events);
+        assert_ne!(a.logs, c.logs);
+        // The leader was killed, and the others went on without it.
+        assert!(a.outcomes[0].log.crashed && !a.outcomes[1].log.crashed);
+        let (_, violated) = crate::judge::judge_run(
+            &a.outcomes.iter().map(|o| o.log.clone()).collect::<Vec<_>>(),
+            <Gms4 as groupy_model::Protocol>::DESCRIPTOR.claims,
+            true,
+        );
+        assert!(!violated);
+    }
+
+    #[test]
+    fn the_core_and_the_simulator_read_no_clock_and_own_no_socket() {
+        for (name, src) in [
+            ("core.rs", include_str!("core.rs")),
+            ("sim.rs", include_str!("sim.rs")),
+            ("codec.rs", include_str!("codec.rs")),
+            ("link.rs", include_str!("link.rs")),
+        ] {
+            // Only the real clock's constructor, `Clock::now`, may read it, for the drivers.
+            let code = src.split("#[cfg(test)]").next().unwrap_or(src);
+            let reads = code.matches("Instant::now()").count();
+            let allowed = usize::from(name == "core.rs") + usize::from(name == "sim.rs");
+            assert!(reads <= allowed, "{name} reads the clock {reads} times");
+            for banned in ["SystemTime", "UdpSocket", "std::thread::sleep"] {
+                assert!(!code.contains(banned), "{name} uses {banned}");
+            }
+        }
+    }
+}

@@ -76,6 +76,16 @@ pub fn run(spec: NodeArgs, stop: Arc<AtomicBool>) -> u8 {
             spec.peers.len().saturating_sub(1)
         ));
     }
+    // Two ids at one address: datagrams to either reach one socket, and the address check
+    // cannot tell the two senders apart.
+    for (j, addr) in spec.peers.iter().enumerate() {
+        if let Some(i) = spec.peers[..j].iter().position(|p| p == addr) {
+            return crate::usage_error(&format!(
+                "--peers lists {addr} twice (entries {i} and {j}): every node needs its own \
+                 IP:PORT"
+            ));
+        }
+    }
     if k == 0 || k > spec.peers.len() {
         return crate::usage_error("--initial must be from 1 to the number of --peers");
     }
@@ -113,6 +123,15 @@ pub fn run(spec: NodeArgs, stop: Arc<AtomicBool>) -> u8 {
         Ok(o) => o,
         Err(e) => return crate::usage_error(&e),
     };
+    if opts.key.is_none() && !spec.listen.ip().is_loopback() {
+        // Said once, at start: anybody who can reach the port can speak for any member.
+        eprintln!(
+            "warning: listening on {} without --key-file: anyone who can send to this address \
+             can forge any member's messages (see notes/live.md, \"Without a key\"); give every \
+             node the same --key-file",
+            spec.listen
+        );
+    }
     let socket = match UdpSocket::bind(spec.listen) {
         Ok(s) => s,
         Err(e) => {
