@@ -60,6 +60,9 @@ pub struct Options {
     /// yet delivered back to it (a window, so a queue cannot grow without bound). `None`:
     /// the timer keeps its `--sleep`.
     pub window: Option<u32>,
+    /// Flow control (`--in-flight`): the worker issues no multicast while this many of its
+    /// own are undelivered back to it. `None`: no bound.
+    pub in_flight: Option<u32>,
     /// Record when each multicast was issued and each log event happened (`groupy bench`).
     pub timing: bool,
     /// Frames to one peer made in one turn of the loop go in one datagram (`Frame::Batch`).
@@ -234,6 +237,8 @@ pub struct NodeCore<A: Protocol> {
     crashed: bool,
     steps: u64,
     progress: u64,
+    /// The step being taken sent something to a peer heard from lately.
+    sent_to_live: bool,
     /// What the last step left visible: log length, multicasts issued, views accepted,
     /// role, view.
     seen: (usize, u32, usize, Role, Vec<Id>),
@@ -299,6 +304,7 @@ impl<A: Protocol> NodeCore<A> {
             crashed: false,
             steps: 0,
             progress: 0,
+            sent_to_live: false,
             seen: (0, 0, 0, Role::Outside, Vec::new()),
             drops: DropCounts::default(),
             report: NodeReport {
@@ -455,11 +461,12 @@ impl<A: Protocol> NodeCore<A> {
         self.crashed
     }
 
-    /// Steps the actor has taken that changed what the application or the group can see:
-    /// a delivery, a view, a multicast issued, a view accepted, a change of role. A
-    /// retransmission that changes none of it (a leader re-sending to a member that will
-    /// never answer) is a step but not progress, as the checker's quiescence does not count
-    /// a repetition that changes nothing.
+    /// Steps the actor has taken that changed what the application or the group can see (a
+    /// delivery, a view, a multicast issued, a view accepted, a change of role) or sent
+    /// something to a peer heard from within `--suspect-after`. A repetition to a peer that
+    /// has gone silent (a leader re-sending to a removed member that will never answer) is
+    /// a step but not progress, as the checker's quiescence does not count a delivery to a
+    /// crashed node.
     pub fn progress(&self) -> u64 {
         self.progress
     }
@@ -507,10 +514,27 @@ impl<A: Protocol> NodeCore<A> {
         }
     }
 
+    /// Whether `peer` has been heard from within `--suspect-after` (or is this node).
+    fn alive(&self, peer: usize) -> bool {
+        peer == self.me
+            || self
+                .heard
+                .get(peer)
+                .copied()
+                .flatten()
+                .is_some_and(|h| self.now.saturating_duration_since(h) < self.opts.suspect_after)
+    }
+
     /// Whether the worker's `Mcast` timer waits: the group drains, or a saturating worker's
     /// window is full.
     fn mcast_held(&self) -> bool {
+        let undelivered = self
+            .state
+            .worker()
+            .issued
+            .saturating_sub(self.own_delivered);
         self.draining
+            || self.opts.in_flight.is_some_and(|w| undelivered >= w)
             || self.opts.window.is_some_and(|w| {
                 // A sequencer delivers its own multicasts at once: its window is the fifo
                 // link's, the frames its slaves have not acknowledged yet.
@@ -749,6 +773,7 @@ impl<A: Protocol> NodeCore<A> {
             }
             match cmd {
                 Command::Send(dst, msg) => {
+                    self.sent_to_live |= self.alive(usize::from(dst));
                     self.send(dst, msg);
                     if self.state.mid_broadcast()
                         && self.dice.crash()
@@ -762,13 +787,19 @@ impl<A: Protocol> NodeCore<A> {
                     }
                 }
                 Command::SetTimer(timer, _range) => {
+                    let running = self.timers.iter().find(|(t, _)| *t == timer).map(|x| x.1);
                     self.timers.retain(|(t, _)| *t != timer);
                     self.suspect.retain(|(t, _)| *t != timer);
                     let at = match timer.kind() {
                         TimerKind::Mcast if self.opts.window.is_some() => now,
                         TimerKind::Mcast => now + self.dice.jitter(self.opts.sleep),
                         TimerKind::Send | TimerKind::Propose => now,
-                        TimerKind::Retransmit => now + self.opts.rto,
+                        // A retransmission timer already running keeps its deadline (RFC
+                        // 6298, 5.1: start it only if it is not running). Set again at every
+                        // multicast and proposal, it would otherwise be put off for as long
+                        // as the load lasts, and a lost message with it. The model cannot
+                        // tell the two apart: its timers have no deadlines.
+                        TimerKind::Retransmit => running.unwrap_or(now + self.opts.rto),
                         TimerKind::Suspect => {
                             self.suspect.push((timer, now));
                             continue;
@@ -945,7 +976,10 @@ impl<A: Protocol> NodeCore<A> {
         {
             self.progress += 1;
             self.seen = (log.len(), issued, accepted, role, st.view().to_vec());
+        } else if std::mem::take(&mut self.sent_to_live) {
+            self.progress += 1;
         }
+        self.sent_to_live = false;
         let new_view = log
             .get(self.counted..)
             .is_some_and(|new| new.iter().any(|e| matches!(e, Event::View(_))));

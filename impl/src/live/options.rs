@@ -73,6 +73,11 @@ pub struct ScenarioArgs {
     /// about 1.2 kB): fewer datagrams, fewer wake-ups, under load.
     #[arg(long)]
     pub batch: bool,
+    /// Flow control: a worker issues no multicast while this many of its own are not yet
+    /// delivered back to it (0: no bound). Without a bound, a sender whose multicasts outrun
+    /// the group under loss queues them without limit.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub in_flight: u32,
     #[command(flatten)]
     pub faults: Faults,
     /// Where each node writes its delivery log (node-<id>.jsonl), for `groupy verify`.
@@ -113,6 +118,7 @@ impl LiveArgs {
             log_dir: None,
             max_datagram: self.max_datagram,
             window: None,
+            in_flight: None,
             timing: false,
             batch: false,
             crash_budget: None,
@@ -142,6 +148,7 @@ impl ScenarioArgs {
             .live
             .options(self.link.unwrap_or(designed_for), self.sleep)?;
         opts.faults = self.faults;
+        opts.in_flight = (self.in_flight > 0).then_some(self.in_flight);
         opts.log_dir = self.log_dir.clone();
         opts.batch = self.batch;
         Ok(opts)
