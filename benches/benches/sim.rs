@@ -29,6 +29,7 @@ fn scenario(faults: Faults, disruptions: Disruptions) -> Scenario {
         opts,
         disruptions,
         heal: false,
+        adjust: None,
     }
 }
 

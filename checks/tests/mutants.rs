@@ -434,3 +434,52 @@ fn gms5_holds_with_two_wrong_suspicions() {
     assert_eq!(r.verdict, Verdict::Holds, "{}", r.livelock);
     complete(&r, 403_989);
 }
+
+/// The live cores, not the model: in the simulator (`groupy sim`), gms4's slaves that never
+/// retry a multicast lose the ones the network drops, and the settled runs' logs show it as
+/// a violation of validity; the same seeds hold without the mutation.
+#[test]
+fn gms4_without_retries_in_the_simulator_violates_validity() {
+    use groupy::judge::judge_run;
+    use groupy::live::faults::Faults;
+    use groupy::live::options::{Disruptions, ScenarioArgs};
+    use groupy::live::sim::{self, Drained, Scenario};
+    use std::time::Duration;
+
+    let mut opts = ScenarioArgs::default()
+        .options(groupy_model::Link::Raw)
+        .expect("the default options");
+    opts.faults = Faults {
+        drop: 0.05,
+        ..Faults::default()
+    };
+    let clean = Scenario {
+        nodes: 4,
+        duration: Duration::from_secs(3),
+        opts,
+        disruptions: Disruptions::default(),
+        heal: false,
+        adjust: None,
+    };
+    fn no_retry(s: &mut groupy_model::group::Setup) {
+        s.mutant = Some(Mutant::NoRetry);
+    }
+    let broken = Scenario {
+        adjust: Some(no_retry),
+        ..clean.clone()
+    };
+    let validity_holds = |sc: &Scenario, seed: u64| {
+        let r = sim::run::<Gms4>(sc, seed);
+        assert_eq!(r.drained, Drained::Settled, "seed {seed} settles");
+        let logs: Vec<_> = r.outcomes.iter().map(|o| o.log.clone()).collect();
+        let (props, _) = judge_run(&logs, Gms4::DESCRIPTOR.claims, true);
+        props
+            .iter()
+            .find(|p| p.property == VALIDITY)
+            .is_some_and(|p| p.holds)
+    };
+    for seed in 1..=3 {
+        assert!(validity_holds(&clean, seed), "clean gms4, seed {seed}");
+        assert!(!validity_holds(&broken, seed), "NoRetry, seed {seed}");
+    }
+}

@@ -102,6 +102,9 @@ pub struct Scenario {
     /// Liveness mode: when multicasting ends every fault stops too (the dice's drops,
     /// duplicates, delays and crashes), so the group must converge.
     pub heal: bool,
+    /// Changes each node's setup before its actor is built: the verification suite puts a
+    /// mutant in (`checks/`, where the model's `mutants` feature is on).
+    pub adjust: Option<fn(&mut groupy_model::group::Setup)>,
 }
 
 /// What one simulated run ended with.
@@ -192,10 +195,13 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
     let mut net = StdRng::seed_from_u64(seed ^ 0x0005_EED0_F0E7);
     let mut cores: Vec<NodeCore<A>> = (0..sc.nodes)
         .map(|i| {
-            let setup = groupy_model::group::Setup {
+            let mut setup = groupy_model::group::Setup {
                 quota: u32::MAX,
                 ..groupy_model::group::Setup::for_node(&cfg, i)
             };
+            if let Some(adjust) = sc.adjust {
+                adjust(&mut setup);
+            }
             NodeCore::new(A::with_setup(setup), i, addrs.clone(), opts.clone(), clock)
         })
         .collect();
@@ -403,6 +409,7 @@ mod tests {
             opts,
             disruptions,
             heal: false,
+            adjust: None,
         }
     }
 

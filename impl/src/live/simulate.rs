@@ -162,6 +162,7 @@ pub fn run(spec: SimArgs, interrupted: Arc<AtomicBool>) -> u8 {
         opts,
         disruptions: spec.disruptions.clone(),
         heal: spec.liveness,
+        adjust: None,
     };
     let jobs = spec
         .jobs
