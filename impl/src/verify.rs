@@ -73,6 +73,9 @@ struct Verification {
     unended: Vec<usize>,
     /// Nodes the logs name in a view or a delivery that have no log.
     missing: Vec<usize>,
+    /// Every surviving node's `end` line says the group had settled (`groupy run`, `groupy
+    /// sim`): validity is judged too.
+    settled: bool,
     /// `holds` (exit 0), `violated` (exit 1) or `inconclusive` (exit 3: a log is missing).
     verdict: &'static str,
 }
@@ -86,6 +89,8 @@ struct Read {
     ended: bool,
     /// The nodes its views and deliveries name.
     named: BTreeSet<usize>,
+    /// Its `end` line says the group had settled.
+    settled: bool,
 }
 
 /// The nodes a log's views, accepted views and deliveries name.
@@ -158,6 +163,7 @@ fn read(path: &Path) -> Result<Read, String> {
             protocol: Some(live.protocol),
             ended: live.ended,
             named: names,
+            settled: live.settled,
         });
     }
     let log: NodeLog = serde_json::from_str(&text).map_err(|e| {
@@ -172,6 +178,7 @@ fn read(path: &Path) -> Result<Read, String> {
         protocol: None,
         // A saved node log says whether its node crashed.
         ended: true,
+        settled: false,
     })
 }
 
@@ -196,6 +203,9 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
             .map(|r| usize::from(r.log.node))
             .collect();
         let named: BTreeSet<usize> = read.iter().flat_map(|r| r.named.iter().copied()).collect();
+        // Every node that did not crash says the group had settled when it stopped.
+        let settled =
+            read.iter().all(|r| r.log.crashed || r.settled) && read.iter().any(|r| r.settled);
         let logs: Vec<NodeLog> = read.into_iter().map(|r| r.log).collect();
         let mut ids: Vec<_> = logs.iter().map(|l| usize::from(l.node)).collect();
         ids.sort();
@@ -204,9 +214,9 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
             return Err("two log files name the same node".to_string());
         }
         let missing: Vec<usize> = named.into_iter().filter(|n| !ids.contains(n)).collect();
-        Ok((files, logs, protocols.pop(), unended, missing))
+        Ok((files, logs, protocols.pop(), unended, missing, settled))
     });
-    let (files, logs, protocol, unended, missing) = match result {
+    let (files, logs, protocol, unended, missing, settled) = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -223,7 +233,12 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
         },
         None => None,
     };
-    let (properties, violated) = judge(&logs, claims);
+    // Logs of a group that settled are judged on every claim, validity included (a live run
+    // that left a survivor's multicast undelivered fails); otherwise liveness is reported.
+    let (properties, violated) = match claims {
+        Some(c) if settled => judge_run(&logs, c, true),
+        _ => judge(&logs, claims),
+    };
     let (verdict, code) = match (missing.is_empty(), violated) {
         (false, _) => ("inconclusive", 3),
         (true, true) => ("violated", 1),
@@ -236,6 +251,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
         divergence: divergence(&logs),
         unended,
         missing,
+        settled,
         verdict,
         properties,
     };
@@ -253,6 +269,12 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
                 ));
             }
             s.push('\n');
+            if v.settled {
+                s.push_str(
+                    "  the logs' end lines say the group had settled: liveness (validity) is \
+                     judged too\n",
+                );
+            }
             for n in &v.unended {
                 s.push_str(&format!(
                     "  n{n}: no end line: the node crashed (its process was killed) or its log \

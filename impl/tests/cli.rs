@@ -1896,6 +1896,41 @@ fn sim_catches_gms2_and_its_replay_command_reproduces_the_logs() {
     assert_eq!((uint_of(&r, "runs"), uint_of(&r, "consistent")), (40, 40));
     assert_eq!(str_of(&r, "verdict"), "consistent");
 
+    // A settled group's logs say so in their end lines, and then verify judges validity:
+    // take every node's last delivery away and a multicast was never delivered.
+    let settled = dir.join("settled");
+    groupy(&[
+        "sim",
+        "gms4",
+        "--seeds",
+        "1",
+        "--log-dir",
+        settled.to_str().unwrap(),
+        "-q",
+    ])
+    .assert()
+    .code(0);
+    let seed_dir = settled.join("seed-1");
+    groupy(&["verify", seed_dir.to_str().unwrap()])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("had settled"));
+    for node in 0..5 {
+        let f = seed_dir.join(format!("node-{node}.jsonl"));
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        let last = lines
+            .iter()
+            .rposition(|l| l.contains("\"line\":\"deliver\""))
+            .unwrap();
+        lines.remove(last);
+        std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    }
+    groupy(&["verify", seed_dir.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("(validity)"));
+
     groupy(&["sim", "gms4", "--seeds", "9..3"])
         .assert()
         .code(2)

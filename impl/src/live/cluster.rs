@@ -200,6 +200,11 @@ impl Visit for Group<'_> {
             std::thread::sleep(Duration::from_millis(20));
         };
         let drain = drain_start.elapsed();
+        if drained == Some(Drained::Settled) {
+            for c in &controls {
+                c.settled.store(true, Ordering::Relaxed);
+            }
+        }
         let outcomes = stop_group((controls.clone(), threads))?;
         display.show(&statuses(&controls), start.elapsed());
         display.finish();

@@ -476,12 +476,13 @@ impl<A: Protocol> NodeCore<A> {
         &self.state
     }
 
-    /// Ends the log (its `end` line, taken with [`NodeCore::take_log`] like any other) and
-    /// returns what the node ended with.
-    pub fn finish(&mut self) -> Outcome {
+    /// Ends the log (its `end` line, taken with [`NodeCore::take_log`] like any other, which
+    /// says whether the group had `settled`) and returns what the node ended with.
+    pub fn finish(&mut self, settled: bool) -> Outcome {
         if let Some(w) = &mut self.log {
+            let member = self.state.role() != Role::Outside;
             // Formatting into a buffer cannot fail.
-            let _ = w.end(self.crashed, self.state.role() != Role::Outside);
+            let _ = w.end(self.crashed, member, settled && !self.crashed);
         }
         let app = self.state.app();
         let issued = self.state.worker().issued;

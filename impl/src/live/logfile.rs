@@ -94,6 +94,11 @@ pub enum Line {
         crashed: bool,
         member: bool,
         issued: u32,
+        /// The group had settled when the node stopped (`groupy run` and `groupy sim` know,
+        /// from the drain; a `groupy node` on its own does not): nothing more was pending,
+        /// so liveness can be judged from the logs.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        settled: bool,
     },
 }
 
@@ -227,12 +232,13 @@ impl<W: Write> LogWriter<W> {
         Ok(())
     }
 
-    pub fn end(&mut self, crashed: bool, member: bool) -> Result<(), String> {
+    pub fn end(&mut self, crashed: bool, member: bool, settled: bool) -> Result<(), String> {
         self.write(&Line::End {
             node: self.node,
             crashed,
             member,
             issued: self.issued,
+            settled,
         })
     }
 }
@@ -247,6 +253,8 @@ pub struct LiveLog {
     /// Every node a view in the log names, the views logged with its deliveries included:
     /// `groupy verify` looks for their logs.
     pub named: BTreeSet<usize>,
+    /// The `end` line says the group had settled when the node stopped.
+    pub settled: bool,
 }
 
 /// Reads a live log, refusing what its writer never writes (see the module doc, Reading).
@@ -318,6 +326,7 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
     let founder = member;
     let mut member = member;
     let mut crashed = true;
+    let mut settled = false;
     let mut ended = false;
     let mut issued = 0;
     let mut accepted = Vec::new();
@@ -362,8 +371,10 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
                 crashed: c,
                 member: m,
                 issued: k,
+                settled: done,
                 ..
             } => {
+                settled = done;
                 crashed = c;
                 ended = true;
                 member |= m;
@@ -417,6 +428,7 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
         protocol,
         ended,
         named,
+        settled,
     })
 }
 
@@ -452,7 +464,7 @@ mod tests {
         assert_eq!(l.log.events.as_ref(), log.as_slice());
         assert_eq!(l.log.accepted.as_ref(), &accepted);
         assert_eq!(l.log.multicast.as_ref(), &[p]);
-        w.end(false, true).unwrap();
+        w.end(false, true, false).unwrap();
         let text = std::fs::read_to_string(path(&dir, 1)).unwrap();
         let ended = read(Path::new("x"), &text).unwrap();
         assert!(!ended.log.crashed && ended.ended);

@@ -143,6 +143,8 @@ pub struct Control {
     /// The peers this node cannot reach now, one bit per node id (`groupy run
     /// --partition`): a datagram to one is lost as it leaves, delayed ones included.
     pub cut_off: AtomicU64,
+    /// The group settled in its drain (set before `stop`): the log's `end` line says so.
+    pub settled: AtomicBool,
     pub status: Mutex<Status>,
 }
 
@@ -330,7 +332,8 @@ impl<A: Protocol> Node<A> {
     }
 
     fn finish(mut self) -> Outcome {
-        let outcome = self.core.finish();
+        let settled = self.control.settled.load(Ordering::Relaxed);
+        let outcome = self.core.finish(settled);
         // The end line, and what a crash mid-broadcast left unsent is lost with the node.
         let lines = self.core.take_log();
         if let Some(f) = &mut self.log {

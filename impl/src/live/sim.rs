@@ -376,7 +376,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
         .iter_mut()
         .enumerate()
         .map(|(i, core)| {
-            let o = core.finish();
+            let o = core.finish(drained == Drained::Settled);
             logs[i].extend(core.take_log());
             o
         })
