@@ -578,3 +578,261 @@ fn drop_to<M: Clone + Eq + std::hash::Hash + Ord>(net: &mut Network<M>, dead: Id
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::core::Options;
+    use crate::live::faults::Faults;
+    use crate::live::options::{Disruptions, Kill, ScenarioArgs};
+    use crate::live::sim::{self, Scenario};
+    use groupy_model::gms3::{Gms3, Gms3Msg};
+    use groupy_model::gms4::Gms4;
+    use std::time::Duration;
+
+    fn scenario(link: Link, faults: Faults, kills: Vec<Kill>) -> Scenario {
+        let mut opts: Options = ScenarioArgs::default().options(link).unwrap();
+        opts.faults = faults;
+        Scenario {
+            nodes: 4,
+            duration: Duration::from_secs(3),
+            opts,
+            disruptions: Disruptions {
+                kills,
+                ..Disruptions::default()
+            },
+            heal: false,
+            validate: true,
+        }
+    }
+
+    /// Loss, duplication, delay, the dice's crashes mid-broadcast and a leader killed.
+    fn faults() -> Faults {
+        Faults {
+            drop: 0.05,
+            duplicate: 0.05,
+            delay: Duration::from_millis(5),
+            crash_one_in: Some(200),
+            min_survivors: 2,
+        }
+    }
+
+    fn validated<A: Protocol>(link: Link, seed: u64) -> (u64, usize) {
+        let kill = Kill {
+            node: 0,
+            at_ms: 1500,
+        };
+        let run = sim::run::<A>(&scenario(link, faults(), vec![kill]), seed);
+        let crashed = run.outcomes.iter().filter(|o| o.log.crashed).count();
+        match run.validation {
+            Some(Ok(steps)) => (steps, crashed),
+            other => panic!("{} seed {seed}: {other:?}", A::DESCRIPTOR.name),
+        }
+    }
+
+    #[test]
+    fn short_gms3_and_gms4_runs_with_faults_are_behaviours_of_the_model() {
+        for seed in 1..=3 {
+            // gms3 on its fifo link (the model's ordered network), gms4 on raw UDP (udp).
+            let (steps, crashed) = validated::<Gms3>(Link::Fifo, seed);
+            assert!(
+                steps > 300 && crashed >= 1,
+                "gms3: {steps} steps, {crashed}"
+            );
+            let (steps, crashed) = validated::<Gms4>(Link::Raw, seed);
+            assert!(
+                steps > 300 && crashed >= 1,
+                "gms4: {steps} steps, {crashed}"
+            );
+        }
+    }
+
+    /// A finding, pinned: the model lets a retransmission timer fire only when nothing is in
+    /// flight between the node and the peers it repeats to, on every network that does not
+    /// duplicate (a bound on its state space: "the timeout exceeds a round trip"). Live, the
+    /// timer fires at its deadline: over the fifo link, whose own retransmissions hide a loss
+    /// for an rto, gms4 repeats while the lost message is still on its way. gms4's own link,
+    /// raw UDP, is the model's udp network, where the rule does not apply.
+    #[test]
+    fn gms4_over_the_fifo_link_retransmits_while_a_message_is_in_flight() {
+        let lossy = Faults {
+            drop: 0.05,
+            ..Faults::default()
+        };
+        let run = sim::run::<Gms4>(&scenario(Link::Fifo, lossy, vec![]), 1);
+        let Some(Err(d)) = run.validation else {
+            panic!("expected a divergence, got {:?}", run.validation);
+        };
+        assert!(
+            matches!(&d.why, Why::NotAllowed { rule } if rule.contains("in flight:"))
+                && d.action.contains("retransmits"),
+            "{d}"
+        );
+    }
+
+    /// A stand-in for a core: runs the actor's handlers and keeps its timers as the core
+    /// does, recording what it did.
+    struct Node {
+        id: Id,
+        actor: Gms3,
+        state: <Gms3 as Actor>::State,
+        timers: Vec<<Gms3 as Actor>::Timer>,
+    }
+
+    impl Node {
+        fn new(actor: Gms3, i: usize) -> Self {
+            let id = Id::from(i);
+            let mut out = Out::new();
+            let state = actor.on_start(id, &None, &mut out);
+            let mut node = Node {
+                id,
+                actor,
+                state,
+                timers: Vec::new(),
+            };
+            node.perform(out);
+            node
+        }
+
+        fn perform(&mut self, out: Out<Gms3>) -> Vec<(Id, Gms3Msg)> {
+            let mut sends = Vec::new();
+            for c in out {
+                match c {
+                    Command::SetTimer(t, _) => {
+                        self.timers.retain(|x| *x != t);
+                        self.timers.push(t);
+                    }
+                    Command::CancelTimer(t) => self.timers.retain(|x| *x != t),
+                    Command::Send(dst, msg) => sends.push((dst, msg)),
+                    _ => {}
+                }
+            }
+            sends
+        }
+
+        fn step(
+            &mut self,
+            input: Input<Gms3Msg, <Gms3 as Actor>::Timer>,
+        ) -> (Recorded<Gms3>, Vec<(Id, Gms3Msg)>) {
+            let mut out = Out::new();
+            let mut st = Cow::Owned(self.state.clone());
+            match input.clone() {
+                Input::Msg { src, msg } => self.actor.on_msg(self.id, &mut st, src, msg, &mut out),
+                Input::Timeout(t) => {
+                    self.timers.retain(|x| *x != t);
+                    self.actor.on_timeout(self.id, &mut st, &t, &mut out)
+                }
+            }
+            self.state = st.into_owned();
+            let sends = self.perform(out);
+            let step = Recorded::Step {
+                input,
+                state: self.state.clone(),
+                timers: Some(self.timers.clone()),
+            };
+            (step, sends)
+        }
+    }
+
+    fn group() -> (Validator<Gms3>, Vec<Node>) {
+        let actors = actors::<Gms3>(3);
+        let nodes = actors
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Node::new(a.clone(), i))
+            .collect();
+        (Validator::new(actors, Link::Fifo), nodes)
+    }
+
+    fn why(v: &Validator<Gms3>) -> Why {
+        match v.result() {
+            Err(d) => d.why,
+            Ok(n) => panic!("no divergence after {n} steps"),
+        }
+    }
+
+    #[test]
+    fn the_validator_follows_real_steps_and_catches_doctored_ones() {
+        let mcast = Input::Timeout(<Gms3 as Actor>::Timer::MCAST);
+        // n1 multicasts twice: two requests queue on the channel n1 -> n0, in order.
+        let (mut v, mut nodes) = group();
+        let (a, first) = nodes[1].step(mcast.clone());
+        let (b, second) = nodes[1].step(mcast.clone());
+        v.feed(1, vec![a.clone(), b.clone()]);
+        assert_eq!(v.result(), Ok(2));
+        let (to, msg) = first[0].clone();
+        assert_eq!(to, Id::from(0));
+        let deliver = |msg: Gms3Msg| Input::Msg {
+            src: Id::from(1),
+            msg,
+        };
+
+        // The requests in order: steps of the model.
+        let mut ok = (v, nodes);
+        let (s1, _) = ok.1[0].step(deliver(msg.clone()));
+        let (s2, _) = ok.1[0].step(deliver(second[0].1.clone()));
+        ok.0.feed(0, vec![s1, s2]);
+        assert_eq!(ok.0.result(), Ok(4));
+
+        // The second before the first: out of order on the fifo link's ordered network.
+        let (mut v, mut nodes) = group();
+        v.feed(1, vec![a.clone(), b.clone()]);
+        let (s, _) = nodes[0].step(deliver(second[0].1.clone()));
+        v.feed(0, vec![s]);
+        assert!(
+            matches!(why(&v), Why::OutOfOrder { .. }),
+            "{:?}",
+            v.result()
+        );
+
+        // A message n1 never sent.
+        let (mut v, mut nodes) = group();
+        v.feed(1, vec![a.clone()]);
+        let (s, _) = nodes[0].step(deliver(Gms3Msg::Join(Id::from(2))));
+        v.feed(0, vec![s]);
+        assert_eq!(why(&v), Why::NotInNetwork);
+
+        // A state the model does not produce: the leader ignores the request.
+        let (mut v, mut nodes) = group();
+        v.feed(1, vec![a.clone()]);
+        let before = nodes[0].state.clone();
+        let (mut s, _) = nodes[0].step(deliver(msg.clone()));
+        if let Recorded::Step { state, .. } = &mut s {
+            *state = before;
+        }
+        v.feed(0, vec![s]);
+        assert!(
+            matches!(why(&v), Why::StateDiffers { .. }),
+            "{:?}",
+            v.result()
+        );
+
+        // Timers the model's step does not leave armed.
+        let (mut v, mut nodes) = group();
+        let (mut s, _) = nodes[1].step(mcast.clone());
+        if let Recorded::Step { timers, .. } = &mut s {
+            *timers = Some(Vec::new());
+        }
+        v.feed(1, vec![s]);
+        assert!(
+            matches!(why(&v), Why::TimersDiffer { .. }),
+            "{:?}",
+            v.result()
+        );
+
+        // A slave's send timer, never armed.
+        let (mut v, mut nodes) = group();
+        let (s, _) = nodes[2].step(Input::Timeout(<Gms3 as Actor>::Timer::SEND));
+        v.feed(2, vec![s]);
+        assert_eq!(why(&v), Why::TimerNotArmed);
+
+        // A step after a crash.
+        let (mut v, mut nodes) = group();
+        let (s, _) = nodes[1].step(mcast);
+        v.feed(1, vec![Recorded::Crash, s]);
+        assert_eq!(why(&v), Why::Crashed);
+        let d = v.result().unwrap_err();
+        assert_eq!((d.checked, d.node), (1, 1));
+        assert!(d.to_string().contains("n1"), "{d}");
+    }
+}
