@@ -246,7 +246,11 @@ impl<A: Protocol> Validator<A> {
                 same_state(&**model, &state).map_err(|w| (what.clone(), w))?;
                 same_timers(self.armed(node), timers).map_err(|w| (what, w))
             }
-            Recorded::Crash => self.take(node, ActorModelAction::Crash(id), None),
+            Recorded::Crash => {
+                let crash = ActorModelAction::Crash(id);
+                self.take(node, &crash, None)
+                    .map_err(|why| (describe(&crash), why))
+            }
             Recorded::Step {
                 input,
                 state,
@@ -256,7 +260,10 @@ impl<A: Protocol> Validator<A> {
                     Input::Msg { src, msg } => ActorModelAction::Deliver { src, dst: id, msg },
                     Input::Timeout(t) => ActorModelAction::Timeout(id, t),
                 };
-                self.take(node, action, Some((state, timers)))
+                // Worded only on a divergence: formatting every message costs more than
+                // checking it.
+                self.take(node, &action, Some((state, timers)))
+                    .map_err(|why| (describe(&action), why))
             }
         }
     }
@@ -274,24 +281,20 @@ impl<A: Protocol> Validator<A> {
     fn take(
         &mut self,
         node: usize,
-        action: ActorAction<A>,
+        action: &ActorAction<A>,
         after: Option<After<A>>,
-    ) -> Result<(), (String, Why)> {
-        let what = describe(&action);
-        let fail = |why| Err((what.clone(), why));
+    ) -> Result<(), Why> {
         match self.mirror.crashed.get(node) {
-            None => return fail(Why::UnknownNode),
-            Some(true) => return fail(Why::Crashed),
+            None => return Err(Why::UnknownNode),
+            Some(true) => return Err(Why::Crashed),
             Some(false) => {}
         }
-        if let Err(why) = self.enabled(node, &action) {
-            return fail(why);
+        self.enabled(node, action)?;
+        if !self.model.allowed(&self.mirror, action) {
+            let rule = self.rule_broken(node, action);
+            return Err(Why::NotAllowed { rule });
         }
-        if !self.model.allowed(&self.mirror, &action) {
-            let rule = self.rule_broken(node, &action);
-            return fail(Why::NotAllowed { rule });
-        }
-        let delivered = match &action {
+        let delivered = match action {
             ActorModelAction::Deliver { src, dst, msg } => Some(Envelope {
                 src: *src,
                 dst: *dst,
@@ -309,26 +312,17 @@ impl<A: Protocol> Validator<A> {
             // No transition: a delivery or timeout that changes nothing (stateright offers
             // none). The core must have stayed where it was too.
             if let Some((state, timers)) = after {
-                if let Err(why) = same_state(&*self.mirror.actor_states[node], &state) {
-                    return fail(why);
-                }
+                same_state(&*self.mirror.actor_states[node], &state)?;
                 if let Some(timers) = timers {
-                    if let Err(why) = same_timers(self.armed(node), timers) {
-                        return fail(why);
-                    }
+                    same_timers(self.armed(node), timers)?;
                 }
             }
             return Ok(());
         };
         if let Some((state, timers)) = after {
-            if let Err(why) = same_state(&*next.actor_states[node], &state) {
-                return fail(why);
-            }
+            same_state(&*next.actor_states[node], &state)?;
             if let Some(timers) = timers {
-                let model = next.timers_set[node].iter().cloned().collect();
-                if let Err(why) = same_timers(model, timers) {
-                    return fail(why);
-                }
+                same_timers(next.timers_set[node].iter().cloned().collect(), timers)?;
             }
         }
         let crash = matches!(action, ActorModelAction::Crash(_));
