@@ -78,6 +78,9 @@ pub enum Why {
     StateDiffers { model: String, core: String },
     /// The model's armed timers of the node are not the core's.
     TimersDiffer { model: String, core: String },
+    /// The core stopped performing a step's commands, as only a crash does, and no crash
+    /// followed.
+    NoCrashAfter,
 }
 
 impl fmt::Display for Why {
@@ -100,6 +103,10 @@ impl fmt::Display for Why {
             Why::StateDiffers { model, core } => write!(
                 f,
                 "the model's next state differs from the core's:\n    model: {model}\n    core:  {core}"
+            ),
+            Why::NoCrashAfter => write!(
+                f,
+                "the core left the step's commands half done without crashing"
             ),
             Why::TimersDiffer { model, core } => write!(
                 f,
@@ -198,11 +205,22 @@ impl<A: Protocol> Validator<A> {
     /// Checks the steps node `node` recorded since the last call, in order; stops at the first
     /// divergence (later steps are not checked: the mirror no longer follows the run).
     pub fn feed(&mut self, node: usize, steps: Vec<Recorded<A>>) {
-        for step in steps {
+        let mut steps = steps.into_iter().peekable();
+        while let Some(step) = steps.next() {
             if self.diverged.is_some() {
                 return;
             }
-            match self.check(node, step) {
+            // A step whose timers were not taken was cut by a crash: the crash comes next.
+            let cut = matches!(step, Recorded::Step { timers: None, .. })
+                && !matches!(steps.peek(), Some(Recorded::Crash));
+            let checked = self.check(node, step).and_then(|()| {
+                if cut {
+                    Err((format!("n{node}'s step"), Why::NoCrashAfter))
+                } else {
+                    Ok(())
+                }
+            });
+            match checked {
                 Ok(()) => self.checked += 1,
                 Err((action, why)) => {
                     self.diverged = Some(Divergence {
@@ -819,6 +837,18 @@ mod tests {
         let (s, _) = nodes[2].step(Input::Timeout(<Gms3 as Actor>::Timer::SEND));
         v.feed(2, vec![s]);
         assert_eq!(why(&v), Why::TimerNotArmed);
+
+        // A step cut short (its timers not taken) with no crash after it.
+        let (mut v, mut nodes) = group();
+        let (mut s, _) = nodes[1].step(mcast.clone());
+        if let Recorded::Step { timers, .. } = &mut s {
+            *timers = None;
+        }
+        v.feed(1, vec![s.clone()]);
+        assert_eq!(why(&v), Why::NoCrashAfter);
+        let (mut v, _) = group();
+        v.feed(1, vec![s, Recorded::Crash]);
+        assert_eq!(v.result(), Ok(2));
 
         // A step after a crash.
         let (mut v, mut nodes) = group();
