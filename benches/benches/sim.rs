@@ -30,6 +30,7 @@ fn scenario(faults: Faults, disruptions: Disruptions) -> Scenario {
         disruptions,
         heal: false,
         adjust: None,
+        validate: false,
     }
 }
 

@@ -460,6 +460,7 @@ fn gms4_without_retries_in_the_simulator_violates_validity() {
         disruptions: Disruptions::default(),
         heal: false,
         adjust: None,
+        validate: false,
     };
     fn no_retry(s: &mut groupy_model::group::Setup) {
         s.mutant = Some(Mutant::NoRetry);

@@ -25,4 +25,6 @@ pub mod live {
     pub mod options;
     #[path = "sim.rs"]
     pub mod sim;
+    #[path = "validate.rs"]
+    pub mod validate;
 }

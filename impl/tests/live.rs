@@ -883,3 +883,47 @@ fn forged_heartbeat(sender: u32, receiver: u32, counter: u64) -> Vec<u8> {
     d.push(3); // postcard: variant 3 of `Frame`, `Heartbeat`
     d
 }
+
+/// `groupy sim --validate`: every simulated step checked against the model; a run whose
+/// steps the model cannot take fails (exit 1) with the step, and its replay keeps the flag.
+#[test]
+fn sim_validate_counts_the_steps_checked_and_fails_a_run_the_model_cannot_take() {
+    let dir = scratch("sim-validate");
+    let logs = dir.to_string_lossy().to_string();
+    let common = ["--nodes", "4", "--virtual-secs", "3", "--drop", "0.05"];
+    let mut args = vec!["sim", "gms4", "--seeds", "1..3", "--validate"];
+    args.extend(common);
+    args.extend(["--format", "json", "--log-dir", &logs]);
+    let o = groupy(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).expect("a JSON report");
+    assert_eq!(r["validate"], true);
+    assert!(
+        r["steps_checked"].as_u64().is_some_and(|n| n > 1_000),
+        "{r}"
+    );
+
+    // gms4 over the fifo link repeats while a message is in flight, which the model's
+    // ordered network does not allow (see validate.rs's pinned test).
+    let mut args = vec![
+        "sim",
+        "gms4",
+        "--link",
+        "fifo",
+        "--seeds",
+        "1",
+        "--validate",
+    ];
+    args.extend(common);
+    args.extend(["--log-dir", &logs]);
+    let o = groupy(&args);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("not a behaviour of the model"), "{out}");
+    assert!(out.contains("retransmits"), "{out}");
+    assert!(
+        out.contains("--link fifo") && out.contains("--validate"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

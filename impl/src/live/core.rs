@@ -256,6 +256,35 @@ pub struct NodeCore<A: Protocol> {
     ack_since: Option<Instant>,
     /// With `--batch`: the frames waiting for the end of the turn, per peer, and their bytes.
     batches: Vec<(Vec<Vec<u8>>, usize)>,
+    /// The steps taken since the last [`NodeCore::take_steps`], once
+    /// [`NodeCore::record_steps`] asked for them (trace validation); `None` costs nothing.
+    recorded: Option<Vec<Recorded<A>>>,
+}
+
+/// What made an actor step: a message handed to `on_msg`, or a timer to `on_timeout`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input<M, T> {
+    Msg { src: Id, msg: M },
+    Timeout(T),
+}
+
+/// One thing a node did, as trace validation (`validate.rs`) checks it against the model.
+#[derive(Clone, Debug)]
+pub enum Recorded<A: Protocol> {
+    /// The node when recording began: its state and armed timers.
+    From {
+        state: A::State,
+        timers: Vec<A::Timer>,
+    },
+    /// A handler ran: what it was given, the state it left, the timers armed after its
+    /// commands (`None` if the node crashed while performing them: the rest were not).
+    Step {
+        input: Input<A::Msg, A::Timer>,
+        state: A::State,
+        timers: Option<Vec<A::Timer>>,
+    },
+    /// Fail-stop: a kill, or `--crash-rate`'s dice mid-broadcast.
+    Crash,
 }
 
 impl<A: Protocol> NodeCore<A> {
@@ -318,6 +347,7 @@ impl<A: Protocol> NodeCore<A> {
             ack_owed: Vec::new(),
             ack_since: None,
             batches: Vec::new(),
+            recorded: None,
         };
         if core.opts.log_dir.is_some() {
             // Formatting into a buffer cannot fail.
@@ -454,7 +484,36 @@ impl<A: Protocol> NodeCore<A> {
 
     /// Fail-stop: the node takes no more steps and sends nothing more.
     pub fn crash(&mut self) {
+        if let Some(r) = self.recorded.as_mut().filter(|_| !self.crashed) {
+            r.push(Recorded::Crash);
+        }
         self.crashed = true;
+    }
+
+    /// Starts (or stops) recording every step the actor takes, for trace validation; the
+    /// first record is the node as it is now.
+    pub fn record_steps(&mut self, on: bool) {
+        self.recorded = on.then(|| {
+            let from = Recorded::From {
+                state: (*self.state).clone(),
+                timers: self.armed(),
+            };
+            vec![from]
+        });
+    }
+
+    /// The steps recorded since the last call, oldest first.
+    pub fn take_steps(&mut self) -> Vec<Recorded<A>> {
+        self.recorded
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The armed timers, `Suspect` ones included.
+    fn armed(&self) -> Vec<A::Timer> {
+        let all = self.timers.iter().chain(&self.suspect);
+        all.map(|(t, _)| t.clone()).collect()
     }
 
     pub fn crashed(&self) -> bool {
@@ -573,7 +632,7 @@ impl<A: Protocol> NodeCore<A> {
                 .map(|(i, _)| i);
             let Some(i) = due else { break };
             let (timer, _) = self.timers.remove(i);
-            self.step(|a, id, st, o| a.on_timeout(id, st, &timer, o));
+            self.step(Input::Timeout(timer));
             self.release();
         }
         self.detect();
@@ -641,7 +700,7 @@ impl<A: Protocol> NodeCore<A> {
             });
             if fire {
                 self.suspect.remove(i);
-                self.step(|a, id, st, o| a.on_timeout(id, st, &timer, o));
+                self.step(Input::Timeout(timer));
                 self.release();
             } else {
                 i += 1;
@@ -729,7 +788,7 @@ impl<A: Protocol> NodeCore<A> {
             self.report.held_max = self.report.held_max.max(self.mailbox.len());
             return;
         }
-        self.step(|a, id, st, o| a.on_msg(id, st, src, msg, o));
+        self.step(Input::Msg { src, msg });
         self.release();
     }
 
@@ -752,17 +811,35 @@ impl<A: Protocol> NodeCore<A> {
             let Some((src, msg)) = found.and_then(|i| self.mailbox.remove(i)) else {
                 return;
             };
-            self.step(|a, id, st, o| a.on_msg(id, st, src, msg, o));
+            self.step(Input::Msg { src, msg });
         }
     }
 
     /// One step of the actor: run a handler on the state, keep the new state, perform its
     /// commands, log what the application was delivered.
-    fn step(&mut self, f: impl FnOnce(&A, Id, &mut Cow<A::State>, &mut Out<A>)) {
+    fn step(&mut self, input: Input<A::Msg, A::Timer>) {
+        // Cloned only when recording: the handler consumes the message.
+        let copy = self.recorded.is_some().then(|| input.clone());
         let mut out = Out::new();
-        f(&self.actor, self.id, &mut self.state, &mut out);
+        let (a, id, st) = (&self.actor, self.id, &mut self.state);
+        match input {
+            Input::Msg { src, msg } => a.on_msg(id, st, src, msg, &mut out),
+            Input::Timeout(timer) => a.on_timeout(id, st, &timer, &mut out),
+        }
         self.steps += 1;
+        // A crash while performing the commands is recorded after this step.
+        let at = self.recorded.as_ref().map(Vec::len);
         self.apply(out);
+        if let (Some(input), Some(at)) = (copy, at) {
+            let step = Recorded::Step {
+                input,
+                state: (*self.state).clone(),
+                timers: (!self.crashed).then(|| self.armed()),
+            };
+            if let Some(r) = self.recorded.as_mut() {
+                r.insert(at, step);
+            }
+        }
         self.after_step();
     }
 

@@ -16,6 +16,8 @@
 //! - [`solo`]: `groupy node`: one node as its own process.
 //! - [`sim`]: N node cores in one thread, in virtual time, over a seeded network;
 //!   [`simulate`] is `groupy sim`, which runs and judges many seeds.
+//! - `validate` (the library's): trace validation: each step a simulated core takes, checked against the
+//!   model's next-state relation (`groupy sim --validate`).
 //! - [`bench`]: `groupy bench`: the live group measured against raw UDP in the same run.
 //! - [`options`]: the flags of `run`, `node` and `bench`, and the one conversion of them into
 //!   a node's options.

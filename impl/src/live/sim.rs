@@ -14,6 +14,7 @@
 use super::core::{Clock, NodeCore, Options, Outcome};
 use super::faults::CrashBudget;
 use super::options::Disruptions;
+use super::validate::{self, Validation, Validator};
 use groupy_model::Protocol;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -105,6 +106,9 @@ pub struct Scenario {
     /// Changes each node's setup before its actor is built: the verification suite puts a
     /// mutant in (`checks/`, where the model's `mutants` feature is on).
     pub adjust: Option<fn(&mut groupy_model::group::Setup)>,
+    /// Trace validation: every step of every core is checked against the model
+    /// ([`validate`]).
+    pub validate: bool,
 }
 
 /// What one simulated run ended with.
@@ -118,6 +122,9 @@ pub struct Run {
     pub drain: Duration,
     /// Events handled (datagrams and timeouts).
     pub events: u64,
+    /// With [`Scenario::validate`]: the steps checked, or the first that the model cannot
+    /// take.
+    pub validation: Option<Validation>,
 }
 
 enum Event {
@@ -187,24 +194,31 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
         crash_budget: Some(CrashBudget::new(sc.nodes, &sc.opts.faults)),
         ..sc.opts.clone()
     };
-    let cfg = groupy_model::Config {
-        nodes: sc.nodes,
-        ..groupy_model::Config::default()
-    };
     let addrs: Vec<SocketAddr> = (0..sc.nodes).map(addr).collect();
     let mut net = StdRng::seed_from_u64(seed ^ 0x0005_EED0_F0E7);
-    let mut cores: Vec<NodeCore<A>> = (0..sc.nodes)
-        .map(|i| {
-            let mut setup = groupy_model::group::Setup {
-                quota: u32::MAX,
-                ..groupy_model::group::Setup::for_node(&cfg, i)
-            };
-            if let Some(adjust) = sc.adjust {
-                adjust(&mut setup);
-            }
-            NodeCore::new(A::with_setup(setup), i, addrs.clone(), opts.clone(), clock)
+    let actors = validate::actors::<A>(sc.nodes, sc.adjust);
+    let mut validator = sc
+        .validate
+        .then(|| Validator::new(actors.clone(), opts.link));
+    let mut cores: Vec<NodeCore<A>> = actors
+        .into_iter()
+        .enumerate()
+        .map(|(i, actor)| {
+            let mut core = NodeCore::new(actor, i, addrs.clone(), opts.clone(), clock);
+            core.record_steps(validator.is_some());
+            core
         })
         .collect();
+    // The steps node `i` took since the last look, checked; once a divergence is found the
+    // cores stop recording (the model no longer follows the run).
+    let follow = |v: &mut Option<Validator<A>>, i: usize, core: &mut NodeCore<A>| {
+        if let Some(v) = v {
+            v.follow(i, core);
+            if v.diverged() {
+                core.record_steps(false);
+            }
+        }
+    };
     let mut logs: Vec<Vec<u8>> = vec![Vec::new(); sc.nodes];
     let mut queue = Queue::default();
     let mut paused_until: Vec<Option<Instant>> = vec![None; sc.nodes];
@@ -245,6 +259,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
         }
     };
     for (i, core) in cores.iter_mut().enumerate() {
+        follow(&mut validator, i, core);
         collect(i, core, &mut logs, &mut queue, &mut net, now);
     }
 
@@ -270,6 +285,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                 let due = elapsed >= Duration::from_millis(k.at_ms);
                 if due {
                     cores[k.node].crash();
+                    follow(&mut validator, k.node, &mut cores[k.node]);
                 }
                 !due
             });
@@ -348,6 +364,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                     core.handle_datagram(now, addrs[from], &bytes);
                     core.handle_idle(now);
                     core.handle_timeout(now);
+                    follow(&mut validator, to, core);
                     collect(to, core, &mut logs, &mut queue, &mut net, now);
                 }
                 Event::Resume(i) => {
@@ -358,6 +375,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                     }
                     core.handle_idle(now);
                     core.handle_timeout(now);
+                    follow(&mut validator, i, core);
                     collect(i, core, &mut logs, &mut queue, &mut net, now);
                 }
             }
@@ -367,6 +385,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                 handled += 1;
                 let core = &mut cores[i];
                 core.handle_timeout(now);
+                follow(&mut validator, i, core);
                 collect(i, core, &mut logs, &mut queue, &mut net, now);
             }
         }
@@ -388,6 +407,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
         drained,
         drain,
         events: handled,
+        validation: validator.map(|v| v.result()),
     }
 }
 
@@ -410,6 +430,7 @@ mod tests {
             disruptions,
             heal: false,
             adjust: None,
+            validate: false,
         }
     }
 

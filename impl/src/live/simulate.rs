@@ -89,6 +89,11 @@ pub struct SimArgs {
     /// claimed liveness property (validity) holding, within the drain's cap.
     #[arg(long)]
     pub liveness: bool,
+    /// Trace validation: every step of every node is also checked against the model's
+    /// next-state relation (the same actors, the model's environment with no bounds, --reduce
+    /// none); a run that is not a behaviour of the model fails, with its first divergent step.
+    #[arg(long)]
+    pub validate: bool,
     /// Runs at once (default: the machine's cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -116,6 +121,10 @@ struct RunVerdict {
     replay: String,
     logs: Option<String>,
     divergence: Option<String>,
+    /// With `--validate`: the steps checked against the model.
+    steps_checked: Option<u64>,
+    /// With `--validate`: the first step the model cannot take, if any.
+    not_a_model_behaviour: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -126,6 +135,10 @@ struct SimReport {
     virtual_secs: f64,
     swarm: bool,
     liveness: bool,
+    /// Trace validation was on (`--validate`).
+    validate: bool,
+    /// Steps checked against the model, over every run.
+    steps_checked: u64,
     runs: u64,
     consistent: u64,
     violated: u64,
@@ -163,6 +176,7 @@ pub fn run(spec: SimArgs, interrupted: Arc<AtomicBool>) -> u8 {
         disruptions: spec.disruptions.clone(),
         heal: spec.liveness,
         adjust: None,
+        validate: spec.validate,
     };
     let jobs = spec
         .jobs
@@ -195,6 +209,8 @@ pub fn run(spec: SimArgs, interrupted: Arc<AtomicBool>) -> u8 {
         virtual_secs: spec.virtual_secs.as_secs_f64(),
         swarm: spec.swarm,
         liveness: spec.liveness,
+        validate: spec.validate,
+        steps_checked: verdicts.iter().filter_map(|v| v.steps_checked).sum(),
         runs,
         consistent: count("consistent"),
         violated,
@@ -331,7 +347,12 @@ fn judge<A: Protocol>(
     let (properties, violated): (Vec<Judgement>, bool) = verify::judge_run(&logs, claims, settled);
     let unsettled = !settled && spec.liveness;
     let broken = broken_claims(&properties);
-    let verdict = if violated || unsettled {
+    let (steps_checked, diverged) = match &run.validation {
+        None => (None, None),
+        Some(Ok(n)) => (Some(*n), None),
+        Some(Err(d)) => (Some(d.checked), Some(d.to_string())),
+    };
+    let verdict = if violated || unsettled || diverged.is_some() {
         "violated"
     } else if settled {
         "consistent"
@@ -353,6 +374,9 @@ fn judge<A: Protocol>(
     if unsettled {
         broken.push("settled (the drain hit its cap)");
     }
+    if diverged.is_some() {
+        broken.push("trace validation (a step the model cannot take)");
+    }
     Ok(RunVerdict {
         seed: run.seed,
         verdict,
@@ -362,6 +386,8 @@ fn judge<A: Protocol>(
         replay: replay_command(spec, sc, run.seed, logs_at.as_deref(), keep_all),
         logs: logs_at.map(|d| d.display().to_string()),
         divergence: divergence(&logs).map(|d| d.to_string()),
+        steps_checked,
+        not_a_model_behaviour: diverged,
     })
 }
 
@@ -430,6 +456,9 @@ fn replay_command(
     c.push_str(&fault_flags(&o.faults, &sc.disruptions));
     if spec.liveness {
         c.push_str(" --liveness");
+    }
+    if spec.validate {
+        c.push_str(" --validate");
     }
     // With --log-dir every run's logs land under it, seed by seed; a failing run's went under
     // the default root, which the replay names so that it writes them to the same place.
@@ -546,14 +575,17 @@ fn text(r: &SimReport, interrupted: bool) -> String {
         if let Some(d) = &f.divergence {
             s.push_str(&format!("  {d}\n"));
         }
+        if let Some(d) = &f.not_a_model_behaviour {
+            s.push_str(&format!("  not a behaviour of the model: {d}\n"));
+        }
         if let Some(l) = &f.logs {
             s.push_str(&format!("  logs: {l} (groupy verify {l})\n"));
         }
         s.push_str(&format!("  replay: {}\n", f.replay));
     }
     s.push_str(&format!(
-        "\nsummary: {} {} runs (seeds {}, {} nodes, {} virtual s each{}{}): {} consistent, {} \
-         violated, {} unsettled; {:.0} runs/min; exit {}{}\n",
+        "\nsummary: {} {} runs (seeds {}, {} nodes, {} virtual s each{}{}{}): {} consistent, {} \
+         violated, {} unsettled{}; {:.0} runs/min{}; exit {}{}\n",
         r.protocol,
         r.runs,
         r.seeds.text(),
@@ -561,10 +593,17 @@ fn text(r: &SimReport, interrupted: bool) -> String {
         r.virtual_secs,
         if r.swarm { ", swarm" } else { "" },
         if r.liveness { ", liveness" } else { "" },
+        if r.validate { ", validated" } else { "" },
         r.consistent,
         r.violated,
         r.unsettled,
+        if r.validate {
+            format!("; {} steps checked against the model", r.steps_checked)
+        } else {
+            String::new()
+        },
         r.rate,
+        if r.validate { " with validation" } else { "" },
         if r.violated > 0 {
             1
         } else if interrupted && r.runs < r.seeds.count() {
