@@ -553,9 +553,8 @@ fn changes_gms3(mutant: groupy_model::Mutant) -> bool {
         NoHoldBack | NoViewSync | NoRetransmission | NoRetry | EarlyDelivery | NoEpochCheck
         | NoSenderOrder => false,
         MinorityLeader | MinorityStable | NoFencing | OwnLog | RestartAsMember | NewViewQuorum
-        | ViewsLast | ForgetRemoved | SuspicionForgetsAcks | SilentJoiner | EarlierReignByCount => {
-            false
-        }
+        | ViewsLast | ForgetRemoved | SuspicionForgetsAcks | SilentJoiner | EarlierReignByCount
+        | StaleViewQuorum => false,
     }
 }
 
@@ -576,7 +575,8 @@ fn gms4_mutant_configs(mutant: groupy_model::Mutant) -> Vec<Config> {
         | LifoRequests => vec![],
         // gms5's own (checks/tests/mutants.rs).
         MinorityLeader | MinorityStable | NoFencing | OwnLog | RestartAsMember | NewViewQuorum
-        | ViewsLast | ForgetRemoved | SuspicionForgetsAcks | SilentJoiner | EarlierReignByCount => {
+        | ViewsLast | ForgetRemoved | SuspicionForgetsAcks | SilentJoiner | EarlierReignByCount
+        | StaleViewQuorum => {
             vec![]
         }
         NoHoldBack | NoViewSync => vec![cfg(2, 2, 0, 1), cfg(3, 1, 0, 1)],

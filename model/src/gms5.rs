@@ -14,7 +14,11 @@
 //!   above every one it has seen and asks its view for their logs; a member whose promise is
 //!   lower promises the new reign and answers with its log and the reign it last took entries
 //!   from (`accepted`). With answers from a majority, the candidate takes the most up-to-date
-//!   log (by `accepted`, then length) and leads, proposing all of it in its reign.
+//!   log (by `accepted`, then length) and leads, proposing all of it in its reign. The
+//!   majority is one of the newest view that log names, not of the candidate's own view: a
+//!   candidate cut off while the group changed its view twice would otherwise count a
+//!   majority the newest quorums need not meet (found by `groupy sim`; notes/gms5.md, "A
+//!   stale candidate"). A candidate that view does not name withdraws and joins again.
 //! - **Stable means held by a majority** of the newest view of the leader's log, counted by
 //!   acks of the leader's own reign only (so what an earlier reign left unstable becomes
 //!   stable only by this reign's acks: Raft's rule for entries of earlier terms); a view
@@ -567,8 +571,9 @@ impl Protocol for Gms5 {
     ///   no longer leads it (it left the group) or never did;
     /// - a `log` of a reign below the one promised, or a late one of the promised reign once
     ///   the candidate took over (one it already holds is a copy it marks: not inert);
-    /// - a `nack` of a reign no higher than the one promised.
-    fn inert(&self, id: Id, st: &Gms5State, _src: Id, msg: &Gms5Msg) -> bool {
+    /// - a `nack` of a reign no higher than the one promised, unless it is the promised
+    ///   candidate withdrawing while this node still follows it.
+    fn inert(&self, id: Id, st: &Gms5State, src: Id, msg: &Gms5Msg) -> bool {
         let promised = st.promised;
         match msg {
             Gms5Msg::Ack { reign, .. } => {
@@ -579,10 +584,25 @@ impl Protocol for Gms5 {
                 *reign < promised
                     || *reign == promised && (reign.leader != id || st.gathered.is_none())
             }
-            Gms5Msg::Nack { reign, .. } => *reign <= promised,
+            Gms5Msg::Nack { reign, view } => {
+                *reign <= promised
+                    && (mutant!(self.0, StaleViewQuorum) || !withdrawn(id, st, src, *reign, view))
+            }
             _ => false,
         }
     }
+}
+
+/// A `nack` from the candidate this node promised and still follows, naming a view without
+/// that candidate: it withdrew (see `Gms5::withdraw`). Only the first copy counts: afterwards
+/// the node no longer follows it.
+fn withdrawn(id: Id, st: &Gms5State, src: Id, reign: Reign, view: &[Life]) -> bool {
+    reign == st.promised
+        && reign.leader == src
+        && src != id
+        && st.core.role != Role::Outside
+        && st.core.leader() == Some(src)
+        && !view.iter().any(|l| l.0 == src)
 }
 
 /// Whether a majority of the group stays connected whatever the faults do. Each false
@@ -757,6 +777,13 @@ impl Gms5 {
                     .retain(|x| x.removed_at.is_none_or(|at| x.delivered <= at));
                 self.try_commit(st, o);
                 self.arm_resend(st, o);
+            }
+            // The candidate this node promised withdrew (it is not in the view it found):
+            // as if that leader were gone.
+            Gms5Msg::Nack { reign, view }
+                if !mutant!(self.0, StaleViewQuorum) && withdrawn(id, st, src, reign, &view) =>
+            {
+                self.leader_gone(id, st, src, o);
             }
             Gms5Msg::Nack { reign, view } if reign > st.promised => {
                 let outside = st.core.role == Role::Outside;
@@ -978,7 +1005,11 @@ impl Gms5 {
         }
         // A life the view does not name may be a restart that forgot what its earlier life
         // acknowledged: its log says nothing about what that life held.
-        if outside.is_some_and(|k| !self.group_lives(st).contains(&(src, k))) {
+        let named = |st: &Gms5State, k| {
+            self.group_lives(st).contains(&(src, k))
+                || !mutant!(self.0, StaleViewQuorum) && self.counted_lives(st).contains(&(src, k))
+        };
+        if outside.is_some_and(|k| !named(st, k)) {
             return;
         }
         let view = self.group_view(st);
@@ -990,10 +1021,77 @@ impl Gms5 {
             return;
         }
         gathered.push((src, accepted, entries));
-        let answered = gathered.iter().filter(|g| view.contains(&g.0)).count();
-        if answered >= majority(view.len()) {
-            self.take_over(id, st, o);
+        if mutant!(self.0, StaleViewQuorum) {
+            let answered = gathered.iter().filter(|g| view.contains(&g.0)).count();
+            if answered >= majority(view.len()) {
+                self.take_over(id, st, o);
+            }
+            return;
         }
+        // The answers count against the newest view of the most up-to-date log gathered, not
+        // the candidate's own: a candidate cut off while the group changed its view twice
+        // would count a majority of a view the group has left, which need not meet the
+        // quorum that made the newest entries stable (notes/gms5.md, "A stale candidate").
+        // Once a majority of that view has answered it is the newest installed one: a newer
+        // view was accepted by a majority of it, which some answer would hold.
+        let counted = self.counted_view(st);
+        let Some(gathered) = st.gathered.as_ref() else {
+            return;
+        };
+        let answered = gathered.iter().filter(|g| counted.contains(&g.0)).count();
+        if answered < majority(counted.len()) {
+            // Ask the members of that view it has not heard from (the Resend timer repeats).
+            for &n in counted.iter().filter(|&&n| n != id) {
+                if !gathered.iter().any(|g| g.0 == n) && !view.contains(&n) {
+                    o.send(n, Gms5Msg::Solicit(reign));
+                }
+            }
+        } else if counted.contains(&id) {
+            self.take_over(id, st, o);
+        } else {
+            self.withdraw(id, st, counted, o);
+        }
+    }
+
+    /// The view whose majority a candidate needs: the newest of the most up-to-date log it
+    /// has gathered (its own included), else the initial group.
+    fn counted_view(&self, st: &Gms5State) -> Vec<Id> {
+        self.counted_lives(st).into_iter().map(|l| l.0).collect()
+    }
+
+    /// The same, with the life of each member.
+    fn counted_lives(&self, st: &Gms5State) -> Vec<Life> {
+        let newest = st
+            .gathered
+            .as_ref()
+            .and_then(|g| g.iter().max_by_key(|g| (g.1, g.2.len())))
+            .and_then(|best| best.2.iter().rev().find_map(Entry::view));
+        match newest {
+            Some(v) => v.clone(),
+            None => self.0.known.iter().map(|&n| (n, 0)).collect(),
+        }
+    }
+
+    /// A candidate whose gathered majority shows a newer view that does not name it: it was
+    /// removed while it was cut off. It must not lead that view; it releases the members
+    /// that promised its reign (each then acts as if its leader were gone) and joins again.
+    fn withdraw(&self, id: Id, st: &mut Gms5State, view: Vec<Id>, o: &mut Out<Self>) {
+        let r = st.promised;
+        // The view it found, which does not name it: what tells the others it withdrew.
+        let lives = self.counted_lives(st);
+        for &n in view.iter().filter(|&&n| n != id) {
+            o.send(
+                n,
+                Gms5Msg::Nack {
+                    reign: r,
+                    view: lives.clone(),
+                },
+            );
+        }
+        st.gathered = None;
+        o.cancel_timer(Gms5Timer::Resend);
+        let ask = view.first().copied().unwrap_or(id);
+        self.leave(id, st, ask, o);
     }
 
     /// The candidate has the logs of a majority: it takes the most up-to-date one and leads.
@@ -1234,7 +1332,14 @@ impl Gms5 {
 
     fn resend(&self, state: &mut Cow<Gms5State>, o: &mut Out<Self>) {
         if let Some(g) = &state.gathered {
-            let view = self.group_view(state);
+            let mut view = self.group_view(state);
+            if !mutant!(self.0, StaleViewQuorum) {
+                for n in self.counted_view(state) {
+                    if !view.contains(&n) {
+                        view.push(n);
+                    }
+                }
+            }
             let r = state.promised;
             for &n in view.iter().filter(|&&n| !g.iter().any(|x| x.0 == n)) {
                 o.send(n, Gms5Msg::Solicit(r));

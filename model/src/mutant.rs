@@ -70,10 +70,14 @@ pub enum Mutant {
     /// log that holds it, so it is stable by its replicas before any member took it in the
     /// new reign (Raft's figure 8: entries of earlier terms are not committed by count).
     EarlierReignByCount,
+    /// gms5 as first written: a candidate counts the answers against its own newest view,
+    /// so one that missed two view changes can count a majority that misses the quorum
+    /// that made the newest entries stable (notes/gms5.md, "A stale candidate").
+    StaleViewQuorum,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 24] = [
+    pub const ALL: [Mutant; 25] = [
         Mutant::NoResend,
         Mutant::NoDuplicateDiscard,
         Mutant::OffByOneSeq,
@@ -98,5 +102,6 @@ impl Mutant {
         Mutant::SuspicionForgetsAcks,
         Mutant::SilentJoiner,
         Mutant::EarlierReignByCount,
+        Mutant::StaleViewQuorum,
     ];
 }

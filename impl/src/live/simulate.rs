@@ -511,7 +511,7 @@ fn fault_flags(f: &Faults, d: &Disruptions) -> String {
 
 /// A seed's own mix of faults (`--swarm`), drawn from the seed alone, on top of the flags
 /// given: loss, duplication, delay, perhaps a pause, perhaps a partition, kills of at most a
-/// minority (so a majority protocol can still be live).
+/// minority once those have healed (so a majority protocol can still be live).
 fn swarm(base: &Scenario, seed: u64) -> Scenario {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5A4A_12D0_0000_0001);
     let mut sc = base.clone();
@@ -551,15 +551,26 @@ fn swarm(base: &Scenario, seed: u64) -> Scenario {
             for_ms,
         });
     }
+    // Kills come once every pause and cut has healed and the nodes they left out have had
+    // time to rejoin (3 s): a minority killed then leaves a majority of the view, where a
+    // kill during a cut could take a majority of a view the cut had already shrunk.
+    let healed = d
+        .pauses
+        .iter()
+        .map(|p| p.at_ms + p.for_ms)
+        .chain(d.partitions.iter().map(|p| p.at_ms + p.for_ms))
+        .map(|t| t + 3_000)
+        .max()
+        .unwrap_or(0);
     let minority = (n - 1) / 2;
     let kills = rng.random_range(0..=minority);
     let mut victims: Vec<usize> = (0..n).collect();
     for _ in 0..kills {
         let v = victims.remove(rng.random_range(0..victims.len()));
-        d.kills.push(Kill {
-            node: v,
-            at_ms: rng.random_range(0..span),
-        });
+        let at_ms = rng.random_range(0..span);
+        if at_ms >= healed {
+            d.kills.push(Kill { node: v, at_ms });
+        }
     }
     sc
 }
