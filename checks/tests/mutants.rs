@@ -481,6 +481,7 @@ fn gms5_counting_a_stale_view_splits_the_group_in_the_simulator() {
                     at_ms: 7508,
                 },
             ],
+            ..Disruptions::default()
         },
         heal: true,
         adjust: None,
@@ -556,5 +557,71 @@ fn gms4_without_retries_in_the_simulator_violates_validity() {
     for seed in 1..=3 {
         assert!(validity_holds(&clean, seed), "clean gms4, seed {seed}");
         assert!(!validity_holds(&broken, seed), "NoRetry, seed {seed}");
+    }
+}
+
+/// A restarted node that comes back as the member it was at the start (forgetting what it
+/// promised and acknowledged) breaks gms5 in the simulator too, where a restart is a process
+/// started again under its id; the same seeds hold with the real rule (a new life that
+/// joins). Every step of the clean runs is a step of the model, the restart included.
+#[test]
+fn gms5_restarting_as_a_member_breaks_the_group_in_the_simulator() {
+    use groupy::judge::judge_run;
+    use groupy::live::options::{Disruptions, Restart, ScenarioArgs};
+    use groupy::live::sim::{self, Drained, Scenario};
+    use std::time::Duration;
+
+    let opts = ScenarioArgs::default()
+        .options(groupy_model::Link::Raw)
+        .expect("the default options");
+    let clean = Scenario {
+        nodes: 5,
+        duration: Duration::from_secs(4),
+        opts,
+        disruptions: Disruptions {
+            restarts: vec![Restart {
+                node: 0,
+                at_ms: 1500,
+                for_ms: 0,
+            }],
+            ..Disruptions::default()
+        },
+        heal: true,
+        adjust: None,
+        validate: true,
+    };
+    fn as_member(s: &mut groupy_model::group::Setup) {
+        s.mutant = Some(Mutant::RestartAsMember);
+    }
+    let broken = Scenario {
+        adjust: Some(as_member),
+        validate: false,
+        ..clean.clone()
+    };
+    let broken_claims = |sc: &Scenario, seed: u64| {
+        let r = sim::run::<Gms5>(sc, seed);
+        if let Some(v) = &r.validation {
+            assert!(matches!(v, Ok(n) if *n > 1000), "seed {seed}: {v:?}");
+        }
+        let logs: Vec<_> = r.all_outcomes().map(|o| o.log.clone()).collect();
+        let settled = r.drained == Drained::Settled;
+        let (props, _) = judge_run(&logs, Gms5::DESCRIPTOR.claims, settled);
+        props
+            .iter()
+            .filter(|p| p.claimed && !p.holds)
+            .map(|p| p.property)
+            .collect::<Vec<_>>()
+    };
+    for seed in 1..=3 {
+        assert_eq!(
+            broken_claims(&clean, seed),
+            Vec::<&str>::new(),
+            "gms5, seed {seed}"
+        );
+        let broken = broken_claims(&broken, seed);
+        assert!(
+            broken.contains(&AGREEMENT),
+            "RestartAsMember, seed {seed}: {broken:?}"
+        );
     }
 }

@@ -122,7 +122,7 @@ enum Command {
     Run(live::cluster::RunArgs),
     /// Simulate the live group: many seeded runs of the node cores in virtual time, each
     /// judged; a failing seed is printed with the command that replays it.
-    #[command(after_help = SIM_HELP)]
+    #[command(after_help = SIM_HELP, mut_arg("seed", |a| a.hide(true)))]
     Sim(live::simulate::SimArgs),
     /// Run one node of a live group as its own process.
     #[command(after_help = NODE_HELP)]
@@ -596,6 +596,22 @@ fn man(args: ManArgs) -> u8 {
 }
 
 /// Prints a usage error the way clap does and returns exit code 2.
+/// The usage error for `flag` (`check --restarts`, `sim --restart`) on a protocol without
+/// restarts.
+fn no_restarts(protocol: &str, flag: &str) -> String {
+    let with: Vec<&str> = ProtocolName::ALL
+        .iter()
+        .map(|p| p.descriptor())
+        .filter(|d| d.restarts)
+        .map(|d| d.name)
+        .collect();
+    format!(
+        "{protocol} does not model restarts: a node that comes back with an empty state under \
+         its old id needs incarnations the protocol does not have. {flag} works with: {}",
+        with.join(", ")
+    )
+}
+
 fn usage_error(msg: &str) -> u8 {
     eprintln!("error: {msg}");
     eprintln!("\nFor more information, try '--help'.");
@@ -750,18 +766,7 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
         || search.strategy == Strategy::Simulation;
     let d = protocol.descriptor();
     if cfg.restarts > 0 && !d.restarts {
-        let with: Vec<&str> = ProtocolName::ALL
-            .iter()
-            .map(|p| p.descriptor())
-            .filter(|d| d.restarts)
-            .map(|d| d.name)
-            .collect();
-        let with = with.join(", ");
-        return usage_error(&format!(
-            "{} does not model restarts: a node that comes back with an empty state under its \
-             old id needs incarnations the protocol does not have. --restarts works with: {with}",
-            d.name
-        ));
+        return usage_error(&no_restarts(d.name, "--restarts"));
     }
     if let Some(inf) = d.infinite_under(&cfg).filter(|_| !bounded) {
         return usage_error(&format!(

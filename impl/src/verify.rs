@@ -91,6 +91,8 @@ struct Read {
     named: BTreeSet<usize>,
     /// Its `end` line says the group had settled.
     settled: bool,
+    /// The node's restarts before the life this log is of.
+    restarts: u32,
 }
 
 /// The nodes a log's views, accepted views and deliveries name.
@@ -164,6 +166,7 @@ fn read(path: &Path) -> Result<Read, String> {
             ended: live.ended,
             named: names,
             settled: live.settled,
+            restarts: live.restarts,
         });
     }
     let log: NodeLog = serde_json::from_str(&text).map_err(|e| {
@@ -179,15 +182,32 @@ fn read(path: &Path) -> Result<Read, String> {
         // A saved node log says whether its node crashed.
         ended: true,
         settled: false,
+        restarts: 0,
     })
 }
 
 pub fn run(paths: &[PathBuf], format: Format) -> u8 {
     let result = files(paths).and_then(|files| {
-        let read = files
+        let mut read = files
             .iter()
             .map(|f| read(f))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut lives: Vec<(usize, u32)> = read
+            .iter()
+            .map(|r| (usize::from(r.log.node), r.restarts))
+            .collect();
+        lives.sort();
+        if lives.windows(2).any(|w| w[0] == w[1]) {
+            return Err("two log files are of the same life of one node".to_string());
+        }
+        // A life a restart ended is judged as a crashed node's, as the checker judges it,
+        // however it stopped.
+        for r in &mut read {
+            let node = usize::from(r.log.node);
+            if lives.iter().any(|&(n, k)| n == node && k > r.restarts) {
+                r.log.crashed = true;
+            }
+        }
         let mut protocols: Vec<String> = read.iter().filter_map(|r| r.protocol.clone()).collect();
         protocols.sort();
         protocols.dedup();
@@ -210,9 +230,6 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
         let mut ids: Vec<_> = logs.iter().map(|l| usize::from(l.node)).collect();
         ids.sort();
         ids.dedup();
-        if ids.len() != logs.len() {
-            return Err("two log files name the same node".to_string());
-        }
         let missing: Vec<usize> = named.into_iter().filter(|n| !ids.contains(n)).collect();
         Ok((files, logs, protocols.pop(), unended, missing, settled))
     });

@@ -1940,3 +1940,51 @@ fn sim_catches_gms2_and_its_replay_command_reproduces_the_logs() {
         .code(2)
         .stderr(predicate::str::contains("--seeds"));
 }
+
+#[test]
+fn sim_restarts_a_node_as_a_new_life_and_verify_judges_every_life() {
+    let dir = scratch_dir("sim-restart");
+    let root = dir.join("logs");
+    groupy(&[
+        "sim",
+        "gms5",
+        "--seeds",
+        "3",
+        "--virtual-secs",
+        "4",
+        "--restart",
+        "0:1000:300",
+        "--restart",
+        "2:2000:0",
+        "--validate",
+        "--log-dir",
+        root.to_str().unwrap(),
+        "-q",
+    ])
+    .assert()
+    .code(0);
+    let seed_dir = root.join("seed-3");
+    for name in ["node-0-restart-1.jsonl", "node-2-restart-1.jsonl"] {
+        let text = std::fs::read_to_string(seed_dir.join(name)).unwrap();
+        assert!(text.contains("\"restarts\":1") && text.contains("\"line\":\"deliver\""));
+    }
+    groupy(&["verify", seed_dir.to_str().unwrap()])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("7 node logs"));
+    // Two files of one life are refused.
+    std::fs::copy(
+        seed_dir.join("node-0-restart-1.jsonl"),
+        seed_dir.join("copy.jsonl"),
+    )
+    .unwrap();
+    groupy(&["verify", seed_dir.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("same life"));
+    // A protocol without incarnations cannot restart a node.
+    groupy(&["sim", "gms4", "--restart", "1:1000:100"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("works with: gms5"));
+}

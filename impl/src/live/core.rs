@@ -30,7 +30,7 @@ use super::faults::{CrashBudget, Dice, Fate, FaultStats, Faults};
 use super::link::{FifoLink, Frame, LinkStats, Reassembly, BATCH_BYTES, MAX_PARTS, PART_BYTES};
 use super::logfile::LogWriter;
 use groupy_model::app::Event;
-use groupy_model::group::{suspected, GroupTimer, Member, Role, TimerKind};
+use groupy_model::group::{suspected, GroupTimer, Incarnation, Member, Role, TimerKind};
 use groupy_model::{Link, NodeLog, Protocol};
 use serde::Serialize;
 use stateright::actor::{Command, Id, Out};
@@ -101,6 +101,15 @@ impl Clock {
     fn ms(&self, t: Instant) -> u64 {
         self.unix_ms + t.saturating_duration_since(self.at).as_millis() as u64
     }
+}
+
+/// Which life of its node a core runs: how many restarts came before it, and what the node's
+/// storage kept (the model's `Storage`: the incarnation number a protocol with restarts
+/// saves, and nothing else). A restart keeps the storage and nothing of the state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Life {
+    pub restarts: u32,
+    pub storage: Option<Incarnation>,
 }
 
 /// When things happened at a node (with [`Options::timing`]): the `k`-th multicast it
@@ -179,6 +188,9 @@ pub fn hex(c: [u8; 3]) -> String {
 pub struct Transmit {
     pub peer: usize,
     pub bytes: Vec<u8>,
+    /// When the step that sent it was taken (earlier than now for one `--delay` held): the
+    /// simulator loses what was sent to a node's earlier life, as the model does.
+    pub made: Instant,
 }
 
 /// The gap between two parts of one frame.
@@ -193,8 +205,9 @@ const FIRE_BURST: usize = 64;
 /// first one owed.
 const ACK_DELAY: Duration = Duration::from_millis(1);
 
-/// A datagram held back by `--delay`: when it is due, a tie-breaker, the peer, the bytes.
-type Delayed = (Instant, u64, usize, Vec<u8>);
+/// A datagram held back by `--delay`: when it is due, a tie-breaker, the peer, the bytes,
+/// when it was made.
+type Delayed = (Instant, u64, usize, Vec<u8>, Instant);
 
 /// One node: its actor and state, and the runtime around them, with no I/O.
 pub struct NodeCore<A: Protocol> {
@@ -231,6 +244,8 @@ pub struct NodeCore<A: Protocol> {
     log: Option<LogWriter<Vec<u8>>>,
     /// It started in the group (a member of the initial view), not as a joiner.
     founder: bool,
+    /// Which life this is, its storage updated by the actor's `Save` commands.
+    life: Life,
     draining: bool,
     /// The peers a partition cuts this node off from, one bit per node id.
     cut_off: u64,
@@ -292,10 +307,23 @@ impl<A: Protocol> NodeCore<A> {
     /// time `clock.at`. The actor starts here (`on_start`; its commands are performed, so a
     /// joiner's request is the first transmit).
     pub fn new(actor: A, me: usize, addrs: Vec<SocketAddr>, opts: Options, clock: Clock) -> Self {
+        Self::start(actor, me, addrs, opts, clock, Life::default())
+    }
+
+    /// Node `me` starting `life`: its first with [`Life::default`], or the one a restart
+    /// begins ([`NodeCore::next_life`]), with the storage the last life left.
+    pub fn start(
+        actor: A,
+        me: usize,
+        addrs: Vec<SocketAddr>,
+        opts: Options,
+        clock: Clock,
+        life: Life,
+    ) -> Self {
         let id = Id::from(me);
         let now = clock.at;
         let mut probe = Out::new();
-        let state = actor.on_start(id, &None, &mut probe);
+        let state = actor.on_start(id, &life.storage, &mut probe);
         let founder = state.role() != Role::Outside;
         let codec = Codec::new(opts.group_id, opts.key, me as u32);
         // The counter starts at the clock's nanoseconds since the epoch (see the codec).
@@ -309,7 +337,13 @@ impl<A: Protocol> NodeCore<A> {
             heard: vec![None; addrs.len()],
             addrs,
             codec,
-            dice: Dice::new(opts.seed, me, opts.faults),
+            // A later life throws other dice than the first did.
+            dice: Dice::new(
+                opts.seed ^ u64::from(life.restarts).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                me,
+                opts.faults,
+            ),
+            life,
             timing: opts.timing.then(Timing::default),
             log: None,
             opts,
@@ -351,7 +385,8 @@ impl<A: Protocol> NodeCore<A> {
         };
         if core.opts.log_dir.is_some() {
             // Formatting into a buffer cannot fail.
-            core.log = LogWriter::new(Vec::new(), me, A::DESCRIPTOR.name, founder).ok();
+            core.log =
+                LogWriter::new(Vec::new(), me, life.restarts, A::DESCRIPTOR.name, founder).ok();
         }
         // on_start's commands are performed like any step's.
         core.apply(probe);
@@ -520,6 +555,21 @@ impl<A: Protocol> NodeCore<A> {
         self.crashed
     }
 
+    /// This life of the node.
+    pub fn life(&self) -> Life {
+        self.life
+    }
+
+    /// The life a restart of this node begins: one more restart, and the storage the model's
+    /// environment gives a recovered actor (`GroupModel`'s restart): the next incarnation
+    /// number, 1 after a life that saved none.
+    pub fn next_life(&self) -> Life {
+        Life {
+            restarts: self.life.restarts + 1,
+            storage: Some(self.life.storage.map_or(1, |k| k + 1)),
+        }
+    }
+
     /// Steps the actor has taken that changed what the application or the group can see (a
     /// delivery, a view, a multicast issued, a view accepted, a change of role) or sent
     /// something to a peer heard from within `--suspect-after`. A repetition to a peer that
@@ -664,8 +714,8 @@ impl<A: Protocol> NodeCore<A> {
             if *at > now {
                 break;
             }
-            if let Some(Reverse((_, _, peer, bytes))) = self.delayed.pop() {
-                self.send_bytes(peer, bytes);
+            if let Some(Reverse((_, _, peer, bytes, made))) = self.delayed.pop() {
+                self.send_bytes(peer, bytes, made);
             }
         }
     }
@@ -889,8 +939,10 @@ impl<A: Protocol> NodeCore<A> {
                     self.timers.retain(|(t, _)| *t != timer);
                     self.suspect.retain(|(t, _)| *t != timer);
                 }
-                // Protocols have no random choices and no storage (`Protocol`'s bounds).
-                Command::ChooseRandom(..) | Command::Save(_) => {}
+                // What a restart keeps (a live node would write it to stable storage first).
+                Command::Save(storage) => self.life.storage = Some(storage),
+                // Protocols have no random choices (`Protocol`'s bounds).
+                Command::ChooseRandom(..) => {}
             }
         }
     }
@@ -1016,7 +1068,7 @@ impl<A: Protocol> NodeCore<A> {
                 let delay = delay + self.spacing;
                 for _ in 0..copies {
                     if delay.is_zero() {
-                        self.send_bytes(peer, bytes.to_vec());
+                        self.send_bytes(peer, bytes.to_vec(), self.now);
                     } else {
                         self.delayed_seq += 1;
                         self.delayed.push(Reverse((
@@ -1024,6 +1076,7 @@ impl<A: Protocol> NodeCore<A> {
                             self.delayed_seq,
                             peer,
                             bytes.to_vec(),
+                            self.now,
                         )));
                     }
                 }
@@ -1031,14 +1084,14 @@ impl<A: Protocol> NodeCore<A> {
         }
     }
 
-    fn send_bytes(&mut self, peer: usize, bytes: Vec<u8>) {
+    fn send_bytes(&mut self, peer: usize, bytes: Vec<u8>, made: Instant) {
         if peer < 64 && self.cut_off & (1 << peer) != 0 {
             self.dice.stats.cut += 1;
             return;
         }
         if peer < self.addrs.len() {
             self.report.datagrams_out += 1;
-            self.transmits.push_back(Transmit { peer, bytes });
+            self.transmits.push_back(Transmit { peer, bytes, made });
         }
     }
 

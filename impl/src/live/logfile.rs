@@ -62,6 +62,9 @@ pub enum Line {
         node: usize,
         protocol: String,
         member: bool,
+        /// The restarts of the node before this life (its log is a file of its own).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        restarts: u32,
     },
     Deliver {
         node: usize,
@@ -102,6 +105,10 @@ pub enum Line {
     },
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 fn ids(v: &[Id]) -> Vec<usize> {
     v.iter().map(|&i| usize::from(i)).collect()
 }
@@ -113,9 +120,13 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The file node `node`'s log goes to in `dir`.
-pub fn path(dir: &Path, node: usize) -> PathBuf {
-    dir.join(format!("node-{node}.{EXTENSION}"))
+/// The file node `node`'s log goes to in `dir`: `node-<id>.jsonl` for its first life, and
+/// `node-<id>-restart-<k>.jsonl` for the life its `k`-th restart began.
+pub fn path(dir: &Path, node: usize, restarts: u32) -> PathBuf {
+    match restarts {
+        0 => dir.join(format!("node-{node}.{EXTENSION}")),
+        k => dir.join(format!("node-{node}-restart-{k}.{EXTENSION}")),
+    }
 }
 
 /// Writes one node's log, line by line, to a file or (for the sans-I/O core, whose driver
@@ -135,9 +146,9 @@ impl LogWriter<File> {
     pub fn create(dir: &Path, node: usize, protocol: &str, member: bool) -> Result<Self, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let p = path(dir, node);
+        let p = path(dir, node, 0);
         let file = File::create(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-        LogWriter::new(file, node, protocol, member)
+        LogWriter::new(file, node, 0, protocol, member)
     }
 }
 
@@ -149,8 +160,15 @@ impl LogWriter<Vec<u8>> {
 }
 
 impl<W: Write> LogWriter<W> {
-    /// A log of node `node` running `protocol`, its header written to `out`.
-    pub fn new(out: W, node: usize, protocol: &str, member: bool) -> Result<Self, String> {
+    /// A log of node `node`'s life after `restarts` restarts, running `protocol`, its
+    /// header written to `out`.
+    pub fn new(
+        out: W,
+        node: usize,
+        restarts: u32,
+        protocol: &str,
+        member: bool,
+    ) -> Result<Self, String> {
         let mut w = LogWriter {
             out,
             node,
@@ -165,6 +183,7 @@ impl<W: Write> LogWriter<W> {
             node,
             protocol: protocol.to_string(),
             member,
+            restarts,
         })?;
         Ok(w)
     }
@@ -255,6 +274,8 @@ pub struct LiveLog {
     pub named: BTreeSet<usize>,
     /// The `end` line says the group had settled when the node stopped.
     pub settled: bool,
+    /// The node's restarts before this life.
+    pub restarts: u32,
 }
 
 /// Reads a live log, refusing what its writer never writes (see the module doc, Reading).
@@ -307,6 +328,7 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
             node,
             protocol,
             member,
+            restarts,
             ..
         },
     )) = it.next()
@@ -426,6 +448,7 @@ pub fn read(path: &Path, text: &str) -> Result<LiveLog, String> {
             accepted: Cow::Owned(accepted),
         },
         protocol,
+        restarts,
         ended,
         named,
         settled,
@@ -451,7 +474,7 @@ mod tests {
         w.update(&log, &accepted, &ids, 1, 0).unwrap();
         log.push(Event::View(ids[1..].to_vec()));
         w.update(&log, &accepted, &ids, 1, 0).unwrap();
-        let text = std::fs::read_to_string(path(&dir, 1)).unwrap();
+        let text = std::fs::read_to_string(path(&dir, 1, 0)).unwrap();
         // Killed mid-line: the half line is ignored, the node counts as crashed.
         let killed = format!("{text}{{\"line\":\"deli");
         let l = read(Path::new("x"), &killed).unwrap();
@@ -465,7 +488,7 @@ mod tests {
         assert_eq!(l.log.accepted.as_ref(), &accepted);
         assert_eq!(l.log.multicast.as_ref(), &[p]);
         w.end(false, true, false).unwrap();
-        let text = std::fs::read_to_string(path(&dir, 1)).unwrap();
+        let text = std::fs::read_to_string(path(&dir, 1, 0)).unwrap();
         let ended = read(Path::new("x"), &text).unwrap();
         assert!(!ended.log.crashed && ended.ended);
         let _ = std::fs::remove_dir_all(&dir);

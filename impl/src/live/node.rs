@@ -175,7 +175,7 @@ impl<A: Protocol> Node<A> {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                let p = logfile::path(dir, me);
+                let p = logfile::path(dir, me, 0);
                 Some(File::create(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?)
             }
             None => None,

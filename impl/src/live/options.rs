@@ -236,6 +236,10 @@ pub struct Disruptions {
     /// Kill a node (fail-stop, as a SIGKILL): NODE:AT_MS (repeatable), e.g. 0:3000.
     #[arg(long = "kill", value_name = "NODE:AT_MS", value_parser = parse_kill)]
     pub kills: Vec<Kill>,
+    /// Restarts (`groupy sim --restart`; not a flag of `groupy run`, whose nodes are threads
+    /// of one process).
+    #[arg(skip)]
+    pub restarts: Vec<Restart>,
 }
 
 impl Disruptions {
@@ -253,6 +257,25 @@ impl Disruptions {
                 "--kill names node {}, but the nodes are 0..{last}",
                 k.node
             ));
+        }
+        for r in &self.restarts {
+            if r.node >= nodes {
+                return Err(format!(
+                    "--restart names node {}, but the nodes are 0..{last}",
+                    r.node
+                ));
+            }
+            if Duration::from_millis(r.at_ms + r.for_ms) > duration {
+                return Err(format!(
+                    "--restart {}:{}:{} comes back after the multicasting time ({} s): the \
+                     drain must judge the group with the restarted node; restart earlier or \
+                     run longer",
+                    r.node,
+                    r.at_ms,
+                    r.for_ms,
+                    duration.as_secs_f64()
+                ));
+            }
         }
         for p in &self.partitions {
             if let Some(n) = p.sides.iter().flatten().find(|&&n| n >= nodes) {
@@ -308,6 +331,31 @@ pub fn parse_kill(s: &str) -> Result<Kill, String> {
         }),
         _ => Err(format!(
             "'{s}' is not a kill; write NODE:AT_MS, e.g. 0:3000 (node 0, 3 s into the run)"
+        )),
+    }
+}
+
+/// A node's process killed and started again under its id, with nothing but what its
+/// storage kept (`--restart NODE:AT_MS:FOR_MS`: down at `at_ms`, back `for_ms` later; a
+/// node already killed only comes back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Restart {
+    pub node: usize,
+    pub at_ms: u64,
+    pub for_ms: u64,
+}
+
+pub fn parse_restart(s: &str) -> Result<Restart, String> {
+    let nums: Vec<Option<u64>> = s.split(':').map(|p| p.trim().parse().ok()).collect();
+    match nums.as_slice() {
+        [Some(node), Some(at_ms), Some(for_ms)] => Ok(Restart {
+            node: *node as usize,
+            at_ms: *at_ms,
+            for_ms: *for_ms,
+        }),
+        _ => Err(format!(
+            "'{s}' is not a restart; write NODE:AT_MS:FOR_MS, e.g. 0:3000:500 (node 0 down 3 s \
+             into the run, back half a second later)"
         )),
     }
 }

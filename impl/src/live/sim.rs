@@ -11,7 +11,7 @@
 //! cap. Time only moves from one event to the next, so ten virtual seconds take
 //! milliseconds.
 
-use super::core::{Clock, NodeCore, Options, Outcome};
+use super::core::{Clock, Life, NodeCore, Options, Outcome};
 use super::faults::CrashBudget;
 use super::options::Disruptions;
 use super::validate::{self, Validation, Validator};
@@ -114,9 +114,15 @@ pub struct Scenario {
 /// What one simulated run ended with.
 pub struct Run {
     pub seed: u64,
+    /// Each node's, of its last life.
     pub outcomes: Vec<Outcome>,
-    /// Each node's log file, as the live node would have written it (with a log requested).
+    /// Each node's log file of its last life, as the live node would have written it (with a
+    /// log requested).
     pub logs: Vec<Vec<u8>>,
+    /// Each node's last life.
+    pub lives: Vec<Life>,
+    /// The lives that restarts ended, in the order they ended.
+    pub past: Vec<PastLife>,
     pub drained: Drained,
     /// Virtual time the drain took.
     pub drain: Duration,
@@ -127,13 +133,47 @@ pub struct Run {
     pub validation: Option<Validation>,
 }
 
+/// A node's life that a restart ended: what it ended with (as a crashed node's) and its log.
+pub struct PastLife {
+    pub node: usize,
+    pub life: Life,
+    pub outcome: Outcome,
+    pub log: Vec<u8>,
+}
+
+impl Run {
+    /// Every life's outcome, the past lives' first: what a run is judged on.
+    pub fn all_outcomes(&self) -> impl Iterator<Item = &Outcome> {
+        self.past.iter().map(|p| &p.outcome).chain(&self.outcomes)
+    }
+
+    /// Every life's log file: (node, restarts before the life, bytes).
+    pub fn all_logs(&self) -> impl Iterator<Item = (usize, u32, &[u8])> {
+        let past = self
+            .past
+            .iter()
+            .map(|p| (p.node, p.life.restarts, p.log.as_slice()));
+        let last = self
+            .logs
+            .iter()
+            .zip(&self.lives)
+            .enumerate()
+            .map(|(i, (l, life))| (i, life.restarts, l.as_slice()));
+        past.chain(last)
+    }
+}
+
 enum Event {
     Datagram {
         to: usize,
         from: usize,
         bytes: Vec<u8>,
+        /// The receiver's life when it was sent (its restarts so far).
+        life: u32,
     },
     Resume(usize),
+    /// A restarted node comes back.
+    Restart(usize),
 }
 
 /// An event on the queue, ordered by its time, then by when it was scheduled (so the order
@@ -201,7 +241,8 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
         .validate
         .then(|| Validator::new(actors.clone(), opts.link));
     let mut cores: Vec<NodeCore<A>> = actors
-        .into_iter()
+        .iter()
+        .cloned()
         .enumerate()
         .map(|(i, actor)| {
             let mut core = NodeCore::new(actor, i, addrs.clone(), opts.clone(), clock);
@@ -226,6 +267,8 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
     let plan = &sc.disruptions;
     let mut pauses = plan.pauses.clone();
     let mut kills = plan.kills.clone();
+    let mut restarts = plan.restarts.clone();
+    let mut past: Vec<PastLife> = Vec::new();
     let mut handled = 0u64;
     let end = t0 + sc.duration;
     let mut now = t0;
@@ -234,8 +277,12 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
     // What a core asked for after an event: its log lines kept, its datagrams on the wire.
     // When the last datagram from one node to another arrives: a later one arrives after it.
     let mut last_arrival: Vec<Instant> = vec![t0; sc.nodes * sc.nodes];
+    // Each node's life now (its restarts) and when it began: mail is for the life it was
+    // sent to.
+    let mut life_of: Vec<(u32, Instant)> = vec![(0, t0); sc.nodes];
     let mut collect = |i: usize,
                        core: &mut NodeCore<A>,
+                       life_of: &[(u32, Instant)],
                        logs: &mut [Vec<u8>],
                        queue: &mut Queue,
                        net: &mut StdRng,
@@ -254,13 +301,22 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                     to: t.peer,
                     from: i,
                     bytes: t.bytes,
+                    // Sent before the receiver's present life began (held by `--delay`):
+                    // its earlier life's.
+                    life: life_of.get(t.peer).map_or(0, |&(k, began)| {
+                        if t.made < began {
+                            k.saturating_sub(1)
+                        } else {
+                            k
+                        }
+                    }),
                 },
             );
         }
     };
     for (i, core) in cores.iter_mut().enumerate() {
         follow(&mut validator, i, core);
-        collect(i, core, &mut logs, &mut queue, &mut net, now);
+        collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
     }
 
     let drained = loop {
@@ -286,6 +342,16 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                 if due {
                     cores[k.node].crash();
                     follow(&mut validator, k.node, &mut cores[k.node]);
+                }
+                !due
+            });
+            restarts.retain(|r| {
+                let due = elapsed >= Duration::from_millis(r.at_ms);
+                if due {
+                    cores[r.node].crash();
+                    follow(&mut validator, r.node, &mut cores[r.node]);
+                    let back = t0 + Duration::from_millis(r.at_ms + r.for_ms);
+                    queue.push(back.max(now), Event::Restart(r.node));
                 }
                 !due
             });
@@ -319,6 +385,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                 .iter()
                 .map(|p| p.at_ms)
                 .chain(plan.kills.iter().map(|k| k.at_ms))
+                .chain(plan.restarts.iter().map(|r| r.at_ms))
                 .chain(
                     plan.partitions
                         .iter()
@@ -351,8 +418,17 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
             now = now.max(due.at);
             handled += 1;
             match due.event {
-                Event::Datagram { to, from, bytes } => {
-                    if to >= sc.nodes || cores[to].crashed() {
+                Event::Datagram {
+                    to,
+                    from,
+                    bytes,
+                    life,
+                } => {
+                    // What is sent to a dead node is lost, and a restarted node does not get
+                    // its old life's mail: the model's environment (`GroupModel`: a network
+                    // holds nothing for a dead host). Live, a datagram sent in the instant
+                    // before a restart could still reach the new process (notes/live.md).
+                    if to >= sc.nodes || cores[to].crashed() || life_of[to].0 != life {
                         continue;
                     }
                     if paused_until[to].is_some() {
@@ -365,7 +441,52 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                     core.handle_idle(now);
                     core.handle_timeout(now);
                     follow(&mut validator, to, core);
-                    collect(to, core, &mut logs, &mut queue, &mut net, now);
+                    collect(to, core, &life_of, &mut logs, &mut queue, &mut net, now);
+                }
+                Event::Restart(i) => {
+                    // The process starts again: what was sent to the old one is gone, and
+                    // the old life ends as a crashed node's.
+                    held[i].clear();
+                    paused_until[i] = None;
+                    let clock = Clock {
+                        at: now,
+                        unix_ms: now.saturating_duration_since(t0).as_millis() as u64,
+                    };
+                    let life = cores[i].next_life();
+                    life_of[i] = (life.restarts, now);
+                    let core = NodeCore::start(
+                        actors[i].clone(),
+                        i,
+                        addrs.clone(),
+                        opts.clone(),
+                        clock,
+                        life,
+                    );
+                    let mut old = std::mem::replace(&mut cores[i], core);
+                    let outcome = old.finish(false);
+                    let mut log = std::mem::take(&mut logs[i]);
+                    log.extend(old.take_log());
+                    past.push(PastLife {
+                        node: i,
+                        life: old.life(),
+                        outcome,
+                        log,
+                    });
+                    let core = &mut cores[i];
+                    if settle.is_some() {
+                        core.set_draining(true);
+                        if sc.heal {
+                            core.stop_faults();
+                        }
+                    }
+                    if let Some(v) = &mut validator {
+                        v.restart(i);
+                        core.record_steps(!v.diverged());
+                    }
+                    core.handle_idle(now);
+                    core.handle_timeout(now);
+                    follow(&mut validator, i, core);
+                    collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
                 }
                 Event::Resume(i) => {
                     paused_until[i] = None;
@@ -376,7 +497,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                     core.handle_idle(now);
                     core.handle_timeout(now);
                     follow(&mut validator, i, core);
-                    collect(i, core, &mut logs, &mut queue, &mut net, now);
+                    collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
                 }
             }
         } else {
@@ -386,7 +507,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
                 let core = &mut cores[i];
                 core.handle_timeout(now);
                 follow(&mut validator, i, core);
-                collect(i, core, &mut logs, &mut queue, &mut net, now);
+                collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
             }
         }
     };
@@ -402,8 +523,10 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
         .collect();
     Run {
         seed,
+        lives: cores.iter().map(NodeCore::life).collect(),
         outcomes,
         logs,
+        past,
         drained,
         drain,
         events: handled,
@@ -525,6 +648,85 @@ mod tests {
         }
         check::<Gms4>(&sc);
         check::<groupy_model::gms5::Gms5>(&sc);
+    }
+
+    #[test]
+    fn a_restarted_node_rejoins_as_a_new_life_and_every_life_is_judged() {
+        use crate::live::options::Restart;
+        use groupy_model::gms5::Gms5;
+        let faults = Faults {
+            drop: 0.02,
+            ..Faults::default()
+        };
+        let mut sc = scenario(
+            faults,
+            Disruptions {
+                // The leader, and a slave twice: down for a while, then at once.
+                restarts: vec![
+                    Restart {
+                        node: 0,
+                        at_ms: 800,
+                        for_ms: 300,
+                    },
+                    Restart {
+                        node: 2,
+                        at_ms: 1500,
+                        for_ms: 0,
+                    },
+                    Restart {
+                        node: 2,
+                        at_ms: 2200,
+                        for_ms: 100,
+                    },
+                ],
+                ..Disruptions::default()
+            },
+        );
+        sc.nodes = 5;
+        sc.validate = true;
+        let first = run::<Gms5>(&sc, 3);
+        assert_eq!(first.drained, Drained::Settled);
+        assert!(
+            matches!(first.validation, Some(Ok(n)) if n > 1000),
+            "{:?}",
+            first.validation
+        );
+        let lives: Vec<(usize, u32)> = first.all_logs().map(|(n, k, _)| (n, k)).collect();
+        assert_eq!(
+            lives,
+            [
+                (0, 0),
+                (2, 0),
+                (2, 1),
+                (0, 1),
+                (1, 0),
+                (2, 2),
+                (3, 0),
+                (4, 0)
+            ]
+        );
+        // The ended lives crashed; the last ones are members again, not founders, and
+        // hold the group's deliveries.
+        assert!(first.past.iter().all(|p| p.outcome.log.crashed));
+        for i in [0, 2] {
+            let log = &first.outcomes[i].log;
+            assert!(log.member && !log.founder && !log.crashed, "n{i}: {log:?}");
+            assert!(log.messages().count() > 10, "n{i} delivers again");
+        }
+        let logs: Vec<_> = first.all_outcomes().map(|o| o.log.clone()).collect();
+        let (judged, violated) = crate::judge::judge_run(
+            &logs,
+            <Gms5 as groupy_model::Protocol>::DESCRIPTOR.claims,
+            true,
+        );
+        assert!(!violated, "{judged:?}");
+        // A restarted life's log says which life it is.
+        let (_, _, bytes) = first.all_logs().nth(2).unwrap();
+        assert!(String::from_utf8_lossy(bytes).starts_with(
+            "{\"line\":\"header\",\"format\":\"groupy-live-log\",\"version\":1,\"node\":2,\"protocol\":\"gms5\",\"member\":false,\"restarts\":1}"
+        ));
+        let again = run::<Gms5>(&sc, 3);
+        assert!(again.all_logs().eq(first.all_logs()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! that replays it, and its logs are kept.
 
 use super::faults::Faults;
-use super::options::{Disruptions, Kill, Partition, Pause, ScenarioArgs};
+use super::options::{Disruptions, Kill, Partition, Pause, Restart, ScenarioArgs};
 use super::sim::{self, Drained, Run, Scenario};
 use crate::verify::{self, broken_claims, Judgement};
 use crate::{emit, Format};
@@ -81,6 +81,11 @@ pub struct SimArgs {
     pub scenario: ScenarioArgs,
     #[command(flatten)]
     pub disruptions: Disruptions,
+    /// Kill a node's process and start it again under its id, with an empty state:
+    /// NODE:AT_MS:FOR_MS (repeatable), e.g. 0:3000:500; a node killed earlier only comes
+    /// back. For protocols that model restarts (groupy list: gms5).
+    #[arg(long = "restart", value_name = "NODE:AT_MS:FOR_MS", value_parser = super::options::parse_restart)]
+    pub restarts: Vec<super::options::Restart>,
     /// Each seed draws its own mix of faults (loss, duplication, delay, a pause, a
     /// partition, kills of a minority), printed with its replay command.
     #[arg(long)]
@@ -158,7 +163,13 @@ pub fn run(spec: SimArgs, interrupted: Arc<AtomicBool>) -> u8 {
             "groupy sim takes --seeds A..B (or --seeds S for one), not --seed",
         );
     }
-    if let Err(e) = spec.disruptions.check(spec.nodes, spec.virtual_secs) {
+    let descriptor = spec.protocol.descriptor();
+    if !spec.restarts.is_empty() && !descriptor.restarts {
+        return crate::usage_error(&crate::no_restarts(descriptor.name, "--restart"));
+    }
+    let mut disruptions = spec.disruptions.clone();
+    disruptions.restarts = spec.restarts.clone();
+    if let Err(e) = disruptions.check(spec.nodes, spec.virtual_secs) {
         return crate::usage_error(&e);
     }
     let mut opts = match spec.scenario.options(spec.protocol.descriptor().link) {
@@ -173,7 +184,7 @@ pub fn run(spec: SimArgs, interrupted: Arc<AtomicBool>) -> u8 {
         nodes: spec.nodes,
         duration: spec.virtual_secs,
         opts,
-        disruptions: spec.disruptions.clone(),
+        disruptions,
         heal: spec.liveness,
         adjust: None,
         validate: spec.validate,
@@ -275,7 +286,7 @@ impl Visit for Seeded<'_> {
                         return;
                     }
                     let sc = if self.spec.swarm {
-                        swarm(self.base, seed)
+                        swarm::<A>(self.base, seed)
                     } else {
                         self.base.clone()
                     };
@@ -341,7 +352,8 @@ fn judge<A: Protocol>(
     run: Run,
     keep_all: Option<&Path>,
 ) -> Result<RunVerdict, String> {
-    let logs: Vec<_> = run.outcomes.iter().map(|o| o.log.clone()).collect();
+    // Every life is judged, a life a restart ended as a crashed node's (as the checker does).
+    let logs: Vec<_> = run.all_outcomes().map(|o| o.log.clone()).collect();
     let claims = A::DESCRIPTOR.claims;
     let settled = run.drained == Drained::Settled;
     let (properties, violated): (Vec<Judgement>, bool) = verify::judge_run(&logs, claims, settled);
@@ -365,7 +377,7 @@ fn judge<A: Protocol>(
     let logs_at = match dir_root {
         Some(root) => {
             let dir = root.join(format!("seed-{}", run.seed));
-            save(&dir, &run.logs)?;
+            save(&dir, &run)?;
             Some(dir)
         }
         None => None,
@@ -391,14 +403,15 @@ fn judge<A: Protocol>(
     })
 }
 
-/// Writes a run's logs as a live group would have: `node-<id>.jsonl` in `dir`, nothing else.
-fn save(dir: &Path, logs: &[Vec<u8>]) -> Result<(), String> {
+/// Writes a run's logs as a live group would have: `node-<id>.jsonl` in `dir` (and
+/// `node-<id>-restart-<k>.jsonl` for a restarted node's later lives), nothing else.
+fn save(dir: &Path, run: &Run) -> Result<(), String> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    for (i, bytes) in logs.iter().enumerate() {
-        let p = super::logfile::path(dir, i);
+    for (i, restarts, bytes) in run.all_logs() {
+        let p = super::logfile::path(dir, i, restarts);
         std::fs::write(&p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     }
     Ok(())
@@ -506,13 +519,17 @@ fn fault_flags(f: &Faults, d: &Disruptions) -> String {
     for k in &d.kills {
         c.push_str(&format!(" --kill {}:{}", k.node, k.at_ms));
     }
+    for r in &d.restarts {
+        c.push_str(&format!(" --restart {}:{}:{}", r.node, r.at_ms, r.for_ms));
+    }
     c
 }
 
 /// A seed's own mix of faults (`--swarm`), drawn from the seed alone, on top of the flags
 /// given: loss, duplication, delay, perhaps a pause, perhaps a partition, kills of at most a
-/// minority once those have healed (so a majority protocol can still be live).
-fn swarm(base: &Scenario, seed: u64) -> Scenario {
+/// minority once those have healed (so a majority protocol can still be live), some of them
+/// restarts where the protocol models restarts.
+fn swarm<A: Protocol>(base: &Scenario, seed: u64) -> Scenario {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5A4A_12D0_0000_0001);
     let mut sc = base.clone();
     let n = sc.nodes;
@@ -568,7 +585,17 @@ fn swarm(base: &Scenario, seed: u64) -> Scenario {
     for _ in 0..kills {
         let v = victims.remove(rng.random_range(0..victims.len()));
         let at_ms = rng.random_range(0..span);
-        if at_ms >= healed {
+        if at_ms < healed {
+            continue;
+        }
+        if A::DESCRIPTOR.restarts && rng.random_bool(0.5) {
+            let for_ms = rng.random_range(0..=1_000).min(span - at_ms);
+            d.restarts.push(Restart {
+                node: v,
+                at_ms,
+                for_ms,
+            });
+        } else {
             d.kills.push(Kill { node: v, at_ms });
         }
     }

@@ -81,6 +81,8 @@ pub enum Why {
     /// The core stopped performing a step's commands, as only a crash does, and no crash
     /// followed.
     NoCrashAfter,
+    /// A restart of a node that had not crashed.
+    NotCrashed,
 }
 
 impl fmt::Display for Why {
@@ -108,6 +110,7 @@ impl fmt::Display for Why {
                 f,
                 "the core left the step's commands half done without crashing"
             ),
+            Why::NotCrashed => write!(f, "the node restarted without having crashed"),
             Why::TimersDiffer { model, core } => write!(
                 f,
                 "the armed timers differ: model {model}, core {core}"
@@ -144,13 +147,14 @@ pub fn environment(nodes: usize, link: Link) -> Config {
         // The model's own actors would get this quota; the validator uses the run's actors.
         msgs: 0,
         joins: 0,
-        crashes: nodes,
+        // No bound: any node may crash, and come back, as often as the run has it.
+        crashes: usize::MAX,
         crash_at: CrashAt::Any,
         detector: Detector::Unreliable,
         network: network_for(link),
         losses: None,
         false_suspicions: None,
-        restarts: 0,
+        restarts: u8::MAX,
         reduce: Reduce::None,
         ..Config::default()
     }
@@ -242,6 +246,66 @@ impl<A: Protocol> Validator<A> {
     pub fn follow(&mut self, node: usize, core: &mut NodeCore<A>) {
         let steps = core.take_steps();
         self.feed(node, steps);
+    }
+
+    /// Node `node` restarts (the model's `Recover`, with the environment's storage): the
+    /// core of its new life then reports itself as it starts ([`Recorded::From`], through
+    /// [`Validator::follow`]), which is checked against the model's restarted actor.
+    pub fn restart(&mut self, node: usize) {
+        if self.diverged.is_some() {
+            return;
+        }
+        let action = ActorModelAction::Recover(Id::from(node));
+        let why = match self.mirror.crashed.get(node) {
+            None => Some(Why::UnknownNode),
+            Some(false) => Some(Why::NotCrashed),
+            Some(true) if !self.model.allowed(&self.mirror, &action) => Some(Why::NotAllowed {
+                rule: "the restart budget is spent".into(),
+            }),
+            Some(true) => None,
+        };
+        let next = match why {
+            Some(why) => Err(why),
+            None => {
+                let small = small_network(&self.mirror.network, None);
+                let network = std::mem::replace(&mut self.mirror.network, small);
+                let next = self
+                    .model
+                    .next_state(&self.mirror, Action::Actor(action.clone()));
+                self.mirror.network = network;
+                next.ok_or(Why::NotAllowed {
+                    rule: "the model offers no such restart".into(),
+                })
+            }
+        };
+        match next {
+            Ok(next) => {
+                let GroupState::<A> {
+                    actor_states,
+                    actor_storages,
+                    network,
+                    timers_set,
+                    crashed,
+                    history,
+                    ..
+                } = next;
+                self.mirror.actor_states = actor_states;
+                self.mirror.actor_storages = actor_storages;
+                self.mirror.timers_set = timers_set;
+                self.mirror.crashed = crashed;
+                self.mirror.history = history;
+                merge(&mut self.mirror.network, None, network);
+                self.checked += 1;
+            }
+            Err(why) => {
+                self.diverged = Some(Divergence {
+                    checked: self.checked,
+                    node,
+                    action: describe(&action),
+                    why,
+                })
+            }
+        }
     }
 
     /// Whether a divergence was found.
@@ -350,6 +414,7 @@ impl<A: Protocol> Validator<A> {
         let crash = matches!(action, ActorModelAction::Crash(_));
         let GroupState::<A> {
             actor_states,
+            actor_storages,
             network,
             timers_set,
             crashed,
@@ -357,6 +422,8 @@ impl<A: Protocol> Validator<A> {
             ..
         } = next;
         self.mirror.actor_states = actor_states;
+        // What a `Save` wrote, which a restart reads.
+        self.mirror.actor_storages = actor_storages;
         self.mirror.timers_set = timers_set;
         self.mirror.crashed = crashed;
         self.mirror.history = history;
