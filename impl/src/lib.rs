@@ -15,6 +15,9 @@ pub mod live {
     pub mod core;
     #[path = "faults.rs"]
     pub mod faults;
+    // The codec's batches and parts: used through the codec only.
+    #[path = "framing.rs"]
+    mod framing;
     #[path = "link.rs"]
     pub mod link;
     #[path = "logfile.rs"]

@@ -874,8 +874,8 @@ fn a_forged_datagram_from_a_strangers_port_freezes_no_window() {
 /// out, written by hand as an attacker would.
 fn forged_heartbeat(sender: u32, receiver: u32, counter: u64) -> Vec<u8> {
     let mut d = b"GY".to_vec();
-    d.push(4); // wire version
-    d.push(0); // flags: unkeyed
+    d.push(5); // wire version
+    d.push(0); // flags: unkeyed, one frame
     d.extend(1u32.to_le_bytes()); // group
     d.extend(sender.to_le_bytes());
     d.extend(receiver.to_le_bytes());

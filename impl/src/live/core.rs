@@ -21,13 +21,13 @@
 //!   fires once the node it is about ([`suspected`]) has been silent for `--suspect-after`
 //!   (counted from when the timer was armed at the earliest): the model's `unreliable`
 //!   detector, made real.
-//! - **Links** (`link.rs`), **framing** (batches and parts) and **faults** (`faults.rs`,
-//!   and the partition a driver sets with [`NodeCore::set_cut_off`]), applied to every
-//!   datagram sent.
+//! - **Links** (`link.rs`) and **faults** (`faults.rs`, and the partition a driver sets
+//!   with [`NodeCore::set_cut_off`]), applied to every datagram sent; the **framing**
+//!   (batches and parts) is the codec's (`codec.rs`): the core hands it whole frames.
 
-use super::codec::{Codec, DropCounts, Dropped};
+use super::codec::{Codec, Datagram, DropCounts, Dropped, Sent};
 use super::faults::{CrashBudget, Dice, Fate, FaultStats, Faults};
-use super::link::{FifoLink, Frame, LinkStats, Reassembly, BATCH_BYTES, MAX_PARTS, PART_BYTES};
+use super::link::{FifoLink, Frame, LinkStats};
 use super::logfile::LogWriter;
 use groupy_model::app::Event;
 use groupy_model::group::{suspected, GroupTimer, Incarnation, Member, Role, TimerKind};
@@ -65,7 +65,7 @@ pub struct Options {
     pub in_flight: Option<u32>,
     /// Record when each multicast was issued and each log event happened (`groupy bench`).
     pub timing: bool,
-    /// Frames to one peer made in one turn of the loop go in one datagram (`Frame::Batch`).
+    /// Frames to one peer made in one turn of the loop go in one datagram (the codec's batch).
     pub batch: bool,
     /// The crashes `--crash-rate` may still make in the node's group (`None`: no bound, a
     /// node on its own).
@@ -193,8 +193,6 @@ pub struct Transmit {
     pub made: Instant,
 }
 
-/// The gap between two parts of one frame.
-const PART_GAP: Duration = Duration::from_micros(500);
 /// A bound on the mailbox of held-back messages; past it the oldest is dropped and counted.
 const MAILBOX_MAX: usize = 100_000;
 /// At most this many timers fire in one [`NodeCore::handle_timeout`], so a burst of sends
@@ -230,16 +228,13 @@ pub struct NodeCore<A: Protocol> {
     suspect: Vec<(A::Timer, Instant)>,
     mailbox: VecDeque<(Id, A::Msg)>,
     link: FifoLink<A::Msg>,
-    parts: Reassembly,
-    part_id: u64,
-    /// Extra delay for the frame being transmitted (the pacing of parts).
-    spacing: Duration,
     heard: Vec<Option<Instant>>,
     next_heartbeat: Instant,
     next_resend: Instant,
     delayed: BinaryHeap<Reverse<Delayed>>,
     delayed_seq: u64,
-    buf: Vec<u8>,
+    /// The datagrams the codec made of the frame being transmitted (kept for its capacity).
+    datagrams: Vec<Datagram>,
     transmits: VecDeque<Transmit>,
     log: Option<LogWriter<Vec<u8>>>,
     /// It started in the group (a member of the initial view), not as a joiner.
@@ -269,8 +264,6 @@ pub struct NodeCore<A: Protocol> {
     /// Cumulative acknowledgements owed (fifo link), per peer, and since when.
     ack_owed: Vec<Option<u64>>,
     ack_since: Option<Instant>,
-    /// With `--batch`: the frames waiting for the end of the turn, per peer, and their bytes.
-    batches: Vec<(Vec<Vec<u8>>, usize)>,
     /// The steps taken since the last [`NodeCore::take_steps`], once
     /// [`NodeCore::record_steps`] asked for them (trace validation); `None` costs nothing.
     recorded: Option<Vec<Recorded<A>>>,
@@ -325,7 +318,8 @@ impl<A: Protocol> NodeCore<A> {
         let mut probe = Out::new();
         let state = actor.on_start(id, &life.storage, &mut probe);
         let founder = state.role() != Role::Outside;
-        let codec = Codec::new(opts.group_id, opts.key, me as u32);
+        let codec = Codec::new(opts.group_id, opts.key, me as u32)
+            .with_framing(opts.max_datagram, opts.batch);
         // The counter starts at the clock's nanoseconds since the epoch (see the codec).
         codec.start_counter_at(clock.unix_ms.saturating_mul(1_000_000));
         let mut core = NodeCore {
@@ -353,14 +347,11 @@ impl<A: Protocol> NodeCore<A> {
             suspect: Vec::new(),
             mailbox: VecDeque::new(),
             link: FifoLink::new(),
-            parts: Reassembly::default(),
-            part_id: 0,
-            spacing: Duration::ZERO,
             next_heartbeat: now,
             next_resend: now,
             delayed: BinaryHeap::new(),
             delayed_seq: 0,
-            buf: Vec::with_capacity(2048),
+            datagrams: Vec::new(),
             transmits: VecDeque::new(),
             draining: false,
             cut_off: 0,
@@ -380,7 +371,6 @@ impl<A: Protocol> NodeCore<A> {
             colour: [0; 3],
             ack_owed: Vec::new(),
             ack_since: None,
-            batches: Vec::new(),
             recorded: None,
         };
         if core.opts.log_dir.is_some() {
@@ -406,13 +396,18 @@ impl<A: Protocol> NodeCore<A> {
         // refused before it can move the sender's replay window.
         let (me, addrs) = (self.me, &self.addrs);
         let member = |s: u32| s as usize != me && addrs.get(s as usize) == Some(&from);
-        let (sender, frame) = match self.codec.decode::<Frame<A::Msg>>(bytes, member) {
+        let received = match self.codec.receive::<Frame<A::Msg>>(bytes, member, now) {
             Ok(x) => x,
             Err(d) => return self.drops.record(&d),
         };
-        let sender = sender as usize;
+        let sender = received.sender as usize;
         self.heard[sender] = Some(now);
-        self.on_frame(sender, frame);
+        if let Some(d) = received.dropped {
+            self.drops.record(&d);
+        }
+        for frame in received.frames {
+            self.on_frame(sender, frame);
+        }
     }
 
     /// Nothing more has arrived for now: the acknowledgements owed go.
@@ -778,34 +773,6 @@ impl<A: Protocol> NodeCore<A> {
                 }
             }
             (Frame::Heartbeat, _) => {}
-            (
-                Frame::Part {
-                    id,
-                    index,
-                    count,
-                    bytes,
-                },
-                _,
-            ) => {
-                let whole = self
-                    .parts
-                    .on_part(sender, id, index, count, bytes, self.now);
-                match whole.map(|w| postcard::from_bytes::<Frame<A::Msg>>(&w)) {
-                    None => {}
-                    Some(Ok(Frame::Part { .. }) | Err(_)) => self.drops.record(&Dropped::Malformed),
-                    Some(Ok(frame)) => self.on_frame(sender, frame),
-                }
-            }
-            (Frame::Batch(items), _) => {
-                for item in items {
-                    match postcard::from_bytes::<Frame<A::Msg>>(&item) {
-                        Ok(Frame::Batch(_) | Frame::Part { .. }) | Err(_) => {
-                            self.drops.record(&Dropped::Malformed)
-                        }
-                        Ok(frame) => self.on_frame(sender, frame),
-                    }
-                }
-            }
             // A peer on the other kind of link: misconfigured, not this group's traffic.
             _ => self.drops.record(&Dropped::Foreign),
         }
@@ -966,121 +933,64 @@ impl<A: Protocol> NodeCore<A> {
         }
     }
 
-    /// Encodes a frame and sends it to `peer`, through the datagram faults; a frame too large
-    /// for one datagram goes in parts.
+    /// Hands a frame to the codec and sends what datagrams it makes of it to `peer` (none
+    /// while it waits in a batch, several in parts), through the datagram faults.
     fn transmit(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
-        if self.opts.batch && !matches!(frame, Frame::Part { .. } | Frame::Batch(_)) {
-            if let Ok(bytes) = postcard::to_allocvec(frame) {
-                if bytes.len() < BATCH_BYTES {
-                    return self.batch(peer, bytes);
-                }
-            }
-        }
-        let mut buf = std::mem::take(&mut self.buf);
-        let part = matches!(frame, Frame::Part { .. });
-        match self.codec.encode(peer as u32, frame, &mut buf) {
-            Ok(()) if part || buf.len() <= self.opts.max_datagram => {
-                self.send_with_faults(peer, &buf)
-            }
-            Ok(()) => self.send_in_parts(peer, frame),
-            // Whatever the codec calls its size error: a whole frame that does not encode
-            // is tried in parts, and only a part that does not encode is an error.
-            Err(_) if !part => self.send_in_parts(peer, frame),
+        let mut datagrams = std::mem::take(&mut self.datagrams);
+        match self.codec.send(peer as u32, frame, &mut datagrams) {
+            Ok(Sent::InParts) => self.report.sent_in_parts += 1,
+            Ok(Sent::Batched | Sent::Alone) => {}
             Err(e) => {
                 if self.report.encode_errors == 0 {
-                    eprintln!("warning: node {} cannot send a frame: {e:?}", self.me);
+                    eprintln!("warning: node {} cannot send a frame: {e}", self.me);
                 }
                 self.report.encode_errors += 1;
             }
         }
-        self.buf = buf;
-    }
-
-    /// Adds an encoded frame to `peer`'s batch, sent when full or at the end of the turn.
-    fn batch(&mut self, peer: usize, bytes: Vec<u8>) {
-        if self.batches.len() <= peer {
-            self.batches.resize_with(peer + 1, Default::default);
-        }
-        if self.batches[peer].1 + bytes.len() > BATCH_BYTES {
-            self.flush_batch(peer);
-        }
-        let b = &mut self.batches[peer];
-        b.1 += bytes.len() + 2;
-        b.0.push(bytes);
-    }
-
-    fn flush_batch(&mut self, peer: usize) {
-        let Some((items, _)) = self.batches.get_mut(peer).map(std::mem::take) else {
-            return;
-        };
-        if !items.is_empty() {
-            self.transmit(peer, &Frame::Batch(items));
-        }
+        self.send_datagrams(&mut datagrams);
+        self.datagrams = datagrams;
     }
 
     /// Sends every batch (the end of the turn: nothing is held across a wait).
     fn flush_batches(&mut self) {
-        for peer in 0..self.batches.len() {
-            self.flush_batch(peer);
+        let mut datagrams = std::mem::take(&mut self.datagrams);
+        self.codec.flush(&mut datagrams);
+        self.send_datagrams(&mut datagrams);
+        self.datagrams = datagrams;
+    }
+
+    fn send_datagrams(&mut self, datagrams: &mut Vec<Datagram>) {
+        for d in datagrams.drain(..) {
+            self.send_with_faults(d.receiver as usize, d.bytes, d.pace);
         }
     }
 
-    fn send_in_parts(&mut self, peer: usize, frame: &Frame<&A::Msg>) {
-        let whole = match postcard::to_allocvec(frame) {
-            Ok(w) if w.len() <= PART_BYTES * MAX_PARTS => w,
-            Ok(w) => {
-                eprintln!(
-                    "warning: node {} cannot send a frame of {} bytes",
-                    self.me,
-                    w.len()
-                );
-                self.report.encode_errors += 1;
-                return;
-            }
-            Err(e) => {
-                eprintln!("warning: node {} cannot send a frame: {e}", self.me);
-                self.report.encode_errors += 1;
-                return;
-            }
-        };
-        self.part_id += 1;
-        self.report.sent_in_parts += 1;
-        let count = whole.len().div_ceil(PART_BYTES) as u32;
-        for (index, bytes) in whole.chunks(PART_BYTES).enumerate() {
-            let part = Frame::Part {
-                id: self.part_id,
-                index: index as u32,
-                count,
-                bytes: bytes.to_vec(),
-            };
-            // Paced: a burst of large datagrams would overflow the receiver's socket buffer
-            // (about 200 kB by default on Linux) and be lost whole, at every retransmission.
-            self.spacing = PART_GAP * index as u32;
-            self.transmit(peer, &part);
-        }
-        self.spacing = Duration::ZERO;
-    }
-
-    fn send_with_faults(&mut self, peer: usize, bytes: &[u8]) {
+    /// Sends a datagram through the datagram faults, `pace` later than it would have gone
+    /// (the pacing of parts).
+    fn send_with_faults(&mut self, peer: usize, bytes: Vec<u8>, pace: Duration) {
         match self.dice.fate() {
             Fate::Drop => {}
             Fate::Send(copies, delay) => {
-                let delay = delay + self.spacing;
-                for _ in 0..copies {
-                    if delay.is_zero() {
-                        self.send_bytes(peer, bytes.to_vec(), self.now);
-                    } else {
-                        self.delayed_seq += 1;
-                        self.delayed.push(Reverse((
-                            self.now + delay,
-                            self.delayed_seq,
-                            peer,
-                            bytes.to_vec(),
-                            self.now,
-                        )));
-                    }
+                let delay = delay + pace;
+                for _ in 1..copies {
+                    self.send_after(delay, peer, bytes.clone());
+                }
+                if copies > 0 {
+                    self.send_after(delay, peer, bytes);
                 }
             }
+        }
+    }
+
+    /// Sends a datagram now, or keeps it until `delay` has passed.
+    fn send_after(&mut self, delay: Duration, peer: usize, bytes: Vec<u8>) {
+        if delay.is_zero() {
+            self.send_bytes(peer, bytes, self.now);
+        } else {
+            self.delayed_seq += 1;
+            let at = self.now + delay;
+            self.delayed
+                .push(Reverse((at, self.delayed_seq, peer, bytes, self.now)));
         }
     }
 

@@ -1,4 +1,4 @@
-//! What travels in a datagram ([`Frame`]) and the two links under the protocol:
+//! The frames the codec carries ([`Frame`]) and the two links under the protocol:
 //!
 //! - `raw`: the protocol's message as is; UDP loses, reorders and duplicates it (gms4's world).
 //! - `fifo`: a reliable per-pair FIFO link, the assignment's (Erlang's) world that gms1..gms3
@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// One datagram's content, handed to the codec.
+/// One protocol-level frame, handed to the codec (which packs frames into datagrams, in
+/// batches or in parts: see `codec.rs`).
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Frame<M> {
     /// `raw` link: a protocol message.
@@ -29,92 +30,6 @@ pub enum Frame<M> {
     Ack { next: u64 },
     /// The leader is alive (the failure detector's heartbeat; any frame counts as life).
     Heartbeat,
-    /// Part `index` of `count` of a frame too large for one datagram (a view carrying a long
-    /// application log): the frame in postcard, cut into pieces, reassembled by [`Reassembly`].
-    Part {
-        id: u64,
-        index: u32,
-        count: u32,
-        bytes: Vec<u8>,
-    },
-    /// Several frames to one peer in one datagram (`--batch`), each encoded on its own
-    /// (postcard), taken apart in order by the receiver: the protocol sees the same
-    /// messages, in the same order, and a lost datagram loses them all, as UDP would.
-    Batch(Vec<Vec<u8>>),
-}
-
-/// A batch is sent once it holds this many bytes of frames (or at the end of the loop's turn).
-pub const BATCH_BYTES: usize = 1_200;
-
-/// The bytes of a frame carried by one part. postcard writes them as they are, after their
-/// length, so a part's datagram is this plus a header and MAC of a few dozen bytes: well
-/// within UDP's 65,507 (and sent as it is, whatever `--max-datagram` says).
-pub const PART_BYTES: usize = 12_000;
-/// The most parts one frame may have (a frame of up to 12 MB).
-pub const MAX_PARTS: usize = 1024;
-/// Frames being reassembled at once, over all senders; past it the oldest is abandoned.
-const REASSEMBLING_MAX: usize = 64;
-/// A frame whose parts have not all come within this is abandoned (the link re-sends it whole).
-const PART_TTL: Duration = Duration::from_secs(5);
-
-#[derive(Debug)]
-struct Partial {
-    parts: Vec<Option<Vec<u8>>>,
-    have: usize,
-    started: Instant,
-}
-
-/// Frames arriving in parts, per (sender, frame id).
-#[derive(Debug, Default)]
-pub struct Reassembly {
-    partial: std::collections::HashMap<(usize, u64), Partial>,
-}
-
-impl Reassembly {
-    /// Takes one part; the whole frame's bytes once its last part is in. `None` also for a
-    /// part that cannot belong to a frame (bad index or count, oversized).
-    pub fn on_part(
-        &mut self,
-        sender: usize,
-        id: u64,
-        index: u32,
-        count: u32,
-        bytes: Vec<u8>,
-        now: Instant,
-    ) -> Option<Vec<u8>> {
-        let (index, count) = (index as usize, count as usize);
-        if count == 0 || count > MAX_PARTS || index >= count || bytes.len() > PART_BYTES {
-            return None;
-        }
-        self.partial
-            .retain(|_, p| now.duration_since(p.started) < PART_TTL);
-        let key = (sender, id);
-        if !self.partial.contains_key(&key) && self.partial.len() >= REASSEMBLING_MAX {
-            let oldest = self
-                .partial
-                .iter()
-                .min_by_key(|(_, p)| p.started)
-                .map(|(k, _)| *k)?;
-            self.partial.remove(&oldest);
-        }
-        let p = self.partial.entry(key).or_insert_with(|| Partial {
-            parts: vec![None; count],
-            have: 0,
-            started: now,
-        });
-        if p.parts.len() != count {
-            return None;
-        }
-        if p.parts[index].is_none() {
-            p.parts[index] = Some(bytes);
-            p.have += 1;
-        }
-        if p.have < count {
-            return None;
-        }
-        let p = self.partial.remove(&key)?;
-        Some(p.parts.into_iter().flatten().flatten().collect())
-    }
 }
 
 /// At most this many unacknowledged messages are re-sent to one peer per retransmission
@@ -317,21 +232,6 @@ mod tests {
         assert_eq!(l.stats.duplicates, 1);
         // Another peer's numbering is its own.
         assert_eq!(l.on_data(2, 0, "x"), (vec!["x"], 1));
-    }
-
-    #[test]
-    fn parts_reassemble_in_any_order_once() {
-        let t0 = Instant::now();
-        let whole: Vec<u8> = (0..30_000u32).map(|i| i as u8).collect();
-        let parts: Vec<Vec<u8>> = whole.chunks(PART_BYTES).map(<[u8]>::to_vec).collect();
-        let mut r = Reassembly::default();
-        assert_eq!(r.on_part(1, 7, 2, 3, parts[2].clone(), t0), None);
-        assert_eq!(r.on_part(1, 7, 2, 3, parts[2].clone(), t0), None);
-        // Another sender's frame 7 is another frame.
-        assert_eq!(r.on_part(2, 7, 0, 3, parts[0].clone(), t0), None);
-        assert_eq!(r.on_part(1, 7, 0, 3, parts[0].clone(), t0), None);
-        assert_eq!(r.on_part(1, 7, 1, 3, parts[1].clone(), t0), Some(whole));
-        assert_eq!(r.on_part(1, 8, 3, 3, vec![], t0), None, "index past count");
     }
 
     #[test]

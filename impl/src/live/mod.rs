@@ -2,15 +2,18 @@
 //!
 //! # Layout
 //! - [`core`]: one node without I/O: the actor, timers, the actor's commands, selective
-//!   receive, the heartbeat failure detector, links, framing, faults, the delivery log's
-//!   lines; driven by the events a caller hands in.
+//!   receive, the heartbeat failure detector, links, faults, the delivery log's lines;
+//!   driven by the events a caller hands in.
 //! - [`node`]: the UDP driver around a core: socket, clock, log file, [`node::Control`].
-//! - [`link`]: the datagram frames and the `fifo` link (sequence numbers, acks,
+//! - [`link`]: the frames the codec carries and the `fifo` link (sequence numbers, acks,
 //!   retransmission, in-order delivery) under the protocol; `raw` is UDP as it is.
 //! - [`faults`]: seeded fault injection (drop, duplicate, delay, crash mid-broadcast).
 //! - [`logfile`]: the delivery log as JSON lines, written live and read by `groupy verify`.
-//! - [`codec`]: one message per datagram: versioned header, compact body (postcard),
-//!   optional keyed MAC (BLAKE3), per-sender replay window.
+//! - [`codec`]: frames in, datagrams out and back: versioned header, compact body
+//!   (postcard), optional keyed MAC (BLAKE3), per-sender replay window; a datagram carries
+//!   one frame, a batch of frames (`--batch`), or a part of a frame too large for one
+//!   (`--max-datagram`); `framing.rs`, the codec's own, holds the batches being filled and
+//!   the parts being put together.
 //! - [`cluster`]: `groupy run`: a whole group on loopback in one process, shown live, its
 //!   logs judged at the end with the model's property functions.
 //! - [`solo`]: `groupy node`: one node as its own process.

@@ -735,6 +735,7 @@ mod tests {
             ("core.rs", include_str!("core.rs")),
             ("sim.rs", include_str!("sim.rs")),
             ("codec.rs", include_str!("codec.rs")),
+            ("framing.rs", include_str!("framing.rs")),
             ("link.rs", include_str!("link.rs")),
         ] {
             // Only the real clock's constructor, `Clock::now`, may read it, for the drivers.
