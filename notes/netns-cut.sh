@@ -55,7 +55,7 @@ for i in $(seq 0 $((N - 1))); do
 done
 
 mkdir -p "$LOGS"
-rm -f "$LOGS"/node-*.jsonl
+rm -f "$LOGS"/node-*.jsonl "$LOGS"/node-*.life
 pids=()
 for i in $(seq 0 $((N - 1))); do
     ip netns exec "${TAG}n$i" "$GROUPY" node "$PROTOCOL" --id "$i" \

@@ -317,6 +317,89 @@ fn three_processes_survive_the_leaders_sigkill() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A gms5 node's process SIGKILLed and started again with the same command comes back as a
+/// new life (its incarnation kept in --log-dir), joins, and delivers again; its first life's
+/// log is kept beside the new one, and every life's log verifies. gms4, which has no
+/// incarnations, refuses to start over an earlier run's files rather than lead a group of its
+/// own.
+#[test]
+fn a_restarted_gms5_process_rejoins_as_a_new_life() {
+    let _one = serial();
+    let dir = scratch("restart");
+    let d = dir.to_str().unwrap().to_string();
+    let addrs = free_addrs(3);
+    let peers = addrs.join(",");
+    let node = |i: usize, secs: &str| {
+        Command::new(env!("CARGO_BIN_EXE_groupy"))
+            .args([
+                "node",
+                "gms5",
+                "--id",
+                &i.to_string(),
+                "--listen",
+                &addrs[i],
+                "--peers",
+                &peers,
+                "--log-dir",
+                &d,
+                "--sleep",
+                "50",
+                "--duration",
+                secs,
+                "--drain",
+                "1500",
+                "--quiet",
+            ])
+            .spawn()
+            .expect("groupy node starts")
+    };
+    let mut nodes: Vec<_> = (0..3).map(|i| node(i, "5")).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    nodes[2].kill().expect("SIGKILL node 2");
+    let _ = nodes[2].wait();
+    std::thread::sleep(Duration::from_millis(500));
+    nodes[2] = node(2, "3");
+    for (i, n) in nodes.iter_mut().enumerate() {
+        let status = n.wait().expect("node exits");
+        assert_eq!(status.code(), Some(0), "node {i}");
+    }
+    let first = std::fs::read_to_string(dir.join("node-2.jsonl")).unwrap();
+    let second = std::fs::read_to_string(dir.join("node-2-restart-1.jsonl")).unwrap();
+    assert!(first.contains("\"line\":\"deliver\"") && !first.contains("\"line\":\"end\""));
+    assert!(second.contains("\"restarts\":1"));
+    let rejoined = second
+        .lines()
+        .filter(|l| l.contains("\"line\":\"deliver\""))
+        .count();
+    assert!(rejoined > 0, "the new life delivers:\n{second}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("node-2.life"))
+            .unwrap()
+            .trim(),
+        "1 1",
+        "one restart, incarnation 1"
+    );
+    let v = verify(&dir);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    assert!(text(&v).contains("4 node logs"), "{}", text(&v));
+
+    let o = groupy(&[
+        "node",
+        "gms4",
+        "--id",
+        "0",
+        "--listen",
+        &addrs[0],
+        "--peers",
+        &peers,
+        "--log-dir",
+        &d,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--fresh"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--pause` freezes the leader long enough for the slaves to suspect it: they elect node 1
 /// (a false suspicion; what gms3 then does to the old leader's log is information here).
 #[test]

@@ -115,23 +115,28 @@ pub fn run(spec: RunArgs, interrupted: Arc<AtomicBool>) -> u8 {
 }
 
 /// A run replaces the logs of an earlier one in the same directory: the files of nodes this
-/// run does not have (an earlier, larger group's) are removed, or `groupy verify` would judge
-/// them with this run's.
+/// run does not have (an earlier, larger group's), and of lives it does not start (a
+/// restarted `groupy node`'s later logs, its life file), are removed, or `groupy verify`
+/// would judge them with this run's.
 fn clear_logs(dir: &std::path::Path, nodes: usize) -> Result<(), String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
         let Some(id) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("node-"))
-            .and_then(|n| n.strip_suffix(&format!(".{}", super::logfile::EXTENSION)))
+            .strip_prefix("node-")
+            .and_then(|n| n.split(['.', '-']).next())
             .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&id| super::logfile::is_node_file(name, id))
         else {
             continue;
         };
-        if id >= nodes {
+        let first_life = super::logfile::path(dir, id, 0);
+        if id >= nodes || first_life.file_name().is_none_or(|f| f != name) {
             std::fs::remove_file(entry.path())
                 .map_err(|e| format!("cannot remove {}: {e}", entry.path().display()))?;
         }

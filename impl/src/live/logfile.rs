@@ -129,6 +129,95 @@ pub fn path(dir: &Path, node: usize, restarts: u32) -> PathBuf {
     }
 }
 
+/// The file that holds what node `node` keeps across restarts (`groupy node`): its lives
+/// so far and the actor's storage (its incarnation), `<restarts> <storage or ->`.
+pub fn life_path(dir: &Path, node: usize) -> PathBuf {
+    dir.join(format!("node-{node}.life"))
+}
+
+/// Whether `name` is a file of node `node` in a log directory: a life's log or its life file.
+pub fn is_node_file(name: &str, node: usize) -> bool {
+    let Some(rest) = name.strip_prefix(&format!("node-{node}")) else {
+        return false;
+    };
+    rest == ".life"
+        || rest == format!(".{EXTENSION}")
+        || rest
+            .strip_prefix("-restart-")
+            .and_then(|r| r.strip_suffix(&format!(".{EXTENSION}")))
+            .is_some_and(|k| k.parse::<u32>().is_ok())
+}
+
+/// What a log directory says of node `node`'s earlier lives: none, or how many restarts
+/// came before the last and what it had saved. A directory holding only logs (no life file)
+/// is a life that saved nothing: restarts counted from the logs.
+pub fn earlier_lives(dir: &Path, node: usize) -> Result<Option<(u32, Option<u32>)>, String> {
+    let text = match std::fs::read_to_string(life_path(dir, node)) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(format!(
+                "cannot read {}: {e}",
+                life_path(dir, node).display()
+            ))
+        }
+    };
+    if let Some(text) = text {
+        let bad = || {
+            format!(
+                "{} is not a life file ('<restarts> <incarnation or ->'): remove it only if \
+                 node {node} is to start a new group",
+                life_path(dir, node).display()
+            )
+        };
+        let mut words = text.split_whitespace();
+        let restarts = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+        let storage = match words.next() {
+            Some("-") => None,
+            Some(w) => Some(w.parse().map_err(|_| bad())?),
+            None => return Err(bad()),
+        };
+        return Ok(Some((restarts, storage)));
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    let logs = entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| is_node_file(n, node))
+        })
+        .count() as u32;
+    Ok(logs.checked_sub(1).map(|last| (last, None)))
+}
+
+/// Writes node `node`'s life file durably (a temporary file, synced, renamed over the old
+/// one, the directory synced): a restart must find what the last life saved before it
+/// sent anything that relied on it.
+pub fn save_life(
+    dir: &Path,
+    node: usize,
+    restarts: u32,
+    storage: Option<u32>,
+) -> Result<(), String> {
+    let path = life_path(dir, node);
+    let tmp = dir.join(format!("node-{node}.life.tmp"));
+    let text = match storage {
+        Some(k) => format!("{restarts} {k}\n"),
+        None => format!("{restarts} -\n"),
+    };
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| format!("cannot save {}: {e}", path.display()))
+}
+
 /// Writes one node's log, line by line, to a file or (for the sans-I/O core, whose driver
 /// writes the bytes out) to a buffer.
 pub struct LogWriter<W = File> {

@@ -11,7 +11,7 @@
 //! to the microsecond); no dependency, and the same code serves a node in its own process
 //! (`groupy node`) and N nodes in one (`groupy run`).
 
-pub use super::core::{hex, standing, NodeReport, Options, Outcome, Status, Timing};
+pub use super::core::{hex, standing, Life, NodeReport, Options, Outcome, Status, Timing};
 use super::core::{Clock, NodeCore};
 use super::faults::CrashBudget;
 use super::logfile;
@@ -157,6 +157,8 @@ pub struct Node<A: Protocol> {
     batch: bool,
     log: Option<File>,
     control: Arc<Control>,
+    /// `groupy node`: the life file's directory and the life last saved there.
+    lives: Option<(std::path::PathBuf, Life)>,
 }
 
 impl<A: Protocol> Node<A> {
@@ -171,21 +173,57 @@ impl<A: Protocol> Node<A> {
         opts: Options,
         control: Arc<Control>,
     ) -> Result<Self, String> {
+        Self::start(actor, me, socket, addrs, opts, control, None)
+    }
+
+    /// A node starting `life` (`groupy node`, whose life file in `--log-dir` says which,
+    /// and where the storage the actor saves is kept, durably, before anything that
+    /// relies on it is sent); with `None`, a first life that keeps nothing.
+    pub fn start(
+        actor: A,
+        me: usize,
+        socket: UdpSocket,
+        addrs: Vec<SocketAddr>,
+        opts: Options,
+        control: Arc<Control>,
+        life: Option<Life>,
+    ) -> Result<Self, String> {
+        let restarts = life.map_or(0, |l| l.restarts);
         let log = match &opts.log_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                let p = logfile::path(dir, me, 0);
-                Some(File::create(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?)
+                let p = logfile::path(dir, me, restarts);
+                // A later life's log never replaces an earlier one's.
+                let file = if restarts > 0 {
+                    File::create_new(&p)
+                } else {
+                    File::create(&p)
+                };
+                Some(file.map_err(|e| format!("cannot create {}: {e}", p.display()))?)
             }
             None => None,
+        };
+        let lives = match (life, &opts.log_dir) {
+            (Some(l), Some(dir)) => {
+                logfile::save_life(dir, me, l.restarts, l.storage)?;
+                Some((dir.clone(), l))
+            }
+            _ => None,
         };
         set_recv_buffer(&socket, RCVBUF);
         socket
             .set_nonblocking(true)
             .map_err(|e| format!("cannot make the node's socket non-blocking: {e}"))?;
         let batch = opts.batch;
-        let core = NodeCore::new(actor, me, addrs.clone(), opts, Clock::now());
+        let core = NodeCore::start(
+            actor,
+            me,
+            addrs.clone(),
+            opts,
+            Clock::now(),
+            life.unwrap_or_default(),
+        );
         let mut node = Node {
             core,
             me,
@@ -194,6 +232,7 @@ impl<A: Protocol> Node<A> {
             batch,
             log,
             control,
+            lives,
         };
         node.flush();
         node.show();
@@ -302,6 +341,21 @@ impl<A: Protocol> Node<A> {
     /// Writes the log lines the core formatted, then sends its datagrams: a peer never hears
     /// of a step the log does not hold.
     fn flush(&mut self) {
+        // What the actor saved is on disk before anything it sent after saving it leaves:
+        // a node that cannot keep it stops (restarted, it would reuse an incarnation).
+        if let Some((dir, saved)) = &mut self.lives {
+            let now = self.core.life();
+            if now != *saved {
+                match logfile::save_life(dir, self.me, now.restarts, now.storage) {
+                    Ok(()) => *saved = now,
+                    Err(e) => {
+                        eprintln!("error: node {}: {e}; it stops", self.me);
+                        self.core.crash();
+                        while self.core.poll_transmit().is_some() {}
+                    }
+                }
+            }
+        }
         let lines = self.core.take_log();
         if let Some(f) = &mut self.log {
             if !lines.is_empty() {

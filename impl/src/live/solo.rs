@@ -10,7 +10,8 @@
 //! `--duration` seconds of multicasting followed by `--drain` ms without any, so that nodes
 //! started together stop with settled logs.
 
-use super::node::{standing, Control, Node, Options};
+use super::logfile;
+use super::node::{standing, Control, Life, Node, Options};
 use super::options::{self, ScenarioArgs};
 use groupy_model::group::Setup;
 use groupy_model::registry::Visit;
@@ -56,6 +57,11 @@ pub struct NodeArgs {
     pub drain: Duration,
     #[command(flatten)]
     pub scenario: ScenarioArgs,
+    /// Start a new group's node: remove this node's logs and life file of an earlier run
+    /// from --log-dir first. Without it, a node whose files are there restarts (gms5: as a
+    /// new life that joins again) or, for a protocol without restarts, is refused.
+    #[arg(long)]
+    pub fresh: bool,
     /// No summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -132,6 +138,14 @@ pub fn run(spec: NodeArgs, stop: Arc<AtomicBool>) -> u8 {
             spec.listen
         );
     }
+    let life = match which_life(&spec, &opts) {
+        Ok(l) => l,
+        Err((2, e)) => return crate::usage_error(&e),
+        Err((code, e)) => {
+            eprintln!("error: {e}");
+            return code;
+        }
+    };
     let socket = match UdpSocket::bind(spec.listen) {
         Ok(s) => s,
         Err(e) => {
@@ -157,7 +171,78 @@ pub fn run(spec: NodeArgs, stop: Arc<AtomicBool>) -> u8 {
         socket,
         opts,
         stop,
+        life,
     })
+}
+
+/// Which life this process begins, from its files in `--log-dir` (see [`NodeArgs::fresh`]):
+/// `None` for a protocol without restarts, which keeps nothing. Errors are (exit code,
+/// message).
+fn which_life(spec: &NodeArgs, opts: &Options) -> Result<Option<Life>, (u8, String)> {
+    let d = spec.protocol.descriptor();
+    let id = spec.id;
+    let Some(dir) = &opts.log_dir else {
+        if d.restarts {
+            return Err((
+                2,
+                format!(
+                    "{} keeps what a restart needs (its incarnation) in --log-dir: without it a \
+                     restarted node would come back as the member it was, which can break \
+                     agreement; give --log-dir",
+                    d.name
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    if spec.fresh {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| logfile::is_node_file(n, id))
+                {
+                    std::fs::remove_file(e.path()).map_err(|err| {
+                        (1, format!("cannot remove {}: {err}", e.path().display()))
+                    })?;
+                }
+            }
+        }
+    }
+    let earlier = logfile::earlier_lives(dir, id).map_err(|e| (1, e))?;
+    match (earlier, d.restarts) {
+        (None, true) => Ok(Some(Life::default())),
+        (None, false) => Ok(None),
+        // The model's restart: one more life, the next incarnation number.
+        (Some((last, storage)), true) => {
+            let life = Life {
+                restarts: last + 1,
+                storage: Some(storage.map_or(1, |k| k + 1)),
+            };
+            if !spec.quiet {
+                eprintln!(
+                    "node {id}: restarted (life {}, incarnation {}): it joins the group again \
+                     as a new life; its log is {}",
+                    life.restarts,
+                    life.storage.unwrap_or(0),
+                    logfile::path(dir, id, life.restarts).display()
+                );
+            }
+            Ok(Some(life))
+        }
+        (Some(_), false) => Err((
+            2,
+            format!(
+                "{} holds node {id}'s files of an earlier run ({}): {} cannot restart a node \
+                 under its old id (it has no incarnations: it would start a group of its own). \
+                 For a new group, give a fresh --log-dir or --fresh (which removes node {id}'s \
+                 old files); gms5 restarts nodes",
+                dir.display(),
+                logfile::path(dir, id, 0).display(),
+                d.name
+            ),
+        )),
+    }
 }
 
 struct One<'a> {
@@ -166,6 +251,7 @@ struct One<'a> {
     socket: UdpSocket,
     opts: Options,
     stop: Arc<AtomicBool>,
+    life: Option<Life>,
 }
 
 impl Visit for One<'_> {
@@ -173,13 +259,14 @@ impl Visit for One<'_> {
 
     fn visit<A: Protocol>(self) -> u8 {
         let control = Arc::new(Control::default());
-        let node = match Node::new(
+        let node = match Node::start(
             A::with_setup(self.setup),
             self.spec.id,
             self.socket,
             self.spec.peers.clone(),
             self.opts,
             Arc::clone(&control),
+            self.life,
         ) {
             Ok(n) => n,
             Err(e) => {
