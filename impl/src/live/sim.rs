@@ -226,6 +226,15 @@ pub fn addr(node: usize) -> SocketAddr {
 
 /// Runs the scenario under `seed`.
 pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
+    let validator = sc
+        .validate
+        .then(|| Validator::new(validate::actors::<A>(sc.nodes, sc.adjust), sc.opts.link));
+    run_with(sc, seed, validator)
+}
+
+/// Runs the scenario under `seed`, its steps checked by `validator` if there is one (in
+/// place of the one [`Scenario::validate`] asks for).
+pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validator<A>>) -> Run {
     // Any instant will do as the origin: only differences are used.
     let t0 = Instant::now();
     let clock = Clock { at: t0, unix_ms: 0 };
@@ -237,9 +246,7 @@ pub fn run<A: Protocol>(sc: &Scenario, seed: u64) -> Run {
     let addrs: Vec<SocketAddr> = (0..sc.nodes).map(addr).collect();
     let mut net = StdRng::seed_from_u64(seed ^ 0x0005_EED0_F0E7);
     let actors = validate::actors::<A>(sc.nodes, sc.adjust);
-    let mut validator = sc
-        .validate
-        .then(|| Validator::new(actors.clone(), opts.link));
+    let mut validator = validator;
     let mut cores: Vec<NodeCore<A>> = actors
         .iter()
         .cloned()
