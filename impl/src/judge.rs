@@ -15,6 +15,10 @@ pub struct Judgement {
     /// protocol is unknown). Liveness (`validity`) never decides a live run's verdict: a run
     /// is cut off, not infinite.
     pub claimed: bool,
+    /// The protocol claims it (every property when the protocol is unknown), whether or not
+    /// it decides here: a liveness claim, or one judged at quiescence in a run that had not
+    /// settled, is reported and does not decide.
+    pub in_claims: bool,
     pub description: &'static str,
 }
 
@@ -38,6 +42,7 @@ pub fn judge(logs: &[NodeLog], claims: Option<&[&str]>) -> (Vec<Judgement>, bool
                 Some(c) => c.contains(&p.name) && p.when != When::Eventually,
                 None => true,
             },
+            in_claims: claims.is_none_or(|c| c.contains(&p.name)),
             description: p.description,
         })
         .collect();

@@ -50,11 +50,13 @@ pub fn judgement_text(properties: &[Judgement]) -> String {
             p.property,
             p.when,
             if p.holds { "holds" } else { "VIOLATED" },
-            match (p.claimed, p.when == When::Eventually.name()) {
-                (true, _) => "",
-                // A live run is cut off, not infinite: liveness is reported, never decisive.
-                (false, true) => "  (liveness: reported, not judged)",
-                (false, false) => "  (not claimed)",
+            match (p.claimed, p.in_claims, p.when == When::Eventually.name()) {
+                (true, ..) => "",
+                // Judged only once the group has settled: until then a live run is cut off,
+                // not over.
+                (false, true, true) => "  (liveness: reported, not judged: not known settled)",
+                (false, true, false) => "  (claimed; not judged: not known settled)",
+                (false, false, _) => "  (not claimed)",
             }
         ));
     }
