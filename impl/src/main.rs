@@ -666,8 +666,8 @@ fn run_bench(args: BenchArgs) -> u8 {
             "groupy bench{}: {} repetitions, loopback, {} cores, seed {}, {:.0} s\n\n{}\nsummary: {}; exit {}\n",
             if spec.quick { " --quick" } else { "" },
             spec.reps,
-            spec.live.seed,
             std::thread::available_parallelism().map_or(0, |n| n.get()),
+            spec.live.seed,
             started.elapsed().as_secs_f64(),
             live::bench::table(&figs),
             if failed {
