@@ -151,24 +151,29 @@ Examples:
 
 const BENCH_HELP: &str = "\
 Examples:
-  groupy bench --quick          about 2.5 minutes: 3 short runs of each figure
-  groupy bench --nodes 3,5,9    the groups measured (the bound is measured for each N)
+  groupy bench --quick                    about 3 minutes: 3 short runs of each figure
+  groupy bench --nodes 3,5,9              the groups measured (the bound is measured for each N)
+  groupy bench --only lossy --drop 0.05   gms4 and gms5 at 5 % loss, beside loss-free
 
 Each figure is the median of --reps runs, next to the bound it is measured against, measured
 in the same run: throughput against the sequencer bound (raw UDP fan-out from one sender to
 N-1 receivers, 64-byte datagrams, divided by N-1), latency against the raw UDP round trip
 (p50) with its two threads pinned to two CPUs (also shown: on one CPU, and unpinned; on a
-virtual machine they can differ twentyfold), failover against --suspect-after. Each protocol
-runs on the link it is built for (groupy list names it); every run's delivery logs are judged with the model's property
-functions, and a run that violates a claimed property is reported as FAILED whatever its
-speed. The timers and the wire (--heartbeat, --suspect-after, --rto, --seed, --key-file...)
-are groupy run's and groupy node's, with the same defaults; each figure sets its own load,
-link and batching.
+virtual machine they can differ twentyfold), failover against --suspect-after. The lossy
+part runs the protocols built for raw UDP at the largest N with every node dropping --drop
+(2 %) of the datagrams it sends, against their loss-free throughput in the same run; the
+slowest sender's throughput is shown beside the sum, which can hide a starved sender. Each
+protocol runs on the link it is built for (groupy list names it); every run's delivery logs
+are judged with the model's property functions, and a run that violates a claimed property
+is reported as FAILED whatever its speed (one that leaves multicasts undelivered after the
+drain says so on its line). The timers and the wire (--heartbeat, --suspect-after, --rto,
+--seed, --key-file...) are groupy run's and groupy node's, with the same defaults; each
+figure sets its own load, link, batching and loss.
 Exit codes: 0 every run consistent, 1 a run violated a claimed property, 2 error.";
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Shorter runs (about 2.5 minutes in all on 2 cores).
+    /// Shorter runs (about 3 minutes in all on 2 cores).
     #[arg(long)]
     quick: bool,
     /// Repetitions of each run (the median is shown).
@@ -180,10 +185,16 @@ struct BenchArgs {
     /// A saturating worker's window: at most this many of its own multicasts undelivered.
     #[arg(long, default_value_t = 64)]
     window: u32,
-    /// Only these parts, comma-separated: throughput, latency, failover, idle (the bound is
-    /// always measured).
-    #[arg(long, value_delimiter = ',', value_parser = ["throughput", "latency", "failover", "idle"])]
+    /// Only these parts, comma-separated: throughput, lossy, latency, failover, idle (the
+    /// bound is always measured).
+    #[arg(long, value_delimiter = ',',
+          value_parser = ["throughput", "lossy", "latency", "failover", "idle"])]
     only: Vec<String>,
+    /// The lossy part's loss rate: every node drops this share of the datagrams it sends
+    /// (as groupy run --drop). The other parts run without loss.
+    #[arg(long, value_name = "P", default_value_t = 0.02,
+          value_parser = live::faults::parse_probability)]
+    drop: f64,
     /// Only these protocols, comma-separated (each runs on the link it is built for).
     #[arg(long, value_delimiter = ',', value_parser = benchmarked_protocols())]
     protocol: Vec<String>,
@@ -662,6 +673,7 @@ fn run_bench(args: BenchArgs) -> u8 {
         only: args.only,
         protocols: args.protocol,
         live: args.live,
+        drop: args.drop,
     };
     let started = std::time::Instant::now();
     let figs = match live::bench::run_bench(&spec, |what| eprintln!("  running: {what}")) {
@@ -682,8 +694,8 @@ fn run_bench(args: BenchArgs) -> u8 {
             "groupy bench{}: {} repetitions, loopback, {} cores, seed {}, {:.0} s\n\n{}\nsummary: {}; exit {}\n",
             if spec.quick { " --quick" } else { "" },
             spec.reps,
-            spec.live.seed,
             std::thread::available_parallelism().map_or(0, |n| n.get()),
+            spec.live.seed,
             started.elapsed().as_secs_f64(),
             live::bench::table(&figs),
             if failed {

@@ -1337,6 +1337,7 @@ fn live_values_are_checked_before_anything_runs() {
     usage_error(&["run", "gms3", "--link", "tcp"], &["fifo, raw"]);
     usage_error(&["bench", "--rto", "0"], &["--rto", "at least 1"]);
     usage_error(&["bench", "--nodes", "3,1"], &["--nodes", "2 to 64"]);
+    usage_error(&["bench", "--drop", "2"], &["--drop", "0 to 1"]);
     usage_error(
         &[
             "node",

@@ -11,7 +11,12 @@
 //!   functions ([`judge`]): a run that loses order is reported as violated, whatever its
 //!   speed. Timestamps come from the runtime ([`super::node::Timing`]): when each multicast
 //!   was issued, when each node logged each event.
+//! - **Under loss**: the saturated throughput of the protocols that recover lost datagrams
+//!   themselves (their link is `raw`) with every node dropping `--drop` of its datagrams
+//!   ([`super::faults`]), against their loss-free throughput measured in the same run; the
+//!   slowest sender's share beside the sum, and any multicasts the drain left undelivered.
 
+use super::faults::Faults;
 use super::node::{start_group, stop_group, Outcome};
 use super::options::LiveArgs;
 use crate::judge::judge;
@@ -245,6 +250,8 @@ pub struct RunSpec {
     pub live: LiveArgs,
     /// The runtime's `--batch`: a turn's frames to one peer in one datagram.
     pub batch: bool,
+    /// What every node does to its datagrams (`groupy run`'s `--drop`, ...). Default: none.
+    pub faults: Faults,
 }
 
 impl RunSpec {
@@ -259,6 +266,7 @@ impl RunSpec {
             kill_leader_at: None,
             live: LiveArgs::default(),
             batch: false,
+            faults: Faults::default(),
         }
     }
 }
@@ -269,6 +277,9 @@ pub struct RunResult {
     /// Multicasts delivered by every live node within the multicasting phase (the first
     /// tenth left out as warm-up), per second.
     pub throughput: f64,
+    /// The same, of the live node whose own multicasts got through least: a sender starved
+    /// while the others go on does not show in the sum.
+    pub slowest_sender: f64,
     /// Issue to delivered-by-every-live-node, for the multicasts issued in the measured part
     /// of the multicasting phase, sorted.
     pub latencies: Vec<Duration>,
@@ -280,6 +291,10 @@ pub struct RunResult {
     pub failover: Option<Duration>,
     /// Multicasts the live nodes issued that no live node delivered (after the drain).
     pub lost: usize,
+    /// Multicasts the live nodes issued that some live node had not delivered after the
+    /// drain (lost ones included): a group cut off by the drain's cap before it caught up,
+    /// or one that lost them.
+    pub undelivered: usize,
     /// Views installed after the start (an idle group's are false suspicions).
     pub new_views: usize,
     /// Datagrams sent by all nodes.
@@ -315,6 +330,7 @@ impl Visit for Group<'_> {
         };
         opts.timing = true;
         opts.batch = spec.batch;
+        opts.faults = spec.faults;
         let idle = matches!(spec.load, Load::Idle);
         let (controls, threads) = start_group::<A>(n, &opts, |control| {
             if idle {
@@ -439,6 +455,7 @@ fn measure(
     let warm = start + spec.duration / 10;
     let window = end.saturating_duration_since(warm).as_secs_f64();
     let mut all = 0usize;
+    let mut by_sender = vec![0usize; outcomes.len()];
     let mut latencies = Vec::new();
     for ((from, seq), (count, last)) in &seen {
         if *count < live.len() {
@@ -446,6 +463,9 @@ fn measure(
         }
         if *last >= warm && *last <= end {
             all += 1;
+            if let Some(k) = by_sender.get_mut(*from) {
+                *k += 1;
+            }
         }
         let issued = outcomes
             .get(*from)
@@ -456,27 +476,33 @@ fn measure(
         }
     }
     latencies.sort();
-    // Lost: issued by a live node, delivered by no live node.
-    let lost = live
-        .iter()
-        .map(|o| {
+    // Lost: issued by a live node, delivered by no live node; undelivered: not by all.
+    let issued_live = || {
+        live.iter().flat_map(|o| {
             let me = usize::from(o.log.node);
-            (0..o.log.multicast.len() as u32)
-                .filter(|k| !seen.contains_key(&(me, *k)))
-                .count()
+            (0..o.log.multicast.len() as u32).map(move |k| (me, k))
         })
-        .sum();
+    };
+    let lost = issued_live().filter(|m| !seen.contains_key(m)).count();
+    let undelivered = issued_live()
+        .filter(|m| seen.get(m).is_none_or(|(count, _)| *count < live.len()))
+        .count();
+    let rate = |k: usize| if window > 0.0 { k as f64 / window } else { 0.0 };
+    let slowest_sender = live
+        .iter()
+        .filter_map(|o| by_sender.get(usize::from(o.log.node)))
+        .map(|&k| rate(k))
+        .min_by(f64::total_cmp)
+        .unwrap_or(0.0);
     RunResult {
-        throughput: if window > 0.0 {
-            all as f64 / window
-        } else {
-            0.0
-        },
+        throughput: rate(all),
+        slowest_sender,
         latencies,
         violated,
         divergence: divergence(&logs),
         failover,
         lost,
+        undelivered,
         new_views,
         datagrams: outcomes.iter().map(|o| o.report.datagrams_out).sum(),
     }
@@ -490,13 +516,15 @@ pub struct BenchSpec {
     pub quick: bool,
     /// The saturating workers' window of undelivered own multicasts.
     pub window: u32,
-    /// Only these parts (`throughput`, `latency`, `failover`, `idle`; the bound is always
-    /// measured); empty: all.
+    /// Only these parts (`throughput`, `lossy`, `latency`, `failover`, `idle`; the bound is
+    /// always measured); empty: all.
     pub only: Vec<String>,
-    /// Only these protocols (`gms3`, `gms4`); empty: both.
+    /// Only these protocols (benchmarked ones, by name); empty: every benchmarked one.
     pub protocols: Vec<String>,
     /// The flags every live command takes, for every run.
     pub live: LiveArgs,
+    /// The lossy part's datagram loss rate, at every node (the other parts run loss-free).
+    pub drop: f64,
 }
 
 impl BenchSpec {
@@ -601,6 +629,108 @@ fn repeat(
     Ok((values, judged))
 }
 
+/// The figures of a repeated run with saturating workers.
+struct Saturated {
+    /// Medians: multicasts delivered by every live node per second (all, and the slowest
+    /// sender's); datagrams sent per multicast delivered; multicasts left undelivered after
+    /// the drain.
+    throughput: f64,
+    slowest_sender: f64,
+    per_msg: f64,
+    undelivered: f64,
+    /// Runs that left a multicast undelivered after the drain.
+    short_runs: usize,
+    runs: usize,
+    judged: Judged,
+}
+
+/// Repeats a run of `n` saturating workers on `link` with `faults`.
+fn saturated(
+    spec: &BenchSpec,
+    p: ProtocolName,
+    link: Link,
+    n: usize,
+    batch: bool,
+    faults: Faults,
+) -> Result<Saturated, String> {
+    let window = spec.window;
+    let mut rs = spec.run(p, n, spec.secs(3.0, 1.0), Load::Saturate { window });
+    rs.link = Some(link);
+    rs.batch = batch;
+    rs.faults = faults;
+    let runs = spec.reps.max(1);
+    let (mut per_msg, mut undelivered, mut slowest) = (Vec::new(), Vec::new(), Vec::new());
+    let (v, judged) = repeat(&rs, runs, |r| {
+        let delivered = r.throughput * rs.duration.as_secs_f64();
+        if delivered > 0.0 {
+            per_msg.push(r.datagrams as f64 / delivered);
+        }
+        undelivered.push(r.undelivered as f64);
+        slowest.push(r.slowest_sender);
+        Some(r.throughput)
+    })?;
+    Ok(Saturated {
+        throughput: median(v),
+        slowest_sender: median(slowest),
+        per_msg: median(per_msg),
+        short_runs: undelivered.iter().filter(|u| **u > 0.0).count(),
+        undelivered: median(undelivered),
+        runs,
+        judged,
+    })
+}
+
+impl Saturated {
+    /// Its lines of the table: the throughput against `bound`, datagrams per multicast, and
+    /// (when a run left any) the multicasts undelivered after the drain. `mode` ends the
+    /// figures' names (", batched").
+    fn push(
+        &self,
+        figs: &mut Vec<Figure>,
+        name: &str,
+        mode: &str,
+        (bound, bound_name): (Option<f64>, &'static str),
+    ) {
+        // A run that did not deliver everything says so on its throughput line: the figure
+        // counts only multicasts every live node delivered, so it would not show.
+        let short = match self.short_runs {
+            0 => String::new(),
+            k => format!(" ({k} of {} runs left some undelivered)", self.runs),
+        };
+        let judged = &self.judged;
+        figs.push(Figure {
+            figure: format!("{name} throughput{mode}, delivered at all{short}"),
+            median: self.throughput,
+            unit: "msg/s",
+            bound,
+            bound_name,
+            violated_runs: judged.bad,
+            runs: self.runs,
+            violated: judged.violated.clone(),
+            divergence: judged.divergence.clone(),
+        });
+        figs.push(Figure::plain(
+            format!("{name} datagrams sent per multicast{mode}"),
+            self.per_msg,
+            "dgram",
+            self.runs,
+        ));
+        if self.short_runs > 0 {
+            figs.push(Figure::plain(
+                format!("{name} multicasts undelivered after the drain{mode}"),
+                self.undelivered,
+                "msg",
+                self.runs,
+            ));
+        }
+    }
+}
+
+/// The start of a group's figures' names: "gms4 (raw) N=5".
+fn row(p: ProtocolName, link: Link, n: usize) -> String {
+    format!("{} ({}) N={n}", p.name(), link.name())
+}
+
 /// A low-load worker's sleep between multicasts (varied by half either way).
 const LOW_LOAD_SLEEP: Duration = Duration::from_millis(50);
 
@@ -680,63 +810,82 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
     // Throughput, saturating workers.
     let mut max_rate = HashMap::new();
     let modes = [(false, ""), (true, ", batched")];
+    let throughput = |p: ProtocolName,
+                      link: Link,
+                      n: usize,
+                      (batch, mode): (bool, &str),
+                      figs: &mut Vec<Figure>,
+                      progress: &mut dyn FnMut(&str)| {
+        progress(&format!("{} N={n} throughput{mode}", p.name()));
+        let s = saturated(spec, p, link, n, batch, Faults::default())?;
+        let sequencer = (bound.get(&n).copied(), "sequencer bound");
+        s.push(figs, &row(p, link, n), mode, sequencer);
+        Ok::<_, String>((s.throughput, s.slowest_sender))
+    };
     for (p, link) in spec
         .protocols()
         .into_iter()
         .filter(|_| spec.wants("throughput"))
     {
-        for (n, (batch, mode)) in spec
+        for (n, mode) in spec
             .nodes
             .iter()
             .flat_map(|&n| modes.iter().map(move |m| (n, *m)))
         {
-            progress(&format!("{} N={n} throughput{mode}", p.name()));
-            let mut rs = spec.run(
-                p,
-                n,
-                spec.secs(3.0, 1.0),
-                Load::Saturate {
-                    window: spec.window,
-                },
-            );
-            rs.link = Some(link);
-            rs.batch = batch;
-            let mut per_msg = Vec::new();
-            let (v, judged) = repeat(&rs, reps, |r| {
-                let delivered = r.throughput * rs.duration.as_secs_f64();
-                if delivered > 0.0 {
-                    per_msg.push(r.datagrams as f64 / delivered);
-                }
-                Some(r.throughput)
-            })?;
-            let m = median(v);
-            max_rate.insert((p, n, batch), m);
-            figs.push(Figure {
-                figure: format!(
-                    "{} ({}) N={n} throughput{mode}, delivered at all",
-                    p.name(),
-                    link.name()
-                ),
-                median: m,
-                unit: "msg/s",
-                bound: bound.get(&n).copied(),
-                bound_name: "sequencer bound",
-                violated_runs: judged.bad,
-                runs: reps,
-                violated: judged.violated,
-                divergence: judged.divergence,
-            });
-            figs.push(Figure::plain(
-                format!(
-                    "{} ({}) N={n} datagrams sent per multicast{mode}",
-                    p.name(),
-                    link.name()
-                ),
-                median(per_msg),
-                "dgram",
-                reps,
-            ));
+            let m = throughput(p, link, n, mode, &mut figs, &mut progress)?;
+            max_rate.insert((p, n, mode.0), m);
         }
+    }
+    // Throughput under loss at the largest group, against the loss-free throughput measured
+    // in this run in the same mode (here, if the throughput part did not run). Only for the
+    // protocols built for the raw link, which recover lost datagrams themselves: on the fifo
+    // link the link's retransmission would be measured, not the protocol's. Batched too:
+    // batching decides how many multicasts one lost datagram takes with it.
+    let n = spec.nodes.iter().copied().max().unwrap_or(5);
+    let pct = format!("{} % loss", (spec.drop * 1e4).round() / 100.0);
+    let lossy = Faults {
+        drop: spec.drop,
+        ..Faults::default()
+    };
+    let raw = |(_, link): &(ProtocolName, Link)| *link == Link::Raw;
+    for ((p, link), (batch, mode)) in spec
+        .protocols()
+        .into_iter()
+        .filter(|pl| raw(pl) && spec.wants("lossy"))
+        .flat_map(|pl| modes.iter().map(move |m| (pl, *m)))
+    {
+        let (clean, clean_slowest) = match max_rate.get(&(p, n, batch)).copied() {
+            Some(m) => m,
+            None => throughput(p, link, n, (batch, mode), &mut figs, &mut progress)?,
+        };
+        progress(&format!("{} N={n} throughput{mode}, {pct}", p.name()));
+        let s = saturated(spec, p, link, n, batch, lossy)?;
+        let name = row(p, link, n);
+        let same_run = "loss-free, same run";
+        s.push(
+            &mut figs,
+            &name,
+            &format!("{mode}, {pct}"),
+            (Some(clean), same_run),
+        );
+        // The sum can hold up while one sender starves: a leader's own worker never waits
+        // for the network, a slave's waits for its retries.
+        figs.push(Figure::plain(
+            format!("{name} slowest sender's throughput{mode}, loss-free"),
+            clean_slowest,
+            "msg/s",
+            s.runs,
+        ));
+        figs.push(Figure {
+            bound: Some(clean_slowest),
+            bound_name: same_run,
+            ..Figure::plain(
+                format!("{name} slowest sender's throughput{mode}, {pct}"),
+                s.slowest_sender,
+                "msg/s",
+                s.runs,
+            )
+        });
     }
     // Latency, multicast → delivered by all: low load, then ~50% of the maximum.
     for (p, link) in spec
@@ -750,7 +899,7 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
             // At half the maximum measured in the same mode (when it was measured): n
             // workers, each one multicast per sleep on average.
             for (batch, mode) in modes {
-                if let Some(half) = max_rate.get(&(p, n, batch)).map(|m| m * 0.5) {
+                if let Some(half) = max_rate.get(&(p, n, batch)).map(|m| m.0 * 0.5) {
                     if half > 0.0 {
                         loads.push((
                             format!("~50% of max ({half:.0}/s){mode}"),
@@ -787,7 +936,6 @@ pub fn run_bench(spec: &BenchSpec, mut progress: impl FnMut(&str)) -> Result<Vec
         }
     }
     // Failover: the leader killed mid-run, detected after --suspect-after.
-    let n = spec.nodes.iter().copied().max().unwrap_or(5);
     for (p, link) in spec
         .protocols()
         .into_iter()
@@ -909,6 +1057,55 @@ mod tests {
         assert_eq!(quantile(&v, 0.5), Some(3));
         assert_eq!(quantile(&v, 1.0), Some(5));
         assert_eq!(quantile::<u32>(&[], 0.5), None);
+    }
+
+    /// Two live nodes: n0's two multicasts reach both in the measured window; n1's first
+    /// reaches n0 only, its second no one. The sum counts only what every live node
+    /// delivered, and the starved sender and the undelivered multicasts show.
+    #[test]
+    fn a_run_shows_its_slowest_sender_and_what_it_left_undelivered() {
+        use super::super::core::{NodeReport, Timing};
+        use groupy_model::app::Payload;
+        use groupy_model::NodeLog;
+        use stateright::actor::Id;
+        use std::borrow::Cow;
+        let start = Instant::now();
+        let end = start + Duration::from_secs(1);
+        let at = start + Duration::from_millis(500);
+        let m = |from: usize, seq| Event::Deliver(Payload::issued_by(Id::from(from), seq));
+        let node = |id: usize, events: Vec<Event>| Outcome {
+            log: NodeLog {
+                node: Id::from(id),
+                crashed: false,
+                founder: true,
+                member: true,
+                multicast: Cow::Owned(
+                    (0..2)
+                        .map(|k| Payload::issued_by(Id::from(id), k))
+                        .collect(),
+                ),
+                accepted: Cow::Owned(vec![]),
+                events: Cow::Owned(events),
+            },
+            report: NodeReport::default(),
+            timing: None,
+        };
+        let mut outcomes = vec![
+            node(0, vec![m(0, 0), m(1, 0), m(0, 1)]),
+            node(1, vec![m(0, 0), m(0, 1)]),
+        ];
+        for o in &mut outcomes {
+            o.timing = Some(Timing {
+                issued: vec![at; 2],
+                events: vec![at; o.log.events.len()],
+            });
+        }
+        let spec = RunSpec::new(ProtocolName::Gms4, 2, Duration::from_secs(1), Load::Idle);
+        let r = measure(&spec, &[], &outcomes, start, end, None);
+        // 2 multicasts over the 0.9 s after the warm-up tenth; n1 got none through to all.
+        assert!((r.throughput - 2.0 / 0.9).abs() < 1e-9, "{}", r.throughput);
+        assert_eq!(r.slowest_sender, 0.0);
+        assert_eq!((r.lost, r.undelivered), (1, 2));
     }
 
     #[test]
