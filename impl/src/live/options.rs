@@ -29,9 +29,14 @@ pub struct LiveArgs {
     /// silent this long, in ms.
     #[arg(long, value_name = "MS", default_value = "500", value_parser = parse_positive_millis)]
     pub suspect_after: Duration,
-    /// The fifo link's retransmission timeout (and gms4's Retransmit timer), in ms.
+    /// The fifo link's retransmission timeout, in ms; for the protocol's retransmission
+    /// timers (gms4, gms5), their timeout until round trips are measured, and its ceiling.
     #[arg(long, value_name = "MS", default_value = "50", value_parser = parse_positive_millis)]
     pub rto: Duration,
+    /// The floor of the protocol's retransmission timeout, which follows the measured round
+    /// trips in between (RFC 6298's estimate); --rto-min equal to --rto fixes it, in ms.
+    #[arg(long, value_name = "MS", default_value = "1", value_parser = parse_positive_millis)]
+    pub rto_min: Duration,
     /// Seed of every random choice (timer jitter, faults); printed with the results.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -105,11 +110,20 @@ impl LiveArgs {
     /// no batching, no window, no timing), which [`ScenarioArgs::options`] or the bench sets.
     pub fn options(&self, link: Link, sleep: Duration) -> Result<Options, String> {
         let key = self.key_file.as_deref().map(read_key).transpose()?;
+        if self.rto_min > self.rto {
+            return Err(format!(
+                "--rto-min {} exceeds --rto {}: the measured timeout lies between them (equal, \
+                 it is fixed)",
+                self.rto_min.as_millis(),
+                self.rto.as_millis()
+            ));
+        }
         Ok(Options {
             sleep,
             heartbeat: self.heartbeat,
             suspect_after: self.suspect_after,
             rto: self.rto,
+            rto_min: self.rto_min,
             link,
             faults: Faults::default(),
             seed: self.seed,

@@ -446,6 +446,7 @@ fn replay_command(
             defaults.suspect_after,
         ),
         ("--rto", live.rto, defaults.rto),
+        ("--rto-min", live.rto_min, defaults.rto_min),
     ] {
         if v != d {
             c.push_str(&format!(" {flag} {}", v.as_millis()));
