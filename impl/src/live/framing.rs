@@ -30,6 +30,11 @@ pub const MAX_PARTS: usize = 1024;
 /// Frames being reassembled at once, over all senders; past it the oldest is abandoned.
 const REASSEMBLING_MAX: usize = 64;
 
+/// The bytes of parts held at once, over all senders: two frames of the largest size. Past
+/// it the oldest frames are abandoned; without it, parts of 64 frames of 1024 parts each,
+/// which anyone who can reach an unkeyed node may send, would hold 786 MB.
+const REASSEMBLY_BYTES: usize = 2 * MAX_PARTS * PART_BYTES;
+
 /// A frame whose parts have not all come within this is abandoned (the link re-sends it whole).
 const PART_TTL: Duration = Duration::from_secs(5);
 
@@ -175,6 +180,8 @@ impl Batches {
 struct Partial {
     parts: Vec<Option<Vec<u8>>>,
     have: usize,
+    /// The bytes of the parts it holds.
+    bytes: usize,
     started: Instant,
 }
 
@@ -193,6 +200,8 @@ pub enum Reassembled {
 #[derive(Debug, Default)]
 pub struct Reassembly {
     partial: HashMap<(u32, u64), Partial>,
+    /// The bytes every partial frame holds.
+    held: usize,
 }
 
 impl Reassembly {
@@ -202,18 +211,30 @@ impl Reassembly {
             return Reassembled::Refused;
         }
         let (index, count) = (part.index as usize, part.count as usize);
-        self.partial
-            .retain(|_, p| now.saturating_duration_since(p.started) < PART_TTL);
+        let mut freed = 0;
+        self.partial.retain(|_, p| {
+            let keep = now.saturating_duration_since(p.started) < PART_TTL;
+            if !keep {
+                freed += p.bytes;
+            }
+            keep
+        });
+        self.held -= freed;
         let key = (sender, part.id);
         if !self.partial.contains_key(&key) && self.partial.len() >= REASSEMBLING_MAX {
-            let oldest = self.partial.iter().min_by_key(|(_, p)| p.started);
-            if let Some((&oldest, _)) = oldest {
-                self.partial.remove(&oldest);
+            self.abandon_oldest(key);
+        }
+        // Room for the piece: the oldest other frames go first; a frame that cannot fit
+        // alone is refused (its sender's link re-sends it whole, or it was never sound).
+        while self.held + part.piece.len() > REASSEMBLY_BYTES {
+            if !self.abandon_oldest(key) {
+                return Reassembled::Refused;
             }
         }
         let p = self.partial.entry(key).or_insert_with(|| Partial {
             parts: vec![None; count],
             have: 0,
+            bytes: 0,
             started: now,
         });
         if p.parts.len() != count {
@@ -222,14 +243,42 @@ impl Reassembly {
         if let Some(slot @ None) = p.parts.get_mut(index) {
             *slot = Some(part.piece.to_vec());
             p.have += 1;
+            p.bytes += part.piece.len();
+            self.held += part.piece.len();
         }
         if p.have < count {
             return Reassembled::Waiting;
         }
         match self.partial.remove(&key) {
-            Some(p) => Reassembled::Whole(p.parts.into_iter().flatten().flatten().collect()),
+            Some(p) => {
+                self.held -= p.bytes;
+                Reassembled::Whole(p.parts.into_iter().flatten().flatten().collect())
+            }
             None => Reassembled::Waiting,
         }
+    }
+
+    /// Abandons the oldest partial frame other than `keep`; whether there was one.
+    fn abandon_oldest(&mut self, keep: (u32, u64)) -> bool {
+        let oldest = self
+            .partial
+            .iter()
+            .filter(|(k, _)| **k != keep)
+            .min_by_key(|(_, p)| p.started)
+            .map(|(k, _)| *k);
+        match oldest.and_then(|k| self.partial.remove(&k)) {
+            Some(p) => {
+                self.held -= p.bytes;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The bytes held by frames with parts still missing.
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Frames with parts still missing.
@@ -250,6 +299,32 @@ mod tests {
             count,
             piece,
         }
+    }
+
+    #[test]
+    fn parts_held_at_once_are_bounded_in_bytes() {
+        // A stranger's parts: many frames of the largest size, each one part short.
+        let t0 = Instant::now();
+        let piece = vec![7u8; PART_BYTES];
+        let mut r = Reassembly::default();
+        for id in 0..8u64 {
+            for index in 0..(MAX_PARTS as u32 - 1) {
+                let got = r.on_part(9, part(id, index, MAX_PARTS as u32, &piece), t0);
+                assert!(matches!(got, Reassembled::Waiting));
+                assert!(r.held() <= REASSEMBLY_BYTES, "{} bytes held", r.held());
+            }
+        }
+        assert!(r.pending() <= 2, "{} frames pending", r.pending());
+        // A real frame still reassembles once the stranger's are abandoned.
+        let whole: Vec<u8> = (0..30_000u32).map(|i| i as u8).collect();
+        let pieces: Vec<&[u8]> = whole.chunks(PART_BYTES).collect();
+        let mut out = None;
+        for (i, p) in pieces.iter().enumerate() {
+            if let Reassembled::Whole(w) = r.on_part(1, part(100, i as u32, 3, p), t0) {
+                out = Some(w);
+            }
+        }
+        assert_eq!(out, Some(whole));
     }
 
     #[test]
