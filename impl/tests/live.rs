@@ -967,10 +967,9 @@ fn forged_heartbeat(sender: u32, receiver: u32, counter: u64) -> Vec<u8> {
     d
 }
 
-/// `groupy sim --validate`: every simulated step checked against the model; a run whose
-/// steps the model cannot take fails (exit 1) with the step, and its replay keeps the flag.
+/// `groupy sim --validate`: every simulated step checked against the model, on either link.
 #[test]
-fn sim_validate_counts_the_steps_checked_and_fails_a_run_the_model_cannot_take() {
+fn sim_validate_counts_the_steps_checked_on_either_link() {
     let dir = scratch("sim-validate");
     let logs = dir.to_string_lossy().to_string();
     let common = ["--nodes", "4", "--virtual-secs", "3", "--drop", "0.05"];
@@ -986,8 +985,8 @@ fn sim_validate_counts_the_steps_checked_and_fails_a_run_the_model_cannot_take()
         "{r}"
     );
 
-    // gms4 over the fifo link repeats while a message is in flight, which the model's
-    // ordered network does not allow (see validate.rs's pinned test).
+    // gms4 over the fifo link is judged against its own network, `udp`, whose behaviours
+    // the link's are. A run the model cannot take fails with its step: simulate.rs's test.
     let mut args = vec![
         "sim",
         "gms4",
@@ -998,15 +997,7 @@ fn sim_validate_counts_the_steps_checked_and_fails_a_run_the_model_cannot_take()
         "--validate",
     ];
     args.extend(common);
-    args.extend(["--log-dir", &logs]);
     let o = groupy(&args);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("not a behaviour of the model"), "{out}");
-    assert!(out.contains("retransmits"), "{out}");
-    assert!(
-        out.contains("--link fifo") && out.contains("--validate"),
-        "{out}"
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }

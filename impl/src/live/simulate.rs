@@ -167,27 +167,9 @@ pub fn run(spec: SimArgs, interrupted: Arc<AtomicBool>) -> u8 {
     if !spec.restarts.is_empty() && !descriptor.restarts {
         return crate::usage_error(&crate::no_restarts(descriptor.name, "--restart"));
     }
-    let mut disruptions = spec.disruptions.clone();
-    disruptions.restarts = spec.restarts.clone();
-    if let Err(e) = disruptions.check(spec.nodes, spec.virtual_secs) {
-        return crate::usage_error(&e);
-    }
-    let mut opts = match spec.scenario.options(spec.protocol.descriptor().link) {
-        Ok(o) => o,
+    let (base, keep_all) = match scenario(&spec) {
+        Ok(s) => s,
         Err(e) => return crate::usage_error(&e),
-    };
-    // Logs are formatted for every run (they are what is judged and saved); only the
-    // directory decides which are kept.
-    let keep_all = opts.log_dir.take();
-    opts.log_dir = Some(PathBuf::new());
-    let base = Scenario {
-        nodes: spec.nodes,
-        duration: spec.virtual_secs,
-        opts,
-        disruptions,
-        heal: spec.liveness,
-        adjust: None,
-        validate: spec.validate,
     };
     let jobs = spec
         .jobs
@@ -321,6 +303,29 @@ impl Visit for Seeded<'_> {
             .into_inner()
             .map_err(|_| "a simulation thread panicked".to_string())
     }
+}
+
+/// The scenario every seed of `spec` starts from, and the directory that keeps every run's
+/// logs (`--log-dir`), if asked.
+fn scenario(spec: &SimArgs) -> Result<(Scenario, Option<PathBuf>), String> {
+    let mut disruptions = spec.disruptions.clone();
+    disruptions.restarts = spec.restarts.clone();
+    disruptions.check(spec.nodes, spec.virtual_secs)?;
+    let mut opts = spec.scenario.options(spec.protocol.descriptor().link)?;
+    // Logs are formatted for every run (they are what is judged and saved); only the
+    // directory decides which are kept.
+    let keep_all = opts.log_dir.take();
+    opts.log_dir = Some(PathBuf::new());
+    let base = Scenario {
+        nodes: spec.nodes,
+        duration: spec.virtual_secs,
+        opts,
+        disruptions,
+        heal: spec.liveness,
+        adjust: None,
+        validate: spec.validate,
+    };
+    Ok((base, keep_all))
 }
 
 /// A line on stderr once a second while runs remain.
@@ -653,4 +658,69 @@ fn text(r: &SimReport, interrupted: bool) -> String {
         if interrupted { " (interrupted)" } else { "" }
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use groupy::live::validate::{actors, Validator};
+    use groupy_model::gms4::Gms4;
+    use groupy_model::NetworkKind;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    /// The CLI offers no run the model cannot take (each protocol is validated against its
+    /// own network), so this one is checked against a network it is not a behaviour of: gms4
+    /// over the fifo link against `ordered` (validate.rs). The run fails with its step, and
+    /// the replay command keeps every flag that shaped it, `--validate` included.
+    #[test]
+    fn a_run_the_model_cannot_take_fails_with_its_step_and_a_replay_keeping_validate() {
+        let args = [
+            "sim",
+            "gms4",
+            "--nodes",
+            "4",
+            "--virtual-secs",
+            "3",
+            "--drop",
+            "0.05",
+            "--link",
+            "fifo",
+            "--seeds",
+            "1",
+            "--validate",
+        ];
+        let spec = match Cli::try_parse_from(args) {
+            Ok(c) => c.sim,
+            Err(e) => panic!("{e}"),
+        };
+        let (sc, _) = scenario(&spec).unwrap_or_else(|e| panic!("{e}"));
+        let ordered = Validator::on(actors::<Gms4>(sc.nodes, None), NetworkKind::Ordered);
+        let run = sim::run_with::<Gms4>(&sc, 1, Some(ordered));
+        let dir = std::env::temp_dir().join(format!("groupy-simulate-{}", std::process::id()));
+        let v = judge::<Gms4>(&spec, &sc, run, Some(&dir)).unwrap_or_else(|e| panic!("{e}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(v.verdict, "violated");
+        assert!(
+            v.broken.iter().any(|b| b.starts_with("trace validation")),
+            "{:?}",
+            v.broken
+        );
+        let step = v.not_a_model_behaviour.unwrap_or_default();
+        assert!(step.contains("retransmits"), "{step}");
+        assert!(
+            v.replay
+                .starts_with("groupy sim gms4 --nodes 4 --seeds 1 --virtual-secs 3")
+                && v.replay.contains("--link fifo")
+                && v.replay.contains("--drop 0.05")
+                && v.replay.contains("--validate"),
+            "{}",
+            v.replay
+        );
+    }
 }
