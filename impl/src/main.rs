@@ -23,6 +23,7 @@ mod explore;
 use groupy::judge;
 mod live;
 mod matrix;
+mod processes;
 mod render;
 mod replay;
 mod svg;
@@ -342,6 +343,18 @@ struct CheckArgs {
     /// Seed for --strategy simulation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Search across K processes on this machine, on timely dataflow: breadth first, each
+    /// process keeping its share of the visited states (by fingerprint), --threads workers
+    /// each (default 1). Process 0, this one, reports. notes/scale.md.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=256), conflicts_with = "hostfile")]
+    processes: Option<u16>,
+    /// Search across hosts: FILE lists every process's host:port, one a line, process 0
+    /// first. Run the same command on each host with its --process; process 0 reports.
+    #[arg(long, value_name = "FILE", requires = "process")]
+    hostfile: Option<PathBuf>,
+    /// This process's line of --hostfile, from 0.
+    #[arg(long, value_name = "I", requires = "hostfile")]
+    process: Option<u16>,
     /// Symmetry reduction. No groupy model supports it yet: node ids are not
     /// interchangeable, because the peer-list order decides who leads next.
     #[arg(long)]
@@ -740,7 +753,14 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
         seed: args.seed,
         fail_fast: args.fail_fast,
         interrupt: Some(interrupt_on_ctrl_c()),
+        cluster: None,
     };
+    let distributed = args.processes.is_some() || args.hostfile.is_some();
+    if distributed {
+        if let Err(e) = processes::distributable(args.protocol.is_some(), args.strategy, given) {
+            return usage_error(&e);
+        }
+    }
     let mut progress = render::Progress::new(!args.quiet);
     let Some(protocol) = args.protocol else {
         let cannot = ["network", "fd", "svg", "trace_json", "property", "restarts"];
@@ -789,8 +809,58 @@ fn run_check(args: CheckArgs, given: &[String]) -> u8 {
             d.name, inf.when, inf.why
         ));
     }
+    // A distributed search: this process's place in it, and the local processes it starts.
+    let mut search = search;
+    let mut children = None;
+    if distributed {
+        let workers = args.threads.map_or(1, usize::from);
+        let cluster = match (&args.hostfile, args.process, args.processes) {
+            (Some(file), Some(process), _) => {
+                processes::from_hostfile(file, process.into(), workers)
+            }
+            (_, _, Some(k)) if k > 1 => {
+                match processes::spawn(k.into(), given.iter().any(|g| g == "quiet")) {
+                    Ok((addresses, kids)) => {
+                        children = Some(kids);
+                        Ok(check::Cluster {
+                            addresses,
+                            process: 0,
+                            workers,
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Ok(check::Cluster {
+                addresses: vec![],
+                process: 0,
+                workers,
+            }),
+        };
+        match cluster {
+            Ok(c) => search.cluster = Some(c),
+            Err(e) => return usage_error(&e),
+        }
+    }
     let report = check::check(protocol, &cfg, &search, &mut |p| progress.update(p));
     progress.finish();
+    if let Some(kids) = children {
+        if let Err(e) = kids.wait() {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    }
+    if report.follower {
+        if !args.quiet {
+            eprintln!(
+                "process {}: {} unique states in {:.2}s; process 0 reports the search",
+                args.process.unwrap_or(0),
+                report.unique_states,
+                report.seconds
+            );
+        }
+        return 0;
+    }
     let verdict = match &args.property {
         Some(name) => match report.status(name) {
             Some(check::Status::Violated) => Verdict::Violated,

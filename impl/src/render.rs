@@ -108,6 +108,19 @@ pub fn report(r: &Report, view: &View, verdict: Verdict) -> String {
             Some(why) => format!("NOT complete: {why}"),
         }
     );
+    if !r.processes.is_empty() {
+        let shares: Vec<String> = r
+            .processes
+            .iter()
+            .map(|p| format!("process {}: {}", p.process, group(p.states)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "across {} processes (unique states each: {})",
+            r.processes.len(),
+            shares.join(", ")
+        );
+    }
     let _ = writeln!(s, "livelock check: {}", r.livelock);
     s.push('\n');
     let shown = |p: &&check::PropertyReport| view.property.is_none_or(|name| p.name == name);

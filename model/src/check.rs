@@ -5,6 +5,8 @@
 //! the exploration was cut short (timeout, state cap, depth cap, or simulation, which samples
 //! paths and never proves) or a witness was never reached; otherwise `holds`.
 
+pub use crate::distributed::Cluster;
+use crate::distributed::{self, Share};
 use crate::livelock;
 use crate::memory;
 use crate::model::{self, GroupAction, GroupModel};
@@ -76,6 +78,8 @@ pub struct Search {
     pub fail_fast: bool,
     /// Set (by a Ctrl-C handler) to stop the search and report what was found so far.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Search across processes on timely dataflow ([`distributed`]), breadth first.
+    pub cluster: Option<distributed::Cluster>,
 }
 
 impl Search {
@@ -104,6 +108,7 @@ impl Default for Search {
             seed: 0,
             fail_fast: false,
             interrupt: None,
+            cluster: None,
         }
     }
 }
@@ -176,6 +181,14 @@ pub struct Report {
     pub properties: Vec<PropertyReport>,
     /// Whether the livelock check ran, and what it found (`progress` is its row).
     pub livelock: String,
+    /// A distributed search (`--processes`, `--hostfile`): each process's share of the
+    /// unique states. Empty for a search on one process.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<Share>,
+    /// This report is a distributed search's process other than 0: it holds only its own
+    /// share, and process 0 reports the search.
+    #[serde(skip)]
+    pub follower: bool,
 }
 
 impl Report {
@@ -226,6 +239,8 @@ pub fn check_protocol<A: Protocol>(
             // An infinite space (gms1-gms3 where copies linger) is searched for its first
             // violation (--fail-fast), breadth first so that it is found; a finite one (gms4's)
             // depth first, which keeps only fingerprints.
+            // A distributed search is breadth first, level by level.
+            _ if search.cluster.is_some() => Strategy::Bfs,
             Strategy::Auto if cfg.network.duplicates() && search.fail_fast => Strategy::Bfs,
             Strategy::Auto => Strategy::Dfs,
             s => s,
@@ -279,12 +294,51 @@ pub fn check_protocol<A: Protocol>(
         builder = builder.finish_when(HasDiscoveries::AnyOf(claimed));
     }
     let start = Instant::now();
-    let run = match search.strategy {
-        Strategy::Bfs | Strategy::Auto => {
+    let mut processes = vec![];
+    let mut quiescent = None;
+    let run = match (&search.cluster, search.strategy) {
+        (Some(cluster), _) => {
+            let limits = distributed::Limits {
+                deadline: search.timeout.map(|t| start + t),
+                interrupt: search.interrupt.clone(),
+                memory: search.memory.clone(),
+                fail_fast: match search.fail_fast {
+                    true => (model.properties().iter().enumerate())
+                        .filter(|(_, p)| p.expectation == Expectation::Always && claims(p.name))
+                        .map(|(i, _)| i)
+                        .collect(),
+                    false => vec![],
+                },
+            };
+            match distributed::explore(&model, cluster, limits, progress) {
+                Ok(o) if !o.lead => return follower_report::<A>(cfg, search, o.processes, start),
+                Ok(o) => {
+                    processes = o.processes;
+                    quiescent = Some(o.quiescent_states);
+                    Run {
+                        states: o.states,
+                        unique_states: o.unique_states,
+                        max_depth: o.max_depth,
+                        discoveries: o.discoveries,
+                        interrupted: o.interrupted,
+                        stopped: o.stopped,
+                    }
+                }
+                Err(e) => Run {
+                    states: 0,
+                    unique_states: 0,
+                    max_depth: 0,
+                    discoveries: vec![],
+                    interrupted: false,
+                    stopped: Some(format!("the distributed search failed: {e}")),
+                },
+            }
+        }
+        (None, Strategy::Bfs | Strategy::Auto) => {
             drive(builder.spawn_bfs(), start, search, &brake, progress)
         }
-        Strategy::Dfs => drive(builder.spawn_dfs(), start, search, &brake, progress),
-        Strategy::Simulation => drive(
+        (None, Strategy::Dfs) => drive(builder.spawn_dfs(), start, search, &brake, progress),
+        (None, Strategy::Simulation) => drive(
             builder.spawn_simulation(search.seed, UniformChooser),
             start,
             search,
@@ -345,7 +399,16 @@ pub fn check_protocol<A: Protocol>(
         })
         .map(|p| (p.name, p.condition))
         .collect();
-    let mut shortest = shortest_violations(&model, &violated, &budget, search.memory.as_ref());
+    let mut shortest = match &search.cluster {
+        // The distributed search is breadth first, level by level: its paths are shortest.
+        Some(_) => run
+            .discoveries
+            .iter()
+            .filter(|(n, _)| violated.iter().any(|(v, _)| v == n))
+            .filter_map(|(n, path)| Some((*n, path.clone()?)))
+            .collect(),
+        None => shortest_violations(&model, &violated, &budget, search.memory.as_ref()),
+    };
     let mut properties: Vec<PropertyReport> = model
         .properties()
         .into_iter()
@@ -432,6 +495,11 @@ pub fn check_protocol<A: Protocol>(
             }
         },
     };
+    // The livelock check needs the whole state graph in one place.
+    let livelock = match (&search.cluster, livelock.starts_with("ran ")) {
+        (Some(_), true) => format!("{livelock} (on process 0 alone: it needs the whole graph)"),
+        _ => livelock,
+    };
     let violated = properties
         .iter()
         .any(|p| p.claimed && p.status == Status::Violated);
@@ -453,11 +521,40 @@ pub fn check_protocol<A: Protocol>(
         states: run.states,
         unique_states: run.unique_states,
         max_depth: run.max_depth,
-        quiescent_states: judged_quiescent.load(std::sync::atomic::Ordering::Relaxed),
+        quiescent_states: quiescent
+            .unwrap_or_else(|| judged_quiescent.load(std::sync::atomic::Ordering::Relaxed)),
         seconds,
         verdict,
         properties,
         livelock,
+        processes,
+        follower: false,
+    }
+}
+
+/// The report of a distributed search's process other than 0: its share, nothing judged.
+fn follower_report<A: Protocol>(
+    cfg: &Config,
+    search: &Search,
+    processes: Vec<Share>,
+    start: Instant,
+) -> Report {
+    Report {
+        protocol: A::DESCRIPTOR.name,
+        config: cfg.clone(),
+        strategy: search.strategy,
+        complete: true,
+        cut_short: None,
+        states: 0,
+        unique_states: processes.iter().map(|p| p.states).sum(),
+        max_depth: 0,
+        quiescent_states: 0,
+        seconds: start.elapsed().as_secs_f64(),
+        verdict: Verdict::Holds,
+        properties: vec![],
+        livelock: "not run here: process 0 reports the search".to_string(),
+        processes,
+        follower: true,
     }
 }
 

@@ -61,6 +61,7 @@ macro_rules! mutant {
 pub mod app;
 pub mod check;
 pub mod config;
+pub mod distributed;
 pub mod expected;
 pub mod gms1;
 pub mod gms2;

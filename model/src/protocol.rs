@@ -148,10 +148,17 @@ pub const INFINITE_WITH_COPIES: Infinite = Infinite {
 /// A protocol version the checker can explore.
 pub trait Protocol:
     Actor<
-        Timer: GroupTimer + Ord + Send + Sync + 'static,
+        // Serde on states and timers: a distributed search moves states between processes.
+        Timer: GroupTimer
+                   + Ord
+                   + Send
+                   + Sync
+                   + serde::Serialize
+                   + serde::de::DeserializeOwned
+                   + 'static,
         Random = (),
         Storage = crate::group::Incarnation,
-        State: Member + Send + Sync + 'static,
+        State: Member + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
         // Serde: the live runtime puts messages on the wire.
         Msg: Ord + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
     > + Clone
