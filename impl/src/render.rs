@@ -1,6 +1,7 @@
 //! Output for people: progress on stderr, the report and its counterexample traces on stdout.
 
 use groupy_model::check::{self, Report, Status, Verdict};
+use groupy_model::memory;
 use groupy_model::trace::{NodeList, Trace};
 use groupy_model::{Config, ProtocolName};
 use std::fmt::Write as _;
@@ -112,11 +113,19 @@ pub fn report(r: &Report, view: &View, verdict: Verdict) -> String {
         let shares: Vec<String> = r
             .processes
             .iter()
-            .map(|p| format!("process {}: {}", p.process, group(p.states)))
+            .map(|p| match p.peak_bytes {
+                Some(b) => format!(
+                    "process {}: {}, peak {}",
+                    p.process,
+                    group(p.states),
+                    memory::Bytes(b).human()
+                ),
+                None => format!("process {}: {}", p.process, group(p.states)),
+            })
             .collect();
         let _ = writeln!(
             s,
-            "across {} processes (unique states each: {})",
+            "across {} processes (unique states and peak resident set each: {})",
             r.processes.len(),
             shares.join(", ")
         );

@@ -1989,3 +1989,84 @@ fn sim_restarts_a_node_as_a_new_life_and_verify_judges_every_life() {
         .code(2)
         .stderr(predicate::str::contains("works with: gms5"));
 }
+
+/// `groupy check --processes 2`: two real processes on loopback find what one finds (verdict,
+/// counts, the shortest trace), each holding a share; `--hostfile` without its process, a
+/// bad host file, and flags a distributed search cannot honour are refused with the reason.
+#[test]
+fn check_across_two_processes_finds_what_one_finds() {
+    let args = ["gms3", "--nodes", "4", "--msgs", "2", "--crashes", "1"];
+    let one = check_json(&[&args[..], &["--strategy", "bfs"]].concat(), 0);
+    let two = check_json(&[&args[..], &["--processes", "2"]].concat(), 0);
+    for key in [
+        "verdict",
+        "unique_states",
+        "states",
+        "max_depth",
+        "quiescent_states",
+    ] {
+        assert_eq!(one[key], two[key], "{key}");
+    }
+    let shares = two["processes"].as_array().expect("processes");
+    assert_eq!(shares.len(), 2);
+    let states: Vec<u64> = shares.iter().map(|p| uint_of(p, "states")).collect();
+    assert_eq!(states.iter().sum::<u64>(), uint_of(&two, "unique_states"));
+    assert!(
+        states
+            .iter()
+            .all(|s| s * 3 > uint_of(&two, "unique_states")),
+        "{states:?}"
+    );
+
+    // gms2 is caught across processes too, with a trace as short as one process finds.
+    let one = check_json(&["gms2", "--no-save", "--strategy", "bfs"], 1);
+    let two = check_json(&["gms2", "--no-save", "--processes", "2"], 1);
+    let path = |r: &Value| {
+        r["properties"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "agreement"))
+            .map(|p| p["counterexample"]["path"].as_array().map(Vec::len))
+    };
+    assert!(path(&two).flatten().is_some());
+    assert_eq!(path(&one), path(&two));
+    groupy(&["check", "gms2", "--processes", "2", "--no-save"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("across 2 processes"))
+        .stdout(predicate::str::contains(
+            "counterexample: agreement violated",
+        ));
+
+    for (bad, why) in [
+        (vec!["--hostfile", "hosts"], "--process"),
+        (
+            vec!["--processes", "2", "--strategy", "dfs"],
+            "breadth first",
+        ),
+        (
+            vec!["--processes", "2", "--max-states", "10"],
+            "--max-states",
+        ),
+    ] {
+        let mut all = vec!["check", "gms3"];
+        all.extend(bad);
+        groupy(&all)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(why));
+    }
+    let dir = scratch_dir("hostfile");
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "127.0.0.1\n").unwrap();
+    groupy(&[
+        "check",
+        "gms3",
+        "--hostfile",
+        hosts.to_str().unwrap(),
+        "--process",
+        "0",
+    ])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("not host:port"));
+}

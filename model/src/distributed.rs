@@ -60,6 +60,9 @@ pub struct Cluster {
 pub struct Share {
     pub process: usize,
     pub states: usize,
+    /// The process's peak resident set while it searched, in bytes, where the system says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_bytes: Option<u64>,
 }
 
 /// What a distributed search found: on process 0 the whole search's figures, on the others
@@ -335,6 +338,8 @@ struct Stats {
     found: Vec<(u32, u32, u64)>,
     /// Why the search must stop, if it must; `interrupted` when Ctrl-C stopped it.
     stop: Option<String>,
+    /// This worker's process's peak resident set so far (bytes; 0 if unknown).
+    peak: u64,
 }
 
 /// What goes round the loop.
@@ -387,7 +392,8 @@ struct Summary {
     deepest: u32,
     found: BTreeMap<u32, (u32, u64)>,
     stop: Option<String>,
-    per_worker: Vec<(u32, u64)>,
+    /// Per worker: its unique states and its process's peak resident set.
+    per_worker: Vec<(u32, u64, u64)>,
 }
 
 fn summarize(known: &BTreeMap<u32, Stats>) -> Summary {
@@ -410,7 +416,10 @@ fn summarize(known: &BTreeMap<u32, Stats>) -> Summary {
             .values()
             .filter_map(|s| s.stop.clone())
             .min_by_key(|s| s != INTERRUPTED),
-        per_worker: known.values().map(|s| (s.worker, s.unique)).collect(),
+        per_worker: known
+            .values()
+            .map(|s| (s.worker, s.unique, s.peak))
+            .collect(),
     }
 }
 
@@ -422,6 +431,15 @@ struct Live {
     depth: AtomicUsize,
     /// Workers of this process that have finished.
     finished: AtomicUsize,
+}
+
+/// Counts a worker as finished when dropped, on a panic too.
+struct Finished(Arc<Live>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// What one worker hands back.
@@ -455,6 +473,8 @@ pub fn explore<A: Protocol>(
     );
     let search = move |worker: &mut timely::worker::Worker| {
         let (model, limits, live, errors) = &shared;
+        // Counted however the worker ends: a worker whose peer process died panics in timely.
+        let _finished = Finished(Arc::clone(live));
         // Each worker its own model: its quiescent-state count is its own.
         let model = GroupModel {
             judged_quiescent: Arc::default(),
@@ -492,8 +512,12 @@ pub fn explore<A: Protocol>(
             });
         }
     }
+    // A process that dies takes its connections with it: timely's threads here panic, and
+    // dropping its connection guard panics too. Caught, it is this search's error.
+    let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join()))
+        .map_err(|_| "a process of the search was lost (its connection closed)".to_string())?;
     let mut results = Vec::new();
-    for r in guards.join() {
+    for r in joined {
         results.push(r.map_err(|e| format!("a search worker failed: {e}"))?);
     }
     if let Some(e) = errors.lock().ok().and_then(|e| e.first().cloned()) {
@@ -513,17 +537,25 @@ pub fn explore<A: Protocol>(
             processes: vec![Share {
                 process: cluster.process,
                 states: own,
+                peak_bytes: memory::peak_resident(),
             }],
             lead: false,
         });
     };
     let s = lead.summary;
     let mut processes: Vec<Share> = (0..cluster.addresses.len().max(1))
-        .map(|process| Share { process, states: 0 })
+        .map(|process| Share {
+            process,
+            states: 0,
+            peak_bytes: None,
+        })
         .collect();
-    for (w, unique) in &s.per_worker {
+    for (w, unique, peak) in &s.per_worker {
         if let Some(p) = processes.get_mut(*w as usize / workers) {
             p.states += *unique as usize;
+            if *peak > 0 {
+                p.peak_bytes = p.peak_bytes.max(Some(*peak));
+            }
         }
     }
     let interrupted = s.stop.as_deref() == Some(INTERRUPTED);
@@ -723,7 +755,6 @@ fn search_worker<A: Protocol>(
             discoveries,
         }
     });
-    live.finished.fetch_add(1, Ordering::Relaxed);
     WorkerResult { unique, lead }
 }
 
@@ -883,6 +914,7 @@ fn level<A: Protocol>(
             deepest: l.deepest,
             found: l.found.iter().map(|(p, (lv, fp))| (*p, *lv, *fp)).collect(),
             stop: l.stop.clone().filter(|_| tell_stop),
+            peak: memory::peak_resident().unwrap_or(0),
         };
         l.known.insert(index as u32, stats.clone());
         for to in 0..peers as u32 {

@@ -104,6 +104,11 @@ pub fn resident() -> Option<u64> {
     proc_kib("/proc/self/status", "VmRSS:")
 }
 
+/// The process's peak resident set, in bytes (Linux: VmHWM), where the system says.
+pub fn peak_resident() -> Option<u64> {
+    proc_kib("/proc/self/status", "VmHWM:")
+}
+
 /// The address space the process has mapped.
 pub fn mapped() -> Option<u64> {
     proc_kib("/proc/self/status", "VmSize:")
