@@ -2029,13 +2029,26 @@ fn check_across_two_processes_finds_what_one_finds() {
     };
     assert!(path(&two).flatten().is_some());
     assert_eq!(path(&one), path(&two));
-    groupy(&["check", "gms2", "--processes", "2", "--no-save"])
+    let results = scratch_dir("processes-results");
+    let at = results.to_str().unwrap();
+    groupy(&["check", "gms2", "--processes", "2", "--results", at])
         .assert()
         .code(1)
         .stdout(predicate::str::contains("across 2 processes"))
         .stdout(predicate::str::contains(
             "counterexample: agreement violated",
         ));
+    // The saved trace's logs are confirmed by verify, which reads them with no model.
+    let logs = std::fs::read_dir(&results)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|d| d.path().join("agreement-logs"))
+        .find(|p| p.is_dir())
+        .expect("the saved agreement logs");
+    groupy(&["verify", logs.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("agreement"));
 
     for (bad, why) in [
         (vec!["--hostfile", "hosts"], "--process"),
