@@ -380,6 +380,33 @@ fn gms5_joiner_ignoring_a_candidate_livelocks() {
     let cut = "CRASHES in the middle of a broadcast, cutting it: propose(e0/n0, @0 \
                [view[n0,n1,n2,n3]], stable 0) sent to 1/3";
     assert!(lasso.steps.iter().any(|s| s.text.contains(cut)));
+
+    // The livelock check across workers (`--processes`) finds it too, with its lasso.
+    let search = groupy_model::check::Search {
+        cluster: Some(groupy_model::check::Cluster {
+            addresses: vec![],
+            process: 0,
+            workers: 2,
+        }),
+        ..groupy_model::check::Search::default()
+    };
+    let c = Config {
+        joins: 1,
+        ..cfg(3, 0, 1)
+    }
+    .with_mutant(Mutant::SilentJoiner);
+    let spread = groupy_model::check::check_protocol::<Gms5>(&c, &search, &mut |_| {});
+    assert_eq!(spread.unique_states, r.unique_states);
+    assert_eq!(spread.status(PROGRESS), Some(Status::Violated));
+    assert!(
+        spread.livelock.contains("a livelock"),
+        "{}",
+        spread.livelock
+    );
+    let lasso = spread
+        .property(PROGRESS)
+        .and_then(|p| p.counterexample.as_ref());
+    assert!(lasso.is_some_and(|l| !l.steps.is_empty()));
 }
 
 /// Raft's figure 8 does not happen in gms5: a new leader that counts an entry an earlier

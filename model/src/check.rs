@@ -296,6 +296,7 @@ pub fn check_protocol<A: Protocol>(
     let start = Instant::now();
     let mut processes = vec![];
     let mut quiescent = None;
+    let mut spread_livelock = None;
     let run = match (&search.cluster, search.strategy) {
         (Some(cluster), _) => {
             let limits = distributed::Limits {
@@ -309,12 +310,14 @@ pub fn check_protocol<A: Protocol>(
                         .collect(),
                     false => vec![],
                 },
+                livelock: claims(properties::VALIDITY),
             };
             match distributed::explore(&model, cluster, limits, progress) {
                 Ok(o) if !o.lead => return follower_report::<A>(cfg, search, o.processes, start),
                 Ok(o) => {
                     processes = o.processes;
                     quiescent = Some(o.quiescent_states);
+                    spread_livelock = o.livelock;
                     Run {
                         states: o.states,
                         unique_states: o.unique_states,
@@ -471,7 +474,10 @@ pub fn check_protocol<A: Protocol>(
         (true, Some(_), _) | (true, _, true) => {
             "not run: the exploration was not complete".to_string()
         }
-        (true, None, false) => match livelock::check(&model, search.memory.as_ref()) {
+        (true, None, false) => match spread_livelock
+            .take()
+            .unwrap_or_else(|| livelock::check(&model, search.memory.as_ref()))
+        {
             livelock::Outcome::NotRun(why) => {
                 progress_unchecked = true;
                 format!("could not run: {why}")
@@ -495,9 +501,8 @@ pub fn check_protocol<A: Protocol>(
             }
         },
     };
-    // The livelock check needs the whole state graph in one place.
     let livelock = match (&search.cluster, livelock.starts_with("ran ")) {
-        (Some(_), true) => format!("{livelock} (on process 0 alone: it needs the whole graph)"),
+        (Some(c), true) => format!("{livelock} (across {} processes)", c.addresses.len().max(1)),
         _ => livelock,
     };
     let violated = properties

@@ -21,7 +21,9 @@
 //! replayed from the initial state, matching fingerprints, into the model's actions.
 
 use crate::check::Progress;
+use crate::livelock;
 use crate::memory;
+use crate::model::is_quiescent;
 use crate::model::{GroupAction, GroupModel, GroupState};
 use crate::protocol::Protocol;
 use serde::{Deserialize, Serialize};
@@ -67,13 +69,16 @@ pub struct Share {
 
 /// What a distributed search found: on process 0 the whole search's figures, on the others
 /// their own share only (`discoveries` empty).
-pub struct Outcome<Action> {
+pub struct Outcome<A: Protocol> {
     pub states: usize,
     pub unique_states: usize,
     pub max_depth: usize,
     pub quiescent_states: usize,
     /// Each discovered property with a shortest path to it.
-    pub discoveries: Vec<(&'static str, Option<Vec<Action>>)>,
+    pub discoveries: Vec<(&'static str, Option<Vec<GroupAction<A>>>)>,
+    /// The livelock check, run across the processes, where [`Limits::livelock`] asked and
+    /// the search was complete.
+    pub livelock: Option<livelock::Outcome<A>>,
     pub interrupted: bool,
     /// Why the search stopped early (the memory guard), if it did.
     pub stopped: Option<String>,
@@ -89,6 +94,9 @@ pub struct Limits {
     pub memory: Option<memory::Guard>,
     /// Stop once one of these properties (by index in the model's list) is violated.
     pub fail_fast: Vec<usize>,
+    /// Run the livelock check too (the protocol claims liveness): every state must reach a
+    /// quiescent one by protocol steps.
+    pub livelock: bool,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -348,6 +356,9 @@ enum Item {
     State {
         fp: u64,
         parent: u64,
+        /// Reached from `parent` by a protocol step (not a fault): an edge of the livelock
+        /// check's graph.
+        protocol: bool,
         bytes: Vec<u8>,
     },
     Stats {
@@ -381,6 +392,14 @@ struct Local {
     /// Set once this worker has told the others it stops.
     told_stop: bool,
     walks: Vec<Walk>,
+    /// With the livelock check: the protocol steps into states this worker owns, as
+    /// (state, predecessor), and the quiescent states it owns.
+    preds: Vec<(u64, u64)>,
+    quiescent: Vec<u64>,
+    /// The states that reach a quiescent one by protocol steps.
+    can: std::collections::HashSet<u64, BuildHasherDefault<nohash_hasher::NoHashHasher<u64>>>,
+    /// Per worker: the states it owns that cannot, and the least of them.
+    cannot: Vec<(u64, u64)>,
 }
 
 /// The figures every process's workers agree on once the search is over, as worker 0 of
@@ -443,15 +462,19 @@ impl Drop for Finished {
 }
 
 /// What one worker hands back.
-struct WorkerResult<Action> {
+struct WorkerResult<A: Protocol> {
     unique: usize,
-    lead: Option<LeadResult<Action>>,
+    lead: Option<LeadResult<A>>,
 }
 
-struct LeadResult<Action> {
+struct LeadResult<A: Protocol> {
     summary: Summary,
-    discoveries: Vec<(&'static str, Option<Vec<Action>>)>,
+    discoveries: Vec<(&'static str, Option<Vec<GroupAction<A>>>)>,
+    livelock: Option<livelock::Outcome<A>>,
 }
+
+/// The walk that rebuilds the path to the livelock's state (not a property's index).
+const LIVELOCK_WALK: u32 = u32::MAX;
 
 /// Runs this process's part of the search of `model` on `cluster`. Process 0's outcome holds
 /// the whole search's figures; `progress` is called about once a second there.
@@ -460,7 +483,7 @@ pub fn explore<A: Protocol>(
     cluster: &Cluster,
     limits: Limits,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<Outcome<GroupAction<A>>, String> {
+) -> Result<Outcome<A>, String> {
     let workers = cluster.workers.max(1);
     let start = Instant::now();
     let live = Arc::new(Live::default());
@@ -532,6 +555,7 @@ pub fn explore<A: Protocol>(
             max_depth: 0,
             quiescent_states: 0,
             discoveries: vec![],
+            livelock: None,
             interrupted: false,
             stopped: None,
             processes: vec![Share {
@@ -565,6 +589,7 @@ pub fn explore<A: Protocol>(
         max_depth: s.deepest as usize + 1,
         quiescent_states: s.quiescent as usize,
         discoveries: lead.discoveries,
+        livelock: lead.livelock,
         interrupted,
         stopped: s.stop.filter(|_| !interrupted),
         processes,
@@ -578,7 +603,7 @@ fn search_worker<A: Protocol>(
     limits: &Arc<Limits>,
     live: &Arc<Live>,
     errors: &Arc<Mutex<Vec<String>>>,
-) -> WorkerResult<GroupAction<A>> {
+) -> WorkerResult<A> {
     let index = worker.index();
     let peers = worker.peers();
     let local = Rc::new(RefCell::new(Local::default()));
@@ -596,6 +621,7 @@ fn search_worker<A: Protocol>(
                 Ok(bytes) => Some(Item::State {
                     fp: fingerprint(&s),
                     parent: 0,
+                    protocol: false,
                     bytes,
                 }),
                 Err(e) => {
@@ -676,9 +702,15 @@ fn search_worker<A: Protocol>(
     }
     while worker.step_or_park(None) {}
 
-    // Rebuild the discoveries' paths from the parent records.
     let summary = summarize(&local.borrow().known);
-    let walks: Vec<Walk> = if index == 0 {
+    // Every worker has the same stats now, so all agree on whether to run the check.
+    let livelock_runs = limits.livelock && summary.stop.is_none();
+    if livelock_runs {
+        can_reach_quiescence(worker, &local);
+    }
+
+    // Rebuild the discoveries' paths (and the livelock's) from the parent records.
+    let mut walks: Vec<Walk> = if index == 0 {
         summary
             .found
             .iter()
@@ -695,6 +727,21 @@ fn search_worker<A: Protocol>(
     } else {
         vec![]
     };
+    let cannot: u64 = local.borrow().cannot.iter().map(|(n, _)| n).sum();
+    let nearest = local
+        .borrow()
+        .cannot
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(_, fp)| *fp)
+        .min();
+    if let (0, Some(fp)) = (index, nearest) {
+        walks.push(Walk {
+            property: LIVELOCK_WALK,
+            chain: vec![fp],
+            complete: false,
+        });
+    }
     {
         let local = Rc::clone(&local);
         worker.dataflow::<u32, _, _>(move |scope| {
@@ -741,8 +788,26 @@ fn search_worker<A: Protocol>(
     let lead = (index == 0).then(|| {
         let mut walks = std::mem::take(&mut local.borrow_mut().walks);
         walks.sort_by_key(|w| w.property);
+        let unique = summary.unique as usize;
+        let livelock = livelock_runs.then(|| match walks.last() {
+            Some(w) if w.property == LIVELOCK_WALK => {
+                let mut chain = w.chain.clone();
+                chain.reverse();
+                match replay_to(&model, &chain) {
+                    Some((stem, state)) => livelock::lasso(&model, state, stem, unique),
+                    None => livelock::Outcome::NotRun(
+                        "the path to the livelock does not replay".to_string(),
+                    ),
+                }
+            }
+            _ if cannot > 0 => {
+                livelock::Outcome::NotRun("the livelock's path was not rebuilt".to_string())
+            }
+            _ => livelock::Outcome::Free { states: unique },
+        });
         let discoveries = walks
             .into_iter()
+            .filter(|w| w.property != LIVELOCK_WALK)
             .filter_map(|w| {
                 let name = properties.get(w.property as usize)?.name;
                 let mut chain = w.chain;
@@ -753,6 +818,7 @@ fn search_worker<A: Protocol>(
         LeadResult {
             summary,
             discoveries,
+            livelock,
         }
     });
     WorkerResult { unique, lead }
@@ -791,7 +857,17 @@ fn level<A: Protocol>(
                     l.known.insert(stats.worker, stats);
                 }
             }
-            Item::State { fp, parent, bytes } => states.push((fp, parent, bytes)),
+            Item::State {
+                fp,
+                parent,
+                protocol,
+                bytes,
+            } => {
+                if protocol && limits.livelock {
+                    l.preds.push((fp, parent));
+                }
+                states.push((fp, parent, bytes))
+            }
         }
     }
     // Whether to stop: told so by another worker, or for a reason of this one's own.
@@ -851,6 +927,9 @@ fn level<A: Protocol>(
                 }
             };
             l.deepest = l.deepest.max(t);
+            if limits.livelock && is_quiescent(model, &state) {
+                l.quiescent.push(fp);
+            }
             // Judge it as stateright does: an always-property is shown where it fails, a
             // sometimes-property where it holds; the first such state is kept.
             let mut awaiting = false;
@@ -875,6 +954,7 @@ fn level<A: Protocol>(
             }
             model.actions(&state, actions);
             for action in actions.drain(..) {
+                let protocol = limits.livelock && !livelock::is_fault(&state, &action);
                 let Some(next) = model.next_state(&state, action) else {
                     continue;
                 };
@@ -885,12 +965,16 @@ fn level<A: Protocol>(
                 let nfp = fingerprint(&next);
                 // A state this worker owns and has seen need not go round.
                 if nfp as usize % peers == index && l.visited.contains_key(&nfp) {
+                    if protocol {
+                        l.preds.push((nfp, fp));
+                    }
                     continue;
                 }
                 match encode::<A>(&next) {
                     Ok(bytes) => out.push(Item::State {
                         fp: nfp,
                         parent: fp,
+                        protocol,
                         bytes,
                     }),
                     Err(e) => report(errors, e),
@@ -932,6 +1016,14 @@ fn level<A: Protocol>(
 /// The actions that lead from a root through the states `chain` names, found by trying each
 /// action and matching fingerprints.
 fn replay<A: Protocol>(model: &GroupModel<A>, chain: &[u64]) -> Option<Vec<GroupAction<A>>> {
+    replay_to(model, chain).map(|(path, _)| path)
+}
+
+/// [`replay`]'s actions, and the state they end in.
+fn replay_to<A: Protocol>(
+    model: &GroupModel<A>,
+    chain: &[u64],
+) -> Option<(Vec<GroupAction<A>>, GroupState<A>)> {
     let first = *chain.first()?;
     let mut state = model
         .init_states()
@@ -950,7 +1042,93 @@ fn replay<A: Protocol>(model: &GroupModel<A>, chain: &[u64]) -> Option<Vec<Group
         path.push(a);
         state = next;
     }
-    Some(path)
+    Some((path, state))
+}
+
+/// The livelock check across workers: which states reach a quiescent one by protocol steps,
+/// found backwards from the quiescent states along the recorded protocol steps, each state
+/// at its owner; then each worker tells every other how many of its states cannot, and the
+/// least of them.
+fn can_reach_quiescence(worker: &mut timely::worker::Worker, local: &Rc<RefCell<Local>>) {
+    let index = worker.index();
+    let peers = worker.peers();
+    let seeds = {
+        let mut l = local.borrow_mut();
+        l.preds.sort_unstable();
+        l.preds.dedup();
+        std::mem::take(&mut l.quiescent)
+    };
+    {
+        let local = Rc::clone(local);
+        worker.dataflow::<u32, _, _>(move |scope| {
+            let (handle, cycle) = scope.feedback(1u32);
+            seeds
+                .to_stream(scope)
+                .container::<Vec<u64>>()
+                .concat(cycle)
+                .unary::<timely::container::CapacityContainerBuilder<Vec<u64>>, _, _, _>(
+                    Exchange::new(|fp: &u64| *fp),
+                    "CanReach",
+                    move |_cap, _info| {
+                        move |input, output| {
+                            input.for_each(|cap, data| {
+                                let mut session = output.session(&cap);
+                                let mut l = local.borrow_mut();
+                                for fp in data.drain(..) {
+                                    if !l.can.insert(fp) {
+                                        continue;
+                                    }
+                                    let from = l.preds.partition_point(|(c, _)| *c < fp);
+                                    let to = l.preds.partition_point(|(c, _)| *c <= fp);
+                                    session
+                                        .give_iterator(l.preds[from..to].iter().map(|(_, p)| *p));
+                                }
+                            });
+                        }
+                    },
+                )
+                .connect_loop(handle);
+        });
+    }
+    while worker.step_or_park(None) {}
+    let mine = {
+        let mut l = local.borrow_mut();
+        l.preds = Vec::new();
+        let cannot: Vec<u64> = l
+            .visited
+            .keys()
+            .filter(|fp| !l.can.contains(fp))
+            .copied()
+            .collect();
+        (
+            index as u64,
+            cannot.len() as u64,
+            cannot.iter().min().copied().unwrap_or(0),
+        )
+    };
+    let tell: Vec<(u64, u64, u64, u64)> = (0..peers as u64)
+        .map(|to| (to, mine.0, mine.1, mine.2))
+        .collect();
+    {
+        let local = Rc::clone(local);
+        worker.dataflow::<u32, _, _>(move |scope| {
+            tell.to_stream(scope)
+                .container::<Vec<(u64, u64, u64, u64)>>()
+                .sink(
+                    Exchange::new(|t: &(u64, u64, u64, u64)| t.0),
+                    "Cannot",
+                    move |(input, _)| {
+                        input.for_each(|_, data| {
+                            let mut l = local.borrow_mut();
+                            for (_, _, n, least) in data.drain(..) {
+                                l.cannot.push((n, least));
+                            }
+                        });
+                    },
+                );
+        });
+    }
+    while worker.step_or_park(None) {}
 }
 
 /// The states of a depth-first walk of the model up to `limit`, for tests.
@@ -1049,6 +1227,9 @@ mod tests {
         assert_eq!(a.states, b.states, "{}", a.protocol);
         assert_eq!(a.max_depth, b.max_depth, "{}", a.protocol);
         assert_eq!(a.quiescent_states, b.quiescent_states, "{}", a.protocol);
+        // The livelock check, run across the workers, finds what one process's finds.
+        let livelock = |r: &Report| r.livelock.split(" (across").next().map(str::to_string);
+        assert_eq!(livelock(a), livelock(b), "{}", a.protocol);
         let statuses = |r: &Report| {
             r.properties
                 .iter()

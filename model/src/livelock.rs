@@ -308,8 +308,18 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
         stem.push(action);
     }
 
-    // Then protocol steps from it until a state repeats (every protocol successor of a state
-    // that cannot reach quiescence cannot either).
+    lasso(model, state, stem, states)
+}
+
+/// The lasso from a state that cannot reach quiescence, reached by `stem`: protocol steps
+/// from it until a state repeats (every protocol successor of such a state cannot either).
+pub fn lasso<A: Protocol>(
+    model: &GroupModel<A>,
+    mut state: GroupState<A>,
+    mut stem: Vec<GroupAction<A>>,
+    states: usize,
+) -> Outcome<A> {
+    let mut actions = Vec::new();
     let mut walk: Vec<(u64, GroupAction<A>)> = Vec::new();
     let mut seen: HashMap<u64, usize> = HashMap::new();
     loop {
