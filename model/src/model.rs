@@ -440,6 +440,29 @@ impl<A: Protocol> GroupModel<A> {
         }
     }
 
+    /// [`handler_says`] for the delivery of `msg` from `src` to the live node `dst`, on an
+    /// unordered network.
+    fn delivery_changes(&self, s: &GroupState<A>, src: Id, dst: Id, msg: &A::Msg) -> Option<bool> {
+        let i = usize::from(dst);
+        let before = &*s.actor_states[i];
+        let mut after = Cow::Borrowed(before);
+        let mut out = stateright::actor::Out::new();
+        self.inner.actors[i].on_msg(dst, &mut after, src, msg.clone(), &mut out);
+        let no_op = stateright::actor::is_no_op(&after, &out);
+        handler_says(before, &after, no_op)
+    }
+
+    /// [`handler_says`] for timer `t` of the live node `id` firing.
+    fn timeout_changes(&self, s: &GroupState<A>, id: Id, t: &A::Timer) -> Option<bool> {
+        let i = usize::from(id);
+        let before = &*s.actor_states[i];
+        let mut after = Cow::Borrowed(before);
+        let mut out = stateright::actor::Out::new();
+        self.inner.actors[i].on_timeout(id, &mut after, t, &mut out);
+        let no_op = stateright::actor::is_no_op_with_timer(&after, &out, t);
+        handler_says(before, &after, no_op)
+    }
+
     /// Whether the crash budget allows one more crash.
     fn may_crash(&self, state: &GroupState<A>) -> bool {
         let down = state.crashed.iter().filter(|c| **c).count();
@@ -734,19 +757,131 @@ fn multicasts(node: Id, n: usize) -> Vec<Payload> {
 /// fail. That a quiescent state is reached at all is the `quiescence reached` witness; that one
 /// is reachable from everywhere, the livelock check.
 fn judge<A: Protocol, const I: usize>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
-    let p = &PROPERTIES[I];
-    match p.when {
-        When::Always => (p.holds)(&logs(m, s)),
+    match PROPERTIES[I].when {
+        When::Always => judged(m, s, I),
         When::AtQuiescence | When::Eventually => {
-            if !is_quiescent(m, s) {
+            if !quiescent(m, s) {
                 return true;
             }
             if I == FIRST_JUDGED_AT_QUIESCENCE {
                 m.judged_quiescent.fetch_add(1, Ordering::Relaxed);
             }
-            (p.holds)(&logs(m, s))
+            judged(m, s, I)
         }
     }
+}
+
+/// One state's judgement, kept while stateright asks for it condition by condition: it asks
+/// every property and witness of a state one after the other, and building the logs once per
+/// property, and on the unordered networks deciding quiescence (which tries the state's
+/// deliveries) once per quiescence-judged property and witness, were most of what judging a
+/// state cost.
+///
+/// Keyed by the parts of the state each verdict reads, not by a fingerprint: a verdict is
+/// never taken from another state.
+struct Memo<A: Protocol> {
+    cfg: Config,
+    /// What the properties over logs read ([`logs`]): the nodes (shared with the state, and
+    /// compared by pointer first), the crashes and the history.
+    nodes: Vec<std::sync::Arc<A::State>>,
+    crashed: Vec<bool>,
+    history: Faults,
+    /// Each property's verdict, once judged: the always ones all at once, those judged at
+    /// quiescence all at once when the state is quiescent.
+    holds: [Option<bool>; PROPERTIES.len()],
+    /// The whole state whose quiescence was decided, and whether it was quiescent.
+    quiescent: Option<(GroupState<A>, bool)>,
+}
+
+thread_local! {
+    /// This thread's [`Memo`] (of whichever protocol it checks last: a `static` cannot be
+    /// generic).
+    static MEMO: std::cell::RefCell<Option<Box<dyn std::any::Any>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` on this thread's memo of state `s` under `m`, emptied first if it holds another
+/// state's logs.
+fn with_memo<A: Protocol, R>(
+    m: &GroupModel<A>,
+    s: &GroupState<A>,
+    f: impl FnOnce(&mut Memo<A>) -> R,
+) -> R {
+    MEMO.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let memo = cell.as_mut().and_then(|b| b.downcast_mut::<Memo<A>>());
+        match memo {
+            Some(memo)
+                if same_nodes(&memo.nodes, &s.actor_states)
+                    && memo.crashed == s.crashed
+                    && memo.history == s.history
+                    && memo.cfg == *m.cfg() =>
+            {
+                f(memo)
+            }
+            _ => {
+                let mut memo = Memo {
+                    cfg: m.cfg().clone(),
+                    nodes: s.actor_states.clone(),
+                    crashed: s.crashed.clone(),
+                    history: s.history.clone(),
+                    holds: [None; PROPERTIES.len()],
+                    quiescent: None,
+                };
+                let r = f(&mut memo);
+                *cell = Some(Box::new(memo));
+                r
+            }
+        }
+    })
+}
+
+/// The same nodes, compared by pointer first: a state shares its unchanged nodes with the
+/// state it came from.
+fn same_nodes<S: PartialEq>(a: &[std::sync::Arc<S>], b: &[std::sync::Arc<S>]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| std::sync::Arc::ptr_eq(x, y) || x == y)
+}
+
+/// [`is_quiescent`], decided once per state on the unordered networks, where it builds a
+/// next state per delivery. On the ordered one it reads only timers and the channels' heads,
+/// cheaper than keeping and comparing a copy of the state.
+fn quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+    if let Network::Ordered(_) = s.network {
+        return is_quiescent(m, s);
+    }
+    // The memo must not be borrowed while deciding.
+    let known = with_memo(m, s, |memo| match &memo.quiescent {
+        Some((state, q)) if state == s => Some(*q),
+        _ => None,
+    });
+    if let Some(q) = known {
+        return q;
+    }
+    let q = is_quiescent(m, s);
+    with_memo(m, s, |memo| memo.quiescent = Some((s.clone(), q)));
+    q
+}
+
+/// Property `i`'s verdict on `s`, judged with every other property of its kind from one
+/// reading of the logs (the caller has checked `i` is due: at quiescence, the state is
+/// quiescent).
+fn judged<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>, i: usize) -> bool {
+    with_memo(m, s, |memo| {
+        if let Some(holds) = memo.holds[i] {
+            return holds;
+        }
+        let logs = logs(m, s);
+        let always = PROPERTIES[i].when == When::Always;
+        for (j, p) in PROPERTIES.iter().enumerate() {
+            if (p.when == When::Always) == always && p.judged_for(A::DESCRIPTOR.claims) {
+                memo.holds[j] = Some((p.holds)(&logs));
+            }
+        }
+        memo.holds[i].unwrap_or_else(|| (PROPERTIES[i].holds)(&logs))
+    })
 }
 
 /// The property whose judgement counts the quiescent states (once per state).
@@ -800,7 +935,7 @@ fn properties_of<A: Protocol>(cfg: &Config) -> Vec<Property<GroupModel<A>>> {
 /// Witness `I` of [`WITNESSES`] shown in a model state.
 fn shows_witness<A: Protocol, const I: usize>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
     match WITNESSES[I].shown {
-        Shown::Quiescence => is_quiescent(m, s),
+        Shown::Quiescence => quiescent(m, s),
         Shown::Nodes(shown) => shown(m.cfg(), &mut node_views(s)),
         Shown::Faults(shown) => shown(&s.history),
         Shown::Rejoined => s.history.past.iter().any(|life| {
@@ -878,7 +1013,11 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
                 // the copies it sends are already there).
                 TimerKind::Retransmit => {
                     let act = Act::Timeout(id, t.clone());
-                    !m.allowed(s, &act) || m.actor_step(s, act).is_none_or(|n| same_state(&n, s))
+                    !m.allowed(s, &act)
+                        || match m.timeout_changes(s, id, t) {
+                            Some(changes) => !changes,
+                            None => m.actor_step(s, act).is_none_or(|n| same_state(&n, s)),
+                        }
                 }
             };
             if !quiet {
@@ -898,7 +1037,10 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
         };
         !live(&dst)
             || m.deferred(s, &deliver)
-            || m.actor_step(s, deliver).is_none_or(|n| same_state(&n, s))
+            || match m.delivery_changes(s, src, dst, msg) {
+                Some(changes) => !changes,
+                None => m.actor_step(s, deliver).is_none_or(|n| same_state(&n, s)),
+            }
     };
     match &s.network {
         Network::Ordered(channels) => channels.iter().all(|((src, dst), q)| {
@@ -926,26 +1068,48 @@ pub fn is_quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
     }
 }
 
+/// Whether a node's state is the same in both, but for the witnesses' marks.
+fn same_node<S: Member + Clone + PartialEq>(x: &S, y: &S) -> bool {
+    x == y
+        || x.marks() != y.marks() && {
+            let (mut x, mut y) = (x.clone(), y.clone());
+            x.core_mut().marks = Default::default();
+            y.core_mut().marks = Default::default();
+            x == y
+        }
+}
+
+/// What a node's handler alone says about whether its step changes the model state (as
+/// [`same_state`] judges it): `Some(false)` when it neither changes the node nor does
+/// anything (stateright then offers no step: on an unordered network the message stays),
+/// `Some(true)` when it changes the node beyond its marks (no other part of the state can
+/// make up for that), `None` when the whole next state must be built to tell. Deciding
+/// quiescence, most deliveries and repetitions are settled here, without copying the state
+/// (its network above all) for each.
+#[allow(clippy::ptr_arg)] // the `Cow` says whether the handler changed the node
+fn handler_says<S: Member + Clone + PartialEq>(
+    before: &S,
+    after: &Cow<S>,
+    no_op: bool,
+) -> Option<bool> {
+    match after {
+        Cow::Borrowed(_) if no_op => Some(false),
+        Cow::Owned(after) if !same_node(after, before) => Some(true),
+        _ => None,
+    }
+}
+
 /// Whether a step led back to the same state, but for the duplicating network's memory of the
 /// last message delivered and for messages to crashed nodes: those can never be delivered, so
 /// one more of them changes nothing a node will read (the model drops them at once), and for
 /// the witnesses' marks (a step that only marks, or only clears marks, does nothing a node
 /// will read).
 pub fn same_state<A: Protocol>(a: &GroupState<A>, b: &GroupState<A>) -> bool {
-    let same_node = |x: &std::sync::Arc<A::State>, y: &std::sync::Arc<A::State>| {
-        x == y
-            || x.marks() != y.marks() && {
-                let (mut x, mut y) = ((**x).clone(), (**y).clone());
-                x.core_mut().marks = Default::default();
-                y.core_mut().marks = Default::default();
-                x == y
-            }
-    };
     a.actor_states.len() == b.actor_states.len()
         && a.actor_states
             .iter()
             .zip(&b.actor_states)
-            .all(|(x, y)| same_node(x, y))
+            .all(|(x, y)| std::sync::Arc::ptr_eq(x, y) || same_node(&**x, &**y))
         && a.timers_set == b.timers_set
         && a.crashed == b.crashed
         && a.history == b.history
