@@ -908,8 +908,26 @@ fn level<A: Protocol>(
     // A state reached by several parents at this depth keeps the least (and a property the
     // least violating state, below): the trace then does not depend on how many processes
     // there are, or on what arrived first.
+    // A sender sends a state's bytes once a depth; its other parents come as steps alone
+    // (empty bytes), so a group of one fingerprint takes the bytes from whichever has them.
     states.sort_unstable_by_key(|(fp, parent, _)| (*fp, *parent));
-    states.dedup_by_key(|(fp, _, _)| *fp);
+    let mut grouped: Vec<(u64, u64, Vec<u8>)> = Vec::with_capacity(states.len());
+    for (fp, parent, bytes) in states {
+        match grouped.last_mut() {
+            Some(last) if last.0 == fp => {
+                if last.2.is_empty() {
+                    last.2 = bytes;
+                }
+            }
+            _ => grouped.push((fp, parent, bytes)),
+        }
+    }
+    let states = grouped;
+    // Successors this worker has sent at this depth (their bytes go once).
+    let mut sent: std::collections::HashSet<
+        u64,
+        BuildHasherDefault<nohash_hasher::NoHashHasher<u64>>,
+    > = Default::default();
     let mut out = Vec::new();
     let mut handled = false;
     if l.stop.is_none() {
@@ -968,6 +986,15 @@ fn level<A: Protocol>(
                     if protocol {
                         l.preds.push((nfp, fp));
                     }
+                    continue;
+                }
+                if !sent.insert(nfp) {
+                    out.push(Item::State {
+                        fp: nfp,
+                        parent: fp,
+                        protocol,
+                        bytes: Vec::new(),
+                    });
                     continue;
                 }
                 match encode::<A>(&next) {
