@@ -244,6 +244,9 @@ const HELLO: &[u8; 16] = b"groupy-check/1\0\0";
 fn connect(cluster: &Cluster, within: Duration) -> Result<Vec<Option<TcpStream>>, String> {
     let me = cluster.process;
     let n = cluster.addresses.len();
+    if me >= n {
+        return Err(format!("process {me} of a search of {n} processes"));
+    }
     let deadline = Instant::now() + within;
     let mut sockets: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
     let listener = TcpListener::bind(cluster.addresses[me].as_str()).map_err(|e| {
