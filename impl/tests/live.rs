@@ -239,17 +239,49 @@ fn an_idle_group_suspects_nobody_for_60_seconds() {
 #[test]
 fn three_processes_survive_the_leaders_sigkill() {
     let _one = serial();
-    let dir = scratch("procs");
+    let (view, next) = the_leader_sigkilled("gms3", 3, "50", "4", 1500, "procs");
+    println!(
+        "leader SIGKILLed: new view at node 2 after {view} ms, next delivery after {next} ms \
+         (--suspect-after 500, --heartbeat 100)"
+    );
+}
+
+/// Five gms5 processes, every worker multicasting every 2 ms (a saturating load on two
+/// cores), the leader SIGKILLed at 6 s of 11: the group must change its view and deliver
+/// again while the load lasts. Before the retransmission timeout backed off, the slaves
+/// repeated their windows of multicasts to the candidate every millisecond and the
+/// election waited for the load to end (notes/gms5.md, "A failover starved by retries");
+/// this test failed then (a kill at 3 s, with a shorter log to gather, did not show it).
+#[test]
+fn five_gms5_processes_fail_over_under_a_saturating_load() {
+    let _one = serial();
+    let (view, next) = the_leader_sigkilled("gms5", 5, "2", "11", 6000, "saturated");
+    println!("gms5 under load, leader SIGKILLed: new view after {view} ms, next delivery after {next} ms");
+}
+
+/// Runs `n` node processes of `protocol`, SIGKILLs node 0 after `kill_after_ms`, and returns
+/// how long after the kill node 2 installed a new view and then delivered (both within 3 s,
+/// or it panics); then checks that the survivors exit cleanly and agree, and that the logs
+/// verify.
+fn the_leader_sigkilled(
+    protocol: &str,
+    n: usize,
+    sleep: &str,
+    duration: &str,
+    kill_after_ms: u64,
+    name: &str,
+) -> (u64, u64) {
+    let dir = scratch(name);
     let d = dir.to_str().unwrap().to_string();
     // Ports the OS hands out, released just before the nodes bind them.
-    let addrs = free_addrs(3);
+    let addrs = free_addrs(n);
     let peers = addrs.join(",");
-    let mut nodes: Vec<_> = (0..3)
+    let mut nodes: Vec<_> = (0..n)
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_groupy"))
                 .args([
                     "node",
-                    "gms3",
+                    protocol,
                     "--id",
                     &i.to_string(),
                     "--listen",
@@ -259,9 +291,9 @@ fn three_processes_survive_the_leaders_sigkill() {
                     "--log-dir",
                     &d,
                     "--sleep",
-                    "50",
+                    sleep,
                     "--duration",
-                    "4",
+                    duration,
                     "--drain",
                     "1500",
                     "--quiet",
@@ -270,7 +302,7 @@ fn three_processes_survive_the_leaders_sigkill() {
                 .expect("groupy node starts")
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(kill_after_ms));
     let before = delivered(&dir, 1).len();
     nodes[0].kill().expect("SIGKILL the leader");
     let killed = Instant::now();
@@ -298,23 +330,20 @@ fn three_processes_survive_the_leaders_sigkill() {
     let (Some(view_ms), Some(next_ms)) = (view_ms, next_ms) else {
         panic!("no new view and delivery at node 2 within 3 s of the kill");
     };
-    println!(
-        "leader SIGKILLed: new view at node 2 after {} ms, next delivery after {} ms \
-         (--suspect-after 500, --heartbeat 100)",
-        view_ms - killed_ms,
-        next_ms - killed_ms
-    );
-    for (i, n) in nodes.iter_mut().enumerate().skip(1) {
-        let status = n.wait().expect("node exits");
+    for (i, node) in nodes.iter_mut().enumerate().skip(1) {
+        let status = node.wait().expect("node exits");
         assert_eq!(status.code(), Some(0), "node {i}");
     }
     assert!(before > 0, "nothing delivered before the kill");
     let survivors = delivered(&dir, 1);
     assert!(survivors.len() > before, "nothing delivered after the kill");
-    assert_eq!(delivered(&dir, 2), survivors);
+    for i in 2..n {
+        assert_eq!(delivered(&dir, i), survivors, "node {i}");
+    }
     let v = verify(&dir);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v));
     let _ = std::fs::remove_dir_all(&dir);
+    (view_ms - killed_ms, next_ms - killed_ms)
 }
 
 /// A gms5 node's process SIGKILLed and started again with the same command comes back as a

@@ -219,7 +219,9 @@ type Delayed = (Instant, u64, usize, Vec<u8>, Instant);
 
 /// The protocol's retransmission timeout, from measured round trips as TCP's (RFC 6298): a
 /// smoothed round trip and its variation, `srtt + 4 * rttvar`, between `--rto-min` and
-/// `--rto`, doubled (up to `--rto`) each time a retransmission timer fires. A sample is
+/// `--rto`, doubled (up to `--rto`) each time a retransmission timer fires again before the
+/// node delivers anything or takes a sample (RFC 6298, 5.5; ended by progress, as Linux
+/// ends it on new data acknowledged). A sample is
 /// the time from issuing one of the node's own multicasts to delivering it back, which
 /// spans what a retransmission timer waits for (a slave's request sequenced, a leader's
 /// proposal acknowledged); one is timed at a time, from its last transmission: a
@@ -242,6 +244,8 @@ struct Rto {
     probe: Option<(u32, Instant)>,
     samples: u64,
     fired: u64,
+    /// Timer firings since the group last made progress: the timeout is doubled this often.
+    backoff: u32,
 }
 
 impl Rto {
@@ -255,7 +259,24 @@ impl Rto {
             probe: None,
             samples: 0,
             fired: 0,
+            backoff: 0,
         }
+    }
+
+    /// The timeout to arm: the estimate, doubled for each firing after the first since the
+    /// group last moved. One firing between deliveries is a loss being repaired, not a
+    /// stalled group: backing off there cost the slowest sender under 2 % loss 4x.
+    fn current(&self) -> Duration {
+        self.rto
+            .saturating_mul(1 << self.backoff.saturating_sub(1).min(16))
+            .min(self.max)
+    }
+
+    /// This node delivered something: the group is moving, so the back-off ends (as Linux
+    /// ends it on an acknowledgement of new data, without waiting for a sample: under
+    /// steady loss a sample is rare and the back-off would halve throughput).
+    fn progress(&mut self) {
+        self.backoff = 0;
     }
 
     fn sample(&mut self, r: Duration) {
@@ -270,12 +291,18 @@ impl Rto {
         self.rttvar = rttvar;
         self.samples += 1;
         self.rto = (srtt + rttvar * 4).clamp(self.min, self.max);
+        self.backoff = 0;
     }
 
     /// A retransmission timer fired at `now`: the multicast being timed may be repeated, so
     /// it is timed from the repeat.
     fn fired(&mut self, now: Instant) {
         self.fired += 1;
+        // RFC 6298, 5.5: back off. Without it a failover, which gives no samples, kept the
+        // loopback timeout of a millisecond, and every slave repeated its window of
+        // multicasts to the candidate each millisecond, which under load starved the
+        // election for as long as the load lasted (notes/gms5.md).
+        self.backoff = (self.backoff + 1).min(17);
         if let Some((_, since)) = &mut self.probe {
             *since = now;
         }
@@ -676,7 +703,7 @@ impl<A: Protocol> NodeCore<A> {
         report.dropped_in = self.drops.total();
         report.dropped_reasons = self.drops.to_string();
         report.link = self.link.stats;
-        report.rto_us = self.rto.rto.as_micros() as u64;
+        report.rto_us = self.rto.current().as_micros() as u64;
         report.rtt_samples = self.rto.samples;
         report.retransmit_timeouts = self.rto.fired;
         report.faults = self.dice.stats;
@@ -977,7 +1004,7 @@ impl<A: Protocol> NodeCore<A> {
                         // multicast and proposal, it would otherwise be put off for as long
                         // as the load lasts, and a lost message with it. The model cannot
                         // tell the two apart: its timers have no deadlines.
-                        TimerKind::Retransmit => running.unwrap_or(now + self.rto.rto),
+                        TimerKind::Retransmit => running.unwrap_or(now + self.rto.current()),
                         TimerKind::Suspect => {
                             self.suspect.push((timer, now));
                             continue;
@@ -1121,6 +1148,7 @@ impl<A: Protocol> NodeCore<A> {
         }
         for e in &log[self.counted..] {
             if let Event::Deliver(p) = e {
+                self.rto.progress();
                 self.delivered += 1;
                 self.own_delivered += u32::from(p.from == self.id);
                 if let Some((k, at)) = self.rto.probe {
@@ -1183,6 +1211,32 @@ mod tests {
         rto.fired(t0 + ms(40));
         assert_eq!(rto.probe, Some((7, t0 + ms(40))));
         assert_eq!((rto.samples, rto.fired), (101, 1));
+        // Each firing doubles the timeout, up to the ceiling (a failover gives no samples),
+        // and the next sample sets it from the estimate again.
+        let mut backoff = Rto::new(ms(1), ms(50));
+        for _ in 0..50 {
+            backoff.sample(Duration::from_micros(10));
+        }
+        let mut seen = vec![backoff.current()];
+        for _ in 0..20 {
+            backoff.fired(t0);
+            seen.push(backoff.current());
+        }
+        let want: Vec<Duration> = [1, 1, 2, 4, 8, 16, 32]
+            .into_iter()
+            .chain([50; 14])
+            .map(ms)
+            .collect();
+        assert_eq!(seen, want);
+        backoff.sample(Duration::from_micros(10));
+        assert_eq!(backoff.current(), ms(1));
+        // So does a delivery: the group is moving again.
+        backoff.fired(t0);
+        backoff.fired(t0);
+        backoff.fired(t0);
+        assert_eq!(backoff.current(), ms(4));
+        backoff.progress();
+        assert_eq!(backoff.current(), ms(1));
         // --rto-min equal to --rto: fixed.
         let mut fixed = Rto::new(ms(50), ms(50));
         fixed.sample(ms(1));
