@@ -1660,4 +1660,79 @@ mod tests {
         };
         assert!(!d.claims_under(VALIDITY, &unbounded));
     }
+
+    /// Where a wrong suspicion's states come from (notes/gms5.md, "Where the states come
+    /// from"): the reachable states of N=3 M=1 C=0 K=1, counted whole, by the nodes' states
+    /// alone and with their timers, with how many messages are in flight and of which kind.
+    /// `cargo test --release -p groupy-model where_a_wrong -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement for the notes, a second or two in release"]
+    fn where_a_wrong_suspicions_states_come_from() {
+        use crate::check::hash as h;
+        use crate::model::GroupModel;
+        use stateright::actor::Network;
+        use stateright::Model;
+        use std::collections::{BTreeMap, HashSet};
+        let cfg = Config {
+            msgs: 1,
+            ..at(3, Some(1), 0)
+        };
+        let model = GroupModel::<Gms5>::new(cfg);
+        let mut seen = HashSet::new();
+        let mut todo = model.init_states();
+        let (mut nodes, mut with_timers) = (HashSet::new(), HashSet::new());
+        let mut in_flight: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+        let mut actions = Vec::new();
+        for s in &todo {
+            seen.insert(h(s));
+        }
+        while let Some(s) = todo.pop() {
+            nodes.insert(h(&s.actor_states));
+            with_timers.insert(h(&(&s.actor_states, &s.timers_set)));
+            let Network::Ordered(channels) = &s.network else {
+                panic!("the ordered network")
+            };
+            *in_flight
+                .entry(channels.values().map(|q| q.len()).sum())
+                .or_default() += 1;
+            let mut here = HashSet::new();
+            for ((src, dst), q) in channels {
+                for m in q {
+                    let kind = format!("{m:?}");
+                    let kind = kind.split('(').next().unwrap_or_default().to_string();
+                    here.insert(format!(
+                        "{kind} n{}->n{}",
+                        usize::from(*src),
+                        usize::from(*dst)
+                    ));
+                }
+            }
+            for k in here {
+                *kinds.entry(k).or_default() += 1;
+            }
+            model.actions(&s, &mut actions);
+            for a in actions.drain(..) {
+                if let Some(next) = model.next_state(&s, a) {
+                    if seen.insert(h(&next)) {
+                        todo.push(next);
+                    }
+                }
+            }
+        }
+        println!("states {}", seen.len());
+        println!("  distinct tuples of node states {}", nodes.len());
+        println!("  with their timers {}", with_timers.len());
+        println!("  states by messages in flight {in_flight:?}");
+        let mut kinds: Vec<_> = kinds.into_iter().collect();
+        kinds.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), k.clone()));
+        for (k, n) in kinds.iter().take(8) {
+            println!("  {n:>6} states hold a {k}");
+        }
+        assert_eq!(seen.len(), 98_021, "the row of notes/verdicts.md");
+        assert!(
+            nodes.len() * 10 < seen.len(),
+            "the network multiplies the states"
+        );
+    }
 }
