@@ -401,8 +401,12 @@ struct Local {
     quiescent: Vec<u64>,
     /// The states that reach a quiescent one by protocol steps.
     can: std::collections::HashSet<u64, BuildHasherDefault<nohash_hasher::NoHashHasher<u64>>>,
-    /// Per worker: the states it owns that cannot, and the least of them.
-    cannot: Vec<(u64, u64)>,
+    /// With the livelock check: the states this worker owns, by depth (the search is
+    /// breadth first, so a state's depth is its distance from the start).
+    levels: Vec<Vec<u64>>,
+    /// Per worker: how many states it owns cannot, and the nearest of them (depth, then
+    /// fingerprint).
+    cannot: Vec<(u64, u32, u64)>,
 }
 
 /// The figures every process's workers agree on once the search is over, as worker 0 of
@@ -730,14 +734,15 @@ fn search_worker<A: Protocol>(
     } else {
         vec![]
     };
-    let cannot: u64 = local.borrow().cannot.iter().map(|(n, _)| n).sum();
+    let cannot: u64 = local.borrow().cannot.iter().map(|(n, ..)| n).sum();
     let nearest = local
         .borrow()
         .cannot
         .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(_, fp)| *fp)
-        .min();
+        .filter(|(n, ..)| *n > 0)
+        .map(|(_, depth, fp)| (*depth, *fp))
+        .min()
+        .map(|(_, fp)| fp);
     if let (0, Some(fp)) = (index, nearest) {
         walks.push(Walk {
             property: LIVELOCK_WALK,
@@ -939,6 +944,13 @@ fn level<A: Protocol>(
                 continue;
             }
             l.visited.insert(fp, parent);
+            if limits.livelock {
+                let depth = t as usize;
+                if l.levels.len() <= depth {
+                    l.levels.resize_with(depth + 1, Vec::new);
+                }
+                l.levels[depth].push(fp);
+            }
             handled = true;
             let state = match decode::<A>(&bytes) {
                 Ok(s) => s,
@@ -1078,9 +1090,9 @@ fn replay_to<A: Protocol>(
 /// The livelock check across workers: which states reach a quiescent one by protocol steps,
 /// found backwards from the quiescent states along the recorded protocol steps, each state
 /// at its owner; then each worker tells every other how many of its states cannot, and the
-/// least of them.
+/// nearest of them (the least depth, then the least fingerprint), which the lasso's stem
+/// leads to: a shortest stem, as on one process.
 fn can_reach_quiescence(worker: &mut timely::worker::Worker, local: &Rc<RefCell<Local>>) {
-    let index = worker.index();
     let peers = worker.peers();
     let seeds = {
         let mut l = local.borrow_mut();
@@ -1124,34 +1136,32 @@ fn can_reach_quiescence(worker: &mut timely::worker::Worker, local: &Rc<RefCell<
     let mine = {
         let mut l = local.borrow_mut();
         l.preds = Vec::new();
-        let cannot: Vec<u64> = l
-            .visited
-            .keys()
-            .filter(|fp| !l.can.contains(fp))
-            .copied()
-            .collect();
-        (
-            index as u64,
-            cannot.len() as u64,
-            cannot.iter().min().copied().unwrap_or(0),
-        )
+        let levels = std::mem::take(&mut l.levels);
+        let cannot = l.visited.keys().filter(|fp| !l.can.contains(fp)).count();
+        // The nearest: the least fingerprint at the least depth that holds one.
+        let nearest = levels.iter().enumerate().find_map(|(depth, level)| {
+            let least = level.iter().filter(|fp| !l.can.contains(fp)).min()?;
+            Some((depth as u32, *least))
+        });
+        let (depth, least) = nearest.unwrap_or((0, 0));
+        (cannot as u64, depth, least)
     };
-    let tell: Vec<(u64, u64, u64, u64)> = (0..peers as u64)
+    let tell: Vec<(u64, u64, u32, u64)> = (0..peers as u64)
         .map(|to| (to, mine.0, mine.1, mine.2))
         .collect();
     {
         let local = Rc::clone(local);
         worker.dataflow::<u32, _, _>(move |scope| {
             tell.to_stream(scope)
-                .container::<Vec<(u64, u64, u64, u64)>>()
+                .container::<Vec<(u64, u64, u32, u64)>>()
                 .sink(
-                    Exchange::new(|t: &(u64, u64, u64, u64)| t.0),
+                    Exchange::new(|t: &(u64, u64, u32, u64)| t.0),
                     "Cannot",
                     move |(input, _)| {
                         input.for_each(|_, data| {
                             let mut l = local.borrow_mut();
-                            for (_, _, n, least) in data.drain(..) {
-                                l.cannot.push((n, least));
+                            for (_, n, depth, least) in data.drain(..) {
+                                l.cannot.push((n, depth, least));
                             }
                         });
                     },
