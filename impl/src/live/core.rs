@@ -244,7 +244,8 @@ struct Rto {
     probe: Option<(u32, Instant)>,
     samples: u64,
     fired: u64,
-    /// Timer firings since the group last made progress: the timeout is doubled this often.
+    /// Timer firings since the node last delivered or took a sample (at most 17): the
+    /// timeout is doubled once for each after the first.
     backoff: u32,
 }
 
@@ -268,7 +269,7 @@ impl Rto {
     /// stalled group: backing off there cost the slowest sender under 2 % loss 4x.
     fn current(&self) -> Duration {
         self.rto
-            .saturating_mul(1 << self.backoff.saturating_sub(1).min(16))
+            .saturating_mul(1 << self.backoff.saturating_sub(1))
             .min(self.max)
     }
 
@@ -1211,8 +1212,8 @@ mod tests {
         rto.fired(t0 + ms(40));
         assert_eq!(rto.probe, Some((7, t0 + ms(40))));
         assert_eq!((rto.samples, rto.fired), (101, 1));
-        // Each firing doubles the timeout, up to the ceiling (a failover gives no samples),
-        // and the next sample sets it from the estimate again.
+        // Each firing after the first doubles the timeout, up to the ceiling (a failover
+        // gives no samples), and the next sample sets it from the estimate again.
         let mut backoff = Rto::new(ms(1), ms(50));
         for _ in 0..50 {
             backoff.sample(Duration::from_micros(10));
