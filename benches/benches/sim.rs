@@ -31,6 +31,7 @@ fn scenario(faults: Faults, disruptions: Disruptions) -> Scenario {
         heal: false,
         adjust: None,
         validate: false,
+        cpu: Default::default(),
     }
 }
 

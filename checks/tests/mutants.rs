@@ -535,6 +535,7 @@ fn gms5_counting_a_stale_view_splits_the_group_in_the_simulator() {
         heal: true,
         adjust: None,
         validate: true,
+        cpu: Default::default(),
     };
     fn stale(s: &mut groupy_model::group::Setup) {
         s.mutant = Some(Mutant::StaleViewQuorum);
@@ -585,6 +586,7 @@ fn gms4_without_retries_in_the_simulator_violates_validity() {
         heal: false,
         adjust: None,
         validate: false,
+        cpu: Default::default(),
     };
     fn no_retry(s: &mut groupy_model::group::Setup) {
         s.mutant = Some(Mutant::NoRetry);
@@ -638,6 +640,7 @@ fn gms5_restarting_as_a_member_breaks_the_group_in_the_simulator() {
         heal: true,
         adjust: None,
         validate: true,
+        cpu: Default::default(),
     };
     fn as_member(s: &mut groupy_model::group::Setup) {
         s.mutant = Some(Mutant::RestartAsMember);

@@ -19,7 +19,7 @@ use groupy_model::Protocol;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,52 @@ pub struct Scenario {
     /// Trace validation: every step of every core is checked against the model
     /// ([`validate`]).
     pub validate: bool,
+    /// What handling a datagram costs a node ([`Cpu`]); free by default.
+    pub cpu: Cpu,
+}
+
+/// The processor time a node spends per datagram, and the socket buffer that fills while it
+/// is busy. A live process under load is slow: a burst of retransmissions it cannot keep up
+/// with queues in its socket, and what overflows is lost, so a timer that fires too often
+/// can starve the messages that would end it (the stalled failover of notes/gms5.md, "A
+/// failover starved by retries"). Free processing, the default, cannot show that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cpu {
+    /// Virtual time one datagram costs its receiver, and each datagram a step sends costs
+    /// its sender; a timer's step costs its sends. Zero, with `per_kib`: every step is
+    /// instant.
+    pub per_datagram: Duration,
+    /// And per KiB the datagram carries (encoding, the MAC, copying): a whole log sent in
+    /// answer to each repeated solicit is what a busy node cannot keep up with.
+    pub per_kib: Duration,
+    /// Datagrams a busy node's socket holds; the rest are dropped (and counted in
+    /// [`Run::overflowed`]), as a full UDP receive buffer drops them.
+    pub socket_buffer: usize,
+}
+
+impl Cpu {
+    /// Whether processing takes time at all.
+    pub fn costly(&self) -> bool {
+        !(self.per_datagram.is_zero() && self.per_kib.is_zero())
+    }
+
+    /// What a datagram of `len` bytes costs.
+    fn cost(&self, len: usize) -> Duration {
+        let kib = self.per_kib.as_nanos() * len as u128 / 1024;
+        self.per_datagram + Duration::from_nanos(u64::try_from(kib).unwrap_or(u64::MAX))
+    }
+}
+
+impl Default for Cpu {
+    fn default() -> Cpu {
+        Cpu {
+            per_datagram: Duration::ZERO,
+            per_kib: Duration::ZERO,
+            // Linux's default receive buffer (212,992 bytes) holds a few hundred small
+            // datagrams.
+            socket_buffer: 256,
+        }
+    }
 }
 
 /// What one simulated run ended with.
@@ -128,6 +174,8 @@ pub struct Run {
     pub drain: Duration,
     /// Events handled (datagrams and timeouts).
     pub events: u64,
+    /// Datagrams lost to a full socket buffer ([`Cpu`]).
+    pub overflowed: u64,
     /// With [`Scenario::validate`]: the steps checked, or the first that the model cannot
     /// take.
     pub validation: Option<Validation>,
@@ -174,6 +222,8 @@ enum Event {
     Resume(usize),
     /// A restarted node comes back.
     Restart(usize),
+    /// A busy node is free to take the next datagram from its socket ([`Cpu`]).
+    Ready(usize),
 }
 
 /// An event on the queue, ordered by its time, then by when it was scheduled (so the order
@@ -277,6 +327,14 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
     let mut restarts = plan.restarts.clone();
     let mut past: Vec<PastLife> = Vec::new();
     let mut handled = 0u64;
+    // With a processor cost ([`Cpu`]): when each node is free again, the datagrams waiting
+    // in its socket, and whether a `Ready` is on the queue for it.
+    let cpu = sc.cpu;
+    let costly = cpu.costly();
+    let mut busy_until: Vec<Instant> = vec![t0; sc.nodes];
+    let mut socket: Vec<VecDeque<(usize, Vec<u8>)>> = vec![VecDeque::new(); sc.nodes];
+    let mut ready: Vec<bool> = vec![false; sc.nodes];
+    let mut overflowed = 0u64;
     let end = t0 + sc.duration;
     let mut now = t0;
     let mut settle: Option<Settle> = None;
@@ -293,9 +351,14 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
                        logs: &mut [Vec<u8>],
                        queue: &mut Queue,
                        net: &mut StdRng,
-                       now: Instant| {
+                       now: Instant|
+     -> Duration {
         logs[i].extend(core.take_log());
+        let mut sent = Duration::ZERO;
         while let Some(t) = core.poll_transmit() {
+            if costly {
+                sent += cpu.cost(t.bytes.len());
+            }
             let latency = net.random_range(LATENCY.0..=LATENCY.1);
             let mut at = now + latency;
             if let Some(last) = last_arrival.get_mut(i * sc.nodes + t.peer) {
@@ -319,6 +382,13 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
                     }),
                 },
             );
+        }
+        sent
+    };
+    // A step of a node that took `cost` keeps it busy that long.
+    let charge = |busy: &mut Instant, now: Instant, cost: Duration| {
+        if costly {
+            *busy = now + cost;
         }
     };
     for (i, core) in cores.iter_mut().enumerate() {
@@ -411,6 +481,7 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
                 continue;
             }
             if let Some(t) = core.poll_timeout() {
+                let t = t.max(busy_until[i]);
                 if t < next {
                     next = t;
                     who = Some(i);
@@ -443,6 +514,19 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
                         held[to].push((from, bytes));
                         continue;
                     }
+                    if costly {
+                        // Into the socket, to be read when the node is free.
+                        if socket[to].len() >= cpu.socket_buffer {
+                            overflowed += 1;
+                        } else {
+                            socket[to].push_back((from, bytes));
+                        }
+                        if !ready[to] {
+                            ready[to] = true;
+                            queue.push(busy_until[to].max(now), Event::Ready(to));
+                        }
+                        continue;
+                    }
                     let core = &mut cores[to];
                     core.handle_datagram(now, addrs[from], &bytes);
                     core.handle_idle(now);
@@ -450,10 +534,43 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
                     follow(&mut validator, to, core);
                     collect(to, core, &life_of, &mut logs, &mut queue, &mut net, now);
                 }
+                Event::Ready(i) => {
+                    ready[i] = false;
+                    if cores[i].crashed() {
+                        socket[i].clear();
+                        continue;
+                    }
+                    if paused_until[i].is_some() {
+                        // Resume reads the socket.
+                        continue;
+                    }
+                    if busy_until[i] > now {
+                        // A timer's step came first.
+                        ready[i] = true;
+                        queue.push(busy_until[i], Event::Ready(i));
+                        continue;
+                    }
+                    let Some((from, bytes)) = socket[i].pop_front() else {
+                        continue;
+                    };
+                    let core = &mut cores[i];
+                    core.handle_datagram(now, addrs[from], &bytes);
+                    core.handle_idle(now);
+                    core.handle_timeout(now);
+                    follow(&mut validator, i, core);
+                    let sent = collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
+                    charge(&mut busy_until[i], now, cpu.cost(bytes.len()) + sent);
+                    if !socket[i].is_empty() {
+                        ready[i] = true;
+                        queue.push(busy_until[i], Event::Ready(i));
+                    }
+                }
                 Event::Restart(i) => {
                     // The process starts again: what was sent to the old one is gone, and
                     // the old life ends as a crashed node's.
                     held[i].clear();
+                    socket[i].clear();
+                    busy_until[i] = now;
                     paused_until[i] = None;
                     let clock = Clock {
                         at: now,
@@ -493,10 +610,25 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
                     core.handle_idle(now);
                     core.handle_timeout(now);
                     follow(&mut validator, i, core);
-                    collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
+                    let sent = collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
+                    charge(&mut busy_until[i], now, sent);
                 }
                 Event::Resume(i) => {
                     paused_until[i] = None;
+                    if costly {
+                        // What the frozen process's socket holds, read one at a time.
+                        for d in std::mem::take(&mut held[i]) {
+                            if socket[i].len() >= cpu.socket_buffer {
+                                overflowed += 1;
+                            } else {
+                                socket[i].push_back(d);
+                            }
+                        }
+                        if !ready[i] && !socket[i].is_empty() {
+                            ready[i] = true;
+                            queue.push(busy_until[i].max(now), Event::Ready(i));
+                        }
+                    }
                     let core = &mut cores[i];
                     for (from, bytes) in std::mem::take(&mut held[i]) {
                         core.handle_datagram(now, addrs[from], &bytes);
@@ -504,7 +636,8 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
                     core.handle_idle(now);
                     core.handle_timeout(now);
                     follow(&mut validator, i, core);
-                    collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
+                    let sent = collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
+                    charge(&mut busy_until[i], now, sent);
                 }
             }
         } else {
@@ -514,7 +647,8 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
                 let core = &mut cores[i];
                 core.handle_timeout(now);
                 follow(&mut validator, i, core);
-                collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
+                let sent = collect(i, core, &life_of, &mut logs, &mut queue, &mut net, now);
+                charge(&mut busy_until[i], now, sent);
             }
         }
     };
@@ -537,6 +671,7 @@ pub fn run_with<A: Protocol>(sc: &Scenario, seed: u64, validator: Option<Validat
         drained,
         drain,
         events: handled,
+        overflowed,
         validation: validator.map(|v| v.result()),
     }
 }
@@ -561,6 +696,7 @@ mod tests {
             heal: false,
             adjust: None,
             validate: false,
+            cpu: Default::default(),
         }
     }
 
@@ -655,6 +791,46 @@ mod tests {
         }
         check::<Gms4>(&sc);
         check::<groupy_model::gms5::Gms5>(&sc);
+    }
+
+    /// When node `node` first installed a view after `after_ms` into the run.
+    fn first_view_after(run: &Run, node: usize, after_ms: u64) -> Option<u64> {
+        let text = String::from_utf8_lossy(&run.logs[node]);
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|v| v["line"] == "view")
+            .filter_map(|v| v["at_ms"].as_u64())
+            .find(|&at| at > after_ms)
+    }
+
+    #[test]
+    fn a_failover_under_a_saturating_load_is_not_starved_by_retries() {
+        // The stalled failover of notes/gms5.md ("A failover starved by retries"), found live
+        // and replayed here: five nodes multicast every 2 ms, the leader is killed at 6 s, and
+        // processing takes time (20 µs a datagram and 20 µs a KiB). Without the
+        // retransmission timer's back-off the slaves repeated their windows to the candidate
+        // every millisecond and the candidate its solicit, each answered with a whole log:
+        // n1's new view came at 9,321 ms (seed 1), against 6,520 ms with it.
+        let mut sc = scenario(Faults::default(), Disruptions::default());
+        sc.nodes = 5;
+        sc.duration = Duration::from_secs(8);
+        sc.opts.sleep = Duration::from_millis(2);
+        sc.disruptions.kills = vec![crate::live::options::Kill {
+            node: 0,
+            at_ms: 6000,
+        }];
+        sc.cpu = Cpu {
+            per_datagram: Duration::from_micros(20),
+            per_kib: Duration::from_micros(20),
+            ..Cpu::default()
+        };
+        let run = run::<groupy_model::gms5::Gms5>(&sc, 1);
+        assert_eq!(run.drained, Drained::Settled);
+        let view = first_view_after(&run, 1, 6000);
+        assert!(
+            view.is_some_and(|at| at <= 7500),
+            "n1's first view after the kill at 6000 ms: {view:?}"
+        );
     }
 
     #[test]

@@ -99,6 +99,20 @@ pub struct SimArgs {
     /// none); a run that is not a behaviour of the model fails, with its first divergent step.
     #[arg(long)]
     pub validate: bool,
+    /// Virtual processor time, in microseconds, that each datagram costs the node that
+    /// receives it and the node that sends it (0: free). A busy node's datagrams wait in its
+    /// socket, and what overflows --socket-buffer is lost: a load the group cannot keep up
+    /// with shows, as it does live.
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    pub cpu_us: u64,
+    /// And microseconds per KiB a datagram carries (encoding, the MAC, copying).
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    pub cpu_us_per_kib: u64,
+    /// With --cpu-us: datagrams a busy node's socket holds before it drops what comes.
+    #[arg(long, value_name = "N", default_value_t = sim::Cpu::default().socket_buffer,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::value_parser!(u64).range(1..=1_000_000), |n| n as usize))]
+    pub socket_buffer: usize,
     /// Runs at once (default: the machine's cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -122,6 +136,8 @@ struct RunVerdict {
     broken: Vec<&'static str>,
     drain_s: f64,
     events: u64,
+    /// Datagrams lost to a full socket buffer (`--cpu-us`).
+    overflowed: u64,
     /// Every flag of the run, for a swarm seed its drawn mix too.
     replay: String,
     logs: Option<String>,
@@ -324,6 +340,11 @@ fn scenario(spec: &SimArgs) -> Result<(Scenario, Option<PathBuf>), String> {
         heal: spec.liveness,
         adjust: None,
         validate: spec.validate,
+        cpu: sim::Cpu {
+            per_datagram: Duration::from_micros(spec.cpu_us),
+            per_kib: Duration::from_micros(spec.cpu_us_per_kib),
+            socket_buffer: spec.socket_buffer,
+        },
     };
     Ok((base, keep_all))
 }
@@ -400,6 +421,7 @@ fn judge<A: Protocol>(
         broken,
         drain_s: run.drain.as_secs_f64(),
         events: run.events,
+        overflowed: run.overflowed,
         replay: replay_command(spec, sc, run.seed, logs_at.as_deref(), keep_all),
         logs: logs_at.map(|d| d.display().to_string()),
         divergence: divergence(&logs).map(|d| d.to_string()),
@@ -473,6 +495,16 @@ fn replay_command(
         c.push_str(&format!(" --group-id {}", live.group_id));
     }
     c.push_str(&fault_flags(&o.faults, &sc.disruptions));
+    if sc.cpu.costly() {
+        c.push_str(&format!(
+            " --cpu-us {} --cpu-us-per-kib {}",
+            sc.cpu.per_datagram.as_micros(),
+            sc.cpu.per_kib.as_micros()
+        ));
+        if sc.cpu.socket_buffer != sim::Cpu::default().socket_buffer {
+            c.push_str(&format!(" --socket-buffer {}", sc.cpu.socket_buffer));
+        }
+    }
     if spec.liveness {
         c.push_str(" --liveness");
     }

@@ -705,6 +705,7 @@ mod tests {
             heal: false,
             adjust: None,
             validate: true,
+            cpu: Default::default(),
         }
     }
 
