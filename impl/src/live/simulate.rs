@@ -108,10 +108,12 @@ pub struct SimArgs {
     /// And microseconds per KiB a datagram carries (encoding, the MAC, copying).
     #[arg(long, value_name = "US", default_value_t = 0)]
     pub cpu_us_per_kib: u64,
-    /// With --cpu-us: datagrams a busy node's socket holds before it drops what comes.
-    #[arg(long, value_name = "N", default_value_t = sim::Cpu::default().socket_buffer,
+    /// With --cpu-us: the bytes a busy node's socket holds (each datagram counted as its
+    /// payload and 768 bytes of the kernel's bookkeeping) before it drops what comes; the
+    /// default is Linux's default receive buffer.
+    #[arg(long, value_name = "BYTES", default_value_t = sim::Cpu::default().socket_buffer,
           value_parser = clap::builder::TypedValueParser::map(
-              clap::value_parser!(u64).range(1..=1_000_000), |n| n as usize))]
+              clap::value_parser!(u64).range(1..=1 << 30), |n| n as usize))]
     pub socket_buffer: usize,
     /// Runs at once (default: the machine's cores).
     #[arg(long, value_name = "N")]
@@ -164,6 +166,8 @@ struct SimReport {
     consistent: u64,
     violated: u64,
     unsettled: u64,
+    /// Datagrams lost to full sockets over every run (`--cpu-us`).
+    overflowed: u64,
     /// Runs a minute of wall-clock time.
     rate: f64,
     /// The runs that did not hold, in seed order.
@@ -224,6 +228,7 @@ pub fn run(spec: SimArgs, interrupted: Arc<AtomicBool>) -> u8 {
         consistent: count("consistent"),
         violated,
         unsettled,
+        overflowed: verdicts.iter().map(|v| v.overflowed).sum(),
         rate: runs as f64 * 60.0 / elapsed,
         failures: verdicts
             .into_iter()
@@ -661,7 +666,7 @@ fn text(r: &SimReport, interrupted: bool) -> String {
     }
     s.push_str(&format!(
         "\nsummary: {} {} runs (seeds {}, {} nodes, {} virtual s each{}{}{}): {} consistent, {} \
-         violated, {} unsettled{}; {:.0} runs/min{}; exit {}{}\n",
+         violated, {} unsettled{}{}; {:.0} runs/min{}; exit {}{}\n",
         r.protocol,
         r.runs,
         r.seeds.text(),
@@ -673,6 +678,11 @@ fn text(r: &SimReport, interrupted: bool) -> String {
         r.consistent,
         r.violated,
         r.unsettled,
+        if r.overflowed > 0 {
+            format!("; {} datagrams lost to full sockets", r.overflowed)
+        } else {
+            String::new()
+        },
         if r.validate {
             format!("; {} steps checked against the model", r.steps_checked)
         } else {
