@@ -2083,3 +2083,50 @@ fn check_across_two_processes_finds_what_one_finds() {
     .code(2)
     .stderr(predicate::str::contains("not host:port"));
 }
+
+/// A process of a search across hosts killed midway: the other ends the search inconclusive
+/// (exit 3), naming the lost connection, and prints no panic of timely's threads.
+#[test]
+fn a_process_lost_midway_ends_the_search_without_a_panic() {
+    use std::process::{Command as Process, Stdio};
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap()
+    };
+    let dir = scratch_dir("process-lost");
+    let hosts = dir.join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(), port()),
+    )
+    .unwrap();
+    // A search of minutes, so that it is still running when process 1 is killed.
+    let start = |i: &str| {
+        Process::new(assert_cmd::cargo::cargo_bin("groupy"))
+            .args(["check", "gms4", "--network", "lossy", "--msgs", "3"])
+            .args(["--crashes", "2", "--no-save", "--quiet"])
+            .args(["--hostfile", hosts.to_str().unwrap(), "--process", i])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("groupy starts")
+    };
+    let first = start("0");
+    let mut second = start("1");
+    std::thread::sleep(Duration::from_secs(3));
+    second.kill().expect("process 1 is killed");
+    let _ = second.wait();
+    let out = first.wait_with_output().expect("process 0 ends");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("a process of the search was lost (its connection closed)"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -462,6 +462,63 @@ struct Live {
 /// Counts a worker as finished when dropped, on a panic too.
 struct Finished(Arc<Live>);
 
+/// While a search across processes runs: when a peer process dies, timely's threads here
+/// panic on the closed connection (and then this thread, in timely's code, as it joins
+/// them), and the default hook would print each panic with its backtrace. This hook keeps
+/// the panics of timely's threads (`timely:send-…`, `recv-…`, `work-…`) and of timely's code
+/// off stderr and remembers the first, for the search's error; any other panic goes to the
+/// hook that was there, which is put back on drop.
+struct QuietTimely {
+    first: Arc<Mutex<Option<String>>>,
+    prev: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>,
+}
+
+impl QuietTimely {
+    fn install() -> QuietTimely {
+        let prev: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync> =
+            Arc::from(std::panic::take_hook());
+        let first = Arc::new(Mutex::new(None));
+        let (others, keep) = (Arc::clone(&prev), Arc::clone(&first));
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("main");
+            let in_timely = info
+                .location()
+                .is_some_and(|l| l.file().contains("/timely_communication-"));
+            match name {
+                name if name.starts_with("timely:") || in_timely => {
+                    let p = info.payload();
+                    let what = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into());
+                    if let Ok(mut first) = keep.lock() {
+                        first.get_or_insert(format!("{name}: {what}"));
+                    }
+                }
+                _ => others(info),
+            }
+        }));
+        QuietTimely { first, prev }
+    }
+
+    /// The first panic of a timely thread, if there was one.
+    fn first(&self) -> Option<String> {
+        self.first.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+impl Drop for QuietTimely {
+    fn drop(&mut self) {
+        // Setting a hook from a panicking thread would itself panic.
+        if !std::thread::panicking() {
+            let prev = Arc::clone(&self.prev);
+            std::panic::set_hook(Box::new(move |info| prev(info)));
+        }
+    }
+}
+
 impl Drop for Finished {
     fn drop(&mut self) {
         self.0.finished.fetch_add(1, Ordering::Relaxed);
@@ -512,6 +569,7 @@ pub fn explore<A: Protocol>(
         };
         search_worker(worker, model, limits, live, errors)
     };
+    let quiet = (cluster.addresses.len() > 1).then(QuietTimely::install);
     let guards = if cluster.addresses.len() <= 1 {
         timely::execute(timely::Config::process(workers), search)?
     } else {
@@ -544,8 +602,13 @@ pub fn explore<A: Protocol>(
     }
     // A process that dies takes its connections with it: timely's threads here panic, and
     // dropping its connection guard panics too. Caught, it is this search's error.
-    let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join()))
-        .map_err(|_| "a process of the search was lost (its connection closed)".to_string())?;
+    let joined =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join())).map_err(|_| {
+            let why = quiet.as_ref().and_then(QuietTimely::first);
+            let why = why.map(|w| format!(": {w}")).unwrap_or_default();
+            format!("a process of the search was lost (its connection closed){why}")
+        })?;
+    drop(quiet);
     let mut results = Vec::new();
     for r in joined {
         results.push(r.map_err(|e| format!("a search worker failed: {e}"))?);
