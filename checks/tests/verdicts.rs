@@ -803,3 +803,62 @@ fn reductions_keep_gms5_verdicts_with_restarts() {
         assert_eq!(back, Some(expected));
     }
 }
+
+/// Where liveness is claimed, `groupy check` searches in the livelock check's walk ("One
+/// walk", notes/semantics.md): against stateright's own search (breadth first), the same
+/// unique states, quiescent states judged, property by property the same status, and the
+/// same livelock verdict, with and without a livelock and with and without a violation.
+#[test]
+fn one_walk_judges_every_state_as_stateright_does() {
+    use groupy_model::check::Strategy;
+    use groupy_model::NetworkKind;
+    let lossy = |c: Config| Config {
+        network: NetworkKind::Lossy,
+        losses: Some(1),
+        ..c
+    };
+    let rows = [
+        ("gms4", lossy(cfg(3, 1, 0, 1))),
+        (
+            "gms4",
+            Config {
+                network: NetworkKind::Udp,
+                ..lossy(cfg(2, 1, 0, 1))
+            },
+        ),
+        // A livelock and violations: a wrong suspicion splits gms4.
+        (
+            "gms4",
+            Config {
+                detector: Detector::Unreliable,
+                false_suspicions: Some(1),
+                ..cfg(3, 1, 0, 0)
+            },
+        ),
+        // A livelock alone: the naive joiner is stranded.
+        ("gms4-naive-join", lossy(cfg(2, 0, 1, 1))),
+        ("gms5", lossy(cfg(3, 1, 0, 1))),
+    ];
+    for (name, c) in rows {
+        let protocol = name.parse().expect("a protocol");
+        let walked = check::check(protocol, &c, &Search::default(), &mut |_| {});
+        let bfs = Search {
+            strategy: Strategy::Bfs,
+            ..Search::default()
+        };
+        let searched = check::check(protocol, &c, &bfs, &mut |_| {});
+        assert!(walked.complete && searched.complete, "{name} {c}");
+        assert_eq!(walked.unique_states, searched.unique_states, "{name} {c}");
+        assert_eq!(
+            walked.quiescent_states, searched.quiescent_states,
+            "{name} {c}"
+        );
+        assert_eq!(walked.verdict, searched.verdict, "{name} {c}");
+        let each = |r: &check::Report| -> Vec<_> {
+            r.properties.iter().map(|p| (p.name, p.status)).collect()
+        };
+        assert_eq!(each(&walked), each(&searched), "{name} {c}");
+        assert!(walked.livelock.starts_with("ran on"), "{name} {c}");
+        assert_eq!(walked.livelock, searched.livelock, "{name} {c}");
+    }
+}

@@ -272,7 +272,7 @@ pub fn check_protocol<A: Protocol>(
         (Some(_), Strategy::Auto | Strategy::Bfs | Strategy::Dfs) => threads.max(2),
         _ => threads,
     };
-    let mut builder = searched.checker().threads(threads);
+    let mut builder = searched.clone().checker().threads(threads);
     if let Some(t) = search.timeout {
         builder = builder.timeout(t);
     }
@@ -296,7 +296,21 @@ pub fn check_protocol<A: Protocol>(
     let mut processes = vec![];
     let mut quiescent = None;
     let mut spread_livelock = None;
+    // Where liveness is claimed, a complete depth-first search is the livelock check's walk
+    // with every state judged on the way: one walk instead of a search and then the check,
+    // which walks every state again (on one thread: the check's walk is sequential, and on
+    // its own it took as long as the search).
+    let one_walk = search.cluster.is_none()
+        && search.strategy == Strategy::Dfs
+        && !search.fail_fast
+        && max_depth.is_none()
+        && claims(properties::VALIDITY);
     let run = match (&search.cluster, search.strategy) {
+        (None, Strategy::Dfs) if one_walk => {
+            let (run, livelock) = walk(&searched, start, search, progress);
+            spread_livelock = livelock;
+            run
+        }
         (Some(cluster), _) => {
             let limits = distributed::Limits {
                 deadline: search.timeout.map(|t| start + t),
@@ -647,6 +661,82 @@ fn drive<A: Protocol, C: Checker<GroupModel<A>>>(
         interrupted: false,
         stopped: None,
     }
+}
+
+/// The search as one depth-first walk that also checks for livelocks ([`livelock::walk`]):
+/// each state judged as stateright judges it (every property, once per state), the
+/// discoveries' paths kept as the walk's, and the livelock check's outcome if the walk ended.
+fn walk<A: Protocol>(
+    model: &GroupModel<A>,
+    start: Instant,
+    search: &Search,
+    progress: &mut dyn FnMut(&Progress),
+) -> (Run<GroupAction<A>>, Option<livelock::Outcome<A>>) {
+    let properties = model.properties();
+    let mut found: Vec<Option<std::rc::Rc<livelock::PathStep>>> = vec![None; properties.len()];
+    let mut last = Instant::now();
+    let mut interrupted = false;
+    let mut visited = 0usize;
+    let (walked, outcome) = livelock::walk(model, search.memory.as_ref(), &mut |state, path| {
+        for (p, found) in properties.iter().zip(found.iter_mut()) {
+            let discovered = match p.expectation {
+                Expectation::Always => !(p.condition)(model, state),
+                Expectation::Sometimes => (p.condition)(model, state),
+                Expectation::Eventually => false,
+            };
+            if discovered && found.is_none() {
+                *found = Some(path.clone());
+            }
+        }
+        visited += 1;
+        if visited.is_multiple_of(1024) {
+            if search.interrupted() {
+                interrupted = true;
+                return Some("interrupted".to_string());
+            }
+            if search.timeout.is_some_and(|t| start.elapsed() >= t) {
+                return Some("timeout".to_string());
+            }
+            if model.brake.capped() {
+                return Some("the state cap".to_string());
+            }
+            if last.elapsed() >= Duration::from_secs(1) {
+                last = Instant::now();
+                progress(&Progress {
+                    states: visited,
+                    unique_states: visited,
+                    max_depth: path.depth(),
+                    elapsed: start.elapsed(),
+                });
+            }
+        }
+        None
+    });
+    let discoveries = properties
+        .iter()
+        .zip(found)
+        .filter_map(|(p, path)| {
+            let path = path?;
+            Some((p.name, livelock::replay(model, &path).map(|(_, a)| a)))
+        })
+        .collect();
+    // The timeout, the cap and Ctrl-C are read off the search as for stateright's; only the
+    // memory guard's (and a failed replay's) reason is the walk's own.
+    let stopped = walked
+        .stopped
+        .as_ref()
+        .filter(|why| !["interrupted", "timeout", "the state cap"].contains(&why.as_str()))
+        .cloned();
+    let complete = walked.stopped.is_none();
+    let run = Run {
+        states: walked.generated,
+        unique_states: walked.visited,
+        max_depth: walked.max_depth,
+        discoveries,
+        interrupted,
+        stopped,
+    };
+    (run, complete.then_some(outcome))
 }
 
 /// The checker's discoveries with their paths (which stateright rebuilds by replaying).

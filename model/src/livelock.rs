@@ -31,12 +31,14 @@
 
 use crate::check::hash;
 use crate::memory;
-use crate::model::{is_false_suspicion, is_quiescent, Action, GroupAction, GroupModel, GroupState};
+use crate::model::{is_false_suspicion, quiescent, Action, GroupAction, GroupModel, GroupState};
 use crate::protocol::Protocol;
 use stateright::actor::ActorModelAction;
+use stateright::actor::Network;
 use stateright::Model;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// What the livelock check found.
 pub enum Outcome<A: Protocol> {
@@ -69,6 +71,11 @@ pub fn is_fault<A: Protocol>(state: &GroupState<A>, action: &GroupAction<A>) -> 
     }
 }
 
+/// Tables keyed by fingerprints, already hashes: not hashed again.
+type Fingerprints = std::hash::BuildHasherDefault<nohash_hasher::NoHashHasher<u64>>;
+/// The visited table: a state's fingerprint to its mark.
+type Marks = HashMap<u64, u32, Fingerprints>;
+
 /// A finished state's mark in the visited table; any other value is a stack position.
 const CAN: u32 = u32::MAX;
 const CANNOT: u32 = u32::MAX - 1;
@@ -87,6 +94,45 @@ struct Frame<A: Protocol> {
     next: usize,
     /// How it was reached from an initial state.
     path: Rc<PathStep>,
+    /// Its nodes' hashes, which its successors share where they share the node.
+    nodes: Vec<u64>,
+}
+
+/// A state's fingerprint in the walk, and its nodes' hashes. A step changes one node or two:
+/// given the state it came from, a node shared with it (the same `Arc`) keeps its hash, and
+/// only the others are hashed again. The network is hashed as the sum of its messages'
+/// hashes, with no sorting (stateright sorts them), so its order does not matter.
+fn fingerprint<A: Protocol>(
+    s: &GroupState<A>,
+    from: Option<(&GroupState<A>, &[u64])>,
+) -> (u64, Vec<u64>) {
+    let nodes: Vec<u64> = s
+        .actor_states
+        .iter()
+        .enumerate()
+        .map(|(i, node)| match from {
+            Some((before, hashes)) if Arc::ptr_eq(node, &before.actor_states[i]) => hashes[i],
+            _ => hash(&**node),
+        })
+        .collect();
+    let sum = |h: u64, x: u64| h.wrapping_add(x);
+    let network = match &s.network {
+        Network::UnorderedDuplicating(set, last) => {
+            (set.iter().map(hash).fold(1, sum), last.as_ref().map(hash))
+        }
+        Network::UnorderedNonDuplicating(map) => (map.iter().map(|e| hash(&e)).fold(2, sum), None),
+        Network::Ordered(channels) => (hash(channels), None),
+    };
+    let f = hash(&(
+        &nodes,
+        &s.history,
+        &s.timers_set,
+        &s.random_choices,
+        network,
+        &s.crashed,
+        &s.actor_storages,
+    ));
+    (f, nodes)
 }
 
 /// One step of a path from an initial state, shared by every path through it: a state set
@@ -94,23 +140,35 @@ struct Frame<A: Protocol> {
 /// rebuilt when its turn comes. A step names its action by the action's fingerprint, since
 /// an action's position among a state's actions follows hash-map order, which differs between
 /// two copies of one state.
-struct PathStep {
+pub struct PathStep {
     /// The step before; `None` for the first, whose `action` is the initial state's index.
     up: Option<Rc<PathStep>>,
     action: u64,
+    /// How many steps from the initial state.
+    depth: u32,
 }
 
 impl PathStep {
+    /// How many steps from the initial state.
+    pub fn depth(&self) -> usize {
+        self.depth as usize
+    }
+
     fn then(up: &Rc<PathStep>, action: u64) -> Rc<PathStep> {
         Rc::new(PathStep {
             up: Some(up.clone()),
             action,
+            depth: up.depth.saturating_add(1),
         })
     }
 }
 
-/// The state at the end of `path`, rebuilt from the initial state by its actions.
-fn replay<A: Protocol>(model: &GroupModel<A>, path: &PathStep) -> Option<GroupState<A>> {
+/// The state at the end of `path`, rebuilt from the initial state, and the actions that
+/// lead there.
+pub fn replay<A: Protocol>(
+    model: &GroupModel<A>,
+    path: &PathStep,
+) -> Option<(GroupState<A>, Vec<GroupAction<A>>)> {
     let mut steps = vec![path.action];
     let mut at = path;
     while let Some(up) = &at.up {
@@ -120,17 +178,110 @@ fn replay<A: Protocol>(model: &GroupModel<A>, path: &PathStep) -> Option<GroupSt
     let first = steps.pop()?;
     let mut state = model.init_states().into_iter().nth(first as usize)?;
     let mut actions = Vec::new();
+    let mut taken = Vec::with_capacity(steps.len());
     while let Some(step) = steps.pop() {
         model.actions(&state, &mut actions);
         let action = actions.drain(..).find(|a| hash(a) == step)?;
-        state = model.next_state(&state, action)?;
+        state = model.next_state(&state, action.clone())?;
+        taken.push(action);
     }
-    Some(state)
+    Some((state, taken))
+}
+
+/// Rebuilds set-aside states from their paths, keeping the states along the last path it
+/// rebuilt: the set-aside states are taken last in, first out, so the next path mostly
+/// shares that one, and only its own last steps are taken again.
+struct Replayer<A: Protocol> {
+    along: Vec<(Rc<PathStep>, GroupState<A>)>,
+}
+
+impl<A: Protocol> Replayer<A> {
+    fn state(&mut self, model: &GroupModel<A>, path: &Rc<PathStep>) -> Option<GroupState<A>> {
+        let mut chain = vec![path.clone()];
+        while let Some(up) = chain.last().and_then(|s| s.up.clone()) {
+            chain.push(up);
+        }
+        chain.reverse();
+        let shared = (self.along.iter().zip(&chain))
+            .take_while(|((a, _), b)| Rc::ptr_eq(a, b))
+            .count();
+        self.along.truncate(shared);
+        let mut actions = Vec::new();
+        for step in &chain[shared..] {
+            let next = match self.along.last() {
+                None => model.init_states().into_iter().nth(step.action as usize)?,
+                Some((_, state)) => {
+                    model.actions(state, &mut actions);
+                    let action = actions.drain(..).find(|a| hash(a) == step.action)?;
+                    model.next_state(state, action)?
+                }
+            };
+            self.along.push((step.clone(), next));
+        }
+        self.along.last().map(|(_, s)| s.clone())
+    }
+}
+
+/// What the walk calls on each state as it first reaches it, with the path there: why to
+/// stop, if it must.
+pub type Visitor<'a, A> = dyn FnMut(&GroupState<A>, &Rc<PathStep>) -> Option<String> + 'a;
+
+/// What the walk found, beside the livelock verdict: every reachable state was visited unless
+/// it `stopped`.
+pub struct Walk {
+    /// States visited (each reachable state once).
+    pub visited: usize,
+    /// Successors generated (a state reached again is counted again), the initial states
+    /// included, as stateright counts them.
+    pub generated: usize,
+    /// The most steps from an initial state to a visited state, along the walk's paths.
+    pub max_depth: usize,
+    /// Why the walk stopped before the end: the visitor's reason, or the memory guard's.
+    pub stopped: Option<String>,
 }
 
 /// Runs the check on `model`, within the memory guard (if any).
 pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) -> Outcome<A> {
-    let mut mark: HashMap<u64, u32> = HashMap::new();
+    let (walk, outcome) = walk(model, guard, &mut |_, _| None);
+    match walk.stopped {
+        Some(why) => Outcome::NotRun(why),
+        None => outcome,
+    }
+}
+
+/// The walk behind the check: every reachable state once, depth first, `visit` called on
+/// each as it is first reached (with the path that reached it). `visit` returns why to stop,
+/// if it must; the walk then ends at once, and its outcome says the check did not run.
+///
+/// This is how `groupy check` searches where the protocol claims liveness: the properties
+/// are judged in `visit`, so the search and the livelock check are one walk, not two.
+pub fn walk<A: Protocol>(
+    model: &GroupModel<A>,
+    guard: Option<&memory::Guard>,
+    visit: &mut Visitor<'_, A>,
+) -> (Walk, Outcome<A>) {
+    let mut report = Walk {
+        visited: 0,
+        generated: 0,
+        max_depth: 0,
+        stopped: None,
+    };
+    let (outcome, stopped) = match tarjan(model, guard, visit, &mut report) {
+        Ok(outcome) => (outcome, None),
+        Err(why) => (Outcome::NotRun(why.clone()), Some(why)),
+    };
+    report.stopped = stopped;
+    (report, outcome)
+}
+
+/// The walk's body; `Err` is why it stopped.
+fn tarjan<A: Protocol>(
+    model: &GroupModel<A>,
+    guard: Option<&memory::Guard>,
+    visit: &mut Visitor<'_, A>,
+    report: &mut Walk,
+) -> Result<Outcome<A>, String> {
+    let mut mark: Marks = Marks::default();
     // The component stack: the fingerprints of states visited whose component is unfinished.
     let mut component: Vec<u64> = Vec::new();
     let mut walk: Vec<Frame<A>> = Vec::new();
@@ -143,69 +294,88 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
             let first = PathStep {
                 up: None,
                 action: i as u64,
+                depth: 0,
             };
-            (hash(s), Rc::new(first))
+            (fingerprint(s, None).0, Rc::new(first))
         })
         .collect();
-    let mut visited = 0usize;
+    report.generated = aside.len();
+    let mut replayer = Replayer { along: Vec::new() };
     let mut stuck = false;
-    let open = |state: GroupState<A>, f: u64, path: Rc<PathStep>, component: &mut Vec<u64>| {
+    let mut open = |state: GroupState<A>,
+                    (f, nodes): (u64, Vec<u64>),
+                    path: Rc<PathStep>,
+                    component: &mut Vec<u64>,
+                    report: &mut Walk| {
+        report.visited += 1;
+        report.max_depth = report.max_depth.max(path.depth as usize);
+        if let Some(why) = visit(&state, &path) {
+            return Err(why);
+        }
         let at = component.len() as u32;
         component.push(f);
         let mut actions = Vec::new();
         model.actions(&state, &mut actions);
-        Frame {
-            can: is_quiescent(model, &state),
+        Ok(Frame {
+            // Judged already if `visit` judged the properties (memoized).
+            can: quiescent(model, &state),
             state,
             at,
             low: at,
             actions,
             next: 0,
             path,
-        }
+            nodes,
+        })
     };
     while let Some((f, path)) = aside.pop() {
         if mark.get(&f).is_some_and(|&m| m != ASIDE) {
             continue;
         }
-        let Some(root) = replay(model, &path).filter(|r| hash(r) == f) else {
-            return Outcome::NotRun("a state set aside does not replay".into());
+        let root = model.brake.released(|| replayer.state(model, &path));
+        let Some((root, print)) = root
+            .map(|r| (fingerprint(&r, None), r))
+            .filter(|(print, _)| print.0 == f)
+            .map(|(print, r)| (r, print))
+        else {
+            return Err("a state set aside does not replay".into());
         };
         mark.insert(f, component.len() as u32);
-        walk.push(open(root, f, path, &mut component));
-        visited += 1;
+        walk.push(open(root, print, path, &mut component, report)?);
         while let Some(top) = walk.last_mut() {
             if top.next < top.actions.len() {
                 let action = top.actions[top.next].clone();
                 top.next += 1;
                 let fault = is_fault(&top.state, &action);
-                let step = hash(&action);
                 let Some(next) = model.next_state(&top.state, action) else {
                     continue;
                 };
                 if !model.within_boundary(&next) {
                     continue;
                 }
-                let f = hash(&next);
+                report.generated += 1;
+                // The action's fingerprint names it in a path: only new states need one.
+                let step = || hash(&top.actions[top.next - 1]);
+                let (f, nodes) = fingerprint(&next, Some((&top.state, &top.nodes)));
                 match mark.get(&f).copied() {
                     None if fault => {
                         mark.insert(f, ASIDE);
-                        aside.push((f, PathStep::then(&top.path, step)));
+                        aside.push((f, PathStep::then(&top.path, step())));
                     }
                     Some(_) if fault => {}
                     None | Some(ASIDE) => {
-                        if visited.is_multiple_of(4096) {
+                        if report.visited.is_multiple_of(4096) {
                             if let Some(why) = guard.and_then(|g| g.check(mark.len()).err()) {
-                                return Outcome::NotRun(why);
+                                return Err(why);
                             }
                         }
                         if component.len() >= ASIDE as usize {
-                            return Outcome::NotRun("more than 2^32 states on the stack".into());
+                            return Err("more than 2^32 states on the stack".into());
                         }
                         mark.insert(f, component.len() as u32);
-                        let path = PathStep::then(&top.path, step);
-                        walk.push(open(next, f, path, &mut component));
-                        visited += 1;
+                        let path = PathStep::then(&top.path, step());
+                        let frame = open(next, (f, nodes), path, &mut component, report)?;
+                        walk.push(frame);
                     }
                     Some(CAN) => top.can = true,
                     Some(CANNOT) => {}
@@ -231,20 +401,32 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
             }
         }
     }
-    let states = visited;
+    let states = report.visited;
     if !stuck {
-        return Outcome::Free { states };
+        return Ok(Outcome::Free { states });
     }
     drop(walk);
     drop(aside);
+    // Replays are not the search's expansions: the state cap does not count them.
+    Ok(model
+        .brake
+        .released(|| nearest_livelock(model, guard, &mark, states)))
+}
 
+/// The lasso to the livelock nearest an initial state, once every state is `mark`ed.
+fn nearest_livelock<A: Protocol>(
+    model: &GroupModel<A>,
+    guard: Option<&memory::Guard>,
+    mark: &Marks,
+    states: usize,
+) -> Outcome<A> {
     // The nearest state in a livelock, breadth first over every step: each state's
     // parent and the action's position among its actions, to replay the path.
-    let mut parent: HashMap<u64, (u64, u32)> = HashMap::new();
+    let mut parent: HashMap<u64, (u64, u32), Fingerprints> = HashMap::default();
     let mut queue = VecDeque::new();
     let mut found = None;
     for s in model.init_states() {
-        let f = hash(&s);
+        let f = fingerprint(&s, None).0;
         if parent.insert(f, (f, u32::MAX)).is_none() {
             queue.push_back((s, f));
         }
@@ -268,7 +450,7 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
             if !model.within_boundary(&next) {
                 continue;
             }
-            let g = hash(&next);
+            let g = fingerprint(&next, None).0;
             if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(g) {
                 e.insert((f, i as u32));
                 if mark.get(&g) == Some(&CANNOT) {
@@ -292,7 +474,11 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
         at = p;
     }
     steps.reverse();
-    let Some(mut state) = model.init_states().into_iter().find(|s| hash(s) == at) else {
+    let Some(mut state) = model
+        .init_states()
+        .into_iter()
+        .find(|s| fingerprint(s, None).0 == at)
+    else {
         return Outcome::NotRun("the model has no initial state".into());
     };
     let mut stem = Vec::new();
@@ -323,7 +509,7 @@ pub fn lasso<A: Protocol>(
     let mut walk: Vec<(u64, GroupAction<A>)> = Vec::new();
     let mut seen: HashMap<u64, usize> = HashMap::new();
     loop {
-        let f = hash(&state);
+        let f = fingerprint(&state, None).0;
         if let Some(&k) = seen.get(&f) {
             let cycle = walk.split_off(k).into_iter().map(|(_, a)| a).collect();
             stem.extend(walk.into_iter().map(|(_, a)| a));
@@ -356,6 +542,59 @@ pub fn lasso<A: Protocol>(
                     cycle: vec![],
                 };
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, NetworkKind};
+    use crate::gms4::Gms4;
+    use crate::gms5::Gms5;
+    use std::collections::HashSet;
+
+    /// A fingerprint that keeps the hashes of the nodes a state shares with the one it came
+    /// from equals the one computed afresh, on every step of small models (the walk would
+    /// otherwise see one state as two, or fail to rebuild a state set aside).
+    fn kept_hashes_are_fresh_hashes<A: Protocol>(cfg: Config) {
+        let m = GroupModel::<A>::new(cfg.clone());
+        let mut seen = HashSet::new();
+        let mut todo: Vec<_> = m.init_states();
+        let mut actions = Vec::new();
+        let mut shared = 0;
+        while let Some(s) = todo.pop() {
+            let (f, nodes) = fingerprint(&s, None);
+            if !seen.insert(f) || seen.len() > 20_000 {
+                continue;
+            }
+            m.actions(&s, &mut actions);
+            for a in actions.drain(..) {
+                let Some(t) = m.next_state(&s, a) else {
+                    continue;
+                };
+                let kept = fingerprint(&t, Some((&s, &nodes)));
+                assert_eq!(kept, fingerprint(&t, None), "{cfg}");
+                shared += (0..t.actor_states.len())
+                    .filter(|&i| Arc::ptr_eq(&t.actor_states[i], &s.actor_states[i]))
+                    .count();
+                todo.push(t);
+            }
+        }
+        assert!(shared > 0, "{cfg}: no node was ever shared");
+    }
+
+    #[test]
+    fn a_fingerprint_from_kept_node_hashes_is_the_fresh_one() {
+        for network in [NetworkKind::Ordered, NetworkKind::Lossy, NetworkKind::Udp] {
+            let cfg = Config {
+                network,
+                losses: network.loses().then_some(1),
+                msgs: 1,
+                ..Config::default()
+            };
+            kept_hashes_are_fresh_hashes::<Gms4>(cfg.clone());
+            kept_hashes_are_fresh_hashes::<Gms5>(cfg);
         }
     }
 }

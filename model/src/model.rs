@@ -848,7 +848,7 @@ fn same_nodes<S: PartialEq>(a: &[std::sync::Arc<S>], b: &[std::sync::Arc<S>]) ->
 /// [`is_quiescent`], decided once per state on the unordered networks, where it builds a
 /// next state per delivery. On the ordered one most states have a message to deliver, seen
 /// at a glance, cheaper than keeping and comparing a copy of the state.
-fn quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
+pub(crate) fn quiescent<A: Protocol>(m: &GroupModel<A>, s: &GroupState<A>) -> bool {
     if let Network::Ordered(_) = s.network {
         return is_quiescent(m, s);
     }
