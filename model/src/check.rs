@@ -299,15 +299,17 @@ pub fn check_protocol<A: Protocol>(
     // Where liveness is claimed, a complete depth-first search is the livelock check's walk
     // with every state judged on the way: one walk instead of a search and then the check,
     // which walks every state again (on one thread: the check's walk is sequential, and on
-    // its own it took as long as the search).
+    // its own it took as long as the search). On one thread the walk is also the faster
+    // search where liveness is not claimed (notes/semantics.md, "One walk").
+    let liveness = claims(properties::VALIDITY);
     let one_walk = search.cluster.is_none()
         && search.strategy == Strategy::Dfs
         && !search.fail_fast
         && max_depth.is_none()
-        && claims(properties::VALIDITY);
+        && (liveness || threads == 1);
     let run = match (&search.cluster, search.strategy) {
         (None, Strategy::Dfs) if one_walk => {
-            let (run, livelock) = walk(&searched, start, search, progress);
+            let (run, livelock) = walk(&searched, start, search, liveness, progress);
             spread_livelock = livelock;
             run
         }
@@ -473,7 +475,6 @@ pub fn check_protocol<A: Protocol>(
 
     // The livelock check, where the protocol claims liveness and the exploration was
     // complete (what it found is then all there is to check).
-    let liveness = claims(properties::VALIDITY);
     // A claimed property left unjudged: the run cannot say it holds.
     let mut progress_unchecked = false;
     let livelock = match (liveness, &cut_short, run.interrupted) {
@@ -670,6 +671,7 @@ fn walk<A: Protocol>(
     model: &GroupModel<A>,
     start: Instant,
     search: &Search,
+    livelock: bool,
     progress: &mut dyn FnMut(&Progress),
 ) -> (Run<GroupAction<A>>, Option<livelock::Outcome<A>>) {
     let properties = model.properties();
@@ -677,7 +679,8 @@ fn walk<A: Protocol>(
     let mut last = Instant::now();
     let mut interrupted = false;
     let mut visited = 0usize;
-    let (walked, outcome) = livelock::walk(model, search.memory.as_ref(), &mut |state, path| {
+    let guard = search.memory.as_ref();
+    let (walked, outcome) = livelock::walk(model, guard, livelock, &mut |state, path| {
         for (p, found) in properties.iter().zip(found.iter_mut()) {
             let discovered = match p.expectation {
                 Expectation::Always => !(p.condition)(model, state),
@@ -736,7 +739,7 @@ fn walk<A: Protocol>(
         interrupted,
         stopped,
     };
-    (run, complete.then_some(outcome))
+    (run, (complete && livelock).then_some(outcome))
 }
 
 /// The checker's discoveries with their paths (which stateright rebuilds by replaying).

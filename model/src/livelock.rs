@@ -242,7 +242,7 @@ pub struct Walk {
 
 /// Runs the check on `model`, within the memory guard (if any).
 pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) -> Outcome<A> {
-    let (walk, outcome) = walk(model, guard, &mut |_, _| None);
+    let (walk, outcome) = walk(model, guard, true, &mut |_, _| None);
     match walk.stopped {
         Some(why) => Outcome::NotRun(why),
         None => outcome,
@@ -254,10 +254,13 @@ pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) 
 /// if it must; the walk then ends at once, and its outcome says the check did not run.
 ///
 /// This is how `groupy check` searches where the protocol claims liveness: the properties
-/// are judged in `visit`, so the search and the livelock check are one walk, not two.
+/// are judged in `visit`, so the search and the livelock check are one walk, not two. With
+/// `livelock` false it is a plain depth-first search (a fault's successor is followed at
+/// once, and the outcome says the check was not asked for).
 pub fn walk<A: Protocol>(
     model: &GroupModel<A>,
     guard: Option<&memory::Guard>,
+    livelock: bool,
     visit: &mut Visitor<'_, A>,
 ) -> (Walk, Outcome<A>) {
     let mut report = Walk {
@@ -266,7 +269,7 @@ pub fn walk<A: Protocol>(
         max_depth: 0,
         stopped: None,
     };
-    let (outcome, stopped) = match tarjan(model, guard, visit, &mut report) {
+    let (outcome, stopped) = match tarjan(model, guard, livelock, visit, &mut report) {
         Ok(outcome) => (outcome, None),
         Err(why) => (Outcome::NotRun(why.clone()), Some(why)),
     };
@@ -278,6 +281,7 @@ pub fn walk<A: Protocol>(
 fn tarjan<A: Protocol>(
     model: &GroupModel<A>,
     guard: Option<&memory::Guard>,
+    livelock: bool,
     visit: &mut Visitor<'_, A>,
     report: &mut Walk,
 ) -> Result<Outcome<A>, String> {
@@ -313,12 +317,15 @@ fn tarjan<A: Protocol>(
             return Err(why);
         }
         let at = component.len() as u32;
-        component.push(f);
+        // Only the livelock check needs the components.
+        if livelock {
+            component.push(f);
+        }
         let mut actions = Vec::new();
         model.actions(&state, &mut actions);
         Ok(Frame {
             // Judged already if `visit` judged the properties (memoized).
-            can: quiescent(model, &state),
+            can: livelock && quiescent(model, &state),
             state,
             at,
             low: at,
@@ -346,7 +353,7 @@ fn tarjan<A: Protocol>(
             if top.next < top.actions.len() {
                 let action = top.actions[top.next].clone();
                 top.next += 1;
-                let fault = is_fault(&top.state, &action);
+                let fault = livelock && is_fault(&top.state, &action);
                 let Some(next) = model.next_state(&top.state, action) else {
                     continue;
                 };
@@ -402,6 +409,9 @@ fn tarjan<A: Protocol>(
         }
     }
     let states = report.visited;
+    if !livelock {
+        return Ok(Outcome::NotRun("not asked for".into()));
+    }
     if !stuck {
         return Ok(Outcome::Free { states });
     }
