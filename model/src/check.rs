@@ -680,7 +680,7 @@ fn walk<A: Protocol>(
     let mut interrupted = false;
     let mut visited = 0usize;
     let guard = search.memory.as_ref();
-    let (walked, outcome) = livelock::walk(model, guard, livelock, &mut |state, path| {
+    let (walked, outcome) = livelock::walk(model, guard, livelock, &mut |state, path, walked| {
         for (p, found) in properties.iter().zip(found.iter_mut()) {
             let discovered = match p.expectation {
                 Expectation::Always => !(p.condition)(model, state),
@@ -706,9 +706,9 @@ fn walk<A: Protocol>(
             if last.elapsed() >= Duration::from_secs(1) {
                 last = Instant::now();
                 progress(&Progress {
-                    states: visited,
-                    unique_states: visited,
-                    max_depth: path.depth(),
+                    states: walked.generated,
+                    unique_states: walked.visited,
+                    max_depth: walked.max_depth,
                     elapsed: start.elapsed(),
                 });
             }

@@ -222,9 +222,9 @@ impl<A: Protocol> Replayer<A> {
     }
 }
 
-/// What the walk calls on each state as it first reaches it, with the path there: why to
-/// stop, if it must.
-pub type Visitor<'a, A> = dyn FnMut(&GroupState<A>, &Rc<PathStep>) -> Option<String> + 'a;
+/// What the walk calls on each state as it first reaches it, with the path there and the
+/// walk's figures so far: why to stop, if it must.
+pub type Visitor<'a, A> = dyn FnMut(&GroupState<A>, &Rc<PathStep>, &Walk) -> Option<String> + 'a;
 
 /// What the walk found, beside the livelock verdict: every reachable state was visited unless
 /// it `stopped`.
@@ -242,7 +242,7 @@ pub struct Walk {
 
 /// Runs the check on `model`, within the memory guard (if any).
 pub fn check<A: Protocol>(model: &GroupModel<A>, guard: Option<&memory::Guard>) -> Outcome<A> {
-    let (walk, outcome) = walk(model, guard, true, &mut |_, _| None);
+    let (walk, outcome) = walk(model, guard, true, &mut |_, _, _| None);
     match walk.stopped {
         Some(why) => Outcome::NotRun(why),
         None => outcome,
@@ -313,7 +313,7 @@ fn tarjan<A: Protocol>(
                     report: &mut Walk| {
         report.visited += 1;
         report.max_depth = report.max_depth.max(path.depth as usize);
-        if let Some(why) = visit(&state, &path) {
+        if let Some(why) = visit(&state, &path, report) {
             return Err(why);
         }
         let at = component.len() as u32;
