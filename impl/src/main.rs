@@ -311,8 +311,10 @@ struct CheckArgs {
     strategy: Strategy,
     /// Checker threads. Default: the available cores, or one with --fail-fast (where the
     /// search stops, and so the states it counts, would depend on the threads' timing). With
-    /// --timeout, at least two whatever this says, unless simulating (a lone worker never
-    /// looks at the deadline).
+    /// --timeout, at least two for stateright's searches (a lone worker never looks at the
+    /// deadline). One thread where the protocol claims liveness and the search is a complete
+    /// depth-first one: the search and the livelock check are then one walk, which is
+    /// sequential and faster than a parallel search followed by the check.
     /// Counterexamples are reported shortest either way: groupy searches for them again,
     /// breadth first, on one thread.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]

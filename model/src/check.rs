@@ -265,9 +265,10 @@ pub fn check_protocol<A: Protocol>(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    let one_thread = threads == 1;
     // stateright looks at its deadline only between batches of work (simulating: between
     // paths), which a lone BFS/DFS worker never reaches: with a timeout, run two workers so
-    // that they do stop. `drive` holds the deadline itself too, and reports on time.
+    // that they do stop (the walk below holds its deadline itself). `drive` holds the deadline itself too, and reports on time.
     let threads = match (search.timeout, search.strategy) {
         (Some(_), Strategy::Auto | Strategy::Bfs | Strategy::Dfs) => threads.max(2),
         _ => threads,
@@ -306,7 +307,7 @@ pub fn check_protocol<A: Protocol>(
         && search.strategy == Strategy::Dfs
         && !search.fail_fast
         && max_depth.is_none()
-        && (liveness || threads == 1);
+        && (liveness || one_thread);
     let run = match (&search.cluster, search.strategy) {
         (None, Strategy::Dfs) if one_walk => {
             let (run, livelock) = walk(&searched, start, search, liveness, progress);
