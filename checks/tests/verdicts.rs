@@ -859,6 +859,16 @@ fn one_walk_judges_every_state_as_stateright_does() {
         };
         assert_eq!(each(&walked), each(&searched), "{name} {c}");
         assert!(walked.livelock.starts_with("ran on"), "{name} {c}");
+        // The state cap counts expansions: the walk's replays (states set aside, paths to
+        // discoveries) are none, so a cap of exactly the space completes, one less does not.
+        let capped = |cap| Search {
+            max_states: Some(cap),
+            ..Search::default()
+        };
+        let exact = check::check(protocol, &c, &capped(walked.unique_states), &mut |_| {});
+        assert!(exact.complete, "{name} {c}: {:?}", exact.cut_short);
+        let short = check::check(protocol, &c, &capped(walked.unique_states - 1), &mut |_| {});
+        assert!(!short.complete, "{name} {c}");
         assert_eq!(walked.livelock, searched.livelock, "{name} {c}");
     }
 }

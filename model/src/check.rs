@@ -268,7 +268,8 @@ pub fn check_protocol<A: Protocol>(
     let one_thread = threads == 1;
     // stateright looks at its deadline only between batches of work (simulating: between
     // paths), which a lone BFS/DFS worker never reaches: with a timeout, run two workers so
-    // that they do stop (the walk below holds its deadline itself). `drive` holds the deadline itself too, and reports on time.
+    // that they do stop (the walk below holds its deadline itself). `drive` holds the
+    // deadline itself too, and reports on time.
     let threads = match (search.timeout, search.strategy) {
         (Some(_), Strategy::Auto | Strategy::Bfs | Strategy::Dfs) => threads.max(2),
         _ => threads,
@@ -679,7 +680,6 @@ fn walk<A: Protocol>(
     let mut found: Vec<Option<std::rc::Rc<livelock::PathStep>>> = vec![None; properties.len()];
     let mut last = Instant::now();
     let mut interrupted = false;
-    let mut visited = 0usize;
     let guard = search.memory.as_ref();
     let (walked, outcome) = livelock::walk(model, guard, livelock, &mut |state, path, walked| {
         for (p, found) in properties.iter().zip(found.iter_mut()) {
@@ -692,8 +692,7 @@ fn walk<A: Protocol>(
                 *found = Some(path.clone());
             }
         }
-        visited += 1;
-        if visited.is_multiple_of(1024) {
+        if walked.visited.is_multiple_of(1024) {
             if search.interrupted() {
                 interrupted = true;
                 return Some("interrupted".to_string());
@@ -721,7 +720,9 @@ fn walk<A: Protocol>(
         .zip(found)
         .filter_map(|(p, path)| {
             let path = path?;
-            Some((p.name, livelock::replay(model, &path).map(|(_, a)| a)))
+            // A replay is not an expansion: the state cap does not count it.
+            let replayed = model.brake.released(|| livelock::replay(model, &path));
+            Some((p.name, replayed.map(|(_, a)| a)))
         })
         .collect();
     // The timeout, the cap and Ctrl-C are read off the search as for stateright's; only the
