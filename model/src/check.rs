@@ -680,6 +680,9 @@ fn walk<A: Protocol>(
     let mut found: Vec<Option<std::rc::Rc<livelock::PathStep>>> = vec![None; properties.len()];
     let mut last = Instant::now();
     let mut interrupted = false;
+    // Stopped by the visitor (Ctrl-C, the deadline, the cap): read off the search as for
+    // stateright's; any other stop (the memory guard) is the walk's own, with its reason.
+    let mut stopped_here = false;
     let guard = search.memory.as_ref();
     let (walked, outcome) = livelock::walk(model, guard, livelock, &mut |state, path, walked| {
         for (p, found) in properties.iter().zip(found.iter_mut()) {
@@ -693,15 +696,12 @@ fn walk<A: Protocol>(
             }
         }
         if walked.visited.is_multiple_of(1024) {
-            if search.interrupted() {
-                interrupted = true;
-                return Some("interrupted".to_string());
-            }
-            if search.timeout.is_some_and(|t| start.elapsed() >= t) {
-                return Some("timeout".to_string());
-            }
-            if model.brake.capped() {
-                return Some("the state cap".to_string());
+            interrupted = search.interrupted();
+            stopped_here = interrupted
+                || search.timeout.is_some_and(|t| start.elapsed() >= t)
+                || model.brake.capped();
+            if stopped_here {
+                return Some("stopped by the search".to_string());
             }
             if last.elapsed() >= Duration::from_secs(1) {
                 last = Instant::now();
@@ -725,14 +725,8 @@ fn walk<A: Protocol>(
             Some((p.name, replayed.map(|(_, a)| a)))
         })
         .collect();
-    // The timeout, the cap and Ctrl-C are read off the search as for stateright's; only the
-    // memory guard's (and a failed replay's) reason is the walk's own.
-    let stopped = walked
-        .stopped
-        .as_ref()
-        .filter(|why| !["interrupted", "timeout", "the state cap"].contains(&why.as_str()))
-        .cloned();
     let complete = walked.stopped.is_none();
+    let stopped = walked.stopped.filter(|_| !stopped_here);
     let run = Run {
         states: walked.generated,
         unique_states: walked.visited,

@@ -149,11 +149,6 @@ pub struct PathStep {
 }
 
 impl PathStep {
-    /// How many steps from the initial state.
-    pub fn depth(&self) -> usize {
-        self.depth as usize
-    }
-
     fn then(up: &Rc<PathStep>, action: u64) -> Rc<PathStep> {
         Rc::new(PathStep {
             up: Some(up.clone()),
@@ -177,15 +172,26 @@ pub fn replay<A: Protocol>(
     }
     let first = steps.pop()?;
     let mut state = model.init_states().into_iter().nth(first as usize)?;
-    let mut actions = Vec::new();
     let mut taken = Vec::with_capacity(steps.len());
     while let Some(step) = steps.pop() {
-        model.actions(&state, &mut actions);
-        let action = actions.drain(..).find(|a| hash(a) == step)?;
-        state = model.next_state(&state, action.clone())?;
+        let (action, next) = take(model, &state, step)?;
+        state = next;
         taken.push(action);
     }
     Some((state, taken))
+}
+
+/// The step of a path from `state`: the action with fingerprint `step`, and where it leads.
+fn take<A: Protocol>(
+    model: &GroupModel<A>,
+    state: &GroupState<A>,
+    step: u64,
+) -> Option<(GroupAction<A>, GroupState<A>)> {
+    let mut actions = Vec::new();
+    model.actions(state, &mut actions);
+    let action = actions.into_iter().find(|a| hash(a) == step)?;
+    let next = model.next_state(state, action.clone())?;
+    Some((action, next))
 }
 
 /// Rebuilds set-aside states from their paths, keeping the states along the last path it
@@ -206,15 +212,10 @@ impl<A: Protocol> Replayer<A> {
             .take_while(|((a, _), b)| Rc::ptr_eq(a, b))
             .count();
         self.along.truncate(shared);
-        let mut actions = Vec::new();
         for step in &chain[shared..] {
             let next = match self.along.last() {
                 None => model.init_states().into_iter().nth(step.action as usize)?,
-                Some((_, state)) => {
-                    model.actions(state, &mut actions);
-                    let action = actions.drain(..).find(|a| hash(a) == step.action)?;
-                    model.next_state(state, action)?
-                }
+                Some((_, state)) => take(model, state, step.action)?.1,
             };
             self.along.push((step.clone(), next));
         }
@@ -340,13 +341,13 @@ fn tarjan<A: Protocol>(
             continue;
         }
         let root = model.brake.released(|| replayer.state(model, &path));
-        let Some((root, print)) = root
-            .map(|r| (fingerprint(&r, None), r))
-            .filter(|(print, _)| print.0 == f)
-            .map(|(print, r)| (r, print))
-        else {
+        let Some(root) = root else {
             return Err("a state set aside does not replay".into());
         };
+        let print = fingerprint(&root, None);
+        if print.0 != f {
+            return Err("a state set aside replays as another state".into());
+        }
         mark.insert(f, component.len() as u32);
         walk.push(open(root, print, path, &mut component, report)?);
         while let Some(top) = walk.last_mut() {
