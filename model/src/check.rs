@@ -828,6 +828,11 @@ where
 /// aHash with fixed keys, as stateright's own fingerprints (SipHash, std's default, took a
 /// third of the livelock check).
 pub(crate) fn hash<T: Hash>(t: &T) -> u64 {
+    hasher().hash_one(t)
+}
+
+/// The hasher behind [`hash`], for what is hashed piece by piece.
+pub(crate) fn hasher() -> ahash::RandomState {
     const KEYS: [u64; 4] = [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344, 0, 0];
-    ahash::RandomState::with_seeds(KEYS[0], KEYS[1], KEYS[2], KEYS[3]).hash_one(t)
+    ahash::RandomState::with_seeds(KEYS[0], KEYS[1], KEYS[2], KEYS[3])
 }

@@ -63,6 +63,7 @@ pub mod check;
 pub mod config;
 pub mod distributed;
 pub mod expected;
+mod fingerprint;
 pub mod gms1;
 pub mod gms2;
 pub mod gms3;

@@ -30,15 +30,14 @@
 //! could not run.
 
 use crate::check::hash;
+use crate::fingerprint::{parts, peek, Foresight, Parts, Peek};
 use crate::memory;
 use crate::model::{is_false_suspicion, quiescent, Action, GroupAction, GroupModel, GroupState};
 use crate::protocol::Protocol;
 use stateright::actor::ActorModelAction;
-use stateright::actor::Network;
 use stateright::Model;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::sync::Arc;
 
 /// What the livelock check found.
 pub enum Outcome<A: Protocol> {
@@ -94,45 +93,39 @@ struct Frame<A: Protocol> {
     next: usize,
     /// How it was reached from an initial state.
     path: Rc<PathStep>,
-    /// Its nodes' hashes, which its successors share where they share the node.
-    nodes: Vec<u64>,
+    /// Its fingerprint's parts, from which its successors' are foreseen.
+    parts: Parts,
 }
 
-/// A state's fingerprint in the walk, and its nodes' hashes. A step changes one node or two:
-/// given the state it came from, a node shared with it (the same `Arc`) keeps its hash, and
-/// only the others are hashed again. The network is hashed as the sum of its messages'
-/// hashes, with no sorting (stateright sorts them), so its order does not matter.
-fn fingerprint<A: Protocol>(
-    s: &GroupState<A>,
-    from: Option<(&GroupState<A>, &[u64])>,
-) -> (u64, Vec<u64>) {
-    let nodes: Vec<u64> = s
-        .actor_states
-        .iter()
-        .enumerate()
-        .map(|(i, node)| match from {
-            Some((before, hashes)) if Arc::ptr_eq(node, &before.actor_states[i]) => hashes[i],
-            _ => hash(&**node),
-        })
-        .collect();
-    let sum = |h: u64, x: u64| h.wrapping_add(x);
-    let network = match &s.network {
-        Network::UnorderedDuplicating(set, last) => {
-            (set.iter().map(hash).fold(1, sum), last.as_ref().map(hash))
-        }
-        Network::UnorderedNonDuplicating(map) => (map.iter().map(|e| hash(&e)).fold(2, sum), None),
-        Network::Ordered(channels) => (hash(channels), None),
+/// A state's fingerprint in the walk ([`crate::fingerprint`]).
+fn fingerprint<A: Protocol>(s: &GroupState<A>) -> u64 {
+    parts(s, None).print
+}
+
+/// The state a foreseen step leads to, built, and its parts: the foresight is checked
+/// against them (a step foreseen wrongly would be a bug in [`crate::fingerprint`], and the
+/// walk stops rather than miss a state).
+fn build<A: Protocol>(
+    model: &GroupModel<A>,
+    state: &GroupState<A>,
+    p: &Parts,
+    action: &GroupAction<A>,
+    foreseen: u64,
+) -> Result<(GroupState<A>, Parts), String> {
+    let next = model.next_state(state, action.clone());
+    let next = next.filter(|next| model.within_boundary(next));
+    let Some(next) = next else {
+        return Err(format!(
+            "a step foreseen to lead somewhere has no successor: {action:?}"
+        ));
     };
-    let f = hash(&(
-        &nodes,
-        &s.history,
-        &s.timers_set,
-        &s.random_choices,
-        network,
-        &s.crashed,
-        &s.actor_storages,
-    ));
-    (f, nodes)
+    let built = parts(&next, Some((state, p)));
+    if built.print != foreseen {
+        return Err(format!(
+            "a step's successor was foreseen as another state: {action:?}"
+        ));
+    }
+    Ok((next, built))
 }
 
 /// One step of a path from an initial state, shared by every path through it: a state set
@@ -301,14 +294,15 @@ fn tarjan<A: Protocol>(
                 action: i as u64,
                 depth: 0,
             };
-            (fingerprint(s, None).0, Rc::new(first))
+            (fingerprint(s), Rc::new(first))
         })
         .collect();
     report.generated = aside.len();
     let mut replayer = Replayer { along: Vec::new() };
+    let mut foresight = Foresight::new();
     let mut stuck = false;
     let mut open = |state: GroupState<A>,
-                    (f, nodes): (u64, Vec<u64>),
+                    parts: Parts,
                     path: Rc<PathStep>,
                     component: &mut Vec<u64>,
                     report: &mut Walk| {
@@ -320,7 +314,7 @@ fn tarjan<A: Protocol>(
         let at = component.len() as u32;
         // Only the livelock check needs the components.
         if livelock {
-            component.push(f);
+            component.push(parts.print);
         }
         let mut actions = Vec::new();
         model.actions(&state, &mut actions);
@@ -333,7 +327,7 @@ fn tarjan<A: Protocol>(
             actions,
             next: 0,
             path,
-            nodes,
+            parts,
         })
     };
     while let Some((f, path)) = aside.pop() {
@@ -344,10 +338,12 @@ fn tarjan<A: Protocol>(
         let Some(root) = root else {
             return Err("a state set aside does not replay".into());
         };
-        let print = fingerprint(&root, None);
-        if print.0 != f {
+        let mut print = parts(&root, None);
+        if print.print != f {
             return Err("a state set aside replays as another state".into());
         }
+        // Rebuilt by model steps, unless it is an initial state.
+        print.settled = path.up.is_some();
         mark.insert(f, component.len() as u32);
         walk.push(open(root, print, path, &mut component, report)?);
         while let Some(top) = walk.last_mut() {
@@ -355,17 +351,32 @@ fn tarjan<A: Protocol>(
                 let action = top.actions[top.next].clone();
                 top.next += 1;
                 let fault = livelock && is_fault(&top.state, &action);
-                let Some(next) = model.next_state(&top.state, action) else {
-                    continue;
+                // Most steps lead to a known state: foreseen, it is not built.
+                let foreseen = if foresight.pays() {
+                    peek(model, &top.state, &top.parts, &action)
+                } else {
+                    Peek::Build
                 };
-                if !model.within_boundary(&next) {
-                    continue;
-                }
+                let (f, built) = match foreseen {
+                    Peek::Nothing => continue,
+                    Peek::Print(f) => (f, None),
+                    Peek::Build => {
+                        let Some(next) = model.next_state(&top.state, action) else {
+                            continue;
+                        };
+                        if !model.within_boundary(&next) {
+                            continue;
+                        }
+                        let p = parts(&next, Some((&top.state, &top.parts)));
+                        (p.print, Some((next, p)))
+                    }
+                };
                 report.generated += 1;
                 // The action's fingerprint names it in a path: only new states need one.
                 let step = || hash(&top.actions[top.next - 1]);
-                let (f, nodes) = fingerprint(&next, Some((&top.state, &top.nodes)));
-                match mark.get(&f).copied() {
+                let known = mark.get(&f).copied();
+                foresight.saw(known.is_some());
+                match known {
                     None if fault => {
                         mark.insert(f, ASIDE);
                         aside.push((f, PathStep::then(&top.path, step())));
@@ -380,9 +391,15 @@ fn tarjan<A: Protocol>(
                         if component.len() >= ASIDE as usize {
                             return Err("more than 2^32 states on the stack".into());
                         }
+                        let (next, p) = match built {
+                            Some(built) => built,
+                            None => {
+                                build(model, &top.state, &top.parts, &top.actions[top.next - 1], f)?
+                            }
+                        };
                         mark.insert(f, component.len() as u32);
                         let path = PathStep::then(&top.path, step());
-                        let frame = open(next, (f, nodes), path, &mut component, report)?;
+                        let frame = open(next, p, path, &mut component, report)?;
                         walk.push(frame);
                     }
                     Some(CAN) => top.can = true,
@@ -437,7 +454,7 @@ fn nearest_livelock<A: Protocol>(
     let mut queue = VecDeque::new();
     let mut found = None;
     for s in model.init_states() {
-        let f = fingerprint(&s, None).0;
+        let f = fingerprint(&s);
         if parent.insert(f, (f, u32::MAX)).is_none() {
             queue.push_back((s, f));
         }
@@ -461,7 +478,7 @@ fn nearest_livelock<A: Protocol>(
             if !model.within_boundary(&next) {
                 continue;
             }
-            let g = fingerprint(&next, None).0;
+            let g = fingerprint(&next);
             if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(g) {
                 e.insert((f, i as u32));
                 if mark.get(&g) == Some(&CANNOT) {
@@ -488,7 +505,7 @@ fn nearest_livelock<A: Protocol>(
     let Some(mut state) = model
         .init_states()
         .into_iter()
-        .find(|s| fingerprint(s, None).0 == at)
+        .find(|s| fingerprint(s) == at)
     else {
         return Outcome::NotRun("the model has no initial state".into());
     };
@@ -520,7 +537,7 @@ pub fn lasso<A: Protocol>(
     let mut walk: Vec<(u64, GroupAction<A>)> = Vec::new();
     let mut seen: HashMap<u64, usize> = HashMap::new();
     loop {
-        let f = fingerprint(&state, None).0;
+        let f = fingerprint(&state);
         if let Some(&k) = seen.get(&f) {
             let cycle = walk.split_off(k).into_iter().map(|(_, a)| a).collect();
             stem.extend(walk.into_iter().map(|(_, a)| a));
@@ -575,8 +592,8 @@ mod tests {
         let mut actions = Vec::new();
         let mut shared = 0;
         while let Some(s) = todo.pop() {
-            let (f, nodes) = fingerprint(&s, None);
-            if !seen.insert(f) || seen.len() > 20_000 {
+            let p = parts(&s, None);
+            if !seen.insert(p.print) || seen.len() > 20_000 {
                 continue;
             }
             m.actions(&s, &mut actions);
@@ -584,10 +601,15 @@ mod tests {
                 let Some(t) = m.next_state(&s, a) else {
                     continue;
                 };
-                let kept = fingerprint(&t, Some((&s, &nodes)));
-                assert_eq!(kept, fingerprint(&t, None), "{cfg}");
+                let kept = parts(&t, Some((&s, &p)));
+                let fresh = parts(&t, None);
+                assert_eq!(
+                    (kept.print, &kept.nodes),
+                    (fresh.print, &fresh.nodes),
+                    "{cfg}"
+                );
                 shared += (0..t.actor_states.len())
-                    .filter(|&i| Arc::ptr_eq(&t.actor_states[i], &s.actor_states[i]))
+                    .filter(|&i| std::sync::Arc::ptr_eq(&t.actor_states[i], &s.actor_states[i]))
                     .count();
                 todo.push(t);
             }

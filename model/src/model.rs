@@ -14,7 +14,7 @@
 
 use crate::app::{Event, Payload};
 use crate::config::{Config, CrashAt, Detector, NetworkKind, Reduce};
-use crate::group::{suspected, GroupTimer, Member, Role, Setup, TimerKind};
+use crate::group::{suspected, GroupTimer, Marks, Member, Role, Setup, TimerKind};
 use crate::log::{Accepted, NodeLog};
 use crate::properties::{When, PROPERTIES};
 use crate::protocol::Protocol;
@@ -263,7 +263,7 @@ impl<A: Protocol> GroupModel<A> {
 }
 
 impl<A: Protocol> GroupModel<A> {
-    fn reduced(&self) -> bool {
+    pub(crate) fn reduced(&self) -> bool {
         self.cfg().reduce == Reduce::All
     }
 
@@ -418,11 +418,10 @@ impl<A: Protocol> GroupModel<A> {
     /// Removes every message to a live node that the node would take without effect in
     /// every state it can reach ([`Protocol::inert`]).
     fn drop_inert(&self, state: &mut GroupState<A>) {
-        let actors = &self.inner.actors;
         let (nodes, crashed) = (&state.actor_states, &state.crashed);
         let inert = |src: Id, dst: Id, msg: &A::Msg| {
             let i = usize::from(dst);
-            !crashed[i] && actors[i].inert(dst, &nodes[i], src, msg)
+            !crashed[i] && self.is_inert(&nodes[i], dst, src, msg)
         };
         match &mut state.network {
             Network::Ordered(channels) => {
@@ -438,6 +437,12 @@ impl<A: Protocol> GroupModel<A> {
                 set.retain(|env| !inert(env.src, env.dst, &env.msg))
             }
         }
+    }
+
+    /// Whether `dst`, in state `node`, takes `msg` from `src` without effect in every state
+    /// this life of it can reach ([`Protocol::inert`]).
+    pub(crate) fn is_inert(&self, node: &A::State, dst: Id, src: Id, msg: &A::Msg) -> bool {
+        self.inner.actors[usize::from(dst)].inert(dst, node, src, msg)
     }
 
     /// [`handler_says`] for the delivery of `msg` from `src` to the live node `dst`, on an
@@ -468,6 +473,12 @@ impl<A: Protocol> GroupModel<A> {
         let down = state.crashed.iter().filter(|c| **c).count();
         down + usize::from(state.history.restarts) < self.cfg().crashes
     }
+}
+
+/// The marks a step clears on a node that had `before` and has `now` after the step: those
+/// of the step before, if any is still set (reduction 7, notes/reductions.md).
+pub(crate) fn stale_marks(before: Marks, now: Marks) -> Option<Marks> {
+    now.meets(before).then_some(before)
 }
 
 /// Whether the network holds a message from `src` to `dst` that satisfies `pred`.
@@ -653,8 +664,7 @@ impl<A: Protocol> Model for GroupModel<A> {
             // what was once done are one (notes/reductions.md, 7). A mark set again by the
             // step after is cleared too: the state before it showed it already.
             for (i, before) in state.actor_states.iter().enumerate() {
-                let old = before.marks();
-                if next.actor_states[i].marks().meets(old) {
+                if let Some(old) = stale_marks(before.marks(), next.actor_states[i].marks()) {
                     let st = std::sync::Arc::make_mut(&mut next.actor_states[i]);
                     st.core_mut().marks.clear(old);
                 }
