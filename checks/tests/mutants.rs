@@ -434,7 +434,7 @@ fn stem_model_steps(lasso: &groupy_model::trace::Trace) -> Option<usize> {
 /// whole log from (Viewstamped Replication's rule), not by the reign of its last entry
 /// (notes/gms5.md, "Raft's figure 8, and why gms5 has none"). The mutation is not vacuous:
 /// it changes the state space. Larger bounds (one wrong suspicion and a crash, M=1:
-/// 2,855,580 states, complete) hold too.
+/// 2,855,580 states, complete, counted before stateright's timer hash was fixed) hold too.
 #[test]
 fn gms5_counting_earlier_reigns_by_replicas_still_holds() {
     for (c, clean) in [
