@@ -102,6 +102,20 @@ fn fingerprint<A: Protocol>(s: &GroupState<A>) -> u64 {
     parts(s, None).print
 }
 
+/// The state `action` leads to from `state` (whose parts are `p`), built, and its parts.
+fn successor<A: Protocol>(
+    model: &GroupModel<A>,
+    state: &GroupState<A>,
+    p: &Parts,
+    action: &GroupAction<A>,
+) -> Option<(GroupState<A>, Parts)> {
+    let next = model.next_state(state, action.clone())?;
+    let built = model
+        .within_boundary(&next)
+        .then(|| parts(&next, Some((state, p))))?;
+    Some((next, built))
+}
+
 /// The state a foreseen step leads to, built, and its parts: the foresight is checked
 /// against them (a step foreseen wrongly would be a bug in [`crate::fingerprint`], and the
 /// walk stops rather than miss a state).
@@ -112,20 +126,15 @@ fn build<A: Protocol>(
     action: &GroupAction<A>,
     foreseen: u64,
 ) -> Result<(GroupState<A>, Parts), String> {
-    let next = model.next_state(state, action.clone());
-    let next = next.filter(|next| model.within_boundary(next));
-    let Some(next) = next else {
-        return Err(format!(
+    match successor(model, state, p, action) {
+        None => Err(format!(
             "a step foreseen to lead somewhere has no successor: {action:?}"
-        ));
-    };
-    let built = parts(&next, Some((state, p)));
-    if built.print != foreseen {
-        return Err(format!(
+        )),
+        Some((_, built)) if built.print != foreseen => Err(format!(
             "a step's successor was foreseen as another state: {action:?}"
-        ));
+        )),
+        Some(next) => Ok(next),
     }
-    Ok((next, built))
 }
 
 /// One step of a path from an initial state, shared by every path through it: a state set
@@ -360,16 +369,10 @@ fn tarjan<A: Protocol>(
                 let (f, built) = match foreseen {
                     Peek::Nothing => continue,
                     Peek::Print(f) => (f, None),
-                    Peek::Build => {
-                        let Some(next) = model.next_state(&top.state, action) else {
-                            continue;
-                        };
-                        if !model.within_boundary(&next) {
-                            continue;
-                        }
-                        let p = parts(&next, Some((&top.state, &top.parts)));
-                        (p.print, Some((next, p)))
-                    }
+                    Peek::Build => match successor(model, &top.state, &top.parts, &action) {
+                        Some(next) => (next.1.print, Some(next)),
+                        None => continue,
+                    },
                 };
                 report.generated += 1;
                 // The action's fingerprint names it in a path: only new states need one.
