@@ -266,9 +266,7 @@ pub(crate) fn peek<A: Protocol>(
                 h.losses = h.losses.saturating_add(1);
                 history = Some(h);
             }
-            // No node steps: `finish` reads no node (any will do).
-            let node = Cow::Borrowed(&*s.actor_states[0]);
-            return finish(m, s, p, None, node, delta, history, Vec::new(), None);
+            return finish(m, s, p, None, delta, history, Vec::new(), None);
         }
         _ => return Peek::Build,
     };
@@ -296,7 +294,7 @@ pub(crate) fn peek<A: Protocol>(
         all[i] = t;
         self::timers(&all)
     });
-    finish(m, s, p, Some(i), node, delta, history, sends, timers)
+    finish(m, s, p, Some((i, node)), delta, history, sends, timers)
 }
 
 impl<M: Clone + Eq + Hash> Delta<M> {
@@ -336,15 +334,15 @@ impl<M: Clone + Eq + Hash> Delta<M> {
     }
 }
 
-/// The rest of a step, once the node's handler ran: its sends, the model's clean-up (mail
-/// to the dead, inert mail, the marks of the step before), and the fingerprint.
+/// The rest of a step, once the node's handler ran (`stepped`: the node, as the handler left
+/// it; none for a loss): its sends, the model's clean-up (mail to the dead, inert mail, the
+/// marks of the step before), and the fingerprint.
 #[allow(clippy::too_many_arguments)]
 fn finish<A: Protocol>(
     m: &GroupModel<A>,
     s: &GroupState<A>,
     p: &Parts,
-    stepped: Option<usize>,
-    mut node: Cow<A::State>,
+    stepped: Option<(usize, Cow<A::State>)>,
     mut delta: Delta<A::Msg>,
     history: Option<crate::model::Faults>,
     sends: Vec<Envelope<A::Msg>>,
@@ -352,13 +350,15 @@ fn finish<A: Protocol>(
 ) -> Peek {
     // The receiver of each message, as `drop_inert` sees it: the stepping node as its
     // handler left it, every other node as it was.
-    let changed = stepped.filter(|_| matches!(node, Cow::Owned(_)));
+    let changed = match &stepped {
+        Some((i, Cow::Owned(_))) => Some(*i),
+        _ => None,
+    };
     let inert = |src: Id, dst: Id, msg: &A::Msg| {
         let j = usize::from(dst);
-        let st: &A::State = if Some(j) == stepped {
-            &node
-        } else {
-            &s.actor_states[j]
+        let st: &A::State = match &stepped {
+            Some((i, node)) if *i == j => node,
+            _ => &s.actor_states[j],
         };
         !s.crashed[j] && m.is_inert(st, dst, src, msg)
     };
@@ -482,7 +482,7 @@ fn finish<A: Protocol>(
             .collect()
     });
     let mut nodes = cleared.clone();
-    if let Some(i) = stepped {
+    if let Some((i, mut node)) = stepped {
         if let Some(old) = stale_marks(s.actor_states[i].marks(), node.marks()) {
             node.to_mut().core_mut().marks.clear(old);
         }
