@@ -72,8 +72,41 @@ pub fn is_fault<A: Protocol>(state: &GroupState<A>, action: &GroupAction<A>) -> 
 
 /// Tables keyed by fingerprints, already hashes: not hashed again.
 type Fingerprints = std::hash::BuildHasherDefault<nohash_hasher::NoHashHasher<u64>>;
-/// The visited table: a state's fingerprint to its mark.
-type Marks = HashMap<u64, u32, Fingerprints>;
+/// The visited table: a state's fingerprint to its mark. In shards, which grow one at a
+/// time: one table doubles all at once and holds its old buckets meanwhile (at 59 M states,
+/// 1.1 GB of old buckets beside 2.3 GB of new ones, the walk's peak).
+#[derive(Default)]
+struct Marks {
+    shards: Vec<HashMap<u64, u32, Fingerprints>>,
+    len: usize,
+}
+
+impl Marks {
+    const SHARDS: usize = 256;
+
+    /// A fingerprint's shard, from bits that neither pick its bucket within the shard (the
+    /// low ones) nor make its control byte (the top seven).
+    fn shard(f: u64) -> usize {
+        (f >> 49) as usize % Self::SHARDS
+    }
+
+    fn get(&self, f: &u64) -> Option<&u32> {
+        self.shards.get(Self::shard(*f))?.get(f)
+    }
+
+    fn insert(&mut self, f: u64, mark: u32) {
+        if self.shards.is_empty() {
+            self.shards.resize_with(Self::SHARDS, HashMap::default);
+        }
+        if self.shards[Self::shard(f)].insert(f, mark).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
 
 /// A finished state's mark in the visited table; any other value is a stack position.
 const CAN: u32 = u32::MAX;
@@ -584,6 +617,33 @@ mod tests {
     use crate::gms4::Gms4;
     use crate::gms5::Gms5;
     use std::collections::HashSet;
+
+    #[test]
+    fn the_visited_table_keeps_every_fingerprint_once_across_its_shards() {
+        let mut marks = Marks::default();
+        assert_eq!(marks.get(&7), None);
+        // Fingerprints one shard apart, in one shard, and at the ends.
+        let fs = [
+            0,
+            1 << 49,
+            2 << 49,
+            255 << 49,
+            256 << 49,
+            u64::MAX,
+            7,
+            7 | (1 << 63),
+        ];
+        for (i, f) in fs.iter().enumerate() {
+            marks.insert(*f, i as u32);
+        }
+        marks.insert(7, CAN);
+        assert_eq!(marks.len(), fs.len());
+        for (i, f) in fs.iter().enumerate() {
+            let want = if *f == 7 { CAN } else { i as u32 };
+            assert_eq!(marks.get(f), Some(&want), "{f:#x}");
+        }
+        assert_eq!(marks.get(&(3 << 49)), None);
+    }
 
     /// A fingerprint that keeps the hashes of the nodes a state shares with the one it came
     /// from equals the one computed afresh, on every step of small models (the walk would
