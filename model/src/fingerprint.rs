@@ -451,7 +451,7 @@ fn finish<A: Protocol>(
             let mut sum = p.network.0;
             for (key, taken, added) in changed_chans.iter() {
                 let old = channels.get(key);
-                let kept = (old.into_iter().flatten().enumerate())
+                let kept = (old.into_iter().flat_map(|q| q.iter()).enumerate())
                     .filter(|(at, _)| Some(*at) != *taken)
                     .map(|(_, m)| m);
                 let rescan = Some(usize::from(key.1)) == changed;

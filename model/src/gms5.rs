@@ -1698,7 +1698,7 @@ mod tests {
                 .or_default() += 1;
             let mut here = HashSet::new();
             for ((src, dst), q) in channels {
-                for m in q {
+                for m in q.iter() {
                     let kind = format!("{m:?}");
                     let kind = kind.split('(').next().unwrap_or_default().to_string();
                     here.insert(format!(

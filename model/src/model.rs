@@ -426,7 +426,11 @@ impl<A: Protocol> GroupModel<A> {
         match &mut state.network {
             Network::Ordered(channels) => {
                 for ((src, dst), q) in channels.iter_mut() {
-                    q.retain(|m| !inert(*src, *dst, m));
+                    // A flow is copied only if something leaves it (it is shared with
+                    // the state before).
+                    if q.iter().any(|m| inert(*src, *dst, m)) {
+                        std::sync::Arc::make_mut(q).retain(|m| !inert(*src, *dst, m));
+                    }
                 }
                 channels.retain(|_, q| !q.is_empty());
             }
@@ -1185,14 +1189,11 @@ fn same_network<M: Eq + std::hash::Hash + Clone + std::fmt::Debug>(
         }
         (N::Ordered(a), N::Ordered(b)) => {
             a == b || {
-                let within = |a: &std::collections::BTreeMap<
+                type Channels<M> = std::collections::BTreeMap<
                     (Id, Id),
-                    std::collections::VecDeque<M>,
-                >,
-                              b: &std::collections::BTreeMap<
-                    (Id, Id),
-                    std::collections::VecDeque<M>,
-                >| {
+                    std::sync::Arc<std::collections::VecDeque<M>>,
+                >;
+                let within = |a: &Channels<M>, b: &Channels<M>| {
                     a.iter()
                         .filter(|((_, dst), q)| live(dst) && !q.is_empty())
                         .all(|(k, q)| b.get(k) == Some(q))

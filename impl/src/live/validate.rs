@@ -633,14 +633,15 @@ fn merge<M: Clone + Eq + std::hash::Hash + Ord>(
             if let Some(env) = delivered {
                 let key = (env.src, env.dst);
                 if let Some(q) = channels.get_mut(&key) {
-                    q.pop_front();
+                    std::sync::Arc::make_mut(q).pop_front();
                     if q.is_empty() {
                         channels.remove(&key);
                     }
                 }
             }
             for (key, q) in sent {
-                channels.entry(key).or_default().extend(q);
+                std::sync::Arc::make_mut(channels.entry(key).or_default())
+                    .extend(q.iter().cloned());
             }
         }
         (Network::UnorderedDuplicating(set, last), Network::UnorderedDuplicating(sent, l)) => {

@@ -19,6 +19,7 @@ use std::collections::{btree_map, hash_map, hash_set};
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Indicates the source and destination for a message.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, serde::Serialize)]
@@ -64,12 +65,15 @@ where
     /// not restart. A later version of the module and checker will account for actor restarts.
     ///
     /// [`ordered_reliable_link`]: crate::actor::ordered_reliable_link
-    Ordered(BTreeMap<(Id, Id), VecDeque<Msg>>),
+    ///
+    /// (groupy's patch: each flow is shared between the states that hold it unchanged, so
+    /// copying a state copies only the flows a step changes.)
+    Ordered(BTreeMap<(Id, Id), Arc<VecDeque<Msg>>>),
 }
 
 impl<Msg> Network<Msg>
 where
-    Msg: Eq + Hash,
+    Msg: Clone + Eq + Hash,
 {
     /// Indicates that directed message flows between pairs of actors are ordered. Does not
     /// indicate any ordering across different flows. Each direction for a pair of actors is a
@@ -195,7 +199,7 @@ where
         match self {
             Network::UnorderedDuplicating(set, _) => set.len(),
             Network::UnorderedNonDuplicating(multiset) => multiset.values().sum(),
-            Network::Ordered(map) => map.values().map(VecDeque::len).sum(),
+            Network::Ordered(map) => map.values().map(|flow| flow.len()).sum(),
         }
     }
 
@@ -209,9 +213,10 @@ where
                 *multiset.entry(envelope).or_insert(0) += 1;
             }
             Network::Ordered(map) => {
-                map.entry((envelope.src, envelope.dst))
-                    .or_insert_with(|| VecDeque::with_capacity(1))
-                    .push_back(envelope.msg);
+                let flow = map
+                    .entry((envelope.src, envelope.dst))
+                    .or_insert_with(|| Arc::new(VecDeque::with_capacity(1)));
+                Arc::make_mut(flow).push_back(envelope.msg);
             }
         }
     }
@@ -258,7 +263,7 @@ where
                     .position(|x| x == &envelope.msg)
                     .expect("message not found");
                 if flow_entry.get().len() > 1 {
-                    flow_entry.into_mut().remove(i);
+                    Arc::make_mut(flow_entry.into_mut()).remove(i);
                 } else {
                     flow_entry.remove();
                 }
@@ -306,7 +311,7 @@ where
                     .position(|x| x == &envelope.msg)
                     .expect("message not found");
                 if flow_entry.get().len() > 1 {
-                    flow_entry.into_mut().remove(i);
+                    Arc::make_mut(flow_entry.into_mut()).remove(i);
                 } else {
                     flow_entry.remove();
                 }
@@ -317,7 +322,7 @@ where
 
 impl<Msg> FromStr for Network<Msg>
 where
-    Msg: Eq + Hash,
+    Msg: Clone + Eq + Hash,
 {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -357,7 +362,7 @@ pub enum NetworkIter<'a, Msg> {
     Ordered(
         // active channel/cursor to iterate over all messages of a channel
         Option<(Id, Id, &'a VecDeque<Msg>, usize)>,
-        btree_map::Iter<'a, (Id, Id), VecDeque<Msg>>,
+        btree_map::Iter<'a, (Id, Id), Arc<VecDeque<Msg>>>,
     ),
 }
 
@@ -414,7 +419,7 @@ impl<'a, Msg> Iterator for NetworkIter<'a, Msg> {
 pub enum NetworkDeliverableIter<'a, Msg> {
     UnorderedDuplicating(hash_set::Iter<'a, Envelope<Msg>>),
     UnorderedNonDuplicating(hash_map::Keys<'a, Envelope<Msg>, usize>),
-    Ordered(btree_map::Iter<'a, (Id, Id), VecDeque<Msg>>),
+    Ordered(btree_map::Iter<'a, (Id, Id), Arc<VecDeque<Msg>>>),
 }
 
 impl<'a, Msg> Iterator for NetworkDeliverableIter<'a, Msg> {
