@@ -1,11 +1,15 @@
 use crate::{util::HashableHashSet, Rewrite, RewritePlan};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use super::Id;
 
 /// A collection of timers that have been set for a given actor.
+///
+/// (groupy's patch: shared between the states that hold it unchanged, copied on write, as
+/// a step changes one actor's timers at most.)
 #[derive(Clone, Debug, Hash, PartialEq, Eq, serde::Serialize)]
-pub struct Timers<T: Hash + Eq>(HashableHashSet<T>);
+pub struct Timers<T: Hash + Eq>(Arc<HashableHashSet<T>>);
 
 impl<T: Hash + Eq> Default for Timers<T> {
     fn default() -> Self {
@@ -19,27 +23,40 @@ where
 {
     /// Create a new timer set.
     pub fn new() -> Self {
-        Self(HashableHashSet::new())
-    }
-
-    /// Set a timer.
-    pub fn set(&mut self, timer: T) -> bool {
-        self.0.insert(timer)
-    }
-
-    /// Cancel a timer.
-    pub fn cancel(&mut self, timer: &T) -> bool {
-        self.0.remove(timer)
-    }
-
-    /// Cancels all timers.
-    pub fn cancel_all(&mut self) {
-        self.0.clear();
+        Self(Arc::new(HashableHashSet::new()))
     }
 
     /// Iterate through the currently set timers.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.0.iter()
+    }
+}
+
+impl<T> Timers<T>
+where
+    T: Hash + Eq + Clone,
+{
+    /// Set a timer.
+    pub fn set(&mut self, timer: T) -> bool {
+        if self.0.contains(&timer) {
+            return false;
+        }
+        Arc::make_mut(&mut self.0).insert(timer)
+    }
+
+    /// Cancel a timer.
+    pub fn cancel(&mut self, timer: &T) -> bool {
+        if !self.0.contains(timer) {
+            return false;
+        }
+        Arc::make_mut(&mut self.0).remove(timer)
+    }
+
+    /// Cancels all timers.
+    pub fn cancel_all(&mut self) {
+        if !self.0.is_empty() {
+            Arc::make_mut(&mut self.0).clear();
+        }
     }
 }
 
