@@ -536,6 +536,9 @@ mod tests {
                     Peek::Build => {}
                 }
                 if let Some(t) = next {
+                    // The parts worked out from the parent's are the parts worked out afresh.
+                    let (fresh, from) = (parts(&t, None), parts(&t, Some((&s, &p))));
+                    assert_eq!(from.print, fresh.print, "{cfg}: {a:?} from {s:?}");
                     todo.push_back((t, true));
                 }
             }
