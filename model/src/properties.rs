@@ -413,20 +413,6 @@ fn same_view_delivery_by(logs: &[NodeLog], hashed: bool) -> bool {
         .all(|(v, p)| first_view(p).is_none_or(|(w, _)| w == v))
 }
 
-/// The messages a log delivered in its `k`-th view, if it installed both it and the next
-/// (the initial view, `k = 0`, counts as installed by the founders).
-fn delivered_in<'a>(l: &'a NodeLog, k: usize) -> Option<impl Iterator<Item = &'a Payload>> {
-    let installed = |k: usize| {
-        if k == 0 {
-            l.founder
-        } else {
-            l.views().count() >= k
-        }
-    };
-    (installed(k) && installed(k + 1))
-        .then(|| in_views(l).filter(move |(v, _)| *v == k).map(|(_, p)| p))
-}
-
 /// Chockler, Keidar & Vitenberg's virtual synchrony, uniform: two nodes (crashed ones
 /// included) that install a view and its successor deliver the same messages in that view.
 pub fn virtual_synchrony(logs: &[NodeLog]) -> bool {
@@ -440,8 +426,10 @@ fn virtual_synchrony_by(logs: &[NodeLog], hashed: bool) -> bool {
             logs,
             |_| true,
             |a, b| {
-                (0..views).all(|k| match (delivered_in(a, k), delivered_in(b, k)) {
-                    (Some(x), Some(y)) => x.collect::<HashSet<_>>() == y.collect::<HashSet<_>>(),
+                (0..views).all(|k| match (segment(a, k), segment(b, k)) {
+                    (Some(x), Some(y)) => {
+                        x.iter().collect::<HashSet<_>>() == y.iter().collect::<HashSet<_>>()
+                    }
                     _ => true,
                 })
             },
@@ -456,8 +444,9 @@ fn virtual_synchrony_by(logs: &[NodeLog], hashed: bool) -> bool {
     })
 }
 
-/// [`delivered_in`] as the slice of `l`'s log between its `k`-th view and the next (all of
-/// it deliveries).
+/// The messages a log delivered in its `k`-th view, if it installed both it and the next
+/// (the initial view, `k = 0`, counts as installed by the founders): the slice of its log
+/// between that view and the next, deliveries only.
 fn segment<'a>(l: &'a NodeLog, k: usize) -> Option<&'a [crate::app::Event]> {
     if k == 0 && !l.founder {
         return None;
@@ -674,6 +663,33 @@ mod tests {
                 .collect();
             for (name, f) in props {
                 assert_eq!(f(&logs, true), f(&logs, false), "{name} on {logs:?}");
+            }
+            // A view's messages are those `in_views` numbers with it (what same view
+            // delivery reads), where both ends of the view are installed.
+            for l in &logs {
+                for k in 0..=l.views().count() {
+                    let installed = |k: usize| {
+                        if k == 0 {
+                            l.founder
+                        } else {
+                            l.views().count() >= k
+                        }
+                    };
+                    let numbered: Vec<&Payload> = in_views(l)
+                        .filter(|(v, _)| *v == k)
+                        .map(|(_, p)| p)
+                        .collect();
+                    let sliced = segment(l, k).map(|s| {
+                        s.iter()
+                            .map(|e| match e {
+                                Event::Deliver(p) => p,
+                                Event::View(_) => panic!("a view in view {k}'s slice: {l:?}"),
+                            })
+                            .collect::<Vec<_>>()
+                    });
+                    let want = (installed(k) && installed(k + 1)).then_some(numbered);
+                    assert_eq!(sliced, want, "view {k} of {l:?}");
+                }
             }
         }
     }
