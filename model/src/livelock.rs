@@ -75,10 +75,17 @@ type Fingerprints = std::hash::BuildHasherDefault<nohash_hasher::NoHashHasher<u6
 /// The visited table: a state's fingerprint to its mark. In shards, which grow one at a
 /// time: one table doubles all at once and holds its old buckets meanwhile (at 59 M states,
 /// 1.1 GB of old buckets beside 2.3 GB of new ones, the walk's peak).
-#[derive(Default)]
 struct Marks {
     shards: Vec<HashMap<u64, u32, Fingerprints>>,
     len: usize,
+}
+
+impl Default for Marks {
+    fn default() -> Self {
+        let mut shards = Vec::with_capacity(Self::SHARDS);
+        shards.resize_with(Self::SHARDS, HashMap::default);
+        Marks { shards, len: 0 }
+    }
 }
 
 impl Marks {
@@ -91,13 +98,10 @@ impl Marks {
     }
 
     fn get(&self, f: &u64) -> Option<&u32> {
-        self.shards.get(Self::shard(*f))?.get(f)
+        self.shards[Self::shard(*f)].get(f)
     }
 
     fn insert(&mut self, f: u64, mark: u32) {
-        if self.shards.is_empty() {
-            self.shards.resize_with(Self::SHARDS, HashMap::default);
-        }
         if self.shards[Self::shard(f)].insert(f, mark).is_none() {
             self.len += 1;
         }
